@@ -1,0 +1,42 @@
+import { type Command, CommanderError } from "commander";
+import { GembedError, InvalidInputError, MissingApiKeyError } from "../errors.js";
+
+/** Exit codes scripts can rely on. */
+export const EXIT = {
+  ok: 0,
+  /** A failure at run time (API error, I/O error). */
+  failure: 1,
+  /** Bad usage or bad input. */
+  usage: 2,
+  /** Interrupted (SIGINT). */
+  interrupted: 130,
+} as const;
+
+/**
+ * Runs the program, printing errors without a stack trace unless `--debug` is given.
+ * Never prints an API key: gembed's errors do not contain one.
+ */
+export async function runCli(program: Command, argv: string[]): Promise<void> {
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      return;
+    }
+    const debug = program.opts<{ debug?: boolean }>().debug === true;
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    process.stderr.write(`gembed: ${message}\n`);
+    if (debug && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+    process.exitCode =
+      error instanceof InvalidInputError ||
+      error instanceof MissingApiKeyError ||
+      error instanceof TypeError ||
+      error instanceof RangeError
+        ? EXIT.usage
+        : error instanceof GembedError && error.name === "AbortError"
+          ? EXIT.interrupted
+          : EXIT.failure;
+  }
+}

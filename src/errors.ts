@@ -1,0 +1,263 @@
+/**
+ * Every error gembed throws derives from {@link GembedError}.
+ *
+ * API errors keep the parsed `google.rpc.Status` as fields; nothing is stringified into the
+ * message, and no message ever contains an API key.
+ *
+ * @module
+ */
+
+import { type AnyMessage, type Status, TYPE_URLS } from "./api/types.js";
+
+/** Base class of every error gembed throws. */
+export class GembedError extends Error {
+  override name = "GembedError";
+}
+
+/** One violation of a `google.rpc.QuotaFailure`. */
+export interface QuotaViolation {
+  quotaMetric?: string;
+  quotaId?: string;
+  quotaDimensions?: Record<string, string>;
+  quotaValue?: string;
+  subject?: string;
+  description?: string;
+}
+
+/** Options of {@link GeminiApiError}. */
+export interface GeminiApiErrorOptions {
+  /** The HTTP status of the answer. */
+  httpStatus: number;
+  /** The parsed `error` of the body, when the body was a `google.rpc.Status`. */
+  error?: Status | undefined;
+  /** The first bytes of a body that was not a `google.rpc.Status`. */
+  bodyExcerpt?: string | undefined;
+  /** Response headers, for `Retry-After`. */
+  headers?: Headers | undefined;
+  /** What was being done, e.g. `POST models/gemini-embedding-001:batchEmbedContents`. */
+  operation?: string | undefined;
+}
+
+/** Parses a protobuf Duration string such as `"59s"` or `"1.5s"` into milliseconds. */
+export function parseDurationMs(value: unknown): number | undefined {
+  if (typeof value !== "string") return undefined;
+  const match = /^(\d+(?:\.\d+)?)s$/.exec(value.trim());
+  if (!match?.[1]) return undefined;
+  return Math.round(Number(match[1]) * 1000);
+}
+
+/** Parses a `Retry-After` header (seconds or an HTTP date) into milliseconds. */
+export function parseRetryAfterMs(value: string | null | undefined): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+(\.\d+)?$/.test(value.trim())) return Math.round(Number(value) * 1000);
+  const date = Date.parse(value);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - Date.now());
+}
+
+const RETRYABLE_HTTP = new Set([408, 429, 500, 502, 503, 504]);
+
+/**
+ * An error answer of the Gemini API. Build one with {@link GeminiApiError.generate}, which picks
+ * the subclass from the HTTP status.
+ */
+export class GeminiApiError extends GembedError {
+  override name = "GeminiApiError";
+  /** The HTTP status, e.g. 429. */
+  readonly httpStatus: number;
+  /** The `google.rpc.Status` code name, e.g. `RESOURCE_EXHAUSTED`. */
+  readonly status: string | undefined;
+  /** The numeric code of the status body (usually the HTTP status). */
+  readonly code: number | undefined;
+  /** `google.rpc.Status.details`, as sent. */
+  readonly details: AnyMessage[];
+  /** The wait the server asks for: `RetryInfo.retryDelay`, else `Retry-After`. */
+  readonly retryDelayMs: number | undefined;
+  /** The violations of a `QuotaFailure` detail. */
+  readonly quotaViolations: QuotaViolation[];
+  /** `ErrorInfo.reason`, e.g. `API_KEY_INVALID`. */
+  readonly reason: string | undefined;
+  /** The first bytes of a body that was not JSON. */
+  readonly bodyExcerpt: string | undefined;
+
+  constructor(message: string, options: GeminiApiErrorOptions) {
+    super(message);
+    this.httpStatus = options.httpStatus;
+    this.status = options.error?.status;
+    this.code = options.error?.code;
+    this.details = Array.isArray(options.error?.details) ? options.error.details : [];
+    this.bodyExcerpt = options.bodyExcerpt;
+    this.quotaViolations = [];
+    let retryDelayMs: number | undefined;
+    let reason: string | undefined;
+    for (const detail of this.details) {
+      if (detail["@type"] === TYPE_URLS.retryInfo)
+        retryDelayMs = parseDurationMs(detail.retryDelay);
+      if (detail["@type"] === TYPE_URLS.quotaFailure && Array.isArray(detail.violations)) {
+        this.quotaViolations.push(...(detail.violations as QuotaViolation[]));
+      }
+      if (detail["@type"] === TYPE_URLS.errorInfo && typeof detail.reason === "string") {
+        reason = detail.reason;
+      }
+    }
+    this.retryDelayMs = retryDelayMs ?? parseRetryAfterMs(options.headers?.get("retry-after"));
+    this.reason = reason;
+  }
+
+  /** True when a quota violation is counted per day: waiting a minute will not clear it. */
+  get isPerDayQuota(): boolean {
+    return this.quotaViolations.some((violation) =>
+      /per ?day/i.test(`${violation.quotaId ?? ""} ${violation.quotaMetric ?? ""}`),
+    );
+  }
+
+  /** True when the same request may succeed later (408, 429 but not per day, 5xx but 501). */
+  get isRetryable(): boolean {
+    if (this.httpStatus === 429) return !this.isPerDayQuota;
+    return RETRYABLE_HTTP.has(this.httpStatus);
+  }
+
+  /** Builds the subclass that fits the HTTP status. */
+  static generate(options: GeminiApiErrorOptions): GeminiApiError {
+    const base = options.error?.message ?? `HTTP ${options.httpStatus}`;
+    const where = options.operation ? ` (${options.operation})` : "";
+    const excerpt =
+      options.error === undefined && options.bodyExcerpt ? `: ${options.bodyExcerpt}` : "";
+    const message = `${options.httpStatus}${options.error?.status ? ` ${options.error.status}` : ""}: ${base}${excerpt}${where}`;
+    switch (options.httpStatus) {
+      case 400:
+        return new BadRequestError(message, options);
+      case 401:
+        return new AuthenticationError(message, options);
+      case 403:
+        return new PermissionDeniedError(message, options);
+      case 404:
+        return new NotFoundError(message, options);
+      case 409:
+        return new ConflictError(message, options);
+      case 413:
+        return new PayloadTooLargeError(message, options);
+      case 429:
+        return new RateLimitError(message, options);
+      default:
+        if (options.httpStatus >= 500) return new InternalServerError(message, options);
+        return new GeminiApiError(message, options);
+    }
+  }
+}
+
+/** 400 INVALID_ARGUMENT (also a bad API key, `reason: "API_KEY_INVALID"`). */
+export class BadRequestError extends GeminiApiError {
+  override name = "BadRequestError";
+}
+/** 401 UNAUTHENTICATED. */
+export class AuthenticationError extends GeminiApiError {
+  override name = "AuthenticationError";
+}
+/** 403 PERMISSION_DENIED. */
+export class PermissionDeniedError extends GeminiApiError {
+  override name = "PermissionDeniedError";
+}
+/** 404 NOT_FOUND (an unknown or retired model, a missing job or file). */
+export class NotFoundError extends GeminiApiError {
+  override name = "NotFoundError";
+}
+/** 409 ABORTED / ALREADY_EXISTS. */
+export class ConflictError extends GeminiApiError {
+  override name = "ConflictError";
+}
+/** 413: the request body is over the limit. */
+export class PayloadTooLargeError extends GeminiApiError {
+  override name = "PayloadTooLargeError";
+}
+/** 429 RESOURCE_EXHAUSTED: a quota is used up; see `retryDelayMs` and `isPerDayQuota`. */
+export class RateLimitError extends GeminiApiError {
+  override name = "RateLimitError";
+}
+/** 5xx: INTERNAL, UNAVAILABLE, DEADLINE_EXCEEDED. */
+export class InternalServerError extends GeminiApiError {
+  override name = "InternalServerError";
+}
+
+/** No answer: the connection was refused, reset or dropped. Retryable. */
+export class GeminiConnectionError extends GembedError {
+  override name = "GeminiConnectionError";
+}
+
+/** One attempt took longer than the `timeout` option. Retryable. */
+export class GeminiTimeoutError extends GembedError {
+  override name = "GeminiTimeoutError";
+}
+
+/** The caller's `signal` aborted the work. Never retried. */
+export class GembedAbortError extends GembedError {
+  override name = "AbortError";
+}
+
+/** An answer that does not have the expected shape (e.g. fewer embeddings than requests). */
+export class InvalidResponseError extends GembedError {
+  override name = "InvalidResponseError";
+}
+
+/** No API key in the options nor in `GOOGLE_API_KEY` / `GEMINI_API_KEY`. */
+export class MissingApiKeyError extends GembedError {
+  override name = "MissingApiKeyError";
+}
+
+/** One problem with one input text. */
+export interface InputIssue {
+  /** The index of the text in the input. */
+  index: number;
+  /** What is wrong, e.g. `"empty or whitespace-only text"`. */
+  reason: string;
+  /** Which field, when not the text itself (e.g. `"title"`). */
+  field?: string;
+}
+
+/** Bad input, found before any network call; `issues` names every offending index. */
+export class InvalidInputError extends GembedError {
+  override name = "InvalidInputError";
+  readonly issues: InputIssue[];
+  constructor(issues: InputIssue[], what = "input") {
+    const shown = issues
+      .slice(0, 10)
+      .map((issue) => `#${issue.index}${issue.field ? ` ${issue.field}` : ""}: ${issue.reason}`)
+      .join("; ");
+    const more = issues.length > 10 ? ` (and ${issues.length - 10} more)` : "";
+    super(`Invalid ${what}: ${issues.length} problem(s): ${shown}${more}`);
+    this.issues = issues;
+  }
+}
+
+/** A model that Google retired; the message names the replacement. */
+export class RetiredModelError extends GembedError {
+  override name = "RetiredModelError";
+  readonly model: string;
+  readonly replacement: string;
+  constructor(model: string, replacement: string) {
+    super(`The model "${model}" is retired and answers 404; use "${replacement}" instead.`);
+    this.model = model;
+    this.replacement = replacement;
+  }
+}
+
+/**
+ * Work that could not finish. Nothing paid for is lost: `vectors[i]` holds every vector already
+ * computed (undefined where missing) and `missingIndices` the inputs still to do. `cause` is the
+ * error that stopped the work.
+ */
+export class EmbeddingIncompleteError extends GembedError {
+  override name = "EmbeddingIncompleteError";
+  readonly vectors: (Float32Array | undefined)[];
+  readonly missingIndices: number[];
+  constructor(
+    message: string,
+    vectors: (Float32Array | undefined)[],
+    missingIndices: number[],
+    cause: unknown,
+  ) {
+    super(message, { cause });
+    this.vectors = vectors;
+    this.missingIndices = missingIndices;
+  }
+}

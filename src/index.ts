@@ -1,0 +1,12 @@
+/**
+ * gembed: Gemini text embeddings for Milvus.
+ *
+ * This file only re-exports; each part lives in its own folder (see docs/architecture.md).
+ *
+ * @module
+ */
+
+export * from "./api/types.js";
+export * from "./errors.js";
+export * from "./models.js";
+export { estimateTokens } from "./tokens.js";
