@@ -261,3 +261,110 @@ export class EmbeddingIncompleteError extends GembedError {
     this.missingIndices = missingIndices;
   }
 }
+
+/** Why a batch job did not give its results: its final state, or a deadline that passed. */
+export type BatchJobFailureReason = "failed" | "cancelled" | "expired" | "deadline";
+
+/**
+ * A Batch API job that ended `FAILED`, `CANCELLED` or `EXPIRED`, or that was still pending when
+ * the caller's deadline passed (`reason: "deadline"`, see {@link BatchDeadlineError}). The message
+ * names the job; `state` is its last known `BatchState`.
+ */
+export class BatchJobError extends GembedError {
+  override name = "BatchJobError";
+  /** `batches/{id}`. */
+  readonly jobName: string;
+  /** The job's last known state, e.g. `BATCH_STATE_EXPIRED`. */
+  readonly state: string;
+  /** Which of the four outcomes this is. */
+  readonly reason: BatchJobFailureReason;
+  constructor(
+    message: string,
+    jobName: string,
+    state: string,
+    reason: BatchJobFailureReason,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.jobName = jobName;
+    this.state = state;
+    this.reason = reason;
+  }
+}
+
+/** A batch job still pending or running when the caller's deadline passed. */
+export class BatchDeadlineError extends BatchJobError {
+  override name = "BatchDeadlineError";
+}
+
+/**
+ * A resume state (state file or store) belongs to another input: the texts, the model or the
+ * config changed since the job was submitted. Nothing was submitted; delete the state file (and
+ * cancel the old job if it is no longer wanted) to start anew.
+ */
+export class BatchInputChangedError extends GembedError {
+  override name = "BatchInputChangedError";
+  /** The jobs the stored state points at. */
+  readonly jobNames: string[];
+  constructor(message: string, jobNames: string[]) {
+    super(message);
+    this.jobNames = jobNames;
+  }
+}
+
+/**
+ * The results of a batch job do not cover its input exactly once: keys missing, repeated or
+ * unknown. The message names the first offending keys.
+ */
+export class BatchResultsError extends InvalidResponseError {
+  override name = "BatchResultsError";
+  readonly jobName: string;
+  /** Keys of the input with no result. */
+  readonly missingKeys: string[];
+  /** Keys that came back more than once. */
+  readonly duplicateKeys: string[];
+  /** Keys that match no input. */
+  readonly unknownKeys: string[];
+  constructor(
+    message: string,
+    jobName: string,
+    keys: { missing?: string[]; duplicate?: string[]; unknown?: string[] },
+  ) {
+    super(message);
+    this.jobName = jobName;
+    this.missingKeys = keys.missing ?? [];
+    this.duplicateKeys = keys.duplicate ?? [];
+    this.unknownKeys = keys.unknown ?? [];
+  }
+}
+
+/** One item that failed inside a batch job. */
+export interface BatchItemFailure {
+  /** The index of the input. */
+  index: number;
+  /** The error the job gave for it (a {@link GeminiApiError} built from its `google.rpc.Status`). */
+  error: Error;
+}
+
+/**
+ * Some items failed inside a batch job and the caller chose `onItemError: "return"`: `vectors`
+ * holds every successful vector (the job's work is kept), `failures` each failed index with its
+ * error.
+ */
+export class BatchItemsFailedError extends EmbeddingIncompleteError {
+  override name = "BatchItemsFailedError";
+  readonly failures: BatchItemFailure[];
+  constructor(
+    message: string,
+    vectors: (Float32Array | undefined)[],
+    failures: BatchItemFailure[],
+  ) {
+    super(
+      message,
+      vectors,
+      failures.map((failure) => failure.index),
+      failures[0]?.error,
+    );
+    this.failures = failures;
+  }
+}
