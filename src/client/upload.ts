@@ -1,0 +1,125 @@
+/**
+ * Reading an upload source in fixed-size chunks for the resumable upload protocol, so that a
+ * 2 GB file never sits in memory: at most the chunk being sent and the one being filled.
+ *
+ * @module
+ */
+
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { extname } from "node:path";
+
+/** What `files.upload` accepts: bytes, a file path, a Node stream or any async iterable of bytes. */
+export type UploadSource = Uint8Array | string | NodeJS.ReadableStream | AsyncIterable<Uint8Array>;
+
+/** The default upload chunk: 8 MiB, as the official SDKs send. */
+export const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
+
+/** One chunk to send. */
+export interface UploadChunk {
+  /** The bytes of this chunk. */
+  bytes: Uint8Array;
+  /** Offset of the first byte in the whole upload. */
+  offset: number;
+  /** True for the last chunk (sent with `upload, finalize`). */
+  last: boolean;
+}
+
+/** A source opened for reading: its size when known, and its bytes. */
+export interface OpenedSource {
+  /** Total size in bytes, when known before reading. */
+  size: number | undefined;
+  /** A guess of the MIME type from a path's extension. */
+  mimeType: string | undefined;
+  /** The bytes, in pieces of any size. */
+  pieces: AsyncIterable<Uint8Array>;
+}
+
+const MIME_TYPES: Record<string, string> = {
+  ".jsonl": "application/jsonl",
+  ".json": "application/json",
+  ".txt": "text/plain",
+  ".csv": "text/csv",
+  ".md": "text/markdown",
+  ".html": "text/html",
+  ".pdf": "application/pdf",
+};
+
+/** Opens a source. A path is streamed (its size from `stat`), never read whole. */
+export async function openSource(source: UploadSource): Promise<OpenedSource> {
+  if (source instanceof Uint8Array) {
+    return { size: source.byteLength, mimeType: undefined, pieces: single(source) };
+  }
+  if (typeof source === "string") {
+    const info = await stat(source);
+    if (!info.isFile()) throw new TypeError(`upload source is not a file: ${source}`);
+    return {
+      size: info.size,
+      mimeType: MIME_TYPES[extname(source).toLowerCase()],
+      pieces: createReadStream(source, { highWaterMark: 1024 * 1024 }),
+    };
+  }
+  if (source !== null && typeof source === "object" && Symbol.asyncIterator in source) {
+    return { size: undefined, mimeType: undefined, pieces: toBytes(source) };
+  }
+  throw new TypeError(
+    "upload source must be a Uint8Array, a file path, a readable stream or an async iterable of bytes",
+  );
+}
+
+async function* single(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
+}
+
+async function* toBytes(
+  source: AsyncIterable<Uint8Array | string> | NodeJS.ReadableStream,
+): AsyncGenerator<Uint8Array> {
+  for await (const piece of source as AsyncIterable<unknown>) {
+    if (typeof piece === "string") yield Buffer.from(piece);
+    else if (piece instanceof Uint8Array) yield piece;
+    else throw new TypeError(`upload stream gave a ${typeof piece}, expected bytes`);
+  }
+}
+
+/**
+ * Cuts pieces of any size into chunks of exactly `chunkSize` bytes (the last one may be shorter).
+ * Keeps one full chunk in hand until the next byte arrives, so the last chunk is known as such
+ * even when the total size is not. An empty source gives one empty last chunk.
+ */
+export async function* chunkPieces(
+  pieces: AsyncIterable<Uint8Array>,
+  chunkSize: number,
+): AsyncGenerator<UploadChunk> {
+  let offset = 0;
+  let ready: Uint8Array | undefined;
+  let filling = Buffer.allocUnsafe(chunkSize);
+  let filled = 0;
+  for await (const piece of pieces) {
+    let position = 0;
+    while (position < piece.byteLength) {
+      if (filled === chunkSize) {
+        // More bytes after a full chunk: the chunk in hand is not the last one.
+        if (ready !== undefined) {
+          yield { bytes: ready, offset, last: false };
+          offset += ready.byteLength;
+        }
+        ready = filling;
+        filling = Buffer.allocUnsafe(chunkSize);
+        filled = 0;
+      }
+      const take = Math.min(chunkSize - filled, piece.byteLength - position);
+      filling.set(piece.subarray(position, position + take), filled);
+      filled += take;
+      position += take;
+    }
+  }
+  if (filled === 0) {
+    yield { bytes: ready ?? new Uint8Array(0), offset, last: true };
+    return;
+  }
+  if (ready !== undefined) {
+    yield { bytes: ready, offset, last: false };
+    offset += ready.byteLength;
+  }
+  yield { bytes: filling.subarray(0, filled), offset, last: true };
+}
