@@ -1,0 +1,32 @@
+/**
+ * Reading documents, splitting them into chunks, content hashes, and the local bulk-import rows
+ * file with its exact cosine search: everything `gembed ingest` and `gembed search` do that does
+ * not need a Milvus server.
+ *
+ * @module
+ */
+
+export { type ChunkOptions, chunkDocument, splitText } from "./chunk.js";
+export type { DocumentChunk, EmbeddingRow, JsonValue, SourceDocument } from "./documents.js";
+export { RowsFileError, SourceError, type SourceIssue } from "./errors.js";
+export { compileFilter } from "./filter.js";
+export { type ContentHashInput, contentHash } from "./hash.js";
+export {
+  LocalRowsFile,
+  type LocalSearchOptions,
+  type RowHit,
+  type RowsFileInfo,
+  rowField,
+} from "./local-rows-file.js";
+export { localRowsSink } from "./local-sink.js";
+export {
+  chunkToRow,
+  type DocumentEmbedder,
+  type DocumentInput,
+  type IngestOptions,
+  type IngestProgress,
+  type IngestSummary,
+  ingestDocuments,
+  type RowSink,
+} from "./pipeline.js";
+export { markdownTitle, parseJsonlRow, type ReadSourcesOptions, readSources } from "./sources.js";

@@ -1,0 +1,201 @@
+import { EmbeddingIncompleteError } from "../errors.js";
+import { type ChunkOptions, chunkDocument } from "./chunk.js";
+import type { DocumentChunk, EmbeddingRow, SourceDocument } from "./documents.js";
+import { contentHash } from "./hash.js";
+
+/** A document to embed, as `GeminiEmbeddingFunction.encodeDocuments` takes it. */
+export type DocumentInput = string | { text: string; title?: string };
+
+/**
+ * What ingest needs of an embedding function: `GeminiEmbeddingFunction` is one.
+ */
+export interface DocumentEmbedder {
+  /** The model id, e.g. `gemini-embedding-001`. */
+  readonly modelName: string;
+  /** The vector size. */
+  readonly dim: number;
+  /** Embeds documents (task type `RETRIEVAL_DOCUMENT`, with their titles). */
+  encodeDocuments(
+    documents: DocumentInput[],
+    options?: {
+      signal?: AbortSignal;
+      onProgress?: (progress: { done: number; total: number }) => void;
+    } & Record<string, unknown>,
+  ): Promise<Float32Array[]>;
+}
+
+/** Where ingest writes rows: a Milvus collection or a local rows file. */
+export interface RowSink {
+  /** Content hashes of the rows that already exist among `ids`. */
+  contentHashes(ids: string[]): Promise<Map<string, string>>;
+  /** Writes (inserts or replaces by id) rows; rows written stay written if a later call fails. */
+  write(rows: EmbeddingRow[]): Promise<void>;
+  /**
+   * Removes the rows of these documents whose ids are not in `keep` (chunks a shortened document
+   * no longer has). Returns how many were removed.
+   */
+  removeStale?(documentIds: string[], keep: Set<string>): Promise<number>;
+}
+
+/** Progress of an ingest run. */
+export interface IngestProgress {
+  /** Chunks done (embedded and written, or skipped as unchanged). */
+  done: number;
+  /** Chunks in all. */
+  total: number;
+  /** Chunks skipped because their id and content hash did not change. */
+  skipped: number;
+  /** Rows written so far. */
+  written: number;
+}
+
+/** Options of {@link ingestDocuments}. */
+export interface IngestOptions {
+  /** Makes the vectors. */
+  embedder: DocumentEmbedder;
+  /** Takes the rows. */
+  sink: RowSink;
+  /**
+   * How documents longer than the model's input are split.
+   * @default `{ maxTokens: <the model's input limit> }`
+   */
+  chunk?: ChunkOptions;
+  /**
+   * Chunks embedded, then written, per step: a crash loses at most one step.
+   * @default 256
+   */
+  batchSize?: number;
+  /** Extra options passed to `encodeDocuments` (e.g. `{ mode: "batch" }`). */
+  encodeOptions?: Record<string, unknown>;
+  /** Stops the work between steps (and inside the embedding calls). */
+  signal?: AbortSignal;
+  /** Called after each step. */
+  onProgress?: (progress: IngestProgress) => void;
+}
+
+/** What an ingest run did. */
+export interface IngestSummary {
+  documents: number;
+  chunks: number;
+  /** Chunks whose id and content hash were already there. */
+  skipped: number;
+  /** Chunks embedded in this run. */
+  embedded: number;
+  /** Rows written in this run. */
+  written: number;
+  /** Stale rows removed. */
+  removed: number;
+}
+
+/** Builds the row of a chunk. */
+export function chunkToRow(chunk: DocumentChunk, hash: string, vector: Float32Array): EmbeddingRow {
+  return {
+    id: chunk.id,
+    text: chunk.text,
+    title: chunk.title ?? "",
+    metadata: chunk.metadata,
+    content_hash: hash,
+    // Milvus's SDK and its bulk import take plain number arrays, not typed arrays.
+    vector: Array.from(vector),
+  };
+}
+
+/**
+ * Takes documents to rows in a sink: splits each into chunks, skips the chunks whose id and
+ * content hash are already in the sink, embeds the rest step by step and writes each step before
+ * the next one, so an interrupted run is finished by running it again. When the embedder stops
+ * with {@link EmbeddingIncompleteError}, the vectors it did get are written before the error is
+ * thrown again.
+ *
+ * @example
+ * ```ts
+ * const summary = await ingestDocuments(await readSources(["docs/"]), { embedder: ef, sink });
+ * ```
+ */
+export async function ingestDocuments(
+  documents: SourceDocument[],
+  options: IngestOptions,
+): Promise<IngestSummary> {
+  const { embedder, sink } = options;
+  const batchSize = options.batchSize ?? 256;
+  if (typeof batchSize !== "number" || Number.isNaN(batchSize))
+    throw new TypeError("batchSize must be a number");
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new RangeError(`batchSize must be an integer >= 1, got ${batchSize}`);
+  }
+  const model = embedder.modelName;
+  const dim = embedder.dim;
+  const chunks = documents.flatMap((document) => chunkDocument(document, options.chunk ?? {}));
+  const hashes = chunks.map((chunk) =>
+    contentHash({ text: chunk.text, title: chunk.title, model, dim }),
+  );
+
+  const existing = new Map<string, string>();
+  const ids = chunks.map((chunk) => chunk.id);
+  for (let start = 0; start < ids.length; start += 1000) {
+    for (const [id, hash] of await sink.contentHashes(ids.slice(start, start + 1000))) {
+      existing.set(id, hash);
+    }
+  }
+  const todo: number[] = [];
+  chunks.forEach((chunk, index) => {
+    if (existing.get(chunk.id) !== hashes[index]) todo.push(index);
+  });
+
+  const progress: IngestProgress = {
+    done: chunks.length - todo.length,
+    total: chunks.length,
+    skipped: chunks.length - todo.length,
+    written: 0,
+  };
+  options.onProgress?.({ ...progress });
+  let embedded = 0;
+  for (let start = 0; start < todo.length; start += batchSize) {
+    options.signal?.throwIfAborted();
+    const step = todo.slice(start, start + batchSize);
+    const inputs: DocumentInput[] = step.map((index) => {
+      const chunk = chunks[index]!;
+      return chunk.title === undefined ? chunk.text : { text: chunk.text, title: chunk.title };
+    });
+    let vectors: (Float32Array | undefined)[];
+    let failure: unknown;
+    try {
+      const encodeOptions: Record<string, unknown> = { ...options.encodeOptions };
+      if (options.signal !== undefined) encodeOptions.signal = options.signal;
+      vectors = await embedder.encodeDocuments(inputs, encodeOptions);
+    } catch (error) {
+      if (!(error instanceof EmbeddingIncompleteError)) throw error;
+      // Nothing paid for is lost: write what came back, then stop.
+      vectors = error.vectors;
+      failure = error;
+    }
+    const rows: EmbeddingRow[] = [];
+    step.forEach((chunkIndex, position) => {
+      const vector = vectors[position];
+      if (vector !== undefined)
+        rows.push(chunkToRow(chunks[chunkIndex]!, hashes[chunkIndex]!, vector));
+    });
+    await sink.write(rows);
+    embedded += rows.length;
+    progress.written += rows.length;
+    progress.done += rows.length;
+    options.onProgress?.({ ...progress });
+    if (failure !== undefined) throw failure;
+  }
+
+  let removed = 0;
+  if (sink.removeStale !== undefined && documents.length > 0) {
+    removed = await sink.removeStale(
+      documents.map((document) => document.id),
+      new Set(ids),
+    );
+  }
+  return {
+    documents: documents.length,
+    chunks: chunks.length,
+    skipped: progress.skipped,
+    embedded,
+    written: progress.written,
+    removed,
+  };
+}

@@ -1,0 +1,120 @@
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  compileFilter,
+  type EmbeddingRow,
+  LocalRowsFile,
+  RowsFileError,
+} from "../src/ingest/index.js";
+
+let folder: string;
+let file: string;
+beforeEach(async () => {
+  folder = await mkdtemp(path.join(tmpdir(), "gembed-rows-"));
+  file = path.join(folder, "out", "rows.json");
+});
+afterEach(async () => {
+  await rm(folder, { recursive: true, force: true });
+});
+
+const info = { model: "gemini-embedding-001", dim: 3 };
+function row(id: string, vector: number[], metadata: EmbeddingRow["metadata"] = {}): EmbeddingRow {
+  return { id, text: `text of ${id}`, title: "", metadata, content_hash: `hash-${id}`, vector };
+}
+
+describe("LocalRowsFile", () => {
+  it("journals appended rows, commits them into a bulk-import file and reads them back", async () => {
+    const rows = await LocalRowsFile.open(file, info);
+    await rows.append([row("a", [1, 0, 0]), row("b", [0, 1, 0])]);
+    expect(rows.pendingRows).toBe(2);
+    expect((await readFile(rows.journalPath, "utf8")).trim().split("\n")).toHaveLength(2);
+    await rows.commit();
+    await expect(stat(rows.journalPath)).rejects.toThrow();
+    const parsed = JSON.parse(await readFile(file, "utf8")) as { rows: EmbeddingRow[] };
+    expect(Object.keys(parsed)).toEqual(["rows"]);
+    expect(parsed.rows.map((each) => each.id)).toEqual(["a", "b"]);
+    expect(parsed.rows[0]).toEqual(row("a", [1, 0, 0]));
+    expect(JSON.parse(await readFile(rows.infoPath, "utf8"))).toEqual(info);
+
+    const again = await LocalRowsFile.open(file);
+    expect(again.info).toEqual(info);
+    expect(again.contentHashes(["a", "b", "c"])).toEqual(
+      new Map([
+        ["a", "hash-a"],
+        ["b", "hash-b"],
+      ]),
+    );
+  });
+
+  it("recovers the whole lines of a journal torn by a crash", async () => {
+    const rows = await LocalRowsFile.open(file, info);
+    await rows.append([row("a", [1, 0, 0])]);
+    await rows.commit();
+    await rows.append([row("b", [0, 1, 0])]);
+    // A crash in the middle of the next write leaves half a line.
+    await writeFile(rows.journalPath, `${await readFile(rows.journalPath, "utf8")}{"id":"c","te`);
+    const reopened = await LocalRowsFile.open(file, info);
+    expect(reopened.size).toBe(2);
+    expect(reopened.pendingRows).toBe(1);
+    expect(reopened.get("b")?.vector).toEqual([0, 1, 0]);
+    expect(reopened.get("c")).toBeUndefined();
+  });
+
+  it("refuses to extend a file made for another model or dim", async () => {
+    const rows = await LocalRowsFile.open(file, info);
+    await rows.append([row("a", [1, 0, 0])]);
+    await rows.commit();
+    await expect(LocalRowsFile.open(file, { ...info, dim: 4 })).rejects.toThrow(RowsFileError);
+    await expect(
+      LocalRowsFile.open(file, { ...info, model: "gemini-embedding-2" }),
+    ).rejects.toThrow(/gemini-embedding-001 vectors of dim 3/);
+    await expect(rows.append([row("x", [1, 2])])).rejects.toThrow(RangeError);
+  });
+
+  it("ranks by exact cosine similarity, applies filters and limits", async () => {
+    const rows = await LocalRowsFile.open(file, info);
+    await rows.append([
+      row("x", [1, 0, 0], { lang: "en" }),
+      row("xy", [1, 1, 0], { lang: "fr" }),
+      row("y", [0, 2, 0], { lang: "en" }),
+      row("neg", [-1, 0, 0], { lang: "en" }),
+    ]);
+    const hits = rows.search([2, 0, 0], { limit: 3 });
+    expect(hits.map((hit) => hit.id)).toEqual(["x", "xy", "y"]);
+    expect(hits[0]?.score).toBeCloseTo(1, 6);
+    expect(hits[1]?.score).toBeCloseTo(Math.SQRT1_2, 6);
+    expect(hits[2]?.score).toBeCloseTo(0, 6);
+    const english = rows.search([2, 0, 0], { where: compileFilter('metadata["lang"] == "en"') });
+    expect(english.map((hit) => hit.id)).toEqual(["x", "y", "neg"]);
+    expect(english[2]?.score).toBeCloseTo(-1, 6);
+    expect(() => rows.search([1, 0])).toThrow(RangeError);
+    expect(() => rows.search([1, 0, 0], { limit: 0 })).toThrow(RangeError);
+  });
+});
+
+describe("compileFilter", () => {
+  const sample = row("docs/a.md#2", [1, 0, 0], { lang: "en", chunk: 2, nested: { tag: "x" } });
+  it.each([
+    ['id == "docs/a.md#2"', true],
+    ['id != "docs/a.md#2"', false],
+    ['id like "docs/%"', true],
+    ['id like "doc_/a.md#_"', true],
+    ['id like "other%"', false],
+    ['metadata["lang"] in ["fr", "en"]', true],
+    ['metadata["lang"] not in ["fr", "en"]', false],
+    ['metadata["chunk"] >= 2 and metadata["chunk"] < 3', true],
+    ['metadata["chunk"] > 2 || metadata["nested"]["tag"] == "x"', true],
+    ['not (metadata["lang"] == "en")', false],
+    ["metadata[\"missing\"] == 'x'", false],
+  ])("%s is %s", (expression, expected) => {
+    expect(compileFilter(expression)(sample)).toBe(expected);
+  });
+
+  it("rejects what it cannot read", () => {
+    expect(() => compileFilter('id == "a" and')).toThrow(SyntaxError);
+    expect(() => compileFilter("id ~ 3")).toThrow(SyntaxError);
+    expect(() => compileFilter('id == "a" )')).toThrow(SyntaxError);
+  });
+});

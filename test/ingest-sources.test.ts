@@ -1,0 +1,94 @@
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { contentHash, readSources, SourceError } from "../src/ingest/index.js";
+
+let folder: string;
+beforeEach(async () => {
+  folder = await mkdtemp(path.join(tmpdir(), "gembed-sources-"));
+  await mkdir(path.join(folder, "docs", "sub"), { recursive: true });
+  await writeFile(path.join(folder, "docs", "a.md"), "# Alpha doc\n\nAlpha body.");
+  await writeFile(path.join(folder, "docs", "sub", "b.txt"), "Beta body.");
+  await writeFile(path.join(folder, "docs", "ignored.json"), "{}");
+  await writeFile(
+    path.join(folder, "rows.jsonl"),
+    '{"id": 1, "text": "one", "title": "One", "metadata": {"lang": "en"}}\n\n{"id": "two", "text": "two"}\n',
+  );
+});
+afterEach(async () => {
+  await rm(folder, { recursive: true, force: true });
+});
+
+describe("readSources", () => {
+  it("reads folders, JSONL files and globs with ids relative to the folder", async () => {
+    const documents = await readSources(["docs", "rows.jsonl"], { cwd: folder });
+    expect(documents.map((document) => document.id)).toEqual([
+      "docs/a.md",
+      "docs/sub/b.txt",
+      "1",
+      "two",
+    ]);
+    expect(documents[0]).toMatchObject({ title: "Alpha doc", source: "docs/a.md" });
+    expect(documents[1]?.title).toBeUndefined();
+    expect(documents[2]).toEqual({
+      id: "1",
+      text: "one",
+      title: "One",
+      metadata: { lang: "en" },
+      source: "rows.jsonl:1",
+    });
+    expect(documents[3]?.source).toBe("rows.jsonl:3");
+    const globbed = await readSources(["docs/**/*.txt"], { cwd: folder });
+    expect(globbed.map((document) => document.id)).toEqual(["docs/sub/b.txt"]);
+  });
+
+  it("reads standard input as JSONL or as one text", async () => {
+    const jsonl = await readSources(["-"], {
+      cwd: folder,
+      stdin: Readable.from(['{"id":"x","text":"from stdin"}\n']),
+    });
+    expect(jsonl).toEqual([{ id: "x", text: "from stdin", source: "stdin:1" }]);
+    const plain = await readSources(["-"], { cwd: folder, stdin: Readable.from(["plain words"]) });
+    expect(plain).toEqual([{ id: "stdin", text: "plain words", source: "stdin" }]);
+  });
+
+  it("collects every problem into one SourceError", async () => {
+    await writeFile(
+      path.join(folder, "bad.jsonl"),
+      '{"id":"1","text":""}\nnot json\n{"text":"no id"}\n{"id":"two","text":"dup"}\n',
+    );
+    const error = await readSources(["rows.jsonl", "bad.jsonl", "missing.md"], {
+      cwd: folder,
+    }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(SourceError);
+    const issues = (error as SourceError).issues;
+    expect(issues.map((issue) => issue.source)).toEqual([
+      "bad.jsonl:1",
+      "bad.jsonl:2",
+      "bad.jsonl:3",
+      "missing.md",
+      "bad.jsonl:4",
+    ]);
+    expect(issues[4]?.reason).toContain('duplicate id "two"');
+  });
+});
+
+describe("contentHash", () => {
+  it("changes with the text, the title, the model and the dim, and only with them", () => {
+    const base = { text: "t", title: "a", model: "m", dim: 8 };
+    const hash = contentHash(base);
+    expect(contentHash({ ...base })).toBe(hash);
+    expect(hash).toMatch(/^[0-9a-f]{64}$/);
+    for (const changed of [
+      { ...base, text: "u" },
+      { ...base, title: "b" },
+      { ...base, model: "n" },
+      { ...base, dim: 16 },
+      { ...base, title: undefined, text: "at" },
+    ]) {
+      expect(contentHash(changed)).not.toBe(hash);
+    }
+  });
+});
