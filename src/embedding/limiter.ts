@@ -1,0 +1,263 @@
+/**
+ * The client-side quota limiter. Gemini counts its quota per text (each item of a batch
+ * counts) and per token, over a window (a minute); this limiter keeps a sliding log of what was
+ * sent so no window ever holds more than the limits, whatever the server's window alignment.
+ *
+ * Adaptive by default: on a 429 every caller waits the server's `retryDelay`, and the limiter
+ * learns the ceiling it just hit (texts and tokens accepted since the last reset, over the span
+ * up to the next reset), so it does not hit the wall again.
+ *
+ * @module
+ */
+
+import { abortError, sleep } from "../client/retry.js";
+
+/** Quota settings of {@link QuotaLimiter}. */
+export interface QuotaOptions {
+  /**
+   * Texts per window (each text of a batch counts, like the real quota).
+   * @default undefined (no fixed limit; learned from 429s when `adaptive`)
+   */
+  textsPerMinute?: number;
+  /**
+   * Estimated tokens per window (see `estimateTokens`).
+   * @default undefined (no fixed limit; learned from 429s when `adaptive`)
+   */
+  tokensPerMinute?: number;
+  /**
+   * Length of the quota window in milliseconds; the limits above count per window. Only tests
+   * and benchmarks against a local server with short windows change it.
+   * @default 60_000
+   */
+  windowMs?: number;
+  /**
+   * React to 429s: wait the server's `retryDelay`, then keep under the ceiling just learned.
+   * @default true
+   */
+  adaptive?: boolean;
+  /**
+   * Extra milliseconds added to each window, against clock and network jitter.
+   * @default 50
+   */
+  marginMs?: number;
+}
+
+interface LogEntry {
+  time: number;
+  texts: number;
+  tokens: number;
+}
+
+interface Limits {
+  texts: number;
+  tokens: number;
+  windowMs: number;
+}
+
+function checkPositive(name: string, value: unknown): void {
+  if (value === undefined) return;
+  if (typeof value !== "number" || Number.isNaN(value)) {
+    throw new TypeError(`quota.${name} must be a number.`);
+  }
+  if (!(value > 0)) throw new RangeError(`quota.${name} must be greater than 0, got ${value}.`);
+}
+
+/**
+ * Keeps calls under a per-window quota of texts and tokens. Shared by every call of one
+ * `GeminiEmbeddingFunction`, since the real quota is per project.
+ */
+export class QuotaLimiter {
+  private readonly configured: Limits | undefined;
+  private learned: Limits | undefined;
+  private readonly adaptive: boolean;
+  private readonly marginMs: number;
+  private readonly log: LogEntry[] = [];
+  private logStart = 0;
+  private pausedUntil = 0;
+  private epochStart: number | undefined;
+  private acceptedTexts = 0;
+  private acceptedTokens = 0;
+  private tail: Promise<void> = Promise.resolve();
+  /** How many 429s this limiter has seen (for figures and tests). */
+  rateLimitedCount = 0;
+
+  constructor(options: QuotaOptions | false | undefined) {
+    if (
+      options !== undefined &&
+      options !== false &&
+      (options === null || typeof options !== "object")
+    ) {
+      throw new TypeError("quota must be an object or false.");
+    }
+    const settings = options === false || options === undefined ? {} : options;
+    checkPositive("textsPerMinute", settings.textsPerMinute);
+    checkPositive("tokensPerMinute", settings.tokensPerMinute);
+    checkPositive("windowMs", settings.windowMs);
+    if (settings.marginMs !== undefined) {
+      if (typeof settings.marginMs !== "number" || Number.isNaN(settings.marginMs)) {
+        throw new TypeError("quota.marginMs must be a number.");
+      }
+      if (settings.marginMs < 0) throw new RangeError("quota.marginMs must be at least 0.");
+    }
+    if (settings.adaptive !== undefined && typeof settings.adaptive !== "boolean") {
+      throw new TypeError("quota.adaptive must be a boolean.");
+    }
+    this.adaptive = options === false ? false : (settings.adaptive ?? true);
+    this.marginMs = settings.marginMs ?? 50;
+    if (settings.textsPerMinute !== undefined || settings.tokensPerMinute !== undefined) {
+      this.configured = {
+        texts: settings.textsPerMinute ?? Number.POSITIVE_INFINITY,
+        tokens: settings.tokensPerMinute ?? Number.POSITIVE_INFINITY,
+        windowMs: settings.windowMs ?? 60_000,
+      };
+    }
+  }
+
+  /** The most texts one call may carry without overflowing a window, if limited. */
+  get maxTextsPerCall(): number | undefined {
+    const limits = [this.configured?.texts, this.learned?.texts].filter(
+      (value): value is number => value !== undefined && Number.isFinite(value),
+    );
+    return limits.length > 0 ? Math.max(1, Math.floor(Math.min(...limits))) : undefined;
+  }
+
+  /** The limits learned from 429s, if any (for figures and tests). */
+  get learnedLimits(): Readonly<Limits> | undefined {
+    return this.learned;
+  }
+
+  /**
+   * Waits until `texts` texts and `tokens` tokens fit in the window, then records them as sent.
+   * Callers are served in order. Rejects with `GembedAbortError` when `signal` aborts.
+   */
+  async acquire(texts: number, tokens: number, signal?: AbortSignal): Promise<void> {
+    const previous = this.tail;
+    let release!: () => void;
+    this.tail = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    try {
+      await raceAbort(previous, signal);
+      for (;;) {
+        if (signal?.aborted) throw abortError(signal);
+        const now = Date.now();
+        this.epochStart ??= now;
+        if (now < this.pausedUntil) {
+          await sleep(this.pausedUntil - now, signal);
+          continue;
+        }
+        const wait = this.waitFor(texts, tokens, now);
+        if (wait <= 0) {
+          if (this.configured !== undefined || this.learned !== undefined) {
+            this.log.push({ time: now, texts, tokens });
+          }
+          return;
+        }
+        await sleep(wait, signal);
+      }
+    } finally {
+      release();
+    }
+  }
+
+  /** Records texts the server accepted (for learning the ceiling). */
+  onSuccess(texts: number, tokens: number): void {
+    this.acceptedTexts += texts;
+    this.acceptedTokens += tokens;
+  }
+
+  /**
+   * A 429 arrived: every caller waits `delayMs` (the server's `retryDelay`), and, when adaptive,
+   * the limiter keeps under the ceiling just hit from then on.
+   */
+  onRateLimited(delayMs: number): void {
+    this.rateLimitedCount++;
+    const now = Date.now();
+    const resetAt = now + Math.max(0, delayMs);
+    const alreadyPaused = now < this.pausedUntil;
+    this.pausedUntil = Math.max(this.pausedUntil, resetAt);
+    if (!this.adaptive || alreadyPaused) return;
+    const start = this.epochStart ?? now;
+    const span = resetAt - start;
+    if (this.acceptedTexts > 0 && span > 0) {
+      this.learned = { texts: this.acceptedTexts, tokens: this.acceptedTokens, windowMs: span };
+    }
+    this.epochStart = resetAt;
+    this.acceptedTexts = 0;
+    this.acceptedTokens = 0;
+  }
+
+  /** Milliseconds to wait before `texts`/`tokens` fit; 0 when they fit now. */
+  private waitFor(texts: number, tokens: number, now: number): number {
+    let wait = 0;
+    for (const limits of [this.configured, this.learned]) {
+      if (limits === undefined) continue;
+      wait = Math.max(wait, this.waitForLimits(limits, texts, tokens, now));
+    }
+    return wait;
+  }
+
+  private waitForLimits(limits: Limits, texts: number, tokens: number, now: number): number {
+    const windowMs = limits.windowMs + this.marginMs;
+    let usedTexts = 0;
+    let usedTokens = 0;
+    for (let index = this.logStart; index < this.log.length; index++) {
+      const entry = this.log[index] as LogEntry;
+      if (entry.time > now - windowMs) {
+        usedTexts += entry.texts;
+        usedTokens += entry.tokens;
+      }
+    }
+    this.compact(now);
+    // A call larger than the whole limit still goes out once the window is empty.
+    const fits = (usedTexts: number, usedTokens: number): boolean =>
+      (usedTexts === 0 && usedTokens === 0) ||
+      (usedTexts + texts <= limits.texts && usedTokens + tokens <= limits.tokens);
+    if (fits(usedTexts, usedTokens)) return 0;
+    // Walk the entries in the window from the oldest until enough has expired.
+    for (let index = this.logStart; index < this.log.length; index++) {
+      const entry = this.log[index] as LogEntry;
+      if (entry.time <= now - windowMs) continue;
+      usedTexts -= entry.texts;
+      usedTokens -= entry.tokens;
+      if (fits(usedTexts, usedTokens)) return entry.time + windowMs - now + 1;
+    }
+    return 1;
+  }
+
+  /** Drops entries older than every window still in use. */
+  private compact(now: number): void {
+    const longest =
+      Math.max(this.configured?.windowMs ?? 0, this.learned?.windowMs ?? 0) + this.marginMs;
+    while (
+      this.logStart < this.log.length &&
+      (this.log[this.logStart] as LogEntry).time <= now - longest
+    ) {
+      this.logStart++;
+    }
+    if (this.logStart > 1024 && this.logStart * 2 > this.log.length) {
+      this.log.splice(0, this.logStart);
+      this.logStart = 0;
+    }
+  }
+}
+
+/** Resolves with `promise`, or rejects at once when `signal` aborts. */
+export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortError(signal));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}

@@ -1,0 +1,246 @@
+/**
+ * The engine under `GeminiEmbeddingFunction`: runs chunks through `batchEmbedContents` over a
+ * sliding window of concurrent calls (the next chunk starts as soon as any call finishes, not in
+ * waves), with a retry loop per chunk that feeds the quota limiter, checks every answer, and
+ * gives results back in input order.
+ *
+ * @module
+ */
+
+import type { BatchEmbedContentsResponse, EmbedContentRequest } from "../api/types.js";
+import { abortError, isRetryableError, retryDelayMs, sleep } from "../client/retry.js";
+import { InvalidResponseError, RateLimitError } from "../errors.js";
+import { type Chunk, splitChunk } from "./chunking.js";
+import { type QuotaLimiter, raceAbort as raceAbortSignal } from "./limiter.js";
+
+/** What the engine needs of a client: `GeminiClient` fits. */
+export interface BatchEmbedder {
+  batchEmbedContents(
+    model: string,
+    requests: EmbedContentRequest[],
+    options?: { signal?: AbortSignal; timeout?: number; maxRetries?: number },
+  ): Promise<BatchEmbedContentsResponse>;
+}
+
+/** Settings of {@link ChunkRunner}. */
+export interface ChunkRunnerSettings {
+  client: BatchEmbedder;
+  /** `models/{id}`. */
+  model: string;
+  limiter: QuotaLimiter;
+  /** Retries of one chunk after an error (429s that will clear do not count). */
+  maxRetries: number;
+  /** Most 429 waits for one chunk before giving up. */
+  maxRateLimitWaits: number;
+  /** Per-attempt timeout in ms, passed to the client. */
+  timeout: number | undefined;
+  /** Backoff of the first retry when the server names no wait, in ms. */
+  retryBaseDelay: number;
+  /** Cap of one wait, in ms. */
+  maxRetryDelay: number;
+  /** Turns one embedding's `values` into a checked vector (throws InvalidResponseError). */
+  toVector: (values: ArrayLike<number>) => Float32Array;
+}
+
+/** Runs one chunk to completion, retrying within the limits. */
+export class ChunkRunner {
+  constructor(private readonly settings: ChunkRunnerSettings) {}
+
+  /** The vectors of `chunk`, in its order; throws the error that stopped it. */
+  async run(chunk: Chunk, signal: AbortSignal | undefined): Promise<Float32Array[]> {
+    const { client, model, limiter } = this.settings;
+    const requests = chunk.items.map((item) => item.request);
+    const count = requests.length;
+    let attempt = 0;
+    let rateLimitWaits = 0;
+    for (;;) {
+      await limiter.acquire(count, chunk.tokens, signal);
+      try {
+        const options: { signal?: AbortSignal; timeout?: number; maxRetries: number } = {
+          maxRetries: 0,
+        };
+        if (signal) options.signal = signal;
+        if (this.settings.timeout !== undefined) options.timeout = this.settings.timeout;
+        const response = await client.batchEmbedContents(model, requests, options);
+        const vectors = this.check(response, count);
+        limiter.onSuccess(count, chunk.tokens);
+        return vectors;
+      } catch (error) {
+        if (signal?.aborted) throw abortError(signal);
+        if (error instanceof RateLimitError && !error.isPerDayQuota) {
+          rateLimitWaits++;
+          if (rateLimitWaits > this.settings.maxRateLimitWaits) throw error;
+          limiter.onRateLimited(this.delay(error, rateLimitWaits - 1));
+          const maxCount = limiter.maxTextsPerCall;
+          if (maxCount !== undefined && count > maxCount) {
+            // The ceiling turned out smaller than this chunk: send it in pieces that fit.
+            const vectors: Float32Array[] = [];
+            for (const piece of splitChunk(chunk, maxCount))
+              vectors.push(...(await this.run(piece, signal)));
+            return vectors;
+          }
+          continue;
+        }
+        const retryable = isRetryableError(error) || error instanceof InvalidResponseError;
+        if (!retryable || attempt >= this.settings.maxRetries) throw error;
+        await sleep(this.delay(error, attempt), signal);
+        attempt++;
+      }
+    }
+  }
+
+  private delay(error: unknown, attempt: number): number {
+    return retryDelayMs(error, attempt, {
+      baseDelay: this.settings.retryBaseDelay,
+      maxDelay: this.settings.maxRetryDelay,
+    });
+  }
+
+  /** As many embeddings as texts, each of the right length: else InvalidResponseError. */
+  private check(response: BatchEmbedContentsResponse, count: number): Float32Array[] {
+    const embeddings = response?.embeddings;
+    if (!Array.isArray(embeddings) || embeddings.length !== count) {
+      throw new InvalidResponseError(
+        `batchEmbedContents answered ${Array.isArray(embeddings) ? embeddings.length : "no"} embeddings for ${count} texts.`,
+      );
+    }
+    const vectors = new Array<Float32Array>(count);
+    for (let index = 0; index < count; index++) {
+      const embedding = embeddings[index];
+      vectors[index] = this.settings.toVector(embedding?.values as ArrayLike<number>);
+    }
+    return vectors;
+  }
+}
+
+/** One finished chunk. */
+export interface ChunkResult {
+  chunk: Chunk;
+  vectors: Float32Array[];
+}
+
+/** The work stopped: the finished chunks and the ones that were not. */
+export class PipelineStoppedError extends Error {
+  override name = "PipelineStoppedError";
+  constructor(
+    readonly finished: ChunkResult[],
+    readonly unfinished: Chunk[],
+    override readonly cause: unknown,
+  ) {
+    super("pipeline stopped", { cause });
+  }
+}
+
+/** Settings of {@link runOrdered}. */
+export interface OrderedSettings {
+  /** Calls in flight at once. */
+  concurrency: number;
+  /** Chunks started ahead of the oldest one not yet yielded (bounds memory when streaming). */
+  lookahead: number;
+  signal: AbortSignal | undefined;
+  /** Called as each chunk finishes (any order). */
+  onChunkDone?: (result: ChunkResult) => void;
+}
+
+interface Slot {
+  chunk: Chunk;
+  promise: Promise<ChunkResult>;
+  result?: ChunkResult;
+}
+
+/**
+ * Runs chunks from `chunks` with `runner`, at most `concurrency` calls at once, and yields the
+ * results in input order. On an error that stops the work, it lets the calls in flight finish
+ * (their vectors are paid for), then throws {@link PipelineStoppedError}. A caller's abort
+ * rejects at once with `GembedAbortError`.
+ */
+export async function* runOrdered(
+  chunks: AsyncIterator<Chunk> | Iterator<Chunk>,
+  runner: ChunkRunner,
+  settings: OrderedSettings,
+): AsyncGenerator<ChunkResult> {
+  const { signal } = settings;
+  const window: Slot[] = [];
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  let failure: { error: unknown } | undefined;
+  let exhausted = false;
+
+  const acquireSlot = async (): Promise<void> => {
+    if (active < settings.concurrency) {
+      active++;
+      return;
+    }
+    await new Promise<void>((resolve) => waiting.push(resolve));
+  };
+  const releaseSlot = (): void => {
+    const next = waiting.shift();
+    if (next) next();
+    else active--;
+  };
+
+  const start = (chunk: Chunk): Slot => {
+    const slot: Slot = { chunk, promise: Promise.resolve(undefined as unknown as ChunkResult) };
+    slot.promise = (async () => {
+      await acquireSlot();
+      try {
+        if (failure) throw new Error("stopped");
+        const vectors = await runner.run(chunk, signal);
+        const result = { chunk, vectors };
+        slot.result = result;
+        settings.onChunkDone?.(result);
+        return result;
+      } catch (error) {
+        failure ??= { error };
+        throw error;
+      } finally {
+        releaseSlot();
+      }
+    })();
+    // The failure is collected below; never an unhandled rejection.
+    slot.promise.catch(() => undefined);
+    return slot;
+  };
+
+  const fill = async (): Promise<void> => {
+    while (!exhausted && !failure && window.length < settings.lookahead) {
+      const next = await chunks.next();
+      if (next.done) {
+        exhausted = true;
+        return;
+      }
+      window.push(start(next.value));
+    }
+  };
+
+  const stop = async (): Promise<never> => {
+    await Promise.allSettled(window.map((slot) => slot.promise));
+    const finished: ChunkResult[] = [];
+    const unfinished: Chunk[] = [];
+    for (const slot of window) {
+      if (slot.result) finished.push(slot.result);
+      else unfinished.push(slot.chunk);
+    }
+    throw new PipelineStoppedError(finished, unfinished, failure?.error);
+  };
+
+  for (;;) {
+    if (signal?.aborted) throw abortError(signal);
+    await raceAbortSignal(fill(), signal);
+    const head = window[0];
+    if (head === undefined) {
+      if (failure) await stop();
+      return;
+    }
+    try {
+      await raceAbortSignal(head.promise, signal);
+    } catch (error) {
+      if (signal?.aborted) throw abortError(signal);
+      failure ??= { error };
+      await stop();
+    }
+    if (failure) await stop();
+    window.shift();
+    yield head.result as ChunkResult;
+  }
+}
