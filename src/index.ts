@@ -10,3 +10,10 @@ export * from "./api/types.js";
 export * from "./errors.js";
 export * from "./models.js";
 export { estimateTokens } from "./tokens.js";
+export * from "./client/gemini-client.js";
+export {
+  isRetryableError,
+  type RetryDelayOptions,
+  retryDelayMs,
+  sleep,
+} from "./client/retry.js";
