@@ -7,6 +7,7 @@
  */
 
 export * from "./api/types.js";
+export * from "./batch/index.js";
 export * from "./errors.js";
 export * from "./models.js";
 export { estimateTokens } from "./tokens.js";

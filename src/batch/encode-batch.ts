@@ -57,11 +57,6 @@ export interface BatchEmbedder {
     texts: BatchDocumentInput[],
     options: { taskType: TaskType; signal?: AbortSignal },
   ): Promise<Float32Array[]>;
-  /** The synchronous path when no task type is given. */
-  encodeStream(
-    texts: Iterable<BatchDocumentInput>,
-    options?: { signal?: AbortSignal },
-  ): AsyncGenerator<Float32Array>;
 }
 
 /** What `onProgress` of {@link BatchEncodeOptions} learns after each poll. */
@@ -194,13 +189,11 @@ async function embedSync(
   signal: AbortSignal | undefined,
 ): Promise<Float32Array[]> {
   if (inputs.length === 0) return [];
-  if (taskType !== undefined) {
-    return embedder.encode(inputs, { taskType, ...(signal ? { signal } : {}) });
-  }
-  const vectors: Float32Array[] = [];
-  for await (const vector of embedder.encodeStream(inputs, signal ? { signal } : {}))
-    vectors.push(vector);
-  return vectors;
+  // TASK_TYPE_UNSPECIFIED is never sent: the same request as buildRequest(input, undefined).
+  return embedder.encode(inputs, {
+    taskType: taskType ?? "TASK_TYPE_UNSPECIFIED",
+    ...(signal ? { signal } : {}),
+  });
 }
 
 /** Finds a job created just before a crash that kept its name from the state. */

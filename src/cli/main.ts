@@ -6,6 +6,7 @@
  */
 
 import { Command } from "commander";
+import { registerBatchCommand } from "./commands/batch.js";
 import { runCli } from "./run.js";
 
 const program = new Command();
@@ -15,5 +16,6 @@ program
   .option("--debug", "print stack traces on errors");
 
 // Sub-commands register themselves here, one line each.
+registerBatchCommand(program);
 
 await runCli(program, process.argv);

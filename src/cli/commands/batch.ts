@@ -1,0 +1,422 @@
+/**
+ * `gembed batch`: Batch API jobs from the command line: `submit <input>`, `status <job>`,
+ * `wait <job>`, `collect <job> --out <file>`, `cancel <job>`, `list`. A progress display while
+ * waiting (a bar on a terminal, plain lines otherwise) and `--json` for scripts.
+ *
+ * @module
+ */
+
+import { once } from "node:events";
+import { createReadStream, createWriteStream } from "node:fs";
+import { rename, rm } from "node:fs/promises";
+import cliProgress from "cli-progress";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { TASK_TYPES, type TaskType } from "../../api/types.js";
+import { BatchJob, type BatchProgress, parseBatchStats } from "../../batch/batch-job.js";
+import { splitLines } from "../../batch/results.js";
+import { GeminiClient } from "../../client/gemini-client.js";
+import { GeminiEmbeddingFunction } from "../../embedding/gemini-embedding-function.js";
+import { InvalidInputError } from "../../errors.js";
+
+/** One row of a `gembed batch submit` input. */
+export interface BatchInputRow {
+  /** The key of the row in the job; default its 0-based line number among texts. */
+  id?: string;
+  text: string;
+  title?: string;
+}
+
+interface CommonOptions {
+  baseUrl?: string;
+  json?: boolean;
+}
+
+function integer(name: string, minimum: number) {
+  return (value: string): number => {
+    const number = Number(value);
+    if (!Number.isInteger(number) || number < minimum) {
+      throw new InvalidArgumentError(`${name} must be an integer >= ${minimum}`);
+    }
+    return number;
+  };
+}
+
+function clientFrom(options: CommonOptions): GeminiClient {
+  return new GeminiClient(options.baseUrl ? { baseUrl: options.baseUrl } : {});
+}
+
+/**
+ * Reads a batch input file: JSONL rows `{"id"?, "text", "title"?}` (`.jsonl`, `.ndjson`, `.json`),
+ * else one text per line (blank lines skipped). Throws `InvalidInputError` naming bad lines.
+ */
+export async function readBatchInput(path: string): Promise<BatchInputRow[]> {
+  const jsonl = /\.(jsonl|ndjson|json)$/i.test(path);
+  const rows: BatchInputRow[] = [];
+  const issues: { index: number; reason: string }[] = [];
+  let lineNumber = 0;
+  for await (const line of splitLines(createReadStream(path))) {
+    lineNumber++;
+    if (line.trim() === "") continue;
+    if (!jsonl) {
+      rows.push({ text: line });
+      continue;
+    }
+    let row: unknown;
+    try {
+      row = JSON.parse(line);
+    } catch {
+      issues.push({ index: lineNumber, reason: "line is not JSON" });
+      continue;
+    }
+    const record = row as Record<string, unknown>;
+    if (typeof record?.text !== "string" || record.text.trim() === "") {
+      issues.push({ index: lineNumber, reason: "no non-empty text" });
+      continue;
+    }
+    if (record.id !== undefined && typeof record.id !== "string" && typeof record.id !== "number") {
+      issues.push({ index: lineNumber, reason: "id must be a string or a number" });
+      continue;
+    }
+    if (record.title !== undefined && typeof record.title !== "string") {
+      issues.push({ index: lineNumber, reason: "title must be a string" });
+      continue;
+    }
+    rows.push({
+      text: record.text,
+      ...(record.id !== undefined ? { id: String(record.id) } : {}),
+      ...(typeof record.title === "string" ? { title: record.title } : {}),
+    });
+  }
+  if (issues.length > 0) throw new InvalidInputError(issues, `lines of ${path}`);
+  if (rows.length === 0) throw new InvalidInputError([{ index: 0, reason: "no text" }], path);
+  return rows;
+}
+
+/** The job as `--json` prints it. */
+function summary(job: BatchJob) {
+  const batch = job.batch;
+  const output = job.output;
+  return {
+    name: job.name,
+    displayName: batch.displayName,
+    model: batch.model,
+    state: job.state,
+    priority: batch.priority ?? "0",
+    batchStats: job.batchStats,
+    createTime: batch.createTime,
+    updateTime: batch.updateTime,
+    endTime: batch.endTime,
+    ...(output?.responsesFile ? { responsesFile: output.responsesFile } : {}),
+    ...(output?.inlinedResponses
+      ? { inlinedResponses: output.inlinedResponses.inlinedResponses?.length ?? 0 }
+      : {}),
+    ...(job.operation.error ? { error: job.operation.error } : {}),
+  };
+}
+
+function printJob(job: BatchJob, json: boolean | undefined): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(summary(job))}\n`);
+    return;
+  }
+  const stats = job.batchStats;
+  const lines = [
+    `${job.name}  ${job.state}`,
+    `  display name: ${job.batch.displayName ?? ""}`,
+    `  requests: ${stats.requestCount}  succeeded: ${stats.successfulRequestCount}  failed: ${stats.failedRequestCount}  pending: ${stats.pendingRequestCount}`,
+  ];
+  if (job.output?.responsesFile) lines.push(`  responses file: ${job.output.responsesFile}`);
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+/** A progress display on stderr: a bar on a terminal, a line per change otherwise. */
+function progressDisplay(json: boolean | undefined) {
+  const tty = process.stderr.isTTY === true && !json;
+  let bar: cliProgress.SingleBar | undefined;
+  let last = "";
+  return {
+    update(progress: BatchProgress) {
+      const stats = progress.batchStats;
+      const finished = stats.successfulRequestCount + stats.failedRequestCount;
+      const state = progress.state.replace("BATCH_STATE_", "");
+      if (tty) {
+        if (!bar) {
+          bar = new cliProgress.SingleBar(
+            {
+              stream: process.stderr,
+              format: "{job} [{bar}] {value}/{total} {state} {elapsed}s",
+              hideCursor: true,
+            },
+            cliProgress.Presets.shades_classic,
+          );
+          bar.start(Math.max(1, stats.requestCount), finished, {
+            job: progress.jobName,
+            state,
+            elapsed: 0,
+          });
+        }
+        bar.setTotal(Math.max(1, stats.requestCount));
+        bar.update(finished, { state, elapsed: Math.round(progress.elapsedMs / 1000) });
+        return;
+      }
+      const line = `${progress.jobName} ${state} ${finished}/${stats.requestCount} (failed ${stats.failedRequestCount})`;
+      if (line !== last) process.stderr.write(`${line}\n`);
+      last = line;
+    },
+    stop() {
+      bar?.stop();
+    },
+  };
+}
+
+/** Writes a job's results to `out` as JSONL `{"id", "embedding"}` / `{"id", "error"}`, streaming. */
+async function collect(
+  job: BatchJob,
+  out: string,
+  options: { normalize: boolean; signal?: AbortSignal },
+): Promise<{ written: number; failed: number }> {
+  const model = job.batch.model ?? "models/gemini-embedding-001";
+  let embedder: GeminiEmbeddingFunction | undefined;
+  const temporary = `${out}.partial`;
+  const file = createWriteStream(temporary);
+  let written = 0;
+  let failed = 0;
+  try {
+    for await (const result of job.results(options.signal ? { signal: options.signal } : {})) {
+      let line: string;
+      if (result.values) {
+        embedder ??= new GeminiEmbeddingFunction({
+          client: job.client as GeminiClient,
+          modelName: model,
+          config: { outputDimensionality: result.values.length },
+          normalize: options.normalize,
+        });
+        const vector = embedder.toVector(result.values);
+        line = `{"id":${JSON.stringify(result.key)},"embedding":[${vector.join(",")}]}\n`;
+      } else {
+        failed++;
+        line = `${JSON.stringify({
+          id: result.key,
+          error: {
+            code: result.error.code,
+            status: result.error.status,
+            message: result.error.message,
+          },
+        })}\n`;
+      }
+      written++;
+      if (!file.write(line)) await once(file, "drain");
+    }
+    file.end();
+    await once(file, "finish");
+    await rename(temporary, out);
+  } catch (error) {
+    file.destroy();
+    await rm(temporary, { force: true });
+    throw error;
+  }
+  return { written, failed };
+}
+
+function abortOnSigint(): AbortController {
+  const controller = new AbortController();
+  process.once("SIGINT", () => controller.abort(new Error("SIGINT")));
+  return controller;
+}
+
+/**
+ * Adds `gembed batch` and its sub-commands to the program.
+ *
+ * @example
+ * ```ts
+ * registerBatchCommand(program);
+ * ```
+ */
+export function registerBatchCommand(program: Command): void {
+  const batch = program
+    .command("batch")
+    .description(
+      "embed large corpora through the Batch API (half the price): submit, status, wait, collect, cancel, list",
+    );
+  const common = (command: Command) =>
+    command
+      .option("--base-url <url>", "API base URL (default: GOOGLE_GEMINI_BASE_URL, else Google's)")
+      .option("--json", "print JSON for scripts");
+
+  common(
+    batch
+      .command("submit <input>")
+      .description(
+        "create a job from a JSONL file of {id?, text, title?} rows or a text file with one text per line",
+      )
+      .option("--model <model>", "embedding model", "gemini-embedding-001")
+      .option("--dimensions <n>", "output dimensionality", integer("--dimensions", 1))
+      .addOption(
+        new Option("--task-type <type>", "task type")
+          .choices([...TASK_TYPES])
+          .default("RETRIEVAL_DOCUMENT"),
+      )
+      .option("--display-name <name>", "the job's display name")
+      .option(
+        "--priority <n>",
+        "priority (higher runs first)",
+        integer("--priority", Number.MIN_SAFE_INTEGER),
+      )
+      .addOption(
+        new Option("--input-mode <mode>", "inline requests or an uploaded JSONL file")
+          .choices(["auto", "inline", "file"])
+          .default("auto"),
+      ),
+  ).action(
+    async (
+      input: string,
+      options: CommonOptions & {
+        model: string;
+        dimensions?: number;
+        taskType: TaskType;
+        displayName?: string;
+        priority?: number;
+        inputMode: "auto" | "inline" | "file";
+      },
+    ) => {
+      const rows = await readBatchInput(input);
+      const client = clientFrom(options);
+      const embedder = new GeminiEmbeddingFunction({
+        client,
+        modelName: options.model,
+        config:
+          options.dimensions !== undefined ? { outputDimensionality: options.dimensions } : {},
+      });
+      const requests = rows.map((row) =>
+        embedder.buildRequest(
+          row.title !== undefined ? { text: row.text, title: row.title } : row.text,
+          options.taskType,
+        ),
+      );
+      const ids = rows.map((row, index) => row.id ?? String(index));
+      if (new Set(ids).size !== ids.length) {
+        throw new InvalidInputError([{ index: 0, reason: "ids must be unique" }], input);
+      }
+      const job = await BatchJob.create(client, {
+        model: options.model,
+        requests,
+        keys: ids,
+        mode: options.inputMode,
+        ...(options.displayName !== undefined ? { displayName: options.displayName } : {}),
+        ...(options.priority !== undefined ? { priority: options.priority } : {}),
+      });
+      if (options.json) printJob(job, true);
+      else process.stdout.write(`${job.name}\n`);
+    },
+  );
+
+  common(batch.command("status <job>").description("show a job's state and counts")).action(
+    async (name: string, options: CommonOptions) => {
+      printJob(await BatchJob.attach(clientFrom(options), name), options.json);
+    },
+  );
+
+  common(
+    batch
+      .command("wait <job>")
+      .description("wait until a job ends, showing its progress")
+      .option(
+        "--poll-interval <ms>",
+        "first wait between polls",
+        integer("--poll-interval", 1),
+        5_000,
+      )
+      .option(
+        "--max-poll-interval <ms>",
+        "longest wait between polls",
+        integer("--max-poll-interval", 1),
+        60_000,
+      )
+      .option(
+        "--deadline <ms>",
+        "give up after this long (the job keeps running)",
+        integer("--deadline", 0),
+      ),
+  ).action(
+    async (
+      name: string,
+      options: CommonOptions & { pollInterval: number; maxPollInterval: number; deadline?: number },
+    ) => {
+      const job = await BatchJob.attach(clientFrom(options), name);
+      const display = progressDisplay(options.json);
+      try {
+        await job.wait({
+          pollInterval: options.pollInterval,
+          maxPollInterval: options.maxPollInterval,
+          ...(options.deadline !== undefined ? { deadline: options.deadline } : {}),
+          onProgress: (progress) => display.update(progress),
+          // Ctrl-C stops waiting; it does not cancel the job (use `gembed batch cancel`).
+          signal: abortOnSigint().signal,
+          cancelOnAbort: false,
+        });
+      } finally {
+        display.stop();
+      }
+      printJob(job, options.json);
+    },
+  );
+
+  common(
+    batch
+      .command("collect <job>")
+      .description(
+        "write a finished job's vectors to a JSONL file of {id, embedding} (or {id, error})",
+      )
+      .requiredOption("--out <file>", "output JSONL file")
+      .option("--no-normalize", "keep the values as the API sent them (no L2 normalization)"),
+  ).action(async (name: string, options: CommonOptions & { out: string; normalize: boolean }) => {
+    const job = await BatchJob.attach(clientFrom(options), name);
+    job.throwIfFailed();
+    const counts = await collect(job, options.out, {
+      normalize: options.normalize,
+      signal: abortOnSigint().signal,
+    });
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify({ name: job.name, out: options.out, ...counts })}\n`);
+    } else {
+      process.stdout.write(
+        `${counts.written} result(s) written to ${options.out}${counts.failed ? ` (${counts.failed} failed)` : ""}\n`,
+      );
+    }
+  });
+
+  common(batch.command("cancel <job>").description("cancel a job")).action(
+    async (name: string, options: CommonOptions) => {
+      const job = await BatchJob.attach(clientFrom(options), name);
+      await job.cancel();
+      await job.refresh();
+      printJob(job, options.json);
+    },
+  );
+
+  common(
+    batch
+      .command("list")
+      .description("list jobs")
+      .option("--limit <n>", "at most this many jobs", integer("--limit", 1), 100),
+  ).action(async (options: CommonOptions & { limit: number }) => {
+    const client = clientFrom(options);
+    const jobs: BatchJob[] = [];
+    for await (const operation of client.batches.listAll({
+      pageSize: Math.min(100, options.limit),
+    })) {
+      jobs.push(new BatchJob(client, operation));
+      if (jobs.length >= options.limit) break;
+    }
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(jobs.map(summary))}\n`);
+      return;
+    }
+    for (const job of jobs) {
+      const stats = parseBatchStats(job.batch.batchStats);
+      process.stdout.write(
+        `${job.name}\t${job.state.replace("BATCH_STATE_", "")}\t${stats.successfulRequestCount + stats.failedRequestCount}/${stats.requestCount}\t${job.batch.displayName ?? ""}\n`,
+      );
+    }
+  });
+}
