@@ -1,0 +1,49 @@
+/**
+ * `gembed/milvus`: Gemini embeddings into Milvus with the official Node SDK
+ * (`@zilliz/milvus2-sdk-node`, an optional peer dependency loaded on first use).
+ *
+ * @module
+ */
+
+export {
+  type BatchPlanOptions,
+  estimateRowBytes,
+  MILVUS_REQUEST_LIMIT_BYTES,
+  planBatches,
+} from "./batching.js";
+export {
+  type CollectionDocument,
+  type CollectionEmbeddingFunction,
+  type CollectionHit,
+  type CollectionSearchOptions,
+  MilvusCollection,
+  milvusStringList,
+  type OpenCollectionOptions,
+  type WriteOptions,
+} from "./collection.js";
+export {
+  MilvusOperationError,
+  MilvusSchemaMismatchError,
+  MilvusSdkMissingError,
+  MilvusWriteError,
+} from "./errors.js";
+export {
+  type CollectionField,
+  type CollectionIndex,
+  collectionFields,
+  collectionIndex,
+  collectionProblems,
+  type DescribedField,
+  type DescribedIndex,
+  FIELDS,
+  ID_MAX_LENGTH,
+  METRIC,
+  TEXT_MAX_LENGTH,
+  TITLE_MAX_LENGTH,
+} from "./schema.js";
+export {
+  type ConnectMilvusOptions,
+  connectMilvus,
+  loadMilvusSdk,
+  type MilvusSdkModule,
+} from "./sdk.js";
