@@ -27,6 +27,7 @@ export interface RecordedCall {
   requests: EmbedContentRequest[];
   bytes: number;
   time: number;
+  headers: Record<string, string | string[] | undefined>;
 }
 
 /** What the script may answer instead of the default embeddings. */
@@ -39,6 +40,8 @@ export type ScriptAnswer =
 export interface ScriptedServer {
   url: string;
   calls: RecordedCall[];
+  /** The most calls that were in flight at once. */
+  maxInFlight(): number;
   close(): Promise<void>;
 }
 
@@ -58,7 +61,14 @@ export async function startScriptedServer(
   options: { latencyMs?: (call: RecordedCall) => number } = {},
 ): Promise<ScriptedServer> {
   const calls: RecordedCall[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
   const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    response.on("close", () => {
+      inFlight--;
+    });
     const parts: Buffer[] = [];
     request.on("data", (part: Buffer) => parts.push(part));
     request.on("end", async () => {
@@ -77,6 +87,7 @@ export async function startScriptedServer(
         requests: isBatch ? (body.requests ?? []) : [body],
         bytes: raw.length,
         time: Date.now(),
+        headers: request.headers,
       };
       const index = calls.push(call) - 1;
       const latency = options.latencyMs?.(call) ?? 0;
@@ -101,6 +112,7 @@ export async function startScriptedServer(
   return {
     url: `http://127.0.0.1:${port}`,
     calls,
+    maxInFlight: () => maxInFlight,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
