@@ -17,6 +17,7 @@ import {
   RetiredModelError,
 } from "../src/errors.js";
 import {
+  type RecordedCall,
   rateLimitBody,
   type ScriptAnswer,
   type ScriptedServer,
@@ -34,7 +35,7 @@ afterEach(async () => {
 
 async function setUp(
   script?: Parameters<typeof startScriptedServer>[0],
-  latencyMs?: Parameters<typeof startScriptedServer>[1]["latencyMs"],
+  latencyMs?: (call: RecordedCall) => number,
 ): Promise<ScriptedServer> {
   server = await startScriptedServer(script, latencyMs ? { latencyMs } : {});
   return server;
