@@ -83,27 +83,24 @@ async function* toBytes(
 
 /**
  * Cuts pieces of any size into chunks of exactly `chunkSize` bytes (the last one may be shorter).
- * Keeps one full chunk in hand until the next byte arrives, so the last chunk is known as such
- * even when the total size is not. An empty source gives one empty last chunk.
+ * A full chunk is handed out as soon as one more byte arrives, which proves it is not the last,
+ * so only the chunk being filled is held here, even when the total size is unknown. An empty
+ * source gives one empty last chunk.
  */
 export async function* chunkPieces(
   pieces: AsyncIterable<Uint8Array>,
   chunkSize: number,
 ): AsyncGenerator<UploadChunk> {
   let offset = 0;
-  let ready: Uint8Array | undefined;
   let filling = Buffer.allocUnsafe(chunkSize);
   let filled = 0;
   for await (const piece of pieces) {
     let position = 0;
     while (position < piece.byteLength) {
       if (filled === chunkSize) {
-        // More bytes after a full chunk: the chunk in hand is not the last one.
-        if (ready !== undefined) {
-          yield { bytes: ready, offset, last: false };
-          offset += ready.byteLength;
-        }
-        ready = filling;
+        yield { bytes: filling, offset, last: false };
+        offset += chunkSize;
+        // A fresh buffer: the one just handed out may still be in flight.
         filling = Buffer.allocUnsafe(chunkSize);
         filled = 0;
       }
@@ -112,14 +109,6 @@ export async function* chunkPieces(
       filled += take;
       position += take;
     }
-  }
-  if (filled === 0) {
-    yield { bytes: ready ?? new Uint8Array(0), offset, last: true };
-    return;
-  }
-  if (ready !== undefined) {
-    yield { bytes: ready, offset, last: false };
-    offset += ready.byteLength;
   }
   yield { bytes: filling.subarray(0, filled), offset, last: true };
 }
