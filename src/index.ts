@@ -18,3 +18,15 @@ export {
   retryDelayMs,
   sleep,
 } from "./client/retry.js";
+export {
+  type DocumentInput,
+  type EmbeddingConfig,
+  type EncodeOptions,
+  GeminiEmbeddingFunction,
+  type GeminiEmbeddingFunctionOptions,
+  type InputKind,
+  type InputTooLongInfo,
+  toMilvusVector,
+  toMilvusVectors,
+} from "./embedding/gemini-embedding-function.js";
+export { QuotaLimiter, type QuotaOptions } from "./embedding/limiter.js";
