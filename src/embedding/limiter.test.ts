@@ -29,24 +29,26 @@ describe("QuotaLimiter", () => {
   });
 
   it("pauses everyone for the server's retryDelay and learns the ceiling", async () => {
-    const limiter = new QuotaLimiter({});
+    const limiter = new QuotaLimiter({ windowMs: 400, marginMs: 0 });
     expect(limiter.maxTextsPerCall).toBeUndefined();
-    await limiter.acquire(50, 500);
-    limiter.onSuccess(50, 500);
-    limiter.onRateLimited(200);
     const started = Date.now();
+    await limiter.acquire(30, 300);
+    await limiter.acquire(20, 200);
+    const refused = await limiter.acquire(40, 400);
+    limiter.onRateLimited(150, refused);
     await limiter.acquire(10, 10);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
-    expect(limiter.learnedLimits?.texts).toBe(50);
+    // The refused call is not counted: the ceiling is what the server accepted (50), and the
+    // window holds 50 until the first call's 30 texts expire.
+    expect(limiter.learnedLimits).toEqual({ texts: 50, tokens: 500, windowMs: 400 });
     expect(limiter.maxTextsPerCall).toBe(50);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(395);
     expect(limiter.rateLimitedCount).toBe(1);
   });
 
   it("does not learn when not adaptive, but still waits", async () => {
     const limiter = new QuotaLimiter(false);
-    await limiter.acquire(5, 5);
-    limiter.onSuccess(5, 5);
-    limiter.onRateLimited(100);
+    const ticket = await limiter.acquire(5, 5);
+    limiter.onRateLimited(100, ticket);
     const started = Date.now();
     await limiter.acquire(1, 1);
     expect(Date.now() - started).toBeGreaterThanOrEqual(95);

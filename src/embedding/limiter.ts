@@ -4,8 +4,8 @@
  * sent so no window ever holds more than the limits, whatever the server's window alignment.
  *
  * Adaptive by default: on a 429 every caller waits the server's `retryDelay`, and the limiter
- * learns the ceiling it just hit (texts and tokens accepted since the last reset, over the span
- * up to the next reset), so it does not hit the wall again.
+ * learns the ceiling it just hit (the texts and tokens the server accepted over the window before
+ * the 429), so it does not hit the wall again.
  *
  * @module
  */
@@ -42,12 +42,6 @@ export interface QuotaOptions {
   marginMs?: number;
 }
 
-interface LogEntry {
-  time: number;
-  texts: number;
-  tokens: number;
-}
-
 interface Limits {
   texts: number;
   tokens: number;
@@ -62,21 +56,32 @@ function checkPositive(name: string, value: unknown): void {
   if (!(value > 0)) throw new RangeError(`quota.${name} must be greater than 0, got ${value}.`);
 }
 
+/** What {@link QuotaLimiter.acquire} recorded: hand it back on a 429 (the server counted nothing). */
+export interface QuotaTicket {
+  readonly time: number;
+  texts: number;
+  tokens: number;
+}
+
 /**
  * Keeps calls under a per-window quota of texts and tokens. Shared by every call of one
  * `GeminiEmbeddingFunction`, since the real quota is per project.
+ *
+ * It logs what was sent over the last window. On a 429 every caller waits the server's
+ * `retryDelay`; when adaptive, the texts and tokens the server accepted in the window before the
+ * 429 become the limits from then on (the ceiling, measured), re-measured at each new 429.
  */
 export class QuotaLimiter {
   private readonly configured: Limits | undefined;
   private learned: Limits | undefined;
   private readonly adaptive: boolean;
   private readonly marginMs: number;
-  private readonly log: LogEntry[] = [];
+  private readonly windowMs: number;
+  private readonly log: QuotaTicket[] = [];
   private logStart = 0;
   private pausedUntil = 0;
-  private epochStart: number | undefined;
-  private acceptedTexts = 0;
-  private acceptedTokens = 0;
+  /** Set by a 429: measure the ceiling over the window that ended then, once the pause is over. */
+  private learnAt: number | undefined;
   private tail: Promise<void> = Promise.resolve();
   /** How many 429s this limiter has seen (for figures and tests). */
   rateLimitedCount = 0;
@@ -104,11 +109,12 @@ export class QuotaLimiter {
     }
     this.adaptive = options === false ? false : (settings.adaptive ?? true);
     this.marginMs = settings.marginMs ?? 50;
+    this.windowMs = settings.windowMs ?? 60_000;
     if (settings.textsPerMinute !== undefined || settings.tokensPerMinute !== undefined) {
       this.configured = {
         texts: settings.textsPerMinute ?? Number.POSITIVE_INFINITY,
         tokens: settings.tokensPerMinute ?? Number.POSITIVE_INFINITY,
-        windowMs: settings.windowMs ?? 60_000,
+        windowMs: this.windowMs,
       };
     }
   }
@@ -130,7 +136,7 @@ export class QuotaLimiter {
    * Waits until `texts` texts and `tokens` tokens fit in the window, then records them as sent.
    * Callers are served in order. Rejects with `GembedAbortError` when `signal` aborts.
    */
-  async acquire(texts: number, tokens: number, signal?: AbortSignal): Promise<void> {
+  async acquire(texts: number, tokens: number, signal?: AbortSignal): Promise<QuotaTicket> {
     const previous = this.tail;
     let release!: () => void;
     this.tail = new Promise<void>((resolve) => {
@@ -141,17 +147,16 @@ export class QuotaLimiter {
       for (;;) {
         if (signal?.aborted) throw abortError(signal);
         const now = Date.now();
-        this.epochStart ??= now;
         if (now < this.pausedUntil) {
           await sleep(this.pausedUntil - now, signal);
           continue;
         }
+        if (this.learnAt !== undefined) this.learn(this.learnAt);
         const wait = this.waitFor(texts, tokens, now);
         if (wait <= 0) {
-          if (this.configured !== undefined || this.learned !== undefined) {
-            this.log.push({ time: now, texts, tokens });
-          }
-          return;
+          const ticket: QuotaTicket = { time: now, texts, tokens };
+          this.log.push(ticket);
+          return ticket;
         }
         await sleep(wait, signal);
       }
@@ -160,35 +165,41 @@ export class QuotaLimiter {
     }
   }
 
-  /** Records texts the server accepted (for learning the ceiling). */
-  onSuccess(texts: number, tokens: number): void {
-    this.acceptedTexts += texts;
-    this.acceptedTokens += tokens;
+  /**
+   * A 429 arrived for `ticket`: the server counted none of it; every caller waits `delayMs`
+   * (the server's `retryDelay`), and, when adaptive, the limiter then keeps under the ceiling
+   * measured over the window before this 429.
+   */
+  onRateLimited(delayMs: number, ticket?: QuotaTicket): void {
+    this.rateLimitedCount++;
+    if (ticket) {
+      ticket.texts = 0;
+      ticket.tokens = 0;
+    }
+    const now = Date.now();
+    const alreadyPaused = now < this.pausedUntil;
+    this.pausedUntil = Math.max(this.pausedUntil, now + Math.max(0, delayMs));
+    if (this.adaptive && !alreadyPaused) this.learnAt = now;
   }
 
-  /**
-   * A 429 arrived: every caller waits `delayMs` (the server's `retryDelay`), and, when adaptive,
-   * the limiter keeps under the ceiling just hit from then on.
-   */
-  onRateLimited(delayMs: number): void {
-    this.rateLimitedCount++;
-    const now = Date.now();
-    const resetAt = now + Math.max(0, delayMs);
-    const alreadyPaused = now < this.pausedUntil;
-    this.pausedUntil = Math.max(this.pausedUntil, resetAt);
-    if (!this.adaptive || alreadyPaused) return;
-    const start = this.epochStart ?? now;
-    const span = resetAt - start;
-    if (this.acceptedTexts > 0 && span > 0) {
-      this.learned = { texts: this.acceptedTexts, tokens: this.acceptedTokens, windowMs: span };
+  /** The texts and tokens accepted in the window that ended at `end` become the limits. */
+  private learn(end: number): void {
+    this.learnAt = undefined;
+    let texts = 0;
+    let tokens = 0;
+    for (let index = this.logStart; index < this.log.length; index++) {
+      const entry = this.log[index] as QuotaTicket;
+      if (entry.time > end - this.windowMs && entry.time <= end) {
+        texts += entry.texts;
+        tokens += entry.tokens;
+      }
     }
-    this.epochStart = resetAt;
-    this.acceptedTexts = 0;
-    this.acceptedTokens = 0;
+    if (texts > 0) this.learned = { texts, tokens: Math.max(tokens, 1), windowMs: this.windowMs };
   }
 
   /** Milliseconds to wait before `texts`/`tokens` fit; 0 when they fit now. */
   private waitFor(texts: number, tokens: number, now: number): number {
+    this.compact(now);
     let wait = 0;
     for (const limits of [this.configured, this.learned]) {
       if (limits === undefined) continue;
@@ -202,13 +213,12 @@ export class QuotaLimiter {
     let usedTexts = 0;
     let usedTokens = 0;
     for (let index = this.logStart; index < this.log.length; index++) {
-      const entry = this.log[index] as LogEntry;
+      const entry = this.log[index] as QuotaTicket;
       if (entry.time > now - windowMs) {
         usedTexts += entry.texts;
         usedTokens += entry.tokens;
       }
     }
-    this.compact(now);
     // A call larger than the whole limit still goes out once the window is empty.
     const fits = (usedTexts: number, usedTokens: number): boolean =>
       (usedTexts === 0 && usedTokens === 0) ||
@@ -216,7 +226,7 @@ export class QuotaLimiter {
     if (fits(usedTexts, usedTokens)) return 0;
     // Walk the entries in the window from the oldest until enough has expired.
     for (let index = this.logStart; index < this.log.length; index++) {
-      const entry = this.log[index] as LogEntry;
+      const entry = this.log[index] as QuotaTicket;
       if (entry.time <= now - windowMs) continue;
       usedTexts -= entry.texts;
       usedTokens -= entry.tokens;
@@ -225,13 +235,12 @@ export class QuotaLimiter {
     return 1;
   }
 
-  /** Drops entries older than every window still in use. */
+  /** Drops entries older than the window (plus margin). */
   private compact(now: number): void {
-    const longest =
-      Math.max(this.configured?.windowMs ?? 0, this.learned?.windowMs ?? 0) + this.marginMs;
+    const longest = this.windowMs + this.marginMs;
     while (
       this.logStart < this.log.length &&
-      (this.log[this.logStart] as LogEntry).time <= now - longest
+      (this.log[this.logStart] as QuotaTicket).time <= now - longest
     ) {
       this.logStart++;
     }

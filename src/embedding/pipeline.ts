@@ -54,7 +54,7 @@ export class ChunkRunner {
     let attempt = 0;
     let rateLimitWaits = 0;
     for (;;) {
-      await limiter.acquire(count, chunk.tokens, signal);
+      const ticket = await limiter.acquire(count, chunk.tokens, signal);
       try {
         const options: { signal?: AbortSignal; timeout?: number; maxRetries: number } = {
           maxRetries: 0,
@@ -63,14 +63,13 @@ export class ChunkRunner {
         if (this.settings.timeout !== undefined) options.timeout = this.settings.timeout;
         const response = await client.batchEmbedContents(model, requests, options);
         const vectors = this.check(response, count);
-        limiter.onSuccess(count, chunk.tokens);
         return vectors;
       } catch (error) {
         if (signal?.aborted) throw abortError(signal);
         if (error instanceof RateLimitError && !error.isPerDayQuota) {
           rateLimitWaits++;
           if (rateLimitWaits > this.settings.maxRateLimitWaits) throw error;
-          limiter.onRateLimited(this.delay(error, rateLimitWaits - 1));
+          limiter.onRateLimited(this.delay(error, rateLimitWaits - 1), ticket);
           const maxCount = limiter.maxTextsPerCall;
           if (maxCount !== undefined && count > maxCount) {
             // The ceiling turned out smaller than this chunk: send it in pieces that fit.
