@@ -1,0 +1,134 @@
+/**
+ * Batch API figures, against the local Gemini-compatible server run in a child process (so the
+ * memory figures are the client's alone):
+ * - API calls and bytes sent for 100,000 texts through the Batch API (inline and JSONL file) and
+ *   through the synchronous path (`batchEmbedContents` by 100);
+ * - peak memory (RSS) while collecting a 100,000-line responses file, streamed line by line
+ *   (goal: flat, under 200 MB whatever the file's size).
+ *
+ * `GEMBED_BENCH_BATCH_TEXTS` changes the number of texts (default 100000).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { BatchJob } from "../../src/batch/batch-job.js";
+import { encodeWithBatchApiDetailed } from "../../src/batch/encode-batch.js";
+import { GeminiClient } from "../../src/client/gemini-client.js";
+import { GeminiEmbeddingFunction } from "../../src/embedding/gemini-embedding-function.js";
+
+const COUNT = Number(process.env.GEMBED_BENCH_BATCH_TEXTS ?? 100_000);
+const MiB = 1024 * 1024;
+
+async function startChildServer(): Promise<{ url: string; child: ChildProcess }> {
+  const server = pathToFileURL(
+    fileURLToPath(new URL("../../src/server/index.ts", import.meta.url)),
+  ).href;
+  const code = `const { startServer } = await import(${JSON.stringify(server)});
+const running = await startServer({ batch: { delayPerItemMs: 0 } });
+console.log(running.url);
+process.on("SIGTERM", async () => { await running.close(); process.exit(0); });`;
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "--input-type=module", "--eval", code],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  const [first] = (await once(child.stdout as NodeJS.ReadableStream, "data")) as [Buffer];
+  return { url: first.toString("utf8").trim(), child };
+}
+
+/** A fetch that counts calls and request body bytes, passing everything to the real fetch. */
+function countingFetch() {
+  const counts = { calls: 0, bytesSent: 0 };
+  const counted: typeof fetch = async (input, init) => {
+    counts.calls++;
+    const body = init?.body;
+    if (typeof body === "string") counts.bytesSent += Buffer.byteLength(body);
+    else if (body instanceof Uint8Array) counts.bytesSent += body.byteLength;
+    else if (body instanceof ArrayBuffer) counts.bytesSent += body.byteLength;
+    else if (body instanceof Blob) counts.bytesSent += body.size;
+    return fetch(input, init);
+  };
+  return { counts, fetch: counted };
+}
+
+function texts(count: number): string[] {
+  return Array.from(
+    { length: count },
+    (_, index) =>
+      `document ${index}: a short text about topic ${index % 97} and word ${index % 1013}`,
+  );
+}
+
+function row(name: string, calls: number, bytes: number, seconds: number): string {
+  return `${name.padEnd(34)} ${String(calls).padStart(7)} ${(bytes / MiB).toFixed(1).padStart(10)} ${seconds.toFixed(1).padStart(8)}`;
+}
+
+export default async function (): Promise<void> {
+  const { url, child } = await startChildServer();
+  try {
+    const docs = texts(COUNT);
+    console.log(`${COUNT} texts, outputDimensionality 128, local server in a child process`);
+    console.log(
+      `${"path".padEnd(34)} ${"calls".padStart(7)} ${"MiB sent".padStart(10)} ${"seconds".padStart(8)}`,
+    );
+    for (const path of ["sync", "batch inline", "batch file"] as const) {
+      const meter = countingFetch();
+      const client = new GeminiClient({ baseUrl: url, apiKey: "bench", fetch: meter.fetch });
+      const ef = new GeminiEmbeddingFunction({
+        client,
+        config: { outputDimensionality: 128 },
+        quota: false,
+      });
+      const started = performance.now();
+      if (path === "sync") {
+        await ef.encodeDocuments(docs);
+      } else {
+        await encodeWithBatchApiDetailed(ef, docs, {
+          taskType: "RETRIEVAL_DOCUMENT",
+          pollInterval: 200,
+          maxPollInterval: 1_000,
+          inputMode: path === "batch inline" ? "auto" : "file",
+        });
+      }
+      console.log(
+        row(path, meter.counts.calls, meter.counts.bytesSent, (performance.now() - started) / 1000),
+      );
+    }
+
+    // Peak memory while collecting a responses file of COUNT lines (768 values each).
+    const client = new GeminiClient({ baseUrl: url, apiKey: "bench" });
+    const ef = new GeminiEmbeddingFunction({
+      client,
+      config: { outputDimensionality: 768 },
+      quota: false,
+    });
+    const requests = docs.map((text) => ef.buildRequest(text, "RETRIEVAL_DOCUMENT"));
+    const job = await BatchJob.create(client, { model: ef.modelName, requests, mode: "file" });
+    await job.wait({ pollInterval: 200, maxPollInterval: 1_000 });
+    const file = await client.files.get(job.output?.responsesFile as string);
+    globalThis.gc?.();
+    const baseline = process.memoryUsage().rss;
+    let peak = baseline;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }, 5);
+    const started = performance.now();
+    let lines = 0;
+    let checksum = 0;
+    for await (const result of job.results()) {
+      if (result.values) checksum += ef.toVector(result.values)[0] as number;
+      lines++;
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }
+    clearInterval(sampler);
+    const seconds = (performance.now() - started) / 1000;
+    console.log(
+      `collect: ${lines} lines, responses file ${(Number(file.sizeBytes ?? 0) / MiB).toFixed(0)} MiB, ${seconds.toFixed(1)} s (${(lines / seconds).toFixed(0)} lines/s), peak RSS ${(peak / MiB).toFixed(0)} MiB (baseline ${(baseline / MiB).toFixed(0)} MiB, growth ${((peak - baseline) / MiB).toFixed(0)} MiB), goal < 200 MiB; checksum ${checksum.toFixed(3)}`,
+    );
+  } finally {
+    child.kill("SIGTERM");
+    await once(child, "exit");
+  }
+}
