@@ -452,7 +452,11 @@ export class MilvusCollection {
       check(`query ${this.name}`, result.status);
       const stale = result.data.map((row) => String(row[FIELDS.id])).filter((id) => !keep.has(id));
       if (stale.length > 0) {
-        const deleted = await this.client.delete({ collection_name: this.name, ids: stale });
+        // Not `ids`: the SDK quotes them without escaping.
+        const deleted = await this.client.delete({
+          collection_name: this.name,
+          filter: `${FIELDS.id} in ${milvusStringList(stale)}`,
+        });
         check(`delete from ${this.name}`, deleted.status);
         removed += stale.length;
       }
@@ -492,7 +496,8 @@ export class MilvusCollection {
       anns_field: FIELDS.vector,
       data: Array.from(vector),
       limit,
-      output_fields: outputFields,
+      // The primary key is asked for explicitly: the SDK reads each hit's id from the fields.
+      output_fields: [...new Set([FIELDS.id, ...outputFields])],
       metric_type: METRIC,
     };
     if (options.filter !== undefined && options.filter.length > 0) request.filter = options.filter;

@@ -1,0 +1,449 @@
+/**
+ * A small in-memory server that speaks Milvus's gRPC protocol (the `MilvusService` of the SDK's
+ * own proto files), for tests on machines where no Milvus can run. It keeps collections, rows and
+ * indexes, answers exact cosine searches and simple filters, records every request (with its
+ * encoded size) and can be told to fail writes. It is no Milvus: the integration test against a
+ * real one runs when MILVUS_URI is set (see docs/milvus.md).
+ */
+import { createRequire } from "node:module";
+import type * as GrpcModule from "@grpc/grpc-js";
+import type { EmbeddingRow, JsonValue } from "../src/ingest/documents.js";
+import { compileFilter } from "../src/ingest/filter.js";
+
+const sdkRequire = createRequire(
+  createRequire(import.meta.url).resolve("@zilliz/milvus2-sdk-node"),
+);
+const grpc = sdkRequire("@grpc/grpc-js") as typeof GrpcModule;
+const protoLoader = sdkRequire("@grpc/proto-loader") as typeof import("@grpc/proto-loader");
+const protobuf = sdkRequire("protobufjs") as typeof import("protobufjs");
+const milvusJson = (sdkRequire("./proto-json/milvus") as { default: protobuf.INamespace }).default;
+
+const LOADER_OPTIONS = {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+};
+
+type Row = Record<string, unknown>;
+type Call = (
+  request: Record<string, unknown>,
+) => Record<string, unknown> | Promise<Record<string, unknown>>;
+
+/** A field as the server keeps it (decoded `FieldSchema`). */
+export interface StoredField {
+  fieldID: string;
+  name: string;
+  is_primary_key: boolean;
+  data_type: string;
+  type_params: { key: string; value: string }[];
+  autoID?: boolean;
+  description?: string;
+}
+
+/** A collection as the server keeps it. */
+export interface StoredCollection {
+  name: string;
+  id: string;
+  fields: StoredField[];
+  description: string;
+  consistencyLevel: string;
+  indexes: { index_name: string; field_name: string; params: { key: string; value: string }[] }[];
+  loaded: boolean;
+  rows: Map<string, Row>;
+}
+
+/** One recorded request. */
+export interface RecordedRequest {
+  method: string;
+  request: Record<string, unknown>;
+  /** Size of the encoded request message, bytes. */
+  bytes: number;
+}
+
+const OK = { error_code: "Success", reason: "", code: 0 };
+const error = (reason: string, code = 1) => ({ error_code: "UnexpectedError", reason, code });
+
+function dimOf(field: StoredField): number {
+  return Number(field.type_params.find((pair) => pair.key === "dim")?.value ?? 0);
+}
+
+function columnValues(column: Record<string, unknown>, rows: number): unknown[] {
+  const vectors = column.vectors as Record<string, unknown> | undefined;
+  if (vectors) {
+    const dim = Number(vectors.dim);
+    const data = (vectors.float_vector as { data: number[] }).data;
+    return Array.from({ length: rows }, (_, index) => data.slice(index * dim, (index + 1) * dim));
+  }
+  const scalars = column.scalars as Record<string, { data: unknown[] }> & { data: string };
+  const values = scalars[scalars.data]?.data ?? [];
+  if (scalars.data === "json_data") {
+    return values.map((buffer) => JSON.parse(Buffer.from(buffer as Uint8Array).toString("utf8")));
+  }
+  return values;
+}
+
+function toColumn(field: StoredField, values: unknown[]): Record<string, unknown> {
+  if (field.data_type === "FloatVector") {
+    return {
+      type: "FloatVector",
+      field_name: field.name,
+      field_id: field.fieldID,
+      vectors: { dim: String(dimOf(field)), float_vector: { data: values.flat() } },
+    };
+  }
+  if (field.data_type === "JSON") {
+    return {
+      type: "JSON",
+      field_name: field.name,
+      field_id: field.fieldID,
+      scalars: { json_data: { data: values.map((value) => Buffer.from(JSON.stringify(value))) } },
+    };
+  }
+  return {
+    type: field.data_type,
+    field_name: field.name,
+    field_id: field.fieldID,
+    scalars: { string_data: { data: values.map(String) } },
+  };
+}
+
+function asEmbeddingRow(row: Row): EmbeddingRow {
+  return {
+    id: String(row.id),
+    text: String(row.text ?? ""),
+    title: String(row.title ?? ""),
+    metadata: (row.metadata ?? {}) as Record<string, JsonValue>,
+    content_hash: String(row.content_hash ?? ""),
+    vector: (row.vector ?? []) as number[],
+  };
+}
+
+/** A running server. */
+export interface MilvusTestServer {
+  /** `127.0.0.1:PORT`, for `new MilvusClient({ address })` or `--milvus`. */
+  address: string;
+  collections: Map<string, StoredCollection>;
+  requests: RecordedRequest[];
+  /** After `after` more good ones, the next `count` Insert/Upsert calls answer an error status. */
+  failWrites(count: number, after?: number): void;
+  /** Requests of one method. */
+  calls(method: string): RecordedRequest[];
+  close(): Promise<void>;
+}
+
+/** Starts the server on 127.0.0.1 and a free port. */
+export async function startMilvusTestServer(): Promise<MilvusTestServer> {
+  const definition = protoLoader.fromJSON(milvusJson, LOADER_OPTIONS);
+  const loaded = grpc.loadPackageDefinition(definition) as unknown as {
+    milvus: {
+      proto: {
+        milvus: {
+          MilvusService: {
+            service: Record<string, { requestSerialize: (value: unknown) => Buffer }>;
+          };
+        };
+      };
+    };
+  };
+  const service = loaded.milvus.proto.milvus.MilvusService.service;
+  const root = protobuf.Root.fromJSON(milvusJson);
+  const schemaType = root.lookupType("milvus.proto.schema.CollectionSchema");
+  const placeholderType = root.lookupType("milvus.proto.common.PlaceholderGroup");
+
+  const collections = new Map<string, StoredCollection>();
+  const requests: RecordedRequest[] = [];
+  let failures = 0;
+  let goodBeforeFailures = 0;
+  let nextId = 1000;
+
+  const find = (request: Record<string, unknown>) =>
+    collections.get(String(request.collection_name));
+
+  const write = (request: Record<string, unknown>, upsert: boolean) => {
+    const collection = find(request);
+    if (!collection) return { status: error("collection not found", 100) };
+    if (goodBeforeFailures > 0) {
+      goodBeforeFailures--;
+    } else if (failures > 0) {
+      failures--;
+      return { status: error("injected write failure", 65535) };
+    }
+    const columns = request.fields_data as Record<string, unknown>[];
+    const count = Number(request.num_rows);
+    const rows: Row[] = Array.from({ length: count }, () => ({}));
+    for (const column of columns) {
+      const values = columnValues(column, count);
+      values.forEach((value, index) => {
+        rows[index]![String(column.field_name)] = value;
+      });
+    }
+    for (const row of rows) {
+      const id = String(row.id);
+      if (!upsert && collection.rows.has(id)) continue;
+      collection.rows.set(id, row);
+    }
+    const ids = rows.map((row) => String(row.id));
+    return {
+      status: OK,
+      IDs: { str_id: { data: ids } },
+      succ_index: ids.map((_, index) => index),
+      err_index: [],
+      insert_cnt: upsert ? "0" : String(ids.length),
+      upsert_cnt: upsert ? String(ids.length) : "0",
+      timestamp: "1",
+    };
+  };
+
+  const outputColumns = (collection: StoredCollection, rows: Row[], names: string[]) =>
+    names
+      .map((name) => collection.fields.find((field) => field.name === name))
+      .filter((field): field is StoredField => field !== undefined)
+      .map((field) =>
+        toColumn(
+          field,
+          rows.map((row) => row[field.name]),
+        ),
+      );
+
+  const handlers: Record<string, Call> = {
+    Connect: () => ({
+      status: OK,
+      server_info: { build_tags: "gembed-test", deploy_mode: "test" },
+      identifier: "1",
+    }),
+    GetVersion: () => ({ status: OK, version: "v2.5.0" }),
+    CheckHealth: () => ({ status: OK, isHealthy: true }),
+    HasCollection: (request) => ({ status: OK, value: find(request) !== undefined }),
+    CreateCollection: (request) => {
+      const name = String(request.collection_name);
+      if (collections.has(name)) return error("collection already exists", 65535);
+      const schema = schemaType.toObject(schemaType.decode(request.schema as Uint8Array), {
+        enums: String,
+        longs: String,
+        defaults: true,
+      }) as { fields: StoredField[]; description: string };
+      collections.set(name, {
+        name,
+        id: String(nextId++),
+        fields: schema.fields.map((field, index) => ({ ...field, fieldID: String(100 + index) })),
+        description: schema.description,
+        consistencyLevel: String(request.consistency_level),
+        indexes: [],
+        loaded: false,
+        rows: new Map(),
+      });
+      return OK;
+    },
+    DescribeCollection: (request) => {
+      const collection = find(request);
+      if (!collection)
+        return {
+          status: error(`collection not found[collection=${String(request.collection_name)}]`, 100),
+        };
+      return {
+        status: OK,
+        schema: {
+          name: collection.name,
+          description: collection.description,
+          fields: collection.fields,
+          enable_dynamic_field: false,
+        },
+        collectionID: collection.id,
+        collection_name: collection.name,
+        consistency_level: collection.consistencyLevel,
+        properties: [],
+        db_name: "default",
+        update_timestamp: "1",
+        update_timestamp_str: "1",
+      };
+    },
+    CreateIndex: (request) => {
+      const collection = find(request);
+      if (!collection) return error("collection not found", 100);
+      collection.indexes.push({
+        index_name: String(request.index_name || request.field_name),
+        field_name: String(request.field_name),
+        params: request.extra_params as { key: string; value: string }[],
+      });
+      return OK;
+    },
+    DescribeIndex: (request) => {
+      const collection = find(request);
+      if (!collection) return { status: error("collection not found", 100) };
+      const indexes = collection.indexes.filter(
+        (index) => !request.field_name || index.field_name === request.field_name,
+      );
+      if (indexes.length === 0)
+        return { status: error("index not found", 700), index_descriptions: [] };
+      return {
+        status: OK,
+        index_descriptions: indexes.map((index) => ({ ...index, indexID: "1", state: "Finished" })),
+      };
+    },
+    LoadCollection: (request) => {
+      const collection = find(request);
+      if (!collection) return error("collection not found", 100);
+      collection.loaded = true;
+      return OK;
+    },
+    GetLoadState: (request) => {
+      const collection = find(request);
+      if (!collection) return { status: error("collection not found", 100) };
+      return { status: OK, state: collection.loaded ? "LoadStateLoaded" : "LoadStateNotLoad" };
+    },
+    GetLoadingProgress: (request) => ({
+      status: OK,
+      progress: find(request)?.loaded ? "100" : "0",
+      refresh_progress: "100",
+    }),
+    Insert: (request) => write(request, false),
+    Upsert: (request) => write(request, true),
+    Flush: () => ({ status: OK }),
+    Query: (request) => {
+      const collection = find(request);
+      if (!collection) return { status: error("collection not found", 100) };
+      const where = compileFilter(String(request.expr));
+      const params = new Map(
+        (request.query_params as { key: string; value: string }[]).map((pair) => [
+          pair.key,
+          pair.value,
+        ]),
+      );
+      const limit = params.has("limit") ? Number(params.get("limit")) : Number.POSITIVE_INFINITY;
+      const rows = [...collection.rows.values()]
+        .filter((row) => where(asEmbeddingRow(row)))
+        .slice(0, limit);
+      const names = [...new Set(["id", ...(request.output_fields as string[])])];
+      return {
+        status: OK,
+        fields_data: outputColumns(collection, rows, names),
+        collection_name: collection.name,
+        output_fields: names,
+        primary_field_name: "id",
+      };
+    },
+    Delete: (request) => {
+      const collection = find(request);
+      if (!collection) return { status: error("collection not found", 100) };
+      const where = compileFilter(String(request.expr));
+      let deleted = 0;
+      for (const [id, row] of collection.rows) {
+        if (where(asEmbeddingRow(row))) {
+          collection.rows.delete(id);
+          deleted++;
+        }
+      }
+      return { status: OK, delete_cnt: String(deleted), IDs: { str_id: { data: [] } } };
+    },
+    Search: (request) => {
+      const collection = find(request);
+      if (!collection) return { status: error("collection not found", 100) };
+      if (!collection.loaded) return { status: error("collection not loaded", 101) };
+      const params = new Map(
+        (request.search_params as { key: string; value: string }[]).map((pair) => [
+          pair.key,
+          pair.value,
+        ]),
+      );
+      const topk = Number(params.get("topk"));
+      const group = placeholderType.decode(request.placeholder_group as Uint8Array) as unknown as {
+        placeholders: { values: Uint8Array[] }[];
+      };
+      const bytes = group.placeholders[0]!.values[0]!;
+      const query = new Float32Array(
+        bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
+      );
+      const dsl = String(request.dsl ?? "");
+      const where = dsl.length > 0 ? compileFilter(dsl) : () => true;
+      const cosine = (vector: number[]) => {
+        let dot = 0;
+        let left = 0;
+        let right = 0;
+        vector.forEach((value, index) => {
+          dot += value * query[index]!;
+          left += value * value;
+          right += query[index]! * query[index]!;
+        });
+        return dot / Math.sqrt(left * right);
+      };
+      const hits = [...collection.rows.values()]
+        .filter((row) => where(asEmbeddingRow(row)))
+        .map((row) => ({ row, score: cosine(row.vector as number[]) }))
+        .sort((left, right) => right.score - left.score)
+        .slice(0, topk);
+      // Like Milvus's proxy, the primary key is always among the output fields.
+      const names = [...new Set(["id", ...(request.output_fields as string[])])];
+      return {
+        status: OK,
+        collection_name: collection.name,
+        results: {
+          num_queries: "1",
+          top_k: String(topk),
+          fields_data: outputColumns(
+            collection,
+            hits.map((hit) => hit.row),
+            names,
+          ),
+          scores: hits.map((hit) => hit.score),
+          ids: { str_id: { data: hits.map((hit) => String(hit.row.id)) } },
+          topks: [String(hits.length)],
+          output_fields: names,
+          primary_field_name: "id",
+        },
+      };
+    },
+  };
+
+  const server = new grpc.Server();
+  const implementation: Record<string, GrpcModule.UntypedHandleCall> = {};
+  for (const [method, definitionOfMethod] of Object.entries(service)) {
+    implementation[method] = (
+      call: GrpcModule.ServerUnaryCall<Record<string, unknown>, unknown>,
+      callback: GrpcModule.sendUnaryData<unknown>,
+    ) => {
+      const handler = handlers[method];
+      if (!handler) {
+        callback({
+          code: grpc.status.UNIMPLEMENTED,
+          details: `${method} is not in the test server`,
+        });
+        return;
+      }
+      const request = call.request;
+      requests.push({
+        method,
+        request,
+        bytes: definitionOfMethod.requestSerialize(request).length,
+      });
+      Promise.resolve()
+        .then(() => handler(request))
+        .then(
+          (response) => callback(null, response),
+          (failure: unknown) => callback({ code: grpc.status.INTERNAL, details: String(failure) }),
+        );
+    };
+  }
+  server.addService(service as unknown as GrpcModule.ServiceDefinition, implementation);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (failure, bound) =>
+      failure ? reject(failure) : resolve(bound),
+    ),
+  );
+  return {
+    address: `127.0.0.1:${port}`,
+    collections,
+    requests,
+    failWrites(count, after = 0) {
+      failures = count;
+      goodBeforeFailures = after;
+    },
+    calls: (method) => requests.filter((request) => request.method === method),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.tryShutdown(() => resolve());
+        setTimeout(() => server.forceShutdown(), 1000).unref();
+      }),
+  };
+}
