@@ -1,0 +1,651 @@
+/**
+ * Batch jobs of the local server (`asyncBatchEmbedContent`): kept in the data folder, run in the
+ * background in priority order (higher first, then oldest first), checkpointed so that a server
+ * killed in the middle of a job finishes it after a restart with every item answered exactly once.
+ *
+ * Layout, per job `{id}` in `batches/`: `{id}.json` (the record, rewritten atomically),
+ * `{id}.input.jsonl` (one input item a line), `{id}.part-{start}-{count}.jsonl` (the answers of
+ * items `start..start+count-1`, each part written atomically once), and for inline input
+ * `{id}.output.jsonl` (all the answers, written when the job succeeds).
+ *
+ * @module
+ */
+
+import { readdir, readFile } from "node:fs/promises";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  type BatchState,
+  type EmbedContentBatch,
+  type Operation,
+  type Status,
+  TERMINAL_BATCH_STATES,
+  TYPE_URLS,
+} from "../api/types.js";
+import type { ModelInfo } from "../models.js";
+import type { FileStore } from "./files.js";
+import { embedQuantized } from "./local-model.js";
+import type { ResolvedOptions } from "./options.js";
+import { checkRequest, itemError, resolveModel, type Violation } from "./requests.js";
+import { invalidArgument, rfc3339, ServerApiError } from "./status.js";
+import {
+  type DataFolders,
+  isValidId,
+  randomId,
+  readJson,
+  removeFile,
+  writeAtomic,
+} from "./storage.js";
+import { buildJson } from "./wire.js";
+
+/** What the server keeps of a job. */
+export interface JobRecord {
+  id: string;
+  model: string;
+  displayName?: string;
+  priority: number;
+  /** Creation order, to break ties between jobs created in the same millisecond. */
+  sequence: number;
+  createdAt: number;
+  updatedAt: number;
+  endedAt?: number;
+  state: BatchState;
+  inputKind: "inline" | "file";
+  inputFileName?: string;
+  itemCount: number;
+  /** Items answered and checkpointed so far. */
+  progress: number;
+  successful: number;
+  failed: number;
+  /** For file input: the generated responses file id. */
+  responsesFile?: string;
+  error?: Status;
+}
+
+type StopReason = "none" | "cancel" | "delete" | "close";
+
+interface Runner {
+  stop: StopReason;
+  done: Promise<void>;
+}
+
+/** Callbacks the server counts with. */
+export interface JobEvents {
+  onItems(model: string, texts: number, tokens: number): void;
+  onCreated(): void;
+}
+
+const CHECKPOINT_ITEMS = 200;
+const CHECKPOINT_MS = 200;
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** The batch jobs of one server. */
+export class JobManager {
+  private readonly records = new Map<string, JobRecord>();
+  private readonly runners = new Map<string, Runner>();
+  private sequence = 0;
+  private closed = false;
+
+  constructor(
+    private readonly folders: DataFolders,
+    private readonly files: FileStore,
+    private readonly options: ResolvedOptions["batch"],
+    private readonly events: JobEvents,
+  ) {}
+
+  private recordPath(id: string): string {
+    return path.join(this.folders.batches, `${id}.json`);
+  }
+  private inputPath(id: string): string {
+    return path.join(this.folders.batches, `${id}.input.jsonl`);
+  }
+  private outputPath(id: string): string {
+    return path.join(this.folders.batches, `${id}.output.jsonl`);
+  }
+
+  private async save(record: JobRecord): Promise<void> {
+    if (!this.records.has(record.id)) return;
+    await writeAtomic(this.recordPath(record.id), JSON.stringify(record));
+  }
+
+  /** The answered parts of a job, in order: `[start, count, file]`. */
+  private async parts(id: string): Promise<[number, number, string][]> {
+    const prefix = `${id}.part-`;
+    const found: [number, number, string][] = [];
+    for (const entry of await readdir(this.folders.batches)) {
+      if (!entry.startsWith(prefix) || !entry.endsWith(".jsonl")) continue;
+      const match = /^(\d+)-(\d+)\.jsonl$/.exec(entry.slice(prefix.length));
+      if (match === null) continue;
+      found.push([Number(match[1]), Number(match[2]), path.join(this.folders.batches, entry)]);
+    }
+    return found.sort((left, right) => left[0] - right[0]);
+  }
+
+  private async removeParts(id: string): Promise<void> {
+    for (const [, , file] of await this.parts(id)) await removeFile(file);
+  }
+
+  /** Loads the jobs of the data folder and resumes the unfinished ones from their checkpoints. */
+  async load(): Promise<void> {
+    for (const entry of await readdir(this.folders.batches)) {
+      if (!/^[a-z0-9-]+\.json$/.test(entry)) continue;
+      const record = await readJson<JobRecord>(path.join(this.folders.batches, entry));
+      if (record === undefined || !isValidId(record.id)) continue;
+      this.sequence = Math.max(this.sequence, record.sequence + 1);
+      if (!TERMINAL_BATCH_STATES.has(record.state)) {
+        // The record may lag behind the parts written before a crash: the parts are the truth.
+        let progress = 0;
+        let successful = 0;
+        let failed = 0;
+        for (const [start, count, file] of await this.parts(record.id)) {
+          if (start !== progress) break;
+          const text = await readFile(file, "utf8");
+          for (const line of text.split("\n")) {
+            if (line.length === 0) continue;
+            if (line.startsWith('{"error"')) failed++;
+            else successful++;
+          }
+          progress += count;
+        }
+        record.progress = progress;
+        record.successful = successful;
+        record.failed = failed;
+      }
+      this.records.set(record.id, record);
+    }
+    this.schedule();
+  }
+
+  /** Creates a job from the body of `asyncBatchEmbedContent`. */
+  async create(urlModel: ModelInfo, body: unknown, now = Date.now()): Promise<JobRecord> {
+    if (!isObject(body) || !isObject(body.batch)) {
+      throw invalidArgument("* AsyncBatchEmbedContentRequest.batch: batch is required.");
+    }
+    const batch = body.batch;
+    if (batch.model !== undefined) {
+      if (typeof batch.model !== "string") {
+        throw invalidArgument("* EmbedContentBatch.model: must be a string.");
+      }
+      const model = resolveModel(batch.model, "asyncBatchEmbedContent");
+      if (model.id !== urlModel.id) {
+        throw invalidArgument(
+          `* EmbedContentBatch.model: model "${batch.model}" does not match the model of the URL, "models/${urlModel.id}".`,
+        );
+      }
+    }
+    const displayName = batch.displayName ?? batch.display_name;
+    if (displayName !== undefined && typeof displayName !== "string") {
+      throw invalidArgument("* EmbedContentBatch.display_name: must be a string.");
+    }
+    const priority = parsePriority(batch.priority);
+    const input = batch.inputConfig ?? batch.input_config;
+    if (!isObject(input)) {
+      throw invalidArgument("* EmbedContentBatch.input_config: input_config is required.");
+    }
+    const fileName = input.fileName ?? input.file_name;
+    const requests = isObject(input.requests) ? input.requests.requests : undefined;
+    if ((fileName === undefined) === (requests === undefined)) {
+      throw invalidArgument(
+        "* EmbedContentBatch.input_config: exactly one of file_name and requests must be set.",
+      );
+    }
+    let lines: string[];
+    let inputKind: JobRecord["inputKind"];
+    let inputFileName: string | undefined;
+    if (fileName !== undefined) {
+      if (typeof fileName !== "string") {
+        throw invalidArgument("* EmbedContentBatch.input_config.file_name: must be a string.");
+      }
+      const file = this.files.get(fileName);
+      inputKind = "file";
+      inputFileName = `files/${file.id}`;
+      lines = (await this.files.read(fileName))
+        .toString("utf8")
+        .split("\n")
+        .filter((line) => line.trim().length > 0);
+    } else {
+      if (!Array.isArray(requests) || requests.length === 0) {
+        throw invalidArgument(
+          "* EmbedContentBatch.input_config.requests.requests: at least one request is required.",
+        );
+      }
+      inputKind = "inline";
+      lines = requests.map((item) => JSON.stringify(item ?? null));
+    }
+    if (lines.length === 0) {
+      throw invalidArgument(`* EmbedContentBatch.input_config.file_name: ${fileName} is empty.`);
+    }
+    const id = randomId(36);
+    const record: JobRecord = {
+      id,
+      model: urlModel.id,
+      priority,
+      sequence: this.sequence++,
+      createdAt: now,
+      updatedAt: now,
+      state: "BATCH_STATE_PENDING",
+      inputKind,
+      itemCount: lines.length,
+      progress: 0,
+      successful: 0,
+      failed: 0,
+    };
+    if (typeof displayName === "string") record.displayName = displayName;
+    if (inputFileName !== undefined) record.inputFileName = inputFileName;
+    await writeAtomic(this.inputPath(id), `${lines.join("\n")}\n`);
+    this.records.set(id, record);
+    await this.save(record);
+    this.events.onCreated();
+    this.schedule();
+    return record;
+  }
+
+  /** The job `batches/{id}` or `{id}`, or the 404. */
+  get(name: string): JobRecord {
+    const id = name.startsWith("batches/") ? name.slice("batches/".length) : name;
+    const record = isValidId(id) ? this.records.get(id) : undefined;
+    if (record === undefined) {
+      throw new ServerApiError(404, `Batch ${id} not found.`, undefined, "NOT_FOUND");
+    }
+    return record;
+  }
+
+  /** Jobs, newest first. */
+  list(): JobRecord[] {
+    return [...this.records.values()].sort(
+      (left, right) => right.createdAt - left.createdAt || right.sequence - left.sequence,
+    );
+  }
+
+  /** Counts of jobs by state, for the metrics. */
+  countByState(): Map<BatchState, number> {
+    const counts = new Map<BatchState, number>();
+    for (const record of this.records.values()) {
+      counts.set(record.state, (counts.get(record.state) ?? 0) + 1);
+    }
+    return counts;
+  }
+
+  /** Cancels a job (a finished job is left as it is). */
+  async cancel(name: string, now = Date.now()): Promise<void> {
+    const record = this.get(name);
+    if (TERMINAL_BATCH_STATES.has(record.state)) return;
+    const runner = this.runners.get(record.id);
+    if (runner !== undefined) {
+      runner.stop = "cancel";
+      await runner.done;
+    }
+    record.state = "BATCH_STATE_CANCELLED";
+    record.updatedAt = now;
+    record.endedAt = now;
+    record.error = { code: 1, message: "The batch was cancelled.", status: "CANCELLED" };
+    await this.save(record);
+    await this.removeParts(record.id);
+    this.schedule();
+  }
+
+  /** Deletes a job and everything it wrote (a running job stops). */
+  async delete(name: string): Promise<void> {
+    const record = this.get(name);
+    this.records.delete(record.id);
+    const runner = this.runners.get(record.id);
+    if (runner !== undefined) {
+      runner.stop = "delete";
+      await runner.done;
+    }
+    await removeFile(this.recordPath(record.id));
+    await removeFile(this.inputPath(record.id));
+    await removeFile(this.outputPath(record.id));
+    await this.removeParts(record.id);
+    this.schedule();
+  }
+
+  /** `updateEmbedContentBatch`: changes `displayName` and/or `priority`. */
+  async update(name: string, updateMask: string | undefined, body: unknown): Promise<JobRecord> {
+    const record = this.get(name);
+    if (!isObject(body)) throw invalidArgument("* EmbedContentBatch: body must be an object.");
+    const fields = (updateMask ?? "")
+      .split(",")
+      .map((field) => field.trim())
+      .filter((field) => field.length > 0);
+    if (fields.length === 0) throw invalidArgument("* update_mask: update_mask is required.");
+    for (const field of fields) {
+      if (field === "displayName" || field === "display_name") {
+        const value = body.displayName ?? body.display_name;
+        if (typeof value !== "string") {
+          throw invalidArgument("* EmbedContentBatch.display_name: must be a string.");
+        }
+        record.displayName = value;
+      } else if (field === "priority") {
+        if (record.state !== "BATCH_STATE_PENDING") {
+          throw new ServerApiError(
+            400,
+            "* EmbedContentBatch.priority: the priority of a job can only change while it is pending.",
+            undefined,
+            "FAILED_PRECONDITION",
+          );
+        }
+        record.priority = parsePriority(body.priority);
+      } else {
+        throw invalidArgument(`* update_mask: field "${field}" cannot be updated.`);
+      }
+    }
+    record.updatedAt = Date.now();
+    await this.save(record);
+    return record;
+  }
+
+  /** Ends the jobs past their lifetime; returns how many. */
+  async sweep(now = Date.now()): Promise<number> {
+    let count = 0;
+    for (const record of [...this.records.values()]) {
+      if (TERMINAL_BATCH_STATES.has(record.state)) continue;
+      if (record.createdAt + this.options.jobLifetimeMs > now) continue;
+      const runner = this.runners.get(record.id);
+      if (runner !== undefined) {
+        runner.stop = "cancel";
+        await runner.done;
+      }
+      if (!this.records.has(record.id) || TERMINAL_BATCH_STATES.has(record.state)) continue;
+      record.state = "BATCH_STATE_EXPIRED";
+      record.updatedAt = now;
+      record.endedAt = now;
+      record.error = {
+        code: 4,
+        message: "The batch job expired before it could finish.",
+        status: "DEADLINE_EXCEEDED",
+      };
+      await this.save(record);
+      await this.removeParts(record.id);
+      count++;
+    }
+    if (count > 0) this.schedule();
+    return count;
+  }
+
+  /** Stops the running jobs after checkpointing their work; they resume on the next start. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const waits: Promise<void>[] = [];
+    for (const runner of this.runners.values()) {
+      runner.stop = "close";
+      waits.push(runner.done);
+    }
+    await Promise.all(waits);
+  }
+
+  /** Starts the best runnable jobs while there is room. */
+  private schedule(): void {
+    if (this.closed) return;
+    while (this.runners.size < this.options.concurrency) {
+      let best: JobRecord | undefined;
+      for (const record of this.records.values()) {
+        if (TERMINAL_BATCH_STATES.has(record.state) || this.runners.has(record.id)) continue;
+        if (
+          best === undefined ||
+          record.priority > best.priority ||
+          (record.priority === best.priority &&
+            (record.createdAt < best.createdAt ||
+              (record.createdAt === best.createdAt && record.sequence < best.sequence)))
+        ) {
+          best = record;
+        }
+      }
+      if (best === undefined) return;
+      const chosen = best;
+      const runner: Runner = { stop: "none", done: Promise.resolve() };
+      this.runners.set(chosen.id, runner);
+      runner.done = this.run(chosen, runner)
+        .catch((error: unknown) => this.fail(chosen, error))
+        .finally(() => {
+          this.runners.delete(chosen.id);
+          this.schedule();
+        });
+    }
+  }
+
+  private async fail(record: JobRecord, error: unknown): Promise<void> {
+    if (!this.records.has(record.id)) return;
+    const now = Date.now();
+    record.state = "BATCH_STATE_FAILED";
+    record.updatedAt = now;
+    record.endedAt = now;
+    record.error = {
+      code: 13,
+      message: `The batch job failed: ${error instanceof Error ? error.message : String(error)}`,
+      status: "INTERNAL",
+    };
+    await this.save(record).catch(() => undefined);
+  }
+
+  private async run(record: JobRecord, runner: Runner): Promise<void> {
+    // Let the creating request answer first, so a new job is seen PENDING.
+    await sleep(0);
+    if (runner.stop !== "none") return;
+    const model = resolveModel(record.model, "asyncBatchEmbedContent");
+    const input = (await readFile(this.inputPath(record.id), "utf8")).split("\n");
+    if (record.state === "BATCH_STATE_PENDING") {
+      record.state = "BATCH_STATE_RUNNING";
+      record.updatedAt = Date.now();
+      await this.save(record);
+    }
+    const delay = this.options.delayPerItemMs;
+    while (record.progress < record.itemCount) {
+      if (runner.stop !== "none") return;
+      const start = record.progress;
+      const lines: string[] = [];
+      let successful = 0;
+      let failed = 0;
+      const began = Date.now();
+      while (
+        start + lines.length < record.itemCount &&
+        lines.length < CHECKPOINT_ITEMS &&
+        (lines.length === 0 || Date.now() - began < CHECKPOINT_MS)
+      ) {
+        if (delay > 0) await sleep(delay);
+        const stop = runner.stop as StopReason;
+        if (stop === "cancel" || stop === "delete") return;
+        const line = this.answer(record, model, input[start + lines.length] ?? "null");
+        if (line.startsWith('{"error"')) failed++;
+        else successful++;
+        lines.push(line);
+        if ((runner.stop as StopReason) === "close") break;
+      }
+      if (lines.length === 0) return;
+      const part = path.join(
+        this.folders.batches,
+        `${record.id}.part-${start}-${lines.length}.jsonl`,
+      );
+      await writeAtomic(part, `${lines.join("\n")}\n`);
+      const stop = runner.stop as StopReason;
+      if (stop === "cancel" || stop === "delete") return;
+      record.progress = start + lines.length;
+      record.successful += successful;
+      record.failed += failed;
+      record.updatedAt = Date.now();
+      await this.save(record);
+      // Give the HTTP side a turn between checkpoints.
+      await sleep(0);
+    }
+    if (runner.stop !== "none") return;
+    await this.finish(record);
+  }
+
+  /** One answer line of one input item. */
+  private answer(record: JobRecord, model: ModelInfo, line: string): string {
+    let item: unknown;
+    try {
+      item = JSON.parse(line);
+    } catch {
+      return JSON.stringify({
+        error: invalidArgument("Invalid JSON payload received in this line.").toStatus(),
+      });
+    }
+    const object = isObject(item) ? item : {};
+    const tail =
+      record.inputKind === "file"
+        ? object.key !== undefined
+          ? `,"key":${JSON.stringify(object.key)}`
+          : ""
+        : object.metadata !== undefined
+          ? `,"metadata":${JSON.stringify(object.metadata)}`
+          : "";
+    const violations: Violation[] = [];
+    const checked = checkItem(object.request, model, violations);
+    if (checked === undefined) {
+      const status =
+        violations.length > 0
+          ? itemError(violations).toStatus()
+          : invalidArgument("* request: request is required.").toStatus();
+      return `{"error":${JSON.stringify(status)}${tail}}`;
+    }
+    if (checked instanceof ServerApiError) {
+      return `{"error":${JSON.stringify(checked.toStatus())}${tail}}`;
+    }
+    const values = embedQuantized(
+      checked.text,
+      checked.model,
+      checked.dimension,
+      checked.taskType,
+      checked.title,
+    );
+    this.events.onItems(model.id, 1, checked.tokens);
+    return buildJson(
+      [`{"response":{"tokenCount":"${checked.tokens}","embedding":{"values":[`, `]}}${tail}}`],
+      [values],
+    ).toString("utf8");
+  }
+
+  /** Writes the output of a job whose items are all answered, and marks it succeeded. */
+  private async finish(record: JobRecord): Promise<void> {
+    const chunks: string[] = [];
+    let covered = 0;
+    for (const [start, count, file] of await this.parts(record.id)) {
+      if (start !== covered) continue;
+      chunks.push(await readFile(file, "utf8"));
+      covered += count;
+    }
+    if (covered !== record.itemCount) {
+      throw new Error(`answers cover ${covered} of ${record.itemCount} items`);
+    }
+    const body = chunks.join("");
+    const now = Date.now();
+    if (record.inputKind === "file") {
+      const fileId = `batch-${record.id}`.slice(0, 64);
+      await writeAtomic(this.files.dataPath(fileId), body);
+      if (!this.files.has(fileId)) {
+        await this.files.register(
+          fileId,
+          { displayName: `batch-${record.id}`, mimeType: "application/jsonl", source: "GENERATED" },
+          now,
+        );
+      }
+      record.responsesFile = `files/${fileId}`;
+    } else {
+      await writeAtomic(this.outputPath(record.id), body);
+    }
+    if (!this.records.has(record.id)) return;
+    record.state = "BATCH_STATE_SUCCEEDED";
+    record.updatedAt = now;
+    record.endedAt = now;
+    await this.save(record);
+    await this.removeParts(record.id);
+  }
+
+  /** The `EmbedContentBatch` of a job, as JSON text (inline output included). */
+  async batchJson(record: JobRecord, withType: boolean): Promise<string> {
+    const batch: EmbedContentBatch & { "@type"?: string } = {
+      model: `models/${record.model}`,
+      displayName: record.displayName ?? "",
+      inputConfig: record.inputFileName !== undefined ? { fileName: record.inputFileName } : {},
+    };
+    const ordered: Record<string, unknown> = withType
+      ? { "@type": TYPE_URLS.embedContentBatch }
+      : {};
+    Object.assign(ordered, { name: `batches/${record.id}` }, batch);
+    if (record.displayName === undefined) delete ordered.displayName;
+    const output = await this.outputJson(record);
+    if (output !== undefined) ordered.output = "\u0000OUTPUT\u0000";
+    ordered.createTime = rfc3339(record.createdAt);
+    ordered.updateTime = rfc3339(record.updatedAt);
+    if (record.endedAt !== undefined) ordered.endTime = rfc3339(record.endedAt);
+    const pending = TERMINAL_BATCH_STATES.has(record.state)
+      ? 0
+      : record.itemCount - record.successful - record.failed;
+    const stats: Record<string, string> = { requestCount: String(record.itemCount) };
+    if (record.successful > 0) stats.successfulRequestCount = String(record.successful);
+    if (record.failed > 0) stats.failedRequestCount = String(record.failed);
+    if (pending > 0) stats.pendingRequestCount = String(pending);
+    ordered.batchStats = stats;
+    ordered.state = record.state;
+    ordered.priority = String(record.priority);
+    const text = JSON.stringify(ordered);
+    return output === undefined ? text : text.replace('"\\u0000OUTPUT\\u0000"', output);
+  }
+
+  /** The `output` of a finished job, as JSON text. */
+  private async outputJson(record: JobRecord): Promise<string | undefined> {
+    if (record.state !== "BATCH_STATE_SUCCEEDED") return undefined;
+    if (record.responsesFile !== undefined) {
+      return JSON.stringify({ responsesFile: record.responsesFile });
+    }
+    let text: string;
+    try {
+      text = await readFile(this.outputPath(record.id), "utf8");
+    } catch {
+      return undefined;
+    }
+    const lines = text.split("\n").filter((line) => line.length > 0);
+    return `{"inlinedResponses":{"inlinedResponses":[${lines.join(",")}]}}`;
+  }
+
+  /** The long-running `Operation` of a job, as JSON text. */
+  async operationJson(record: JobRecord): Promise<string> {
+    const metadata = await this.batchJson(record, true);
+    const name = JSON.stringify(`batches/${record.id}`);
+    let text = `{"name":${name},"metadata":${metadata}`;
+    if (TERMINAL_BATCH_STATES.has(record.state)) {
+      text += `,"done":true`;
+      if (record.error !== undefined) text += `,"error":${JSON.stringify(record.error)}`;
+      const output = await this.outputJson(record);
+      if (output !== undefined) {
+        // Both places, as the API page asks: `metadata.output` and `response`.
+        text += `,"response":{"@type":"${TYPE_URLS.embedContentBatchOutput}",${output.slice(1)}`;
+      }
+    }
+    return `${text}}`;
+  }
+
+  /** For tests: the operation as an object. */
+  async operation(record: JobRecord): Promise<Operation> {
+    return JSON.parse(await this.operationJson(record)) as Operation;
+  }
+}
+
+function checkItem(
+  request: unknown,
+  model: ModelInfo,
+  violations: Violation[],
+): ReturnType<typeof checkRequest> | ServerApiError {
+  if (request === undefined) return undefined;
+  try {
+    return checkRequest(request, model, "", violations);
+  } catch (error) {
+    if (error instanceof ServerApiError) return error;
+    throw error;
+  }
+}
+
+function parsePriority(value: unknown): number {
+  if (value === undefined || value === null) return 0;
+  const number = typeof value === "string" && /^-?\d+$/.test(value) ? Number(value) : value;
+  if (typeof number !== "number" || !Number.isSafeInteger(number)) {
+    throw invalidArgument(
+      `Invalid value at 'batch.priority' (TYPE_INT64), ${JSON.stringify(value)}`,
+    );
+  }
+  return number;
+}
