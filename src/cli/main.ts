@@ -7,6 +7,7 @@
 
 import { Command } from "commander";
 import { registerBatchCommand } from "./commands/batch.js";
+import { registerServeCommand } from "./commands/serve.js";
 import { runCli } from "./run.js";
 
 const program = new Command();
@@ -17,5 +18,6 @@ program
 
 // Sub-commands register themselves here, one line each.
 registerBatchCommand(program);
+registerServeCommand(program);
 
 await runCli(program, process.argv);
