@@ -37,7 +37,7 @@ export interface QuotaOptions {
   adaptive?: boolean;
   /**
    * Extra milliseconds added to each window, against clock and network jitter.
-   * @default 50
+   * @default 1% of `windowMs`, at most 50
    */
   marginMs?: number;
 }
@@ -56,9 +56,15 @@ function checkPositive(name: string, value: unknown): void {
   if (!(value > 0)) throw new RangeError(`quota.${name} must be greater than 0, got ${value}.`);
 }
 
+/** What a quota counts: texts (requests) or tokens. */
+export type QuotaMeasure = "texts" | "tokens";
+
 /** What {@link QuotaLimiter.acquire} recorded: hand it back on a 429 (the server counted nothing). */
 export interface QuotaTicket {
-  readonly time: number;
+  /** When it was sent; then, once answered, when the answer came (a bound of the server's count). */
+  time: number;
+  /** When it was sent. */
+  readonly sentAt: number;
   texts: number;
   tokens: number;
 }
@@ -82,6 +88,7 @@ export class QuotaLimiter {
   private pausedUntil = 0;
   /** Set by a 429: measure the ceiling over the window that ended then, once the pause is over. */
   private learnAt: number | undefined;
+  private learnMeasure: QuotaMeasure = "texts";
   private tail: Promise<void> = Promise.resolve();
   /** How many 429s this limiter has seen (for figures and tests). */
   rateLimitedCount = 0;
@@ -108,8 +115,8 @@ export class QuotaLimiter {
       throw new TypeError("quota.adaptive must be a boolean.");
     }
     this.adaptive = options === false ? false : (settings.adaptive ?? true);
-    this.marginMs = settings.marginMs ?? 50;
     this.windowMs = settings.windowMs ?? 60_000;
+    this.marginMs = settings.marginMs ?? Math.min(50, this.windowMs / 100);
     if (settings.textsPerMinute !== undefined || settings.tokensPerMinute !== undefined) {
       this.configured = {
         texts: settings.textsPerMinute ?? Number.POSITIVE_INFINITY,
@@ -154,7 +161,7 @@ export class QuotaLimiter {
         if (this.learnAt !== undefined) this.learn(this.learnAt);
         const wait = this.waitFor(texts, tokens, now);
         if (wait <= 0) {
-          const ticket: QuotaTicket = { time: now, texts, tokens };
+          const ticket: QuotaTicket = { time: now, sentAt: now, texts, tokens };
           this.log.push(ticket);
           return ticket;
         }
@@ -170,7 +177,7 @@ export class QuotaLimiter {
    * (the server's `retryDelay`), and, when adaptive, the limiter then keeps under the ceiling
    * measured over the window before this 429.
    */
-  onRateLimited(delayMs: number, ticket?: QuotaTicket): void {
+  onRateLimited(delayMs: number, ticket?: QuotaTicket, measure: QuotaMeasure = "texts"): void {
     this.rateLimitedCount++;
     if (ticket) {
       ticket.texts = 0;
@@ -179,60 +186,74 @@ export class QuotaLimiter {
     const now = Date.now();
     const alreadyPaused = now < this.pausedUntil;
     this.pausedUntil = Math.max(this.pausedUntil, now + Math.max(0, delayMs));
-    if (this.adaptive && !alreadyPaused) this.learnAt = now;
+    if (this.adaptive && !alreadyPaused) {
+      this.learnAt = now;
+      this.learnMeasure = measure;
+    }
   }
 
-  /** The texts and tokens accepted in the window that ended at `end` become the limits. */
+  /**
+   * The server accepted `ticket`: its texts count from now on, an upper bound of when the server
+   * counted them (so a window on this side never ends before the server's does).
+   */
+  onSuccess(ticket: QuotaTicket): void {
+    ticket.time = Math.max(ticket.time, Date.now());
+  }
+
+  /**
+   * The texts and tokens accepted in the window that ended at `end` become the limits. One
+   * measure never drops the ceiling by more than 10%: a window half-empty after a pause is not
+   * the server's ceiling.
+   */
   private learn(end: number): void {
     this.learnAt = undefined;
     let texts = 0;
     let tokens = 0;
     for (let index = this.logStart; index < this.log.length; index++) {
       const entry = this.log[index] as QuotaTicket;
-      if (entry.time > end - this.windowMs && entry.time <= end) {
+      if (entry.sentAt > end - this.windowMs && entry.sentAt <= end) {
         texts += entry.texts;
         tokens += entry.tokens;
       }
     }
-    if (texts > 0) this.learned = { texts, tokens: Math.max(tokens, 1), windowMs: this.windowMs };
+    if (texts === 0) return;
+    // Only the measure the 429 named is learned: a texts quota says nothing of tokens.
+    const previous = this.learned ?? {
+      texts: Number.POSITIVE_INFINITY,
+      tokens: Number.POSITIVE_INFINITY,
+      windowMs: this.windowMs,
+    };
+    const lower = (measured: number, before: number): number =>
+      Number.isFinite(before) ? Math.max(measured, Math.floor(before * 0.9)) : measured;
+    this.learned = {
+      texts: this.learnMeasure === "texts" ? lower(texts, previous.texts) : previous.texts,
+      tokens:
+        this.learnMeasure === "tokens"
+          ? Math.max(lower(tokens, previous.tokens), 1)
+          : previous.tokens,
+      windowMs: this.windowMs,
+    };
   }
 
   /** Milliseconds to wait before `texts`/`tokens` fit; 0 when they fit now. */
   private waitFor(texts: number, tokens: number, now: number): number {
     this.compact(now);
+    if (this.configured === undefined && this.learned === undefined) return 0;
+    const windowMs = this.windowMs + this.marginMs;
+    // Entries still in the window, oldest first (a ticket's time moves when its answer arrives).
+    const inWindow: QuotaTicket[] = [];
+    for (let index = this.logStart; index < this.log.length; index++) {
+      const entry = this.log[index] as QuotaTicket;
+      if (entry.time > now - windowMs && (entry.texts > 0 || entry.tokens > 0))
+        inWindow.push(entry);
+    }
+    inWindow.sort((a, b) => a.time - b.time);
     let wait = 0;
     for (const limits of [this.configured, this.learned]) {
       if (limits === undefined) continue;
-      wait = Math.max(wait, this.waitForLimits(limits, texts, tokens, now));
+      wait = Math.max(wait, waitForLimits(inWindow, limits, texts, tokens, now, windowMs));
     }
     return wait;
-  }
-
-  private waitForLimits(limits: Limits, texts: number, tokens: number, now: number): number {
-    const windowMs = limits.windowMs + this.marginMs;
-    let usedTexts = 0;
-    let usedTokens = 0;
-    for (let index = this.logStart; index < this.log.length; index++) {
-      const entry = this.log[index] as QuotaTicket;
-      if (entry.time > now - windowMs) {
-        usedTexts += entry.texts;
-        usedTokens += entry.tokens;
-      }
-    }
-    // A call larger than the whole limit still goes out once the window is empty.
-    const fits = (usedTexts: number, usedTokens: number): boolean =>
-      (usedTexts === 0 && usedTokens === 0) ||
-      (usedTexts + texts <= limits.texts && usedTokens + tokens <= limits.tokens);
-    if (fits(usedTexts, usedTokens)) return 0;
-    // Walk the entries in the window from the oldest until enough has expired.
-    for (let index = this.logStart; index < this.log.length; index++) {
-      const entry = this.log[index] as QuotaTicket;
-      if (entry.time <= now - windowMs) continue;
-      usedTexts -= entry.texts;
-      usedTokens -= entry.tokens;
-      if (fits(usedTexts, usedTokens)) return entry.time + windowMs - now + 1;
-    }
-    return 1;
   }
 
   /** Drops entries older than the window (plus margin). */
@@ -249,6 +270,34 @@ export class QuotaLimiter {
       this.logStart = 0;
     }
   }
+}
+
+/** Ms until `texts`/`tokens` fit under `limits`, given the entries in the window (oldest first). */
+function waitForLimits(
+  inWindow: QuotaTicket[],
+  limits: Limits,
+  texts: number,
+  tokens: number,
+  now: number,
+  windowMs: number,
+): number {
+  let usedTexts = 0;
+  let usedTokens = 0;
+  for (const entry of inWindow) {
+    usedTexts += entry.texts;
+    usedTokens += entry.tokens;
+  }
+  // A call larger than the whole limit still goes out once the window is empty.
+  const fits = (): boolean =>
+    (usedTexts <= 0 && usedTokens <= 0) ||
+    (usedTexts + texts <= limits.texts && usedTokens + tokens <= limits.tokens);
+  if (fits()) return 0;
+  for (const entry of inWindow) {
+    usedTexts -= entry.texts;
+    usedTokens -= entry.tokens;
+    if (fits()) return entry.time + windowMs - now + 1;
+  }
+  return 1;
 }
 
 /** Resolves with `promise`, or rejects at once when `signal` aborts. */

@@ -11,7 +11,7 @@ import type { BatchEmbedContentsResponse, EmbedContentRequest } from "../api/typ
 import { abortError, isRetryableError, retryDelayMs, sleep } from "../client/retry.js";
 import { InvalidResponseError, RateLimitError } from "../errors.js";
 import { type Chunk, splitChunk } from "./chunking.js";
-import { type QuotaLimiter, raceAbort as raceAbortSignal } from "./limiter.js";
+import { type QuotaLimiter, type QuotaMeasure, raceAbort as raceAbortSignal } from "./limiter.js";
 
 /** What the engine needs of a client: `GeminiClient` fits. */
 export interface BatchEmbedder {
@@ -62,6 +62,7 @@ export class ChunkRunner {
         if (signal) options.signal = signal;
         if (this.settings.timeout !== undefined) options.timeout = this.settings.timeout;
         const response = await client.batchEmbedContents(model, requests, options);
+        limiter.onSuccess(ticket);
         const vectors = this.check(response, count);
         return vectors;
       } catch (error) {
@@ -69,7 +70,7 @@ export class ChunkRunner {
         if (error instanceof RateLimitError && !error.isPerDayQuota) {
           rateLimitWaits++;
           if (rateLimitWaits > this.settings.maxRateLimitWaits) throw error;
-          limiter.onRateLimited(this.delay(error, rateLimitWaits - 1), ticket);
+          limiter.onRateLimited(this.delay(error, rateLimitWaits - 1), ticket, quotaMeasure(error));
           const maxCount = limiter.maxTextsPerCall;
           if (maxCount !== undefined && count > maxCount) {
             // The ceiling turned out smaller than this chunk: send it in pieces that fit.
@@ -110,6 +111,14 @@ export class ChunkRunner {
     }
     return vectors;
   }
+}
+
+/** Which measure a 429 names: tokens when only token quotas are violated, else texts. */
+export function quotaMeasure(error: RateLimitError): QuotaMeasure {
+  const ids = error.quotaViolations.map(
+    (violation) => `${violation.quotaId ?? ""} ${violation.quotaMetric ?? ""}`,
+  );
+  return ids.length > 0 && ids.every((id) => /token/i.test(id)) ? "tokens" : "texts";
 }
 
 /** One finished chunk. */
