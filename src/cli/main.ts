@@ -7,6 +7,10 @@
 
 import { Command } from "commander";
 import { registerBatchCommand } from "./commands/batch.js";
+import { registerDemoCommand } from "./commands/demo.js";
+import { registerEmbedCommand } from "./commands/embed.js";
+import { registerIngestCommand } from "./commands/ingest.js";
+import { registerSearchCommand } from "./commands/search.js";
 import { registerServeCommand } from "./commands/serve.js";
 import { runCli } from "./run.js";
 
@@ -18,6 +22,10 @@ program
 
 // Sub-commands register themselves here, one line each.
 registerBatchCommand(program);
+registerEmbedCommand(program);
+registerIngestCommand(program);
+registerSearchCommand(program);
+registerDemoCommand(program);
 registerServeCommand(program);
 
 await runCli(program, process.argv);

@@ -1,12 +1,13 @@
 import { type Command, CommanderError } from "commander";
-import { GembedError, InvalidInputError, MissingApiKeyError } from "../errors.js";
+import { InvalidInputError, MissingApiKeyError } from "../errors.js";
+import { SourceError } from "../ingest/errors.js";
 
 /** Exit codes scripts can rely on. */
 export const EXIT = {
   ok: 0,
   /** A failure at run time (API error, I/O error). */
   failure: 1,
-  /** Bad usage or bad input. */
+  /** Bad usage or bad input (bad option, missing file, bad JSONL line, bad filter). */
   usage: 2,
   /** Interrupted (SIGINT). */
   interrupted: 130,
@@ -32,10 +33,13 @@ export async function runCli(program: Command, argv: string[]): Promise<void> {
     process.exitCode =
       error instanceof InvalidInputError ||
       error instanceof MissingApiKeyError ||
+      error instanceof SourceError ||
+      error instanceof SyntaxError ||
       error instanceof TypeError ||
       error instanceof RangeError
         ? EXIT.usage
-        : error instanceof GembedError && error.name === "AbortError"
+        : // gembed's GembedAbortError and the platform's DOMException both say "AbortError".
+          error instanceof Error && error.name === "AbortError"
           ? EXIT.interrupted
           : EXIT.failure;
   }

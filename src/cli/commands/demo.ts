@@ -1,0 +1,194 @@
+/**
+ * `gembed demo`: the seed's example end to end. Embeds its three documents, answers its two
+ * queries and prints `Dim` and the ranked results; with the real API when GEMINI_API_KEY or
+ * GOOGLE_API_KEY is set, else against the local server started in-process; and, when MILVUS_URI
+ * (or --milvus) is set, the same through a Milvus collection.
+ *
+ * @module
+ */
+
+import type { Command } from "commander";
+import { MilvusCollection } from "../../milvus/collection.js";
+import { connectMilvus } from "../../milvus/sdk.js";
+import { startServer } from "../../server/index.js";
+import {
+  addEmbeddingOptions,
+  type EmbeddingCliOptions,
+  embeddingFunctionFrom,
+} from "../embedding-options.js";
+import { collectionName } from "./ingest.js";
+
+/** The seed's documents. */
+export const DEMO_DOCUMENTS = [
+  "Artificial intelligence was founded as an academic discipline in 1956.",
+  "Alan Turing was the first person to conduct substantial research in AI.",
+  "Born in Maida Vale, London, Turing was raised in southern England.",
+] as const;
+
+/** The seed's queries, and the document each one is about. */
+export const DEMO_QUERIES = [
+  { query: "When was artificial intelligence founded", expected: 0 },
+  { query: "Where was Alan Turing born?", expected: 2 },
+] as const;
+
+interface DemoOptions extends EmbeddingCliOptions {
+  local?: boolean;
+  milvus?: string;
+  token?: string;
+  collection: string;
+  json?: boolean;
+}
+
+interface RankedResult {
+  rank: number;
+  score: number;
+  index: number;
+  document: string;
+}
+
+function cosine(left: Float32Array, right: Float32Array): number {
+  let dot = 0;
+  let leftNorm = 0;
+  let rightNorm = 0;
+  for (let index = 0; index < left.length; index++) {
+    dot += left[index]! * right[index]!;
+    leftNorm += left[index]! * left[index]!;
+    rightNorm += right[index]! * right[index]!;
+  }
+  return dot / Math.sqrt(leftNorm * rightNorm);
+}
+
+/** Registers `gembed demo`. */
+export function registerDemoCommand(program: Command): void {
+  const command = program
+    .command("demo")
+    .description(
+      "the quick start: embed 3 documents, answer 2 queries, print Dim and the ranked results",
+    )
+    .option("--local", "use the in-process local server even when an API key is set")
+    .option("--milvus <uri>", "also run it through this Milvus (default: $MILVUS_URI)")
+    .option("--token <token>", "Milvus token (default: $MILVUS_TOKEN)")
+    .option("--collection <name>", "Milvus collection for the demo", collectionName, "gembed_demo")
+    .option("--json", "print everything as JSON");
+  addEmbeddingOptions(command);
+  command.addHelpText(
+    "after",
+    `
+Examples:
+  $ gembed demo                                   # local server, no key needed
+  $ GEMINI_API_KEY=... gembed demo --dim 768      # the real API
+  $ MILVUS_URI=http://127.0.0.1:19530 gembed demo # and through Milvus
+
+Exit codes: 0 ok, 1 failure (API, Milvus), 2 bad usage.`,
+  );
+  command.action(async (options: DemoOptions) => {
+    const hasKey = Boolean(process.env.GEMINI_API_KEY || process.env.GOOGLE_API_KEY);
+    const useLocal = options.local === true || (!hasKey && options.baseUrl === undefined);
+    const server = useLocal ? await startServer() : undefined;
+    const lines: string[] = [];
+    const say = (line: string) => {
+      if (options.json) lines.push(line);
+      else process.stdout.write(`${line}\n`);
+    };
+    try {
+      const embeddingFunction = embeddingFunctionFrom(
+        options,
+        server ? { baseUrl: server.url, apiKey: "local-demo" } : {},
+      );
+      const mode = server
+        ? `the local server at ${server.url} (no GEMINI_API_KEY set)`
+        : options.baseUrl
+          ? `the API at ${options.baseUrl}`
+          : "the Gemini API";
+      say(`gembed demo: ${embeddingFunction.modelName} through ${mode}`);
+      const documentVectors = await embeddingFunction.encodeDocuments([...DEMO_DOCUMENTS]);
+      const queryVectors = await embeddingFunction.encodeQueries(
+        DEMO_QUERIES.map((each) => each.query),
+      );
+      say(`Dim: ${embeddingFunction.dim} ${documentVectors[0]!.length}`);
+      const results = DEMO_QUERIES.map((each, queryIndex) => {
+        const ranked: RankedResult[] = documentVectors
+          .map((vector, index) => ({
+            index,
+            score: cosine(queryVectors[queryIndex]!, vector),
+            document: DEMO_DOCUMENTS[index]!,
+            rank: 0,
+          }))
+          .sort((left, right) => right.score - left.score)
+          .map((result, rank) => ({ ...result, rank: rank + 1 }));
+        say("");
+        say(`Query: ${each.query}`);
+        for (const result of ranked)
+          say(`  ${result.rank}. ${result.score.toFixed(4)}  ${result.document}`);
+        return { query: each.query, expected: each.expected, results: ranked };
+      });
+
+      const milvusUri = options.milvus ?? process.env.MILVUS_URI;
+      let milvus:
+        | { uri: string; collection: string; results: { query: string; results: RankedResult[] }[] }
+        | undefined;
+      if (milvusUri) {
+        const client = await connectMilvus({
+          uri: milvusUri,
+          ...(options.token !== undefined ? { token: options.token } : {}),
+        });
+        try {
+          const collection = await MilvusCollection.open({
+            client,
+            collectionName: options.collection,
+            embeddingFunction,
+          });
+          await collection.upsertRows(
+            DEMO_DOCUMENTS.map((text, index) => ({
+              id: `doc-${index}`,
+              text,
+              title: "",
+              metadata: { index },
+              content_hash: "",
+              vector: Array.from(documentVectors[index]!),
+            })),
+          );
+          say("");
+          say(`Milvus ${milvusUri}, collection ${options.collection}:`);
+          const milvusResults: { query: string; results: RankedResult[] }[] = [];
+          for (const [queryIndex, each] of DEMO_QUERIES.entries()) {
+            const hits = await collection.searchVector(queryVectors[queryIndex]!, {
+              limit: DEMO_DOCUMENTS.length,
+              strong: true,
+            });
+            say(`Query: ${each.query}`);
+            const ranked = hits.map((hit, rank) => {
+              const index = Number(hit.id.replace("doc-", ""));
+              say(`  ${rank + 1}. ${hit.score.toFixed(4)}  ${DEMO_DOCUMENTS[index] ?? hit.id}`);
+              return {
+                rank: rank + 1,
+                score: hit.score,
+                index,
+                document: String(DEMO_DOCUMENTS[index] ?? hit.id),
+              };
+            });
+            milvusResults.push({ query: each.query, results: ranked });
+          }
+          milvus = { uri: milvusUri, collection: options.collection, results: milvusResults };
+        } finally {
+          await client.closeConnection();
+        }
+      }
+      if (options.json) {
+        process.stdout.write(
+          `${JSON.stringify({
+            model: embeddingFunction.modelName,
+            local: server !== undefined,
+            dim: embeddingFunction.dim,
+            vectorLength: documentVectors[0]!.length,
+            documents: DEMO_DOCUMENTS,
+            queries: results,
+            ...(milvus ? { milvus } : {}),
+          })}\n`,
+        );
+      }
+    } finally {
+      await server?.close();
+    }
+  });
+}

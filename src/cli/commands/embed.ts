@@ -1,0 +1,90 @@
+/**
+ * `gembed embed "text" ...`: prints the vector of each text (one line of space-separated values
+ * per text), or everything as JSON with `--json`.
+ *
+ * @module
+ */
+
+import { type Command, Option } from "commander";
+import { TASK_TYPES, type TaskType } from "../../api/types.js";
+import {
+  addEmbeddingOptions,
+  type EmbeddingCliOptions,
+  embeddingFunctionFrom,
+} from "../embedding-options.js";
+
+interface EmbedOptions extends EmbeddingCliOptions {
+  task?: TaskType;
+  query?: boolean;
+  title?: string;
+  json?: boolean;
+}
+
+async function readStdinLines(): Promise<string[]> {
+  const parts: Buffer[] = [];
+  for await (const part of process.stdin) parts.push(part as Buffer);
+  return Buffer.concat(parts)
+    .toString("utf8")
+    .split(/\r?\n/)
+    .filter((line) => line.trim().length > 0);
+}
+
+/** Registers `gembed embed`. */
+export function registerEmbedCommand(program: Command): void {
+  const command = program
+    .command("embed")
+    .description("embed texts and print their vectors")
+    .argument("<texts...>", 'texts to embed; "-" reads one text per line from standard input')
+    .option("--query", "embed as search queries (RETRIEVAL_QUERY) instead of documents")
+    .addOption(
+      new Option("--task <type>", "any task type (overrides --query)").choices([...TASK_TYPES]),
+    )
+    .option("--title <title>", "title of the documents (RETRIEVAL_DOCUMENT only)")
+    .option("--json", 'print {"model","dim","embeddings":[{"text","values"}]}');
+  addEmbeddingOptions(command);
+  command.addHelpText(
+    "after",
+    `
+Examples:
+  $ gembed embed "Alan Turing was born in London."
+  $ gembed embed --query --dim 768 "Where was Alan Turing born?" --json
+  $ cat lines.txt | gembed embed - --json > vectors.json
+
+The API key comes from GEMINI_API_KEY or GOOGLE_API_KEY.
+Exit codes: 0 ok, 1 failure (API, network), 2 bad usage or input, 130 interrupted.`,
+  );
+  command.action(async (texts: string[], options: EmbedOptions) => {
+    const inputs = texts.length === 1 && texts[0] === "-" ? await readStdinLines() : texts;
+    const embeddingFunction = embeddingFunctionFrom(options);
+    let vectors: Float32Array[];
+    if (options.task !== undefined) {
+      vectors = await embeddingFunction.encode(
+        options.title !== undefined && options.task === "RETRIEVAL_DOCUMENT"
+          ? inputs.map((text) => ({ text, title: options.title! }))
+          : inputs,
+        { taskType: options.task },
+      );
+    } else if (options.query) {
+      if (options.title !== undefined)
+        throw new RangeError("--title only applies to documents, not to --query");
+      vectors = await embeddingFunction.encodeQueries(inputs);
+    } else {
+      vectors = await embeddingFunction.encodeDocuments(
+        options.title !== undefined
+          ? inputs.map((text) => ({ text, title: options.title! }))
+          : inputs,
+      );
+    }
+    if (options.json) {
+      process.stdout.write(
+        `${JSON.stringify({
+          model: embeddingFunction.modelName,
+          dim: vectors[0]?.length ?? embeddingFunction.dim,
+          embeddings: inputs.map((text, index) => ({ text, values: Array.from(vectors[index]!) })),
+        })}\n`,
+      );
+      return;
+    }
+    for (const vector of vectors) process.stdout.write(`${Array.from(vector).join(" ")}\n`);
+  });
+}

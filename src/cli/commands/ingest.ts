@@ -1,0 +1,243 @@
+/**
+ * `gembed ingest <files, folders, globs, a JSONL file or ->`: documents to rows of a Milvus
+ * collection (`--milvus`), or of a local bulk-import file when no server is at hand. Restartable:
+ * a second run embeds and writes only what is missing or changed.
+ *
+ * @module
+ */
+
+import { type Command, InvalidArgumentError } from "commander";
+import { encodeWithBatchApi } from "../../batch/encode-batch.js";
+import type { GeminiEmbeddingFunction } from "../../embedding/gemini-embedding-function.js";
+import { LocalRowsFile } from "../../ingest/local-rows-file.js";
+import { localRowsSink } from "../../ingest/local-sink.js";
+import {
+  type DocumentEmbedder,
+  type IngestSummary,
+  ingestDocuments,
+  type RowSink,
+} from "../../ingest/pipeline.js";
+import { readSources } from "../../ingest/sources.js";
+import { MilvusCollection } from "../../milvus/collection.js";
+import { TEXT_MAX_LENGTH } from "../../milvus/schema.js";
+import { connectMilvus } from "../../milvus/sdk.js";
+import { getModelInfo } from "../../models.js";
+import {
+  addEmbeddingOptions,
+  type EmbeddingCliOptions,
+  embeddingFunctionFrom,
+  integerOption,
+  interruptSignal,
+} from "../embedding-options.js";
+import { createProgress } from "../progress.js";
+
+/** Options shared by `ingest` and `search` to reach Milvus. */
+export interface MilvusCliOptions {
+  milvus?: string;
+  token?: string;
+  database?: string;
+  collection: string;
+}
+
+interface IngestCliOptions extends EmbeddingCliOptions, MilvusCliOptions {
+  out?: string;
+  chunkTokens?: number;
+  overlapTokens?: number;
+  batchSize: number;
+  batch?: boolean;
+  batchState?: string;
+  pollInterval?: number;
+  json?: boolean;
+  progress: boolean;
+}
+
+/** Checks a collection name the way Milvus does. */
+export function collectionName(value: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,254}$/.test(value)) {
+    throw new InvalidArgumentError(
+      "a collection name starts with a letter or _ and holds only letters, digits and _.",
+    );
+  }
+  return value;
+}
+
+/** Adds `--milvus`, `--token`, `--database` and `--collection`. */
+export function addMilvusOptions(command: Command): Command {
+  return command
+    .option(
+      "--milvus <uri>",
+      "Milvus address, e.g. http://127.0.0.1:19530 (without it: a local file)",
+    )
+    .option("--token <token>", "Milvus token, user:password or an API key (default: $MILVUS_TOKEN)")
+    .option("--database <name>", "Milvus database (default: default)")
+    .option(
+      "--collection <name>",
+      "collection name (and local file <name>.json)",
+      collectionName,
+      "gembed",
+    );
+}
+
+/** Registers `gembed ingest`. */
+export function registerIngestCommand(program: Command): void {
+  const command = program
+    .command("ingest")
+    .description("embed documents into a Milvus collection, or into a local bulk-import file")
+    .argument(
+      "<inputs...>",
+      '.txt/.md files, folders, globs, .jsonl files of {id, text, title?, metadata?}, or "-"',
+    );
+  addMilvusOptions(command)
+    .option("--out <file>", "local rows file when no --milvus (default: <collection>.json)")
+    .option(
+      "--chunk-tokens <n>",
+      "largest chunk, in tokens (default: the model's input limit)",
+      integerOption("--chunk-tokens", 8),
+    )
+    .option(
+      "--overlap-tokens <n>",
+      "tokens repeated between chunks (default: a tenth)",
+      integerOption("--overlap-tokens", 0),
+    )
+    .option(
+      "--batch-size <n>",
+      "chunks embedded and written per step",
+      integerOption("--batch-size", 1),
+      256,
+    )
+    .option("--batch", "embed through the Batch API (half price, slower)")
+    .option(
+      "--batch-state <file>",
+      "resume file of --batch jobs (default: <out or collection>.batch-state.json)",
+    )
+    .option(
+      "--poll-interval <ms>",
+      "first wait between two polls of a --batch job",
+      integerOption("--poll-interval", 1),
+    )
+    .option("--json", "print the summary as JSON")
+    .option("--no-progress", "no progress display");
+  addEmbeddingOptions(command);
+  command.addHelpText(
+    "after",
+    `
+Examples:
+  $ gembed ingest docs/                                   # -> ./gembed.json (Milvus bulk-import rows)
+  $ gembed ingest "notes/**/*.md" rows.jsonl --collection notes --dim 768
+  $ gembed ingest docs/ --milvus http://127.0.0.1:19530 --collection docs
+  $ cat rows.jsonl | gembed ingest - --milvus http://127.0.0.1:19530 --collection docs --batch
+
+Each document is split into overlapping chunks when longer than the model's input; chunk ids are
+<id>#0, <id>#1, ... Running the same ingest again writes nothing for chunks whose id and content
+did not change, so an interrupted ingest is finished by running it again.
+The API key comes from GEMINI_API_KEY or GOOGLE_API_KEY.
+Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interrupted.`,
+  );
+  command.action(async (inputs: string[], options: IngestCliOptions) => {
+    const documents = await readSources(inputs);
+    const embeddingFunction = embeddingFunctionFrom(options);
+    const dim = options.dim ?? (await embeddingFunction.resolveDim());
+    const modelLimit = getModelInfo(options.model)?.inputTokenLimit ?? 2048;
+    // Milvus keeps text in a VarChar of 65,535 bytes: up to 3 bytes per UTF-16 unit, 4 units per token.
+    const maxTokens = Math.min(
+      options.chunkTokens ?? modelLimit,
+      options.milvus ? Math.floor(TEXT_MAX_LENGTH / 12) : Number.MAX_SAFE_INTEGER,
+    );
+    const chunk = {
+      maxTokens,
+      ...(options.overlapTokens !== undefined ? { overlapTokens: options.overlapTokens } : {}),
+    };
+    const interrupt = interruptSignal();
+    const progress = options.progress
+      ? createProgress({ label: "ingest", unit: "chunks" })
+      : undefined;
+    let close: () => Promise<void> = async () => {};
+    let finish: () => Promise<void> = async () => {};
+    let sink: RowSink;
+    let target: string;
+    try {
+      if (options.milvus) {
+        const client = await connectMilvus({
+          uri: options.milvus,
+          ...(options.token !== undefined ? { token: options.token } : {}),
+          ...(options.database !== undefined ? { database: options.database } : {}),
+        });
+        close = async () => {
+          await client.closeConnection();
+        };
+        const collection = await MilvusCollection.open({
+          client,
+          collectionName: options.collection,
+          embeddingFunction,
+        });
+        sink = collection.asSink();
+        target = `Milvus collection ${options.collection}`;
+      } else {
+        const file = await LocalRowsFile.open(options.out ?? `${options.collection}.json`, {
+          model: embeddingFunction.modelName,
+          dim,
+        });
+        sink = localRowsSink(file);
+        // The journal is merged even when the run stops early: what was paid for is kept.
+        finish = () => file.commit();
+        target = file.path;
+      }
+      const embedder: DocumentEmbedder = options.batch
+        ? batchEmbedder(embeddingFunction, options, interrupt.signal)
+        : embeddingFunction;
+      let summary: IngestSummary;
+      try {
+        summary = await ingestDocuments(documents, {
+          embedder,
+          sink,
+          chunk,
+          batchSize: options.batch ? 1_000_000 : options.batchSize,
+          signal: interrupt.signal,
+          onProgress: (state) =>
+            progress?.update(state.done, state.total, `skipped ${state.skipped}`),
+        });
+      } finally {
+        progress?.stop();
+        await finish();
+      }
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify({ ...summary, target })}\n`);
+      } else {
+        process.stdout.write(
+          `ingested ${summary.documents} document(s): ${summary.chunks} chunk(s), ${summary.skipped} unchanged, ${summary.embedded} embedded, ${summary.written} written, ${summary.removed} removed -> ${target}\n`,
+        );
+      }
+    } finally {
+      interrupt.dispose();
+      await close();
+    }
+  });
+}
+
+function batchEmbedder(
+  embeddingFunction: GeminiEmbeddingFunction,
+  options: IngestCliOptions,
+  signal: AbortSignal,
+): DocumentEmbedder {
+  const stateFile = options.batchState ?? `${options.out ?? options.collection}.batch-state.json`;
+  return {
+    modelName: embeddingFunction.modelName,
+    get dim() {
+      return embeddingFunction.dim;
+    },
+    encodeDocuments: (inputs) =>
+      encodeWithBatchApi(embeddingFunction, inputs, {
+        taskType: "RETRIEVAL_DOCUMENT",
+        stateFile,
+        signal,
+        ...(options.pollInterval !== undefined ? { pollInterval: options.pollInterval } : {}),
+        onProgress: (state) => {
+          if (options.progress) {
+            process.stderr.write(
+              `batch job ${state.jobIndex + 1}/${state.jobCount}: ${state.state}\n`,
+            );
+          }
+        },
+      }),
+  };
+}

@@ -1,0 +1,87 @@
+/**
+ * The options every embedding command shares (`--model`, `--dim`, `--base-url`) and the
+ * embedding function built from them. The API key is read from `GEMINI_API_KEY` /
+ * `GOOGLE_API_KEY` only: a key on the command line would land in shell history and `ps`.
+ *
+ * @module
+ */
+
+import { type Command, InvalidArgumentError } from "commander";
+import { GeminiEmbeddingFunction } from "../embedding/gemini-embedding-function.js";
+
+/** The parsed shared options. */
+export interface EmbeddingCliOptions {
+  model: string;
+  dim?: number;
+  baseUrl?: string;
+  concurrency?: number;
+}
+
+/** A commander parser for an integer within a range. */
+export function integerOption(name: string, minimum: number, maximum = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    const number = Number(value);
+    if (!Number.isInteger(number) || number < minimum || number > maximum) {
+      throw new InvalidArgumentError(
+        `${name} must be an integer${maximum === Number.MAX_SAFE_INTEGER ? ` >= ${minimum}` : ` from ${minimum} to ${maximum}`}.`,
+      );
+    }
+    return number;
+  };
+}
+
+/** Adds `--model`, `--dim`, `--base-url` and `--concurrency` to a command. */
+export function addEmbeddingOptions(command: Command): Command {
+  return command
+    .option("--model <name>", "embedding model", "gemini-embedding-001")
+    .option(
+      "--dim <n>",
+      "output dimensionality (128..3072); default the model's",
+      integerOption("--dim", 1),
+    )
+    .option(
+      "--base-url <url>",
+      "Gemini API base URL, e.g. a local `gembed serve` (default: $GOOGLE_GEMINI_BASE_URL, else Google's)",
+    )
+    .option(
+      "--concurrency <n>",
+      "embedding calls in flight",
+      integerOption("--concurrency", 1, 64),
+    );
+}
+
+/** Builds the embedding function of the shared options. */
+export function embeddingFunctionFrom(
+  options: EmbeddingCliOptions,
+  extra: { apiKey?: string; baseUrl?: string } = {},
+): GeminiEmbeddingFunction {
+  const baseUrl = extra.baseUrl ?? options.baseUrl;
+  return new GeminiEmbeddingFunction({
+    modelName: options.model,
+    ...(options.dim !== undefined ? { config: { outputDimensionality: options.dim } } : {}),
+    ...(baseUrl !== undefined ? { baseUrl } : {}),
+    ...(extra.apiKey !== undefined ? { apiKey: extra.apiKey } : {}),
+    ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+  });
+}
+
+/** Aborts on the first Ctrl-C (the second one ends the process at once). */
+export function interruptSignal(): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const onSignal = () => {
+    if (controller.signal.aborted) process.exit(130);
+    process.stderr.write(
+      "gembed: interrupted, finishing the current step (Ctrl-C again to quit now)\n",
+    );
+    controller.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return {
+    signal: controller.signal,
+    dispose() {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
+}

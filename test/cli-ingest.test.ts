@@ -1,0 +1,237 @@
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { EmbeddingRow } from "../src/ingest/index.js";
+import { type RunningServer, startServer } from "../src/server/index.js";
+import { cleanEnvironment, runCli, spawnCli } from "./cli-run.js";
+
+let server: RunningServer;
+let folder: string;
+let env: NodeJS.ProcessEnv;
+
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(async () => {
+  await server.close();
+});
+beforeEach(async (context) => {
+  folder = await mkdtemp(path.join(tmpdir(), "gembed-cli-"));
+  env = cleanEnvironment({ GOOGLE_GEMINI_BASE_URL: server.url, GEMINI_API_KEY: "cli-test-key" });
+  context.onTestFinished(() => rm(folder, { recursive: true, force: true }));
+});
+
+async function readRows(file: string): Promise<EmbeddingRow[]> {
+  return (JSON.parse(await readFile(path.join(folder, file), "utf8")) as { rows: EmbeddingRow[] })
+    .rows;
+}
+
+const paragraph = (index: number) =>
+  `Paragraph ${index} explains how vector databases index embeddings for retrieval number ${index}.`;
+
+describe("gembed ingest and search over the local rows file", () => {
+  it("ingests a folder and JSONL, splits long documents, then writes nothing new on a second run", async () => {
+    await mkdir(path.join(folder, "docs"));
+    await writeFile(
+      path.join(folder, "docs", "turing.md"),
+      "# Alan Turing\n\nBorn in Maida Vale, London, Turing was raised in southern England.\n",
+    );
+    await writeFile(
+      path.join(folder, "docs", "long.txt"),
+      Array.from({ length: 40 }, (_, index) => paragraph(index)).join("\n\n"),
+    );
+    await writeFile(
+      path.join(folder, "extra.jsonl"),
+      `${JSON.stringify({ id: "ai", text: "Artificial intelligence was founded as an academic discipline in 1956.", metadata: { lang: "en" } })}\n`,
+    );
+    const first = await runCli(
+      ["ingest", "docs", "extra.jsonl", "--dim", "768", "--chunk-tokens", "200", "--json"],
+      { cwd: folder, env },
+    );
+    expect(first.stderr).not.toContain("cli-test-key");
+    expect(first.code).toBe(0);
+    const summary = JSON.parse(first.stdout) as Record<string, number | string>;
+    expect(summary).toMatchObject({ documents: 3, skipped: 0, removed: 0 });
+    expect(summary.chunks).toBeGreaterThan(4);
+    expect(summary.written).toBe(summary.chunks);
+    expect(first.stderr).toMatch(/ingest: \d+\/\d+ chunks/);
+
+    const rows = await readRows("gembed.json");
+    expect(rows).toHaveLength(Number(summary.chunks));
+    const ids = rows.map((row) => row.id);
+    expect(ids).toContain("docs/turing.md");
+    expect(ids).toContain("ai");
+    expect(ids).toContain("docs/long.txt#0");
+    expect(ids.filter((id) => id.startsWith("docs/long.txt#"))).toHaveLength(
+      Number(summary.chunks) - 2,
+    );
+    for (const row of rows) expect(row.vector).toHaveLength(768);
+    const turing = rows.find((row) => row.id === "docs/turing.md")!;
+    expect(turing.title).toBe("Alan Turing");
+    expect(rows.find((row) => row.id === "ai")!.metadata).toMatchObject({
+      lang: "en",
+      source: "extra.jsonl:1",
+    });
+    // The vector is the normalized Matryoshka cut of gemini-embedding-001: unit length.
+    expect(Math.hypot(...turing.vector)).toBeCloseTo(1, 4);
+
+    const textsBefore = server.stats().texts;
+    const second = await runCli(
+      ["ingest", "docs", "extra.jsonl", "--dim", "768", "--chunk-tokens", "200", "--json"],
+      { cwd: folder, env },
+    );
+    expect(second.code).toBe(0);
+    expect(JSON.parse(second.stdout)).toMatchObject({
+      skipped: summary.chunks,
+      embedded: 0,
+      written: 0,
+    });
+    expect(server.stats().texts).toBe(textsBefore);
+
+    // A changed document is embedded again, alone; a shorter one loses its stale chunks.
+    await writeFile(
+      path.join(folder, "docs", "turing.md"),
+      "# Alan Turing\n\nTuring was born in Maida Vale, London.\n",
+    );
+    await writeFile(
+      path.join(folder, "docs", "long.txt"),
+      [paragraph(0), paragraph(1)].join("\n\n"),
+    );
+    const third = await runCli(
+      ["ingest", "docs", "extra.jsonl", "--dim", "768", "--chunk-tokens", "200", "--json"],
+      { cwd: folder, env },
+    );
+    expect(third.code).toBe(0);
+    const thirdSummary = JSON.parse(third.stdout) as Record<string, number>;
+    expect(thirdSummary).toMatchObject({ chunks: 3, skipped: 1, embedded: 2, written: 2 });
+    expect(thirdSummary.removed).toBe(Number(summary.chunks) - 2);
+    expect((await readRows("gembed.json")).map((row) => row.id).sort()).toEqual([
+      "ai",
+      "docs/long.txt",
+      "docs/turing.md",
+    ]);
+  });
+
+  it("searches the file by exact cosine, with --limit, --filter and --json", async () => {
+    const rows = [
+      {
+        id: "ai",
+        text: "Artificial intelligence was founded as an academic discipline in 1956.",
+        metadata: { lang: "en" },
+      },
+      {
+        id: "turing-ai",
+        text: "Alan Turing was the first person to conduct substantial research in AI.",
+        metadata: { lang: "en" },
+      },
+      {
+        id: "turing-born",
+        text: "Born in Maida Vale, London, Turing was raised in southern England.",
+        metadata: { lang: "fr" },
+      },
+    ];
+    const ingest = await runCli(["ingest", "-", "--collection", "seed"], {
+      cwd: folder,
+      env,
+      input: rows.map((row) => JSON.stringify(row)).join("\n"),
+    });
+    expect(ingest.code).toBe(0);
+    expect(ingest.stdout).toContain("3 written");
+
+    const search = await runCli(
+      [
+        "search",
+        "When was artificial intelligence founded",
+        "--collection",
+        "seed",
+        "--limit",
+        "2",
+      ],
+      { cwd: folder, env },
+    );
+    expect(search.code).toBe(0);
+    const lines = search.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(/^1\. \d\.\d{4} {2}ai$/);
+    expect(lines[2]).toMatch(/^2\. /);
+    expect(lines).toHaveLength(4);
+
+    const json = await runCli(
+      [
+        "search",
+        "Where was Alan Turing born?",
+        "--file",
+        "seed.json",
+        "--filter",
+        'metadata["lang"] == "en"',
+        "--json",
+      ],
+      { cwd: folder, env },
+    );
+    expect(json.code).toBe(0);
+    const result = JSON.parse(json.stdout) as {
+      hits: { id: string; score: number; rank: number }[];
+    };
+    expect(result.hits.map((hit) => hit.id).sort()).toEqual(["ai", "turing-ai"]);
+    expect(result.hits[0]!.score).toBeGreaterThanOrEqual(result.hits[1]!.score);
+  });
+
+  it("finishes an interrupted ingest with a second run that embeds only what is missing", async () => {
+    const slow = await startServer({ faults: { latencyMs: 150 } });
+    try {
+      const slowEnv = { ...env, GOOGLE_GEMINI_BASE_URL: slow.url };
+      const count = 120;
+      await writeFile(
+        path.join(folder, "rows.jsonl"),
+        Array.from({ length: count }, (_, index) =>
+          JSON.stringify({ id: `row-${index}`, text: paragraph(index) }),
+        ).join("\n"),
+      );
+      const args = [
+        "ingest",
+        "rows.jsonl",
+        "--dim",
+        "256",
+        "--batch-size",
+        "10",
+        "--concurrency",
+        "1",
+        "--json",
+      ];
+      const { child, done } = spawnCli(args, { cwd: folder, env: slowEnv });
+      const journal = path.join(folder, "gembed.json.partial.jsonl");
+      // Kill it hard once some steps are on disk, so nothing gets a chance to tidy up.
+      for (let tries = 0; tries < 400; tries++) {
+        const size = await stat(journal).then(
+          (info) => info.size,
+          () => 0,
+        );
+        if (size > 0 && (await readFile(journal, "utf8")).split("\n").length > 30) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      child.kill("SIGKILL");
+      const killed = await done;
+      expect(killed.signal).toBe("SIGKILL");
+      const journaled = (await readFile(journal, "utf8"))
+        .split("\n")
+        .filter((line) => line.endsWith("}")).length;
+      expect(journaled).toBeGreaterThanOrEqual(30);
+      expect(journaled).toBeLessThan(count);
+
+      // The killed run's last request may still be in the server's latency wait: let it land.
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      const textsBefore = slow.stats().texts;
+      const again = await runCli(args, { cwd: folder, env: slowEnv });
+      expect(again.code).toBe(0);
+      const summary = JSON.parse(again.stdout) as Record<string, number>;
+      expect(summary.skipped).toBe(journaled);
+      expect(summary.embedded).toBe(count - journaled);
+      expect(slow.stats().texts - textsBefore).toBe(count - journaled);
+      const rows = await readRows("gembed.json");
+      expect(new Set(rows.map((row) => row.id)).size).toBe(count);
+      await expect(stat(journal)).rejects.toThrow();
+    } finally {
+      await slow.close();
+    }
+  });
+});
