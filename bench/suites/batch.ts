@@ -13,6 +13,7 @@ import { once } from "node:events";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { BatchJob } from "../../src/batch/batch-job.js";
 import { encodeWithBatchApiDetailed } from "../../src/batch/encode-batch.js";
+import { planBatchJobs } from "../../src/batch/input.js";
 import { GeminiClient } from "../../src/client/gemini-client.js";
 import { GeminiEmbeddingFunction } from "../../src/embedding/gemini-embedding-function.js";
 
@@ -65,15 +66,63 @@ function row(name: string, calls: number, bytes: number, seconds: number): strin
   return `${name.padEnd(34)} ${String(calls).padStart(7)} ${(bytes / MiB).toFixed(1).padStart(10)} ${seconds.toFixed(1).padStart(8)}`;
 }
 
+/** Peak RSS while streaming the results of a COUNT-line responses file (256 values a line). */
+async function collectFigures(url: string, docs: string[]): Promise<void> {
+  const client = new GeminiClient({ baseUrl: url, apiKey: "bench" });
+  const ef = new GeminiEmbeddingFunction({
+    client,
+    config: { outputDimensionality: 256 },
+    quota: false,
+  });
+  const job = await BatchJob.create(client, {
+    model: ef.modelName,
+    requests: docs.map((text) => ef.buildRequest(text, "RETRIEVAL_DOCUMENT")),
+    mode: "file",
+  });
+  await job.wait({ pollInterval: 200, maxPollInterval: 1_000 });
+  const file = await client.files.get(job.output?.responsesFile as string);
+  globalThis.gc?.();
+  const baseline = process.memoryUsage().rss;
+  let peak = baseline;
+  const heapBaseline = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+  let heapPeak = heapBaseline;
+  const started = performance.now();
+  let lines = 0;
+  let checksum = 0;
+  for await (const result of job.results()) {
+    if (result.values) checksum += ef.toVector(result.values)[0] as number;
+    lines++;
+    if (lines % 100 === 0) {
+      const usage = process.memoryUsage();
+      peak = Math.max(peak, usage.rss);
+      heapPeak = Math.max(heapPeak, usage.heapUsed + usage.arrayBuffers);
+    }
+  }
+  const seconds = (performance.now() - started) / 1000;
+  console.log(
+    `collect: ${lines} lines, responses file ${(Number(file.sizeBytes ?? 0) / MiB).toFixed(0)} MiB, ${seconds.toFixed(1)} s (${(lines / seconds).toFixed(0)} lines/s)`,
+  );
+  console.log(
+    `collect: peak RSS ${(peak / MiB).toFixed(0)} MiB (before: ${(baseline / MiB).toFixed(0)} MiB, growth ${((peak - baseline) / MiB).toFixed(0)} MiB); JS heap + buffers peak growth ${((heapPeak - heapBaseline) / MiB).toFixed(0)} MiB; goal: flat, < 200 MiB (checksum ${checksum.toFixed(3)})`,
+  );
+}
+
 export default async function (): Promise<void> {
   const { url, child } = await startChildServer();
   try {
     const docs = texts(COUNT);
-    console.log(`${COUNT} texts, outputDimensionality 128, local server in a child process`);
+    // Memory first, while the process is small.
+    await collectFigures(url, docs);
+    console.log(`\n${COUNT} texts, outputDimensionality 128, local server in a child process`);
     console.log(
       `${"path".padEnd(34)} ${"calls".padStart(7)} ${"MiB sent".padStart(10)} ${"seconds".padStart(8)}`,
     );
-    for (const path of ["sync", "batch inline", "batch file"] as const) {
+    const paths = [
+      ["sync (batchEmbedContents by 100)", docs],
+      ["batch API, auto", docs],
+      ["batch API, auto, 1/4 of the texts", docs.slice(0, Math.floor(docs.length / 4))],
+    ] as const;
+    for (const [path, input] of paths) {
       const meter = countingFetch();
       const client = new GeminiClient({ baseUrl: url, apiKey: "bench", fetch: meter.fetch });
       const ef = new GeminiEmbeddingFunction({
@@ -82,51 +131,25 @@ export default async function (): Promise<void> {
         quota: false,
       });
       const started = performance.now();
-      if (path === "sync") {
-        await ef.encodeDocuments(docs);
+      let name: string = path;
+      if (path.startsWith("sync")) {
+        await ef.encodeDocuments([...input]);
       } else {
-        await encodeWithBatchApiDetailed(ef, docs, {
+        // Over 20 MB inline, "auto" uploads a JSONL file.
+        const mode = planBatchJobs(
+          input.map((text) => ef.buildRequest(text, "RETRIEVAL_DOCUMENT")),
+        )[0]?.mode;
+        name = `${path} (${mode})`;
+        await encodeWithBatchApiDetailed(ef, [...input], {
           taskType: "RETRIEVAL_DOCUMENT",
           pollInterval: 200,
           maxPollInterval: 1_000,
-          inputMode: path === "batch inline" ? "auto" : "file",
         });
       }
       console.log(
-        row(path, meter.counts.calls, meter.counts.bytesSent, (performance.now() - started) / 1000),
+        row(name, meter.counts.calls, meter.counts.bytesSent, (performance.now() - started) / 1000),
       );
     }
-
-    // Peak memory while collecting a responses file of COUNT lines (768 values each).
-    const client = new GeminiClient({ baseUrl: url, apiKey: "bench" });
-    const ef = new GeminiEmbeddingFunction({
-      client,
-      config: { outputDimensionality: 768 },
-      quota: false,
-    });
-    const requests = docs.map((text) => ef.buildRequest(text, "RETRIEVAL_DOCUMENT"));
-    const job = await BatchJob.create(client, { model: ef.modelName, requests, mode: "file" });
-    await job.wait({ pollInterval: 200, maxPollInterval: 1_000 });
-    const file = await client.files.get(job.output?.responsesFile as string);
-    globalThis.gc?.();
-    const baseline = process.memoryUsage().rss;
-    let peak = baseline;
-    const sampler = setInterval(() => {
-      peak = Math.max(peak, process.memoryUsage().rss);
-    }, 5);
-    const started = performance.now();
-    let lines = 0;
-    let checksum = 0;
-    for await (const result of job.results()) {
-      if (result.values) checksum += ef.toVector(result.values)[0] as number;
-      lines++;
-      peak = Math.max(peak, process.memoryUsage().rss);
-    }
-    clearInterval(sampler);
-    const seconds = (performance.now() - started) / 1000;
-    console.log(
-      `collect: ${lines} lines, responses file ${(Number(file.sizeBytes ?? 0) / MiB).toFixed(0)} MiB, ${seconds.toFixed(1)} s (${(lines / seconds).toFixed(0)} lines/s), peak RSS ${(peak / MiB).toFixed(0)} MiB (baseline ${(baseline / MiB).toFixed(0)} MiB, growth ${((peak - baseline) / MiB).toFixed(0)} MiB), goal < 200 MiB; checksum ${checksum.toFixed(3)}`,
-    );
   } finally {
     child.kill("SIGTERM");
     await once(child, "exit");

@@ -68,7 +68,9 @@ describe("planBatchJobs", () => {
       expect(lines.map((line) => line.key)).toEqual(
         Array.from({ length: plan.end - plan.start }, (_, offset) => String(plan.start + offset)),
       );
-      expect(lines[0].request).toEqual(input[plan.start]);
+      const { model: _model, ...sent } = input[plan.start] as EmbedContentRequest;
+      expect(lines[0].request).toEqual(sent);
+      expect(lines[0].request.model).toBeUndefined();
       next = plan.end;
     }
     expect(next).toBe(1_000);

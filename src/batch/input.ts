@@ -62,9 +62,13 @@ export function indexForKey(key: unknown): number | undefined {
   return Number(key);
 }
 
-/** One line of a JSONL input file, without the newline. */
+/**
+ * One line of a JSONL input file, without the newline. The request's `model` is left out (the
+ * job names the model, and the API's own file lines carry none): about 30 bytes a line saved.
+ */
 export function inputLine(key: string, request: EmbedContentRequest): string {
-  const line: BatchInputLine = { key, request };
+  const { model: _model, ...rest } = request;
+  const line: BatchInputLine = { key, request: rest };
   return JSON.stringify(line);
 }
 
