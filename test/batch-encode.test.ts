@@ -7,9 +7,11 @@ import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { inspect } from "node:util";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import {
   BatchJob,
+  type BatchRunState,
   encodeWithBatchApi,
   encodeWithBatchApiDetailed,
   MemoryBatchStateStore,
@@ -391,6 +393,40 @@ console.log("finished");
     expect(running.stats().batchesCreated).toBe(1);
     expect(await store.load()).toBeUndefined();
   });
+  it("a crash between creating the job and saving its name finds the job instead of paying again", async () => {
+    const running = await server({ delayPerItemMs: 5 });
+    const ef = embedder(running.url);
+    const docs = texts(10);
+    // A store whose process "dies" right after the create call answered, before the name is saved.
+    const inner = new MemoryBatchStateStore();
+    let crash = true;
+    const store = {
+      load: () => inner.load(),
+      clear: () => inner.clear(),
+      save: async (state: BatchRunState) => {
+        if (crash && state.jobs.some((job) => job.name !== undefined)) throw new Error("killed");
+        await inner.save(state);
+      },
+    };
+    await expect(
+      encodeWithBatchApi(ef, docs, { taskType: "RETRIEVAL_DOCUMENT", store, ...fast }),
+    ).rejects.toThrow("killed");
+    const saved = await inner.load();
+    expect(saved?.jobs[0]?.name).toBeUndefined();
+    expect(saved?.jobs[0]?.submittedAt).toBeDefined();
+    expect(running.stats().batchesCreated).toBe(1);
+    crash = false;
+    const vectors = await encodeWithBatchApi(ef, docs, {
+      taskType: "RETRIEVAL_DOCUMENT",
+      store,
+      ...fast,
+    });
+    expect(running.stats().batchesCreated).toBe(1);
+    const sync = await ef.encodeDocuments(docs);
+    expect(vectors.map((vector) => Array.from(vector))).toEqual(
+      sync.map((vector) => Array.from(vector)),
+    );
+  });
 });
 
 describe("jobs that do not finish", () => {
@@ -412,6 +448,15 @@ describe("jobs that do not finish", () => {
     const operation = await ef.client.batches.get(jobName);
     expect(operation.metadata?.state).toBe("BATCH_STATE_CANCELLED");
     expect(running.stats().byEndpoint["batches.cancel"]).toBe(1);
+    // The API key shows nowhere: not in the job, not in the error.
+    const job = await BatchJob.attach(ef.client, jobName);
+    for (const shown of [
+      inspect(job, { depth: 8 }),
+      inspect(error, { depth: 8 }),
+      String((error as Error).stack),
+    ]) {
+      expect(shown).not.toContain(API_KEY);
+    }
   });
 
   it("an expired job gives a typed error naming it, or falls back when allowed", async () => {
