@@ -18,7 +18,13 @@ export const EXIT = {
  * Never prints an API key: gembed's errors do not contain one.
  */
 export async function runCli(program: Command, argv: string[]): Promise<void> {
-  program.exitOverride();
+  // Sub-commands copy the setting only when created: set it on every one, so a bad option of a
+  // sub-command ends as a usage error (exit 2), not commander's process.exit(1).
+  const override = (command: Command) => {
+    command.exitOverride();
+    for (const child of command.commands) override(child);
+  };
+  override(program);
   try {
     await program.parseAsync(argv);
   } catch (error) {

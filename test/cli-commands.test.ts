@@ -1,0 +1,260 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { type RunningServer, startServer } from "../src/server/index.js";
+import { cleanEnvironment, runCli } from "./cli-run.js";
+import { type MilvusTestServer, startMilvusTestServer } from "./milvus-grpc-server.js";
+
+let server: RunningServer;
+let folder: string;
+let env: NodeJS.ProcessEnv;
+
+beforeAll(async () => {
+  server = await startServer({ apiKeys: ["right-key"] });
+});
+afterAll(async () => {
+  await server.close();
+});
+beforeEach(async (context) => {
+  folder = await mkdtemp(path.join(tmpdir(), "gembed-cli-"));
+  env = cleanEnvironment({ GOOGLE_GEMINI_BASE_URL: server.url, GEMINI_API_KEY: "right-key" });
+  context.onTestFinished(() => rm(folder, { recursive: true, force: true }));
+});
+
+describe("gembed embed", () => {
+  it("prints one line of values per text, or JSON", async () => {
+    const plain = await runCli(["embed", "first text", "second text", "--dim", "128"], {
+      cwd: folder,
+      env,
+    });
+    expect(plain.code).toBe(0);
+    const lines = plain.stdout.trim().split("\n");
+    expect(lines).toHaveLength(2);
+    const values = lines[0]!.split(" ").map(Number);
+    expect(values).toHaveLength(128);
+    expect(values.every(Number.isFinite)).toBe(true);
+    expect(Math.hypot(...values)).toBeCloseTo(1, 4);
+
+    const json = await runCli(["embed", "--query", "a question?", "--json"], { cwd: folder, env });
+    expect(json.code).toBe(0);
+    const parsed = JSON.parse(json.stdout) as {
+      model: string;
+      dim: number;
+      embeddings: { text: string; values: number[] }[];
+    };
+    expect(parsed).toMatchObject({ model: "gemini-embedding-001", dim: 3072 });
+    expect(parsed.embeddings[0]!.text).toBe("a question?");
+    expect(parsed.embeddings[0]!.values).toHaveLength(3072);
+    // A query is embedded with another task type than a document.
+    const asDocument = await runCli(["embed", "a question?", "--json"], { cwd: folder, env });
+    expect((JSON.parse(asDocument.stdout) as typeof parsed).embeddings[0]!.values).not.toEqual(
+      parsed.embeddings[0]!.values,
+    );
+  });
+});
+
+describe("every command", () => {
+  it.each(["embed", "ingest", "search", "demo"])(
+    "%s --help shows examples and exit codes",
+    async (name) => {
+      const help = await runCli([name, "--help"], { cwd: folder, env });
+      expect(help.code).toBe(0);
+      expect(help.stdout).toContain("Examples:");
+      expect(help.stdout).toContain(`$ gembed ${name}`);
+      expect(help.stdout).toContain("Exit codes:");
+    },
+  );
+
+  it("exits 2 on bad usage and bad input, with one line and no stack trace", async () => {
+    const cases = [
+      ["ingest", "missing-folder"],
+      ["embed", "x", "--dim", "abc"],
+      ["search", "x", "--limit", "0"],
+      ["ingest", "x", "--collection", "bad-name"],
+      ["search", "query", "--file", "nothing.json"],
+    ];
+    for (const args of cases) {
+      const result = await runCli(args, { cwd: folder, env });
+      expect(result.code, args.join(" ")).toBe(2);
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+    }
+    const noKey = await runCli(["embed", "x"], {
+      cwd: folder,
+      env: cleanEnvironment({ GOOGLE_GEMINI_BASE_URL: server.url }),
+    });
+    expect(noKey.code).toBe(2);
+    expect(noKey.stderr).toContain("MissingApiKeyError");
+  });
+
+  it("never prints the API key, not even with --debug", async () => {
+    const secret = "wrong-secret-key-4f9a7c";
+    const badKey = cleanEnvironment({ GOOGLE_GEMINI_BASE_URL: server.url, GEMINI_API_KEY: secret });
+    const plain = await runCli(["embed", "x"], { cwd: folder, env: badKey });
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toMatch(/^gembed: \w+Error: /);
+    expect(plain.stderr).not.toContain(secret);
+    expect(plain.stderr).not.toMatch(/\n\s+at /);
+    const debug = await runCli(["--debug", "ingest", "-", "--json"], {
+      cwd: folder,
+      env: badKey,
+      input: "some text",
+    });
+    expect(debug.code).toBe(1);
+    expect(debug.stderr).toMatch(/\n\s+at /);
+    expect(debug.stderr + debug.stdout).not.toContain(secret);
+  });
+});
+
+describe("gembed demo", () => {
+  it("without a key, runs on the in-process local server and ranks each query's document first", async () => {
+    const text = await runCli(["demo"], { cwd: folder, env: cleanEnvironment() });
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain("through the local server");
+    expect(text.stdout).toMatch(/^Dim: 3072 3072$/m);
+    expect(text.stdout).toMatch(
+      /Query: When was artificial intelligence founded\n {2}1\. [\d.]+ {2}Artificial intelligence was founded/,
+    );
+    expect(text.stdout).toMatch(
+      /Query: Where was Alan Turing born\?\n {2}1\. [\d.]+ {2}Born in Maida Vale/,
+    );
+
+    const json = await runCli(["demo", "--json", "--dim", "768"], {
+      cwd: folder,
+      env: cleanEnvironment(),
+    });
+    expect(json.code).toBe(0);
+    const parsed = JSON.parse(json.stdout) as {
+      local: boolean;
+      dim: number;
+      vectorLength: number;
+      queries: { expected: number; results: { index: number; score: number }[] }[];
+    };
+    expect(parsed).toMatchObject({ local: true, dim: 768, vectorLength: 768 });
+    for (const query of parsed.queries) {
+      expect(query.results[0]!.index).toBe(query.expected);
+      expect(query.results[0]!.score).toBeGreaterThan(query.results[1]!.score);
+    }
+  });
+});
+
+describe("gembed with --milvus", () => {
+  let milvus: MilvusTestServer;
+  beforeAll(async () => {
+    milvus = await startMilvusTestServer();
+  });
+  afterAll(async () => {
+    await milvus.close();
+  });
+
+  it("ingests into a collection, writes nothing on a second run, and searches it", async () => {
+    const input = [
+      {
+        id: "ai",
+        text: "Artificial intelligence was founded as an academic discipline in 1956.",
+        metadata: { topic: "ai" },
+      },
+      {
+        id: "turing",
+        text: "Born in Maida Vale, London, Turing was raised in southern England.",
+        metadata: { topic: "people" },
+      },
+    ]
+      .map((row) => JSON.stringify(row))
+      .join("\n");
+    const args = [
+      "ingest",
+      "-",
+      "--milvus",
+      milvus.address,
+      "--collection",
+      "docs",
+      "--dim",
+      "768",
+      "--json",
+    ];
+    const first = await runCli(args, { cwd: folder, env, input });
+    expect(first.stderr).toBe(first.stderr.replace("right-key", ""));
+    expect(first.code).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({
+      chunks: 2,
+      embedded: 2,
+      written: 2,
+      target: "Milvus collection docs",
+    });
+    const stored = milvus.collections.get("docs")!;
+    expect([...stored.rows.keys()].sort()).toEqual(["ai", "turing"]);
+    expect((stored.rows.get("ai")!.vector as number[]).length).toBe(768);
+
+    const upserts = milvus.calls("Upsert").length;
+    const second = await runCli(args, { cwd: folder, env, input });
+    expect(second.code).toBe(0);
+    expect(JSON.parse(second.stdout)).toMatchObject({ skipped: 2, embedded: 0, written: 0 });
+    expect(milvus.calls("Upsert").length).toBe(upserts);
+
+    // Model and dim come from the collection: no --dim needed to search it.
+    const search = await runCli(
+      [
+        "search",
+        "Where was Turing born?",
+        "--milvus",
+        milvus.address,
+        "--collection",
+        "docs",
+        "--json",
+      ],
+      {
+        cwd: folder,
+        env,
+      },
+    );
+    expect(search.code).toBe(0);
+    const hits = (JSON.parse(search.stdout) as { hits: { id: string; metadata: unknown }[] }).hits;
+    expect(hits.map((hit) => hit.id)).toEqual(["turing", "ai"]);
+    expect(hits[0]!.metadata).toMatchObject({ topic: "people", document_id: "turing" });
+
+    const filtered = await runCli(
+      [
+        "search",
+        "Where was Turing born?",
+        "--milvus",
+        milvus.address,
+        "--collection",
+        "docs",
+        "--filter",
+        'metadata["topic"] == "ai"',
+      ],
+      { cwd: folder, env },
+    );
+    expect(filtered.code).toBe(0);
+    expect(filtered.stdout).toMatch(/^1\. [\d.]+ {2}ai\n/);
+
+    const wrongDim = await runCli(
+      ["ingest", "-", "--milvus", milvus.address, "--collection", "docs", "--dim", "256"],
+      {
+        cwd: folder,
+        env,
+        input,
+      },
+    );
+    expect(wrongDim.code).toBe(1);
+    expect(wrongDim.stderr).toContain("vector dim is 768, the embedding function makes 256");
+  });
+
+  it("demo runs through Milvus when MILVUS_URI is set", async () => {
+    const result = await runCli(["demo", "--json"], {
+      cwd: folder,
+      env: cleanEnvironment({ MILVUS_URI: milvus.address }),
+    });
+    expect(result.code).toBe(0);
+    const parsed = JSON.parse(result.stdout) as {
+      milvus: { collection: string; results: { results: { index: number }[] }[] };
+      queries: { expected: number }[];
+    };
+    expect(parsed.milvus.collection).toBe("gembed_demo");
+    parsed.milvus.results.forEach((query, index) => {
+      expect(query.results[0]!.index).toBe(parsed.queries[index]!.expected);
+    });
+    expect(milvus.collections.get("gembed_demo")!.rows.size).toBe(3);
+  });
+});
