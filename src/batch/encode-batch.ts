@@ -109,7 +109,7 @@ export interface BatchEncodeOptions {
   fallback?: boolean;
   /** How the input travels: inline, a JSONL file, or chosen by size. @default "auto" */
   inputMode?: BatchInputMode | "auto";
-  /** Size limits of inline input and of one input file. @default 20 MB inline, 2 GB per file */
+  /** Size limits of inline input, inline output and one input file. @default 20 MB inline, 100 MB inline output, 2 GB per file */
   limits?: BatchInputLimits;
 }
 

@@ -76,6 +76,14 @@ describe("planBatchJobs", () => {
     expect(next).toBe(1_000);
   });
 
+  it("uploads a file when the inline output could not be streamed (many full-size vectors)", () => {
+    const full = requests(3_000);
+    expect(planBatchJobs(full)[0]?.mode).toBe("file");
+    const small = full.map((request) => ({ ...request, outputDimensionality: 128 }));
+    expect(planBatchJobs(small)[0]?.mode).toBe("inline");
+    expect(planBatchJobs(full, { limits: { inlineOutputBytes: 10 ** 9 } })[0]?.mode).toBe("inline");
+  });
+
   it("measures UTF-8 bytes, not characters", () => {
     const ascii = planBatchJobs(
       requests(10, () => "aaaa"),

@@ -28,13 +28,25 @@ export interface BatchInputLimits {
    * @default 2_000_000_000 (the files API's 2 GB)
    */
   fileBytes?: number;
+  /**
+   * Largest expected inline output (all vectors as JSON in one job resource, which cannot be
+   * streamed), in bytes: above it, `"auto"` uploads a file so the results can be streamed.
+   * @default 100_000_000
+   */
+  inlineOutputBytes?: number;
 }
 
 /** The default {@link BatchInputLimits}. */
 export const DEFAULT_BATCH_INPUT_LIMITS: Readonly<Required<BatchInputLimits>> = {
   inlineBytes: 20_000_000,
   fileBytes: 2_000_000_000,
+  inlineOutputBytes: 100_000_000,
 };
+
+// A value such as "-0.012345678," and the envelope of one inline response.
+const OUTPUT_BYTES_PER_VALUE = 13;
+const OUTPUT_BYTES_PER_ITEM = 100;
+const DEFAULT_OUTPUT_VALUES = 3072;
 
 /** How one job's input travels. */
 export type BatchInputMode = "inline" | "file";
@@ -100,6 +112,7 @@ export function planBatchJobs(
   const keyOf = (index: number) => options.keys?.[index] ?? keyForIndex(index);
   // One pass measures both forms: inline items and JSONL lines.
   let inlineBytes = INLINE_ENVELOPE_BYTES;
+  let outputBytes = 0;
   const lineBytes = new Float64Array(requests.length);
   for (let index = 0; index < requests.length; index++) {
     const request = requests[index] as EmbedContentRequest;
@@ -108,10 +121,16 @@ export function planBatchJobs(
     lineBytes[index] = line;
     if (options.mode !== "file") {
       inlineBytes += Buffer.byteLength(JSON.stringify(inlineRequest(key, request))) + 1;
+      outputBytes +=
+        OUTPUT_BYTES_PER_ITEM +
+        OUTPUT_BYTES_PER_VALUE * (request.outputDimensionality ?? DEFAULT_OUTPUT_VALUES);
     }
   }
   const wantInline =
-    options.mode === "inline" || (options.mode === undefined && inlineBytes < limits.inlineBytes);
+    options.mode === "inline" ||
+    (options.mode === undefined &&
+      inlineBytes < limits.inlineBytes &&
+      outputBytes <= limits.inlineOutputBytes);
   if (wantInline) {
     if (inlineBytes >= limits.inlineBytes) {
       throw new RangeError(
@@ -189,7 +208,7 @@ export function resolveLimits(limits: BatchInputLimits | undefined): Required<Ba
     throw new TypeError("limits must be an object");
   }
   const resolved = { ...DEFAULT_BATCH_INPUT_LIMITS, ...limits };
-  for (const name of ["inlineBytes", "fileBytes"] as const) {
+  for (const name of ["inlineBytes", "fileBytes", "inlineOutputBytes"] as const) {
     const value = resolved[name];
     if (typeof value !== "number" || Number.isNaN(value)) {
       throw new TypeError(`limits.${name} must be a number`);
