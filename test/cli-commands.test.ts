@@ -84,7 +84,7 @@ describe("every command", () => {
       env: cleanEnvironment({ GOOGLE_GEMINI_BASE_URL: server.url }),
     });
     expect(noKey.code).toBe(2);
-    expect(noKey.stderr).toContain("MissingApiKeyError");
+    expect(noKey.stderr).toContain("No Gemini API key");
   });
 
   it("never prints the API key, not even with --debug", async () => {

@@ -1,5 +1,5 @@
 import { type Command, CommanderError } from "commander";
-import { InvalidInputError, MissingApiKeyError } from "../errors.js";
+import { EmbeddingIncompleteError, InvalidInputError, MissingApiKeyError } from "../errors.js";
 import { SourceError } from "../ingest/errors.js";
 
 /** Exit codes scripts can rely on. */
@@ -36,17 +36,25 @@ export async function runCli(program: Command, argv: string[]): Promise<void> {
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     process.stderr.write(`gembed: ${message}\n`);
     if (debug && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
-    process.exitCode =
-      error instanceof InvalidInputError ||
-      error instanceof MissingApiKeyError ||
-      error instanceof SourceError ||
-      error instanceof SyntaxError ||
-      error instanceof TypeError ||
-      error instanceof RangeError
-        ? EXIT.usage
-        : // gembed's GembedAbortError and the platform's DOMException both say "AbortError".
-          error instanceof Error && error.name === "AbortError"
-          ? EXIT.interrupted
-          : EXIT.failure;
+    // Work stopped by a usage problem (no key, bad input) or by Ctrl-C exits as that problem.
+    const decisive =
+      error instanceof EmbeddingIncompleteError && exitCodeOf(error.cause) !== EXIT.failure
+        ? error.cause
+        : error;
+    process.exitCode = exitCodeOf(decisive);
   }
+}
+
+function exitCodeOf(error: unknown): number {
+  return error instanceof InvalidInputError ||
+    error instanceof MissingApiKeyError ||
+    error instanceof SourceError ||
+    error instanceof SyntaxError ||
+    error instanceof TypeError ||
+    error instanceof RangeError
+    ? EXIT.usage
+    : // gembed's GembedAbortError and the platform's DOMException both say "AbortError".
+      error instanceof Error && error.name === "AbortError"
+      ? EXIT.interrupted
+      : EXIT.failure;
 }
