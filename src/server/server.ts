@@ -50,7 +50,7 @@ const MAX_BATCH_REQUESTS = 100;
 
 /** Removes `key=...` from a URL so that no log line carries an API key. */
 export function redactUrl(url: string): string {
-  return url.replace(/([?&])key=[^&#]*/gi, "$1key=[REDACTED]");
+  return url.replace(/([?&])(key)=[^&#]*/gi, "$1$2=[REDACTED]");
 }
 
 function splitVerb(value: string): [string, string | undefined] {
