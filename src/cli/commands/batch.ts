@@ -17,6 +17,7 @@ import { splitLines } from "../../batch/results.js";
 import { GeminiClient } from "../../client/gemini-client.js";
 import { GeminiEmbeddingFunction } from "../../embedding/gemini-embedding-function.js";
 import { InvalidInputError } from "../../errors.js";
+import { interruptSignal } from "../embedding-options.js";
 
 /** One row of a `gembed batch submit` input. */
 export interface BatchInputRow {
@@ -218,12 +219,6 @@ async function collect(
   return { written, failed };
 }
 
-function abortOnSigint(): AbortController {
-  const controller = new AbortController();
-  process.once("SIGINT", () => controller.abort(new Error("SIGINT")));
-  return controller;
-}
-
 /**
  * Adds `gembed batch` and its sub-commands to the program.
  *
@@ -250,7 +245,11 @@ export function registerBatchCommand(program: Command): void {
         "create a job from a JSONL file of {id?, text, title?} rows or a text file with one text per line",
       )
       .option("--model <model>", "embedding model", "gemini-embedding-001")
-      .option("--dimensions <n>", "output dimensionality", integer("--dimensions", 1))
+      .option(
+        "--dim <n>",
+        "output dimensionality (128..3072); default the model's",
+        integer("--dim", 1),
+      )
       .addOption(
         new Option("--task-type <type>", "task type")
           .choices([...TASK_TYPES])
@@ -272,7 +271,7 @@ export function registerBatchCommand(program: Command): void {
       input: string,
       options: CommonOptions & {
         model: string;
-        dimensions?: number;
+        dim?: number;
         taskType: TaskType;
         displayName?: string;
         priority?: number;
@@ -284,8 +283,7 @@ export function registerBatchCommand(program: Command): void {
       const embedder = new GeminiEmbeddingFunction({
         client,
         modelName: options.model,
-        config:
-          options.dimensions !== undefined ? { outputDimensionality: options.dimensions } : {},
+        config: options.dim !== undefined ? { outputDimensionality: options.dim } : {},
       });
       const requests = rows.map((row) =>
         embedder.buildRequest(
@@ -344,6 +342,7 @@ export function registerBatchCommand(program: Command): void {
     ) => {
       const job = await BatchJob.attach(clientFrom(options), name);
       const display = progressDisplay(options.json);
+      const interrupt = interruptSignal();
       try {
         await job.wait({
           pollInterval: options.pollInterval,
@@ -351,11 +350,12 @@ export function registerBatchCommand(program: Command): void {
           ...(options.deadline !== undefined ? { deadline: options.deadline } : {}),
           onProgress: (progress) => display.update(progress),
           // Ctrl-C stops waiting; it does not cancel the job (use `gembed batch cancel`).
-          signal: abortOnSigint().signal,
+          signal: interrupt.signal,
           cancelOnAbort: false,
         });
       } finally {
         display.stop();
+        interrupt.dispose();
       }
       printJob(job, options.json);
     },
@@ -372,10 +372,11 @@ export function registerBatchCommand(program: Command): void {
   ).action(async (name: string, options: CommonOptions & { out: string; normalize: boolean }) => {
     const job = await BatchJob.attach(clientFrom(options), name);
     job.throwIfFailed();
+    const interrupt = interruptSignal();
     const counts = await collect(job, options.out, {
       normalize: options.normalize,
-      signal: abortOnSigint().signal,
-    });
+      signal: interrupt.signal,
+    }).finally(() => interrupt.dispose());
     if (options.json) {
       process.stdout.write(`${JSON.stringify({ name: job.name, out: options.out, ...counts })}\n`);
     } else {
