@@ -176,6 +176,50 @@ describe("gembed ingest and search over the local rows file", () => {
     expect(result.hits[0]!.score).toBeGreaterThanOrEqual(result.hits[1]!.score);
   });
 
+  it("--batch embeds through the Batch API and gives the rows the synchronous path gives", async () => {
+    await writeFile(
+      path.join(folder, "rows.jsonl"),
+      Array.from({ length: 5 }, (_, index) =>
+        JSON.stringify({ id: `r${index}`, text: paragraph(index), title: `T${index}` }),
+      ).join("\n"),
+    );
+    const batchesBefore = server.stats().batchesCreated;
+    const batch = await runCli(
+      [
+        "ingest",
+        "rows.jsonl",
+        "--batch",
+        "--poll-interval",
+        "20",
+        "--out",
+        "batch.json",
+        "--dim",
+        "768",
+        "--json",
+      ],
+      {
+        cwd: folder,
+        env,
+      },
+    );
+    expect(batch.code).toBe(0);
+    expect(JSON.parse(batch.stdout)).toMatchObject({ embedded: 5, written: 5 });
+    expect(server.stats().batchesCreated).toBe(batchesBefore + 1);
+    const sync = await runCli(["ingest", "rows.jsonl", "--out", "sync.json", "--dim", "768"], {
+      cwd: folder,
+      env,
+    });
+    expect(sync.code).toBe(0);
+    expect(server.stats().batchesCreated).toBe(batchesBefore + 1);
+    const batchRows = await readRows("batch.json");
+    const syncRows = await readRows("sync.json");
+    expect(batchRows.map((row) => row.id)).toEqual(syncRows.map((row) => row.id));
+    batchRows.forEach((row, index) => {
+      expect(row.content_hash).toBe(syncRows[index]!.content_hash);
+      expect(row.vector).toEqual(syncRows[index]!.vector);
+    });
+  });
+
   it("finishes an interrupted ingest with a second run that embeds only what is missing", async () => {
     const slow = await startServer({ faults: { latencyMs: 150 } });
     try {

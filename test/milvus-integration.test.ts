@@ -1,0 +1,79 @@
+/**
+ * Against a real Milvus: runs only when MILVUS_URI is set (see docs/milvus.md for how to start
+ * Milvus standalone). No Milvus can run on the CI machines, so there it is skipped with the reason
+ * printed; the same paths are covered against the SDK's own requests in milvus-collection.test.ts.
+ */
+import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEMO_DOCUMENTS, DEMO_QUERIES } from "../src/cli/commands/demo.js";
+import { GeminiEmbeddingFunction } from "../src/embedding/gemini-embedding-function.js";
+import { connectMilvus, MilvusCollection, MilvusSchemaMismatchError } from "../src/milvus/index.js";
+import { type RunningServer, startServer } from "../src/server/index.js";
+
+const uri = process.env.MILVUS_URI;
+if (!uri) {
+  console.log(
+    "milvus-integration: skipped, MILVUS_URI is not set (docs/milvus.md says how to start Milvus and run it)",
+  );
+}
+
+describe.skipIf(!uri)("a real Milvus at MILVUS_URI", () => {
+  let server: RunningServer;
+  let client: MilvusClient;
+  const name = `gembed_it_${process.pid}`;
+
+  beforeAll(async () => {
+    server = await startServer();
+    client = await connectMilvus({ uri: uri! });
+  });
+  afterAll(async () => {
+    await client?.dropCollection({ collection_name: name }).catch(() => undefined);
+    await client?.dropCollection({ collection_name: `${name}_other` }).catch(() => undefined);
+    await client?.closeConnection();
+    await server?.close();
+  });
+
+  it("creates the collection, upserts, finds each query's document first, and refuses another dim", async () => {
+    const embeddingFunction = new GeminiEmbeddingFunction({
+      baseUrl: server.url,
+      apiKey: "local",
+      config: { outputDimensionality: 768 },
+    });
+    const collection = await MilvusCollection.open({
+      client,
+      collectionName: name,
+      embeddingFunction,
+    });
+    expect(collection.created).toBe(true);
+    const written = await collection.addDocuments(
+      DEMO_DOCUMENTS.map((text, index) => ({ id: `doc-${index}`, text, metadata: { index } })),
+    );
+    expect(written.written).toBe(3);
+    // Upserting again replaces by id: still three rows.
+    await collection.addDocuments(
+      DEMO_DOCUMENTS.map((text, index) => ({ id: `doc-${index}`, text, metadata: { index } })),
+    );
+    for (const { query, expected } of DEMO_QUERIES) {
+      const hits = await collection.search(query, { limit: 3, strong: true });
+      expect(hits).toHaveLength(3);
+      expect(hits[0]!.id).toBe(`doc-${expected}`);
+      expect(hits[0]!.fields.metadata).toEqual({ index: expected });
+    }
+    const hashes = await collection.contentHashes(["doc-0", "doc-1", "nope"]);
+    expect([...hashes.keys()].sort()).toEqual(["doc-0", "doc-1"]);
+    const filtered = await collection.search("Turing", {
+      filter: 'metadata["index"] == 1',
+      strong: true,
+    });
+    expect(filtered.map((hit) => hit.id)).toEqual(["doc-1"]);
+
+    const other = new GeminiEmbeddingFunction({
+      baseUrl: server.url,
+      apiKey: "local",
+      config: { outputDimensionality: 1536 },
+    });
+    await expect(
+      MilvusCollection.open({ client, collectionName: name, embeddingFunction: other }),
+    ).rejects.toThrow(MilvusSchemaMismatchError);
+  });
+});
