@@ -8,9 +8,6 @@
 
 export * from "./api/types.js";
 export * from "./batch/index.js";
-export * from "./errors.js";
-export * from "./models.js";
-export { estimateTokens } from "./tokens.js";
 export * from "./client/gemini-client.js";
 export {
   isRetryableError,
@@ -30,3 +27,38 @@ export {
   toMilvusVectors,
 } from "./embedding/gemini-embedding-function.js";
 export { QuotaLimiter, type QuotaOptions } from "./embedding/limiter.js";
+export * from "./errors.js";
+export {
+  type ChunkOptions,
+  type ContentHashInput,
+  chunkDocument,
+  chunkToRow,
+  compileFilter,
+  contentHash,
+  type DocumentChunk,
+  type DocumentEmbedder,
+  type EmbeddingRow,
+  type IngestOptions,
+  type IngestProgress,
+  type IngestSummary,
+  ingestDocuments,
+  type JsonValue,
+  LocalRowsFile,
+  type LocalSearchOptions,
+  localRowsSink,
+  markdownTitle,
+  parseJsonlRow,
+  type ReadSourcesOptions,
+  type RowHit,
+  type RowSink,
+  RowsFileError,
+  type RowsFileInfo,
+  readSources,
+  rowField,
+  type SourceDocument,
+  SourceError,
+  type SourceIssue,
+  splitText,
+} from "./ingest/index.js";
+export * from "./models.js";
+export { estimateTokens } from "./tokens.js";
