@@ -25,6 +25,7 @@ import {
   BatchItemsFailedError,
   BatchJobError,
   GembedAbortError,
+  GeminiConnectionError,
 } from "../src/errors.js";
 import { startServer } from "../src/server/index.js";
 
@@ -512,6 +513,25 @@ describe("jobs that do not finish", () => {
     expect((error as BatchJobError).state).toBe("BATCH_STATE_FAILED");
     expect((error as BatchJobError).jobName).toBe(doomed.name);
     expect((error as Error).message).toContain(doomed.name);
+  });
+
+  it("waiting outlives failed polls only up to maxPollFailures in a row", async () => {
+    const running = await startServer({ batch: { delayPerItemMs: 50 } });
+    const client = new GeminiClient({ baseUrl: running.url, apiKey: API_KEY, maxRetries: 0 });
+    const request = { content: { parts: [{ text: "x" }] }, outputDimensionality: 128 };
+    const job = await BatchJob.create(client, {
+      model: "gemini-embedding-001",
+      requests: [request, request, request],
+    });
+    await running.close();
+    const polls: string[] = [];
+    const error = await job
+      .wait({ ...fast, maxPollFailures: 2, onProgress: (progress) => polls.push(progress.state) })
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(GeminiConnectionError);
+    // The first two failures were waited out (progress reported from the last known state).
+    expect(polls).toHaveLength(2);
+    await expect(job.wait({ maxPollFailures: -1 })).rejects.toThrow(RangeError);
   });
 
   it("a deadline passing with a fallback cancels the job and embeds the rest synchronously", async () => {

@@ -143,6 +143,12 @@ export interface WaitBatchJobOptions {
   onProgress?: (progress: BatchProgress) => void;
   /** Aborts the wait; the remote job is then cancelled (see `cancelOnAbort`). */
   signal?: AbortSignal;
+  /**
+   * Polls in a row that may fail with a retryable error (after the client's own retries) before
+   * the wait gives up with that error; a long wait outlives a network blip, not an outage.
+   * @default 10
+   */
+  maxPollFailures?: number;
   /** Cancel the remote job when `signal` aborts. @default true */
   cancelOnAbort?: boolean;
   /**
@@ -418,6 +424,7 @@ export class BatchJob {
     const first = checkPositive("pollInterval", options.pollInterval) ?? 5_000;
     const longest = checkPositive("maxPollInterval", options.maxPollInterval) ?? 60_000;
     const backoff = checkPositive("pollBackoff", options.pollBackoff, 1) ?? 1.5;
+    const maxFailures = checkPositive("maxPollFailures", options.maxPollFailures) ?? 10;
     if (options.onProgress !== undefined && typeof options.onProgress !== "function") {
       throw new TypeError("onProgress must be a function");
     }
@@ -426,15 +433,17 @@ export class BatchJob {
     const signal = options.signal;
     let interval = Math.min(first, longest);
     let polled = false;
+    let failures = 0;
     try {
       for (;;) {
         if (signal?.aborted) throw abortError(signal);
         if (polled || !this.done) {
           try {
             await this.refresh(signal ? { signal } : {});
+            failures = 0;
           } catch (error) {
             // A long wait should not die of one network blip: keep polling until the deadline.
-            if (!isRetryableError(error)) throw error;
+            if (!isRetryableError(error) || ++failures > maxFailures) throw error;
           }
         }
         polled = true;
