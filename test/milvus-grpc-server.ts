@@ -396,7 +396,8 @@ export async function startMilvusTestServer(): Promise<MilvusTestServer> {
     },
   };
 
-  const server = new grpc.Server();
+  // Milvus's proxy refuses requests over 64 MiB; grpc-js's default would be 4 MiB.
+  const server = new grpc.Server({ "grpc.max_receive_message_length": 64 * 1024 * 1024 });
   const implementation: Record<string, GrpcModule.UntypedHandleCall> = {};
   for (const [method, definitionOfMethod] of Object.entries(service)) {
     implementation[method] = (
