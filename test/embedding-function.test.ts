@@ -435,6 +435,20 @@ describe("encodeStream", () => {
     expect(calls[0]!.requests[0]!.taskType).toBe("RETRIEVAL_DOCUMENT");
   });
 
+  it("stops calling the server when the consumer leaves early", async () => {
+    const { url, calls } = await setUp(undefined, () => 20);
+    const ef = embeddingFunction(url, { concurrency: 2, maxTextsPerCall: 10 });
+    let taken = 0;
+    for await (const _vector of ef.encodeStream(texts(1000))) {
+      taken++;
+      if (taken === 3) break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Chunks 0 and 1 went out, then 2 when 0 finished; the break aborted 1 and 2 and chunk 3,
+    // waiting for a slot, never went out (nor any of the other 96).
+    expect(calls.length).toBe(3);
+  });
+
   it("throws InvalidInputError with the index of a bad text when it is read", async () => {
     const { url } = await setUp();
     const ef = embeddingFunction(url);

@@ -168,6 +168,9 @@ export async function* runOrdered(
   settings: OrderedSettings,
 ): AsyncGenerator<ChunkResult> {
   const { signal } = settings;
+  // Stops the calls still running when the consumer leaves early (break, a bad text read).
+  const closing = new AbortController();
+  const callSignal = signal ? AbortSignal.any([signal, closing.signal]) : closing.signal;
   const window: Slot[] = [];
   let active = 0;
   const waiting: (() => void)[] = [];
@@ -193,7 +196,7 @@ export async function* runOrdered(
       await acquireSlot();
       try {
         if (failure) throw new Error("stopped");
-        const vectors = await runner.run(chunk, signal);
+        const vectors = await runner.run(chunk, callSignal);
         const result = { chunk, vectors };
         slot.result = result;
         settings.onChunkDone?.(result);
@@ -232,23 +235,32 @@ export async function* runOrdered(
     throw new PipelineStoppedError(finished, unfinished, failure?.error);
   };
 
-  for (;;) {
-    if (signal?.aborted) throw abortError(signal);
-    await raceAbortSignal(fill(), signal);
-    const head = window[0];
-    if (head === undefined) {
-      if (failure) await stop();
-      return;
-    }
-    try {
-      await raceAbortSignal(head.promise, signal);
-    } catch (error) {
+  let finished = false;
+  try {
+    for (;;) {
       if (signal?.aborted) throw abortError(signal);
-      failure ??= { error };
-      await stop();
+      await raceAbortSignal(fill(), signal);
+      const head = window[0];
+      if (head === undefined) {
+        if (failure) await stop();
+        finished = true;
+        return;
+      }
+      try {
+        await raceAbortSignal(head.promise, signal);
+      } catch (error) {
+        if (signal?.aborted) throw abortError(signal);
+        failure ??= { error };
+        await stop();
+      }
+      if (failure) await stop();
+      window.shift();
+      yield head.result as ChunkResult;
     }
-    if (failure) await stop();
-    window.shift();
-    yield head.result as ChunkResult;
+  } finally {
+    if (!finished) {
+      failure ??= { error: new Error("closed") };
+      closing.abort();
+    }
   }
 }
