@@ -220,6 +220,49 @@ describe("gembed ingest and search over the local rows file", () => {
     });
   });
 
+  it("stops on Ctrl-C after the current step, keeps what was written and exits 130", async () => {
+    const slow = await startServer({ faults: { latencyMs: 150 } });
+    try {
+      await writeFile(
+        path.join(folder, "rows.jsonl"),
+        Array.from({ length: 100 }, (_, index) =>
+          JSON.stringify({ id: `row-${index}`, text: paragraph(index) }),
+        ).join("\n"),
+      );
+      const { child, done } = spawnCli(
+        ["ingest", "rows.jsonl", "--dim", "256", "--batch-size", "10", "--concurrency", "1"],
+        {
+          cwd: folder,
+          env: { ...env, GOOGLE_GEMINI_BASE_URL: slow.url },
+        },
+      );
+      const journal = path.join(folder, "gembed.json.partial.jsonl");
+      for (let tries = 0; tries < 400; tries++) {
+        if (
+          await stat(journal).then(
+            () => true,
+            () => false,
+          )
+        )
+          break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      child.kill("SIGINT");
+      const result = await done;
+      expect(result.code).toBe(130);
+      expect(result.stderr).toContain("interrupted");
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+      // The journal was merged into the file on the way out.
+      await expect(stat(journal)).rejects.toThrow();
+      const rows = await readRows("gembed.json");
+      expect(rows.length).toBeGreaterThanOrEqual(10);
+      expect(rows.length).toBeLessThan(100);
+      expect(rows.length % 10).toBe(0);
+    } finally {
+      await slow.close();
+    }
+  });
+
   it("finishes an interrupted ingest with a second run that embeds only what is missing", async () => {
     const slow = await startServer({ faults: { latencyMs: 150 } });
     try {

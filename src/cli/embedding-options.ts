@@ -71,7 +71,7 @@ export function interruptSignal(): { signal: AbortSignal; dispose(): void } {
   const onSignal = () => {
     if (controller.signal.aborted) process.exit(130);
     process.stderr.write(
-      "gembed: interrupted, finishing the current step (Ctrl-C again to quit now)\n",
+      "gembed: interrupted, keeping what is written (Ctrl-C again to quit at once)\n",
     );
     controller.abort();
   };
