@@ -444,9 +444,10 @@ describe("encodeStream", () => {
       if (taken === 3) break;
     }
     await new Promise((resolve) => setTimeout(resolve, 300));
-    // Chunks 0 and 1 went out, then 2 when 0 finished; the break aborted 1 and 2 and chunk 3,
-    // waiting for a slot, never went out (nor any of the other 96).
-    expect(calls.length).toBe(3);
+    // Chunks 0 and 1 went out, then 2 when 0 finished (it may be aborted before the server
+    // reads it); chunk 3, waiting for a slot, never went out, nor any of the other 96.
+    expect(calls.length).toBeGreaterThanOrEqual(2);
+    expect(calls.length).toBeLessThanOrEqual(3);
   });
 
   it("throws InvalidInputError with the index of a bad text when it is read", async () => {
