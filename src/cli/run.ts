@@ -25,6 +25,11 @@ export async function runCli(program: Command, argv: string[]): Promise<void> {
     for (const child of command.commands) override(child);
   };
   override(program);
+  // `gembed … | head` closes the pipe early: that is the reader's choice, not an error.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(EXIT.ok);
+    throw error;
+  });
   try {
     await program.parseAsync(argv);
   } catch (error) {
