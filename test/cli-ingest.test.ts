@@ -191,6 +191,8 @@ describe("gembed ingest and search over the local rows file", () => {
         "--batch",
         "--poll-interval",
         "20",
+        "--max-poll-interval",
+        "200",
         "--out",
         "batch.json",
         "--dim",

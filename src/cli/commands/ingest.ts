@@ -47,6 +47,7 @@ interface IngestCliOptions extends EmbeddingCliOptions, MilvusCliOptions {
   batch?: boolean;
   batchState?: string;
   pollInterval?: number;
+  maxPollInterval?: number;
   json?: boolean;
   progress: boolean;
 }
@@ -114,6 +115,11 @@ export function registerIngestCommand(program: Command): void {
       "--poll-interval <ms>",
       "first wait between two polls of a --batch job",
       integerOption("--poll-interval", 1),
+    )
+    .option(
+      "--max-poll-interval <ms>",
+      "longest wait between two polls of a --batch job",
+      integerOption("--max-poll-interval", 1),
     )
     .option("--json", "print the summary as JSON")
     .option("--no-progress", "no progress display");
@@ -231,6 +237,9 @@ function batchEmbedder(
         stateFile,
         signal,
         ...(options.pollInterval !== undefined ? { pollInterval: options.pollInterval } : {}),
+        ...(options.maxPollInterval !== undefined
+          ? { maxPollInterval: options.maxPollInterval }
+          : {}),
         onProgress: (state) => {
           if (options.progress) {
             process.stderr.write(
