@@ -326,6 +326,75 @@ describe("files and file-input jobs", () => {
     expect((await call(server, "GET", `/v1beta/${file.name}`)).status).toBe(404);
   });
 
+  it("writes a large responses file line by line and streams its download byte-identical to the disk", async () => {
+    const dataDir = await folder();
+    const server = await start({ dataDir });
+    const count = 3000;
+    // Blank lines (and a CRLF ending) in the input are not items.
+    const input = Array.from({ length: count }, (_, index) =>
+      JSON.stringify({
+        key: `k${index}`,
+        request: { output_dimensionality: 3072, content: { parts: [{ text: `big ${index}` }] } },
+      }),
+    ).join("\n\n");
+    const file = await upload(server, Buffer.from(`\r\n${input}\r\n\n`), 8 << 20);
+    const created = await call(server, "POST", CREATE, {
+      batch: { inputConfig: { file_name: file.name } },
+    });
+    expect(created.status).toBe(200);
+    const done = await waitFor(server, created.body.name, (body) => body.done === true, 60_000);
+    expect(done.metadata.state).toBe("BATCH_STATE_SUCCEEDED");
+    expect(done.metadata.batchStats).toEqual({
+      requestCount: String(count),
+      successfulRequestCount: String(count),
+    });
+    const responsesFile: string = done.metadata.output.responsesFile;
+    const meta = (await call(server, "GET", `/v1beta/${responsesFile}`)).body;
+    const onDisk = path.join(dataDir, "files", `${responsesFile.slice("files/".length)}.data`);
+    const { createHash } = await import("node:crypto");
+    const { createReadStream } = await import("node:fs");
+    const diskHash = createHash("sha256");
+    let diskSize = 0;
+    let rest = "";
+    let index = 0;
+    for await (const chunk of createReadStream(onDisk, { encoding: "utf8" })) {
+      diskHash.update(chunk as string);
+      diskSize += Buffer.byteLength(chunk as string);
+      const parts = (rest + (chunk as string)).split("\n");
+      rest = parts.pop()!;
+      for (const line of parts) {
+        const parsed = JSON.parse(line);
+        expect(parsed.key).toBe(`k${index}`);
+        expect(parsed.response.embedding.values).toHaveLength(3072);
+        if (index === 1234) {
+          expect(Array.from(Float32Array.from(parsed.response.embedding.values))).toEqual(
+            Array.from(localEmbedding("big 1234", { model: MODEL })),
+          );
+        }
+        index++;
+      }
+    }
+    expect(rest).toBe("");
+    expect(index).toBe(count);
+    expect(meta.sizeBytes).toBe(String(diskSize));
+    const diskDigest = diskHash.digest("hex");
+    expect(meta.sha256Hash).toBe(Buffer.from(diskDigest).toString("base64"));
+
+    const download = await fetch(
+      `${server.url}/download/v1beta/${responsesFile}:download?alt=media`,
+    );
+    expect(download.status).toBe(200);
+    expect(download.headers.get("content-length")).toBe(String(diskSize));
+    const downloadHash = createHash("sha256");
+    let downloaded = 0;
+    for await (const chunk of download.body! as AsyncIterable<Uint8Array>) {
+      downloadHash.update(chunk);
+      downloaded += chunk.length;
+    }
+    expect(downloaded).toBe(diskSize);
+    expect(Buffer.from(downloadHash.digest("hex")).toString("base64")).toBe(meta.sha256Hash);
+  });
+
   it("refuses a chunk at the wrong offset", async () => {
     const server = await start();
     const started = await fetch(`${server.url}/upload/v1beta/files`, {

@@ -6,7 +6,8 @@
  */
 
 import { createHash } from "node:crypto";
-import { appendFile, readdir, readFile, rename, stat } from "node:fs/promises";
+import { createReadStream, type ReadStream } from "node:fs";
+import { appendFile, open, readdir, rename, stat } from "node:fs/promises";
 import path from "node:path";
 import type { File } from "../api/types.js";
 import { invalidArgument, notFound, rfc3339, ServerApiError } from "./status.js";
@@ -119,10 +120,20 @@ export class FileStore {
     await removeFile(this.dataPath(record.id));
   }
 
-  /** Reads a file's bytes. */
-  async read(name: string): Promise<Buffer> {
+  /**
+   * Opens a file's bytes for reading: a stream from disk (the file is opened before this returns,
+   * so a missing file fails here, not in the middle of a reply) and its size on disk.
+   */
+  async read(name: string): Promise<{ stream: ReadStream; sizeBytes: number }> {
     const record = this.get(name);
-    return readFile(this.dataPath(record.id));
+    const handle = await open(this.dataPath(record.id), "r");
+    try {
+      const { size } = await handle.stat();
+      return { stream: handle.createReadStream({ highWaterMark: 1 << 20 }), sizeBytes: size };
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
   }
 
   /** Stores a file whose bytes are already at {@link dataPath}(id). */
@@ -131,14 +142,22 @@ export class FileStore {
     fields: { displayName?: string | undefined; mimeType: string; source: FileRecord["source"] },
     now = Date.now(),
   ): Promise<FileRecord> {
-    const bytes = await readFile(this.dataPath(id));
+    // Hashed as a stream: memory stays flat however large the file is.
+    const hash = createHash("sha256");
+    let size = 0;
+    for await (const chunk of createReadStream(this.dataPath(id), {
+      highWaterMark: 1 << 20,
+    }) as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      size += chunk.length;
+    }
     const record: FileRecord = {
       id,
       mimeType: fields.mimeType,
-      sizeBytes: bytes.length,
+      sizeBytes: size,
       createdAt: now,
       expiresAt: now + this.lifetimeMs,
-      sha256Hash: Buffer.from(createHash("sha256").update(bytes).digest("hex")).toString("base64"),
+      sha256Hash: Buffer.from(hash.digest("hex")).toString("base64"),
       source: fields.source,
     };
     if (fields.displayName !== undefined) record.displayName = fields.displayName;

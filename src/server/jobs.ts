@@ -11,6 +11,7 @@
  * @module
  */
 
+import { createReadStream } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -33,8 +34,10 @@ import {
   isValidId,
   randomId,
   readJson,
+  readLines,
   removeFile,
   writeAtomic,
+  writeAtomicStream,
 } from "./storage.js";
 import { buildJson } from "./wire.js";
 
@@ -192,7 +195,8 @@ export class JobManager {
         "* EmbedContentBatch.input_config: exactly one of file_name and requests must be set.",
       );
     }
-    let lines: string[];
+    const id = randomId(36);
+    let itemCount: number;
     let inputKind: JobRecord["inputKind"];
     let inputFileName: string | undefined;
     if (fileName !== undefined) {
@@ -202,10 +206,12 @@ export class JobManager {
       const file = this.files.get(fileName);
       inputKind = "file";
       inputFileName = `files/${file.id}`;
-      lines = (await this.files.read(fileName))
-        .toString("utf8")
-        .split("\n")
-        .filter((line) => line.trim().length > 0);
+      // Copied line by line, blank lines dropped: memory stays flat however large the file is.
+      itemCount = await copyItems(this.files.dataPath(file.id), this.inputPath(id));
+      if (itemCount === 0) {
+        await removeFile(this.inputPath(id));
+        throw invalidArgument(`* EmbedContentBatch.input_config.file_name: ${fileName} is empty.`);
+      }
     } else {
       if (!Array.isArray(requests) || requests.length === 0) {
         throw invalidArgument(
@@ -213,12 +219,10 @@ export class JobManager {
         );
       }
       inputKind = "inline";
-      lines = requests.map((item) => JSON.stringify(item ?? null));
+      const lines = requests.map((item) => JSON.stringify(item ?? null));
+      itemCount = lines.length;
+      await writeAtomic(this.inputPath(id), `${lines.join("\n")}\n`);
     }
-    if (lines.length === 0) {
-      throw invalidArgument(`* EmbedContentBatch.input_config.file_name: ${fileName} is empty.`);
-    }
-    const id = randomId(36);
     const record: JobRecord = {
       id,
       model: urlModel.id,
@@ -228,14 +232,13 @@ export class JobManager {
       updatedAt: now,
       state: "BATCH_STATE_PENDING",
       inputKind,
-      itemCount: lines.length,
+      itemCount,
       progress: 0,
       successful: 0,
       failed: 0,
     };
     if (typeof displayName === "string") record.displayName = displayName;
     if (inputFileName !== undefined) record.inputFileName = inputFileName;
-    await writeAtomic(this.inputPath(id), `${lines.join("\n")}\n`);
     this.records.set(id, record);
     await this.save(record);
     this.events.onCreated();
@@ -426,7 +429,22 @@ export class JobManager {
     await sleep(0);
     if (runner.stop !== "none") return;
     const model = resolveModel(record.model, "asyncBatchEmbedContent");
-    const input = (await readFile(this.inputPath(record.id), "utf8")).split("\n");
+    // The input is read lazily from the checkpoint on: one line of the input file is item i, and
+    // the items before `progress` are already answered in the parts.
+    const input = readLines(this.inputPath(record.id), record.progress);
+    try {
+      await this.runItems(record, runner, model, input);
+    } finally {
+      await input.return(undefined);
+    }
+  }
+
+  private async runItems(
+    record: JobRecord,
+    runner: Runner,
+    model: ModelInfo,
+    input: AsyncGenerator<string>,
+  ): Promise<void> {
     if (record.state === "BATCH_STATE_PENDING") {
       record.state = "BATCH_STATE_RUNNING";
       record.updatedAt = Date.now();
@@ -448,7 +466,8 @@ export class JobManager {
         if (delay > 0) await sleep(delay);
         const stop = runner.stop as StopReason;
         if (stop === "cancel" || stop === "delete") return;
-        const line = this.answer(record, model, input[start + lines.length] ?? "null");
+        const next = await input.next();
+        const line = this.answer(record, model, next.done === true ? "null" : next.value);
         if (line.startsWith('{"error"')) failed++;
         else successful++;
         lines.push(line);
@@ -519,23 +538,27 @@ export class JobManager {
     ).toString("utf8");
   }
 
-  /** Writes the output of a job whose items are all answered, and marks it succeeded. */
+  /**
+   * Writes the output of a job whose items are all answered, and marks it succeeded. The parts are
+   * streamed one after the other into the output file (atomically: a temporary file, fsync,
+   * rename), so memory stays flat however large the output is.
+   */
   private async finish(record: JobRecord): Promise<void> {
-    const chunks: string[] = [];
+    const files: string[] = [];
     let covered = 0;
     for (const [start, count, file] of await this.parts(record.id)) {
       if (start !== covered) continue;
-      chunks.push(await readFile(file, "utf8"));
+      files.push(file);
       covered += count;
     }
     if (covered !== record.itemCount) {
       throw new Error(`answers cover ${covered} of ${record.itemCount} items`);
     }
-    const body = chunks.join("");
+    const body = concatenate(files);
     const now = Date.now();
     if (record.inputKind === "file") {
       const fileId = `batch-${record.id}`.slice(0, 64);
-      await writeAtomic(this.files.dataPath(fileId), body);
+      await writeAtomicStream(this.files.dataPath(fileId), body);
       if (!this.files.has(fileId)) {
         await this.files.register(
           fileId,
@@ -545,7 +568,7 @@ export class JobManager {
       }
       record.responsesFile = `files/${fileId}`;
     } else {
-      await writeAtomic(this.outputPath(record.id), body);
+      await writeAtomicStream(this.outputPath(record.id), body);
     }
     if (!this.records.has(record.id)) return;
     record.state = "BATCH_STATE_SUCCEEDED";
@@ -623,6 +646,36 @@ export class JobManager {
   async operation(record: JobRecord): Promise<Operation> {
     return JSON.parse(await this.operationJson(record)) as Operation;
   }
+}
+
+/** The bytes of several files, one after the other. */
+async function* concatenate(files: string[]): AsyncGenerator<Buffer> {
+  for (const file of files) {
+    yield* createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>;
+  }
+}
+
+/**
+ * Copies the non-blank lines of a JSONL file to `target` (atomically), one item a line, and
+ * returns how many there are. Lines are gathered into chunks of about 1 MiB before writing.
+ */
+async function copyItems(source: string, target: string): Promise<number> {
+  let count = 0;
+  async function* items(): AsyncGenerator<string> {
+    let chunk = "";
+    for await (const line of readLines(source)) {
+      if (line.trim().length === 0) continue;
+      count++;
+      chunk += `${line}\n`;
+      if (chunk.length >= 1 << 20) {
+        yield chunk;
+        chunk = "";
+      }
+    }
+    if (chunk.length > 0) yield chunk;
+  }
+  await writeAtomicStream(target, items());
+  return count;
 }
 
 function checkItem(

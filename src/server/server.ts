@@ -368,9 +368,11 @@ function registerRoutes(app: FastifyInstance, server: LocalServer): void {
   const download = async (request: FastifyRequest, reply: FastifyReply, id: string) => {
     request.endpoint = "files.download";
     const record = files.get(id);
-    const bytes = await files.read(id);
+    // Streamed from disk: a responses file of gigabytes never sits in memory.
+    const { stream, sizeBytes } = await files.read(id);
     reply.type(record.mimeType.includes("/") ? record.mimeType : "application/octet-stream");
-    return bytes;
+    reply.header("content-length", String(sizeBytes));
+    return reply.send(stream);
   };
 
   app.get<{ Params: { id: string } }>("/v1beta/files/:id", async (request, reply) => {

@@ -6,8 +6,10 @@
  */
 
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, open, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { pipeline } from "node:stream/promises";
 
 /** Ids of jobs, files and upload sessions: what may appear in a path of the data folder. */
 export const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;
@@ -35,6 +37,65 @@ export async function writeAtomic(file: string, data: string | Uint8Array): Prom
   const temporary = `${file}.${process.pid}.${temporaryCounter}.tmp`;
   await writeFile(temporary, data);
   await rename(temporary, file);
+}
+
+/**
+ * Writes a file atomically from a stream of chunks, with memory flat in the size of the data: the
+ * chunks go to a temporary file, which is flushed to disk (fsync) and then renamed over `file`.
+ * On any error the temporary file is removed and `file` is left as it was.
+ */
+export async function writeAtomicStream(
+  file: string,
+  source: AsyncIterable<string | Uint8Array>,
+): Promise<void> {
+  temporaryCounter++;
+  const temporary = `${file}.${process.pid}.${temporaryCounter}.tmp`;
+  try {
+    await pipeline(source, createWriteStream(temporary));
+    const handle = await open(temporary, "r+");
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    await removeFile(temporary);
+    throw error;
+  }
+  await rename(temporary, file);
+}
+
+const LINE_FEED = 0x0a;
+
+/**
+ * The lines of a file, read lazily (one chunk of the file in memory at a time, plus the line being
+ * built), without their `\n`. The first `skip` lines are passed over without being decoded. A last
+ * line without a final `\n` is yielded too; an empty file yields nothing.
+ */
+export async function* readLines(file: string, skip = 0): AsyncGenerator<string> {
+  let toSkip = skip;
+  let pending: Buffer[] = [];
+  for await (const chunk of createReadStream(file, {
+    highWaterMark: 1 << 20,
+  }) as AsyncIterable<Buffer>) {
+    let start = 0;
+    for (;;) {
+      const end = chunk.indexOf(LINE_FEED, start);
+      if (end === -1) break;
+      if (toSkip > 0) {
+        toSkip--;
+      } else {
+        const piece = chunk.subarray(start, end);
+        const line = pending.length === 0 ? piece : Buffer.concat([...pending, piece]);
+        yield line.toString("utf8");
+      }
+      pending = [];
+      start = end + 1;
+    }
+    // The tail of a skipped line is not kept.
+    if (start < chunk.length && toSkip === 0) pending.push(chunk.subarray(start));
+  }
+  if (pending.length > 0 && toSkip === 0) yield Buffer.concat(pending).toString("utf8");
 }
 
 /** Reads and parses a JSON file, or undefined when it does not exist. */
