@@ -2,6 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { formatNumpyArray } from "../src/cli/commands/demo.js";
 import { type RunningServer, startServer } from "../src/server/index.js";
 import { cleanEnvironment, runCli } from "./cli-run.js";
 import { type MilvusTestServer, startMilvusTestServer } from "./milvus-grpc-server.js";
@@ -107,11 +108,40 @@ describe("every command", () => {
 });
 
 describe("gembed demo", () => {
+  it("prints vectors exactly as the seed's expected output does (numpy repr)", () => {
+    const vector = new Float64Array(3072);
+    vector.set([-0.00894029, 0.00573813, 0.013351]);
+    vector.set([-0.00042766, -0.00603091, -0.00341043], 3069);
+    const other = new Float64Array(3072);
+    other.set([0.00222347, 0.03725113, 0.01152256]);
+    other.set([0.01047272, -0.01701597, 0.00565377], 3069);
+    // Copied from the seed (000_2e27c1605b73ddc2.txt), first two arrays.
+    expect(`Embeddings: [${[vector, other].map(formatNumpyArray).join(", ")}]`).toBe(
+      "Embeddings: [array([-0.00894029,  0.00573813,  0.013351  , ..., -0.00042766,\n" +
+        "       -0.00603091, -0.00341043], shape=(3072,)), array([ 0.00222347,  0.03725113,  0.01152256, ...,  0.01047272,\n" +
+        "       -0.01701597,  0.00565377], shape=(3072,))]",
+    );
+    expect(formatNumpyArray([1, 2, 0.5])).toBe("array([1. , 2. , 0.5])");
+  });
+
   it("without a key, runs on the in-process local server and ranks each query's document first", async () => {
     const text = await runCli(["demo"], { cwd: folder, env: cleanEnvironment() });
     expect(text.code).toBe(0);
     expect(text.stdout).toContain("through the local server");
-    expect(text.stdout).toMatch(/^Dim: 3072 3072$/m);
+    // The seed's expected output: numpy-style vectors, then `Dim: 3072 (3072,)` (documents) and
+    // `Dim 3072 (3072,)` (queries).
+    const value = String.raw` *-?\d\.\d{0,8} *`;
+    const separator = String.raw`,(?: |\n {7})`; // numpy wraps at 75 columns
+    const array = String.raw`array\(\[${value}(?:${separator}${value}){2}${separator}\.\.\.(?:${separator}${value}){3}\], shape=\(3072,\)\)`;
+    expect(text.stdout).toMatch(
+      new RegExp(
+        String.raw`^Embeddings: \[${array}, ${array}, ${array}\]\nDim: 3072 \(3072,\)$`,
+        "m",
+      ),
+    );
+    expect(text.stdout).toMatch(
+      new RegExp(String.raw`^Embeddings: \[${array}, ${array}\]\nDim 3072 \(3072,\)$`, "m"),
+    );
     expect(text.stdout).toMatch(
       /Query: When was artificial intelligence founded\n {2}1\. [\d.]+ {2}Artificial intelligence was founded/,
     );

@@ -46,6 +46,50 @@ interface RankedResult {
   document: string;
 }
 
+/** A value as numpy prints it (8 decimals at most, trailing zeros dropped): `[int, fraction]`. */
+function numpyParts(value: number): [string, string] {
+  const [whole = "0", fraction = ""] = value.toFixed(8).split(".");
+  return [whole, `.${fraction.replace(/0+$/, "")}`];
+}
+
+/**
+ * A vector the way the seed's Python prints one (`repr` of a numpy array longer than its print
+ * threshold): the first and last three values, aligned, wrapped at 75 columns, and the shape.
+ * `Dim` and these lines are the seed's "expected output".
+ */
+export function formatNumpyArray(vector: ArrayLike<number>): string {
+  const length = vector.length;
+  const shown =
+    length > 6
+      ? [0, 1, 2, length - 3, length - 2, length - 1].map((index) => vector[index]!)
+      : Array.from(vector);
+  const parts = shown.map(numpyParts);
+  const wholeWidth = Math.max(...parts.map(([whole]) => whole.length));
+  const fractionWidth = Math.max(...parts.map(([, fraction]) => fraction.length));
+  const words = parts.map(
+    ([whole, fraction]) => whole.padStart(wholeWidth) + fraction.padEnd(fractionWidth),
+  );
+  if (length > 6) words.splice(3, 0, "...");
+  const prefix = "array([";
+  const suffix = length > 6 ? `], shape=(${length},))` : "])";
+  const lines: string[] = [];
+  let line = prefix;
+  words.forEach((word, index) => {
+    const last = index === words.length - 1;
+    const piece = last ? word : `${word},`;
+    const start = line === prefix ? "" : " ";
+    const extra = last ? suffix.length : 0;
+    if (line !== prefix && line.length + start.length + piece.length + extra > 75) {
+      lines.push(line);
+      line = " ".repeat(prefix.length) + piece;
+    } else {
+      line += start + piece;
+    }
+  });
+  lines.push(line + suffix);
+  return lines.join("\n");
+}
+
 function cosine(left: Float32Array, right: Float32Array): number {
   let dot = 0;
   let leftNorm = 0;
@@ -105,7 +149,11 @@ Exit codes: 0 ok, 1 failure (API, Milvus), 2 bad usage.`,
       const queryVectors = await embeddingFunction.encodeQueries(
         DEMO_QUERIES.map((each) => each.query),
       );
-      say(`Dim: ${embeddingFunction.dim} ${documentVectors[0]!.length}`);
+      // The seed's expected output: `print("Embeddings:", …)` and `print("Dim:", ef.dim, shape)`.
+      say(`Embeddings: [${documentVectors.map(formatNumpyArray).join(", ")}]`);
+      say(`Dim: ${embeddingFunction.dim} (${documentVectors[0]!.length},)`);
+      say(`Embeddings: [${queryVectors.map(formatNumpyArray).join(", ")}]`);
+      say(`Dim ${embeddingFunction.dim} (${queryVectors[0]!.length},)`);
       const results = DEMO_QUERIES.map((each, queryIndex) => {
         const ranked: RankedResult[] = documentVectors
           .map((vector, index) => ({
