@@ -315,3 +315,41 @@ describe("reading back", () => {
     await expect(collection.searchVector([1, 2], {})).rejects.toThrow(RangeError);
   });
 });
+
+describe("the test server is as strict as Milvus's proxy", () => {
+  it("refuses rows of another dim, a VarChar over max_length and a search with another metric", async () => {
+    const dim = 128;
+    const collection = await MilvusCollection.open({
+      client,
+      collectionName: "strict",
+      embeddingFunction: embeddingFunction(dim),
+    });
+    // Straight through the SDK, past MilvusCollection's own checks.
+    const good = row("a", unit(dim, 0));
+    const shortVector = await client.upsert({
+      collection_name: "strict",
+      data: [{ ...good, id: "b", vector: unit(dim - 1, 0) }],
+    });
+    const longHash = await client.upsert({
+      collection_name: "strict",
+      data: [{ ...good, id: "c", content_hash: "x".repeat(65) }],
+    });
+    for (const result of [shortVector, longHash]) {
+      expect(result.status.error_code).not.toBe("Success");
+    }
+    expect(shortVector.status.reason).toContain("floats for 1 rows of dim 128");
+    expect(longHash.status.reason).toContain("max_length 64");
+    expect(server.collections.get("strict")!.rows.size).toBe(0);
+
+    await collection.upsertRows([good]);
+    const l2 = await client.search({
+      collection_name: "strict",
+      anns_field: "vector",
+      data: unit(dim, 0),
+      limit: 1,
+      metric_type: "L2",
+    });
+    expect(l2.status.reason).toContain("metric type not match");
+    await expect(collection.searchVector(unit(dim, 0))).resolves.toHaveLength(1);
+  });
+});

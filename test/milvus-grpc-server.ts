@@ -84,6 +84,57 @@ function columnValues(column: Record<string, unknown>, rows: number): unknown[] 
   return values;
 }
 
+function maxLengthOf(field: StoredField): number {
+  return Number(
+    field.type_params.find((pair) => pair.key === "max_length")?.value ?? Number.POSITIVE_INFINITY,
+  );
+}
+
+/**
+ * What Milvus's proxy refuses in an insert/upsert before storing anything: a missing or unknown
+ * field, a column of another type, a column whose length is not `num_rows`, a vector of another
+ * dim, a VarChar over its `max_length` (bytes). Returns the reason, or undefined when it fits.
+ */
+function columnProblem(
+  collection: StoredCollection,
+  columns: Record<string, unknown>[],
+  rows: number,
+): string | undefined {
+  const byName = new Map(columns.map((column) => [String(column.field_name), column]));
+  for (const name of byName.keys()) {
+    if (!collection.fields.some((field) => field.name === name))
+      return `field ${name} is not in the schema`;
+  }
+  for (const field of collection.fields) {
+    const column = byName.get(field.name);
+    if (column === undefined) {
+      if (field.autoID) continue;
+      return `field ${field.name} is missing`;
+    }
+    if (String(column.type) !== field.data_type)
+      return `field ${field.name} is ${String(column.type)}, the schema says ${field.data_type}`;
+    if (field.data_type === "FloatVector") {
+      const vectors = column.vectors as { dim: string; float_vector?: { data: number[] } };
+      const dim = Number(vectors.dim);
+      if (dim !== dimOf(field))
+        return `the dim of ${field.name} is ${dim}, the schema says ${dimOf(field)}`;
+      if ((vectors.float_vector?.data.length ?? 0) !== rows * dim)
+        return `${field.name} holds ${vectors.float_vector?.data.length ?? 0} floats for ${rows} rows of dim ${dim}`;
+      continue;
+    }
+    const values = columnValues(column, rows);
+    if (values.length !== rows)
+      return `${field.name} holds ${values.length} values for ${rows} rows`;
+    if (field.data_type === "VarChar") {
+      const limit = maxLengthOf(field);
+      const tooLong = values.find((value) => Buffer.byteLength(String(value)) > limit);
+      if (tooLong !== undefined)
+        return `a value of ${field.name} is longer than max_length ${limit}`;
+    }
+  }
+  return undefined;
+}
+
 function toColumn(field: StoredField, values: unknown[]): Record<string, unknown> {
   if (field.data_type === "FloatVector") {
     return {
@@ -172,6 +223,8 @@ export async function startMilvusTestServer(): Promise<MilvusTestServer> {
     }
     const columns = request.fields_data as Record<string, unknown>[];
     const count = Number(request.num_rows);
+    const problem = columnProblem(collection, columns, count);
+    if (problem !== undefined) return { status: error(problem, 1100) };
     const rows: Row[] = Array.from({ length: count }, () => ({}));
     for (const column of columns) {
       const values = columnValues(column, count);
@@ -348,13 +401,38 @@ export async function startMilvusTestServer(): Promise<MilvusTestServer> {
         ]),
       );
       const topk = Number(params.get("topk"));
-      const group = placeholderType.decode(request.placeholder_group as Uint8Array) as unknown as {
-        placeholders: { values: Uint8Array[] }[];
-      };
-      const bytes = group.placeholders[0]!.values[0]!;
+      const annsField = params.get("anns_field");
+      const vectorField = collection.fields.find((field) => field.name === annsField);
+      if (vectorField?.data_type !== "FloatVector")
+        return {
+          status: error(`anns_field ${String(annsField)} is not a FloatVector field`, 1100),
+        };
+      // Like Milvus: a metric other than the index's is refused (an empty one means the index's).
+      const indexMetric = collection.indexes
+        .find((index) => index.field_name === annsField)
+        ?.params.find((pair) => pair.key === "metric_type")?.value;
+      const metric = params.get("metric_type") ?? "";
+      if (metric !== "" && metric !== indexMetric)
+        return {
+          status: error(`metric type not match: expected ${indexMetric}, actual ${metric}`, 1100),
+        };
+      const group = placeholderType.toObject(
+        placeholderType.decode(request.placeholder_group as Uint8Array),
+        { enums: String },
+      ) as { placeholders: { type: string; values: Uint8Array[] }[] };
+      const placeholder = group.placeholders[0]!;
+      if (placeholder.type !== "FloatVector")
+        return {
+          status: error(`placeholder type ${placeholder.type}, expected FloatVector`, 1100),
+        };
+      const bytes = placeholder.values[0]!;
       const query = new Float32Array(
         bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
       );
+      if (query.length !== dimOf(vectorField))
+        return {
+          status: error(`the query has dim ${query.length}, the field ${dimOf(vectorField)}`, 1100),
+        };
       const dsl = String(request.dsl ?? "");
       const where = dsl.length > 0 ? compileFilter(dsl) : () => true;
       const cosine = (vector: number[]) => {
