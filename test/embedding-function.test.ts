@@ -363,6 +363,25 @@ describe("GeminiEmbeddingFunction input and options", () => {
     expect(seen).toEqual([{ index: 1, tokens: 2049, limit: 2048 }]);
   });
 
+  it("without a callback, warns once per call with the indices over the limit", async () => {
+    const { url } = await setUp();
+    const ef = embeddingFunction(url);
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on("warning", onWarning);
+    try {
+      await ef.encodeDocuments(["short", "y".repeat(9000), "z".repeat(9000)]);
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off("warning", onWarning);
+    }
+    const ours = warnings.filter(
+      (warning) => (warning as Error & { code?: string }).code === "GEMBED_INPUT_TOO_LONG",
+    );
+    expect(ours).toHaveLength(1);
+    expect(ours[0]!.message).toContain("index 1, 2");
+  });
+
   it("gemini-embedding-2: no taskType, the task in the text, one request per text", async () => {
     const { url, calls } = await setUp();
     const ef = embeddingFunction(url, { modelName: "gemini-embedding-2" });

@@ -127,6 +127,26 @@ describe("GeminiEmbeddingFunction against gembed serve", () => {
     expect(server.stats().texts).toBe(1000);
   });
 
+  it("learns a tokens-per-minute ceiling as tokens, not texts", async () => {
+    server = await startServer({ quota: { tokensPerMinute: 3000, windowMs: 400 } });
+    const ef = new GeminiEmbeddingFunction({
+      baseUrl: server.url,
+      apiKey: "test-key",
+      config: { outputDimensionality: 128 },
+      maxTextsPerCall: 50,
+      quota: { windowMs: 400 },
+    });
+    const texts = corpus(600, "tokens"); // about 8 tokens each
+    const vectors = await ef.encodeDocuments(texts);
+    texts.forEach((text, index) => {
+      expectServerVector(vectors[index], text, "RETRIEVAL_DOCUMENT", 128);
+    });
+    const learned = ef.limiter.learnedLimits;
+    expect(learned?.tokens).toBeLessThanOrEqual(3000);
+    expect(learned?.texts).toBe(Number.POSITIVE_INFINITY);
+    expect(server.stats().quotaRejections).toBeLessThan(10);
+  });
+
   it("survives 503s, 500s, dropped connections and short answers, in order", async () => {
     server = await startServer({
       faults: { rate503: 0.15, rate500: 0.1, dropRate: 0.1, shortAnswerRate: 0.2, seed: 11 },
