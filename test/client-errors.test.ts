@@ -218,6 +218,8 @@ describe("the API key never leaks", () => {
     { status: 429, ...quotaReply("1s", "EmbedContentRequestsPerDayPerProjectPerModel") },
     { status: 500, body: `<html>internal error for key ${KEY}</html>` },
     { status: 200, body: `not json ${KEY}` },
+    // V8's JSON.parse error quotes the start of the body: the key's first characters.
+    { status: 200, body: KEY },
     { status: 200, json: { embeddings: [] } },
     { reset: true },
     { hang: true },
@@ -254,7 +256,10 @@ describe("the API key never leaks", () => {
         JSON.stringify(asError),
         String(asError),
       ];
-      for (const text of texts) expect(text).not.toContain(KEY);
+      for (const text of texts) {
+        expect(text).not.toContain(KEY);
+        expect(text).not.toContain(KEY.slice(0, 10));
+      }
     }
     for (const text of [
       inspect(client, { depth: 10, showHidden: true }),
@@ -278,5 +283,79 @@ describe("the API key never leaks", () => {
     await headerClient.models.list();
     expect(server.requests[0]!.headers["x-goog-api-key"]).toBe(KEY);
     expect(inspect(headerClient, { showHidden: true, depth: 10 })).not.toContain(KEY);
+  });
+});
+
+describe("the API key never leaks (keys that cannot be sent)", () => {
+  const saved = {
+    GOOGLE_API_KEY: process.env.GOOGLE_API_KEY,
+    GEMINI_API_KEY: process.env.GEMINI_API_KEY,
+  };
+  afterEach(() => {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  });
+
+  it("a key with a control character is a TypeError that does not show it, before any request", () => {
+    // fetch would throw `Headers.append: "<the key>" is an invalid header value`.
+    for (const bad of [`${KEY}\u0000`, `AIza${"\n"}${KEY}`, `${KEY} x`]) {
+      const error = (() => {
+        try {
+          new GeminiClient({ apiKey: bad, baseUrl: server.url });
+        } catch (caught) {
+          return caught as Error;
+        }
+        return undefined;
+      })();
+      expect(error).toBeInstanceOf(TypeError);
+      expect(error!.message).toContain("apiKey option");
+      expect(inspect(error, { showHidden: true })).not.toContain(KEY);
+    }
+    delete process.env.GOOGLE_API_KEY;
+    process.env.GEMINI_API_KEY = `${KEY}\u0007`;
+    expect(() => new GeminiClient({ baseUrl: server.url })).toThrow(/GEMINI_API_KEY/);
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it("surrounding whitespace is dropped; an empty apiKey falls back to the environment", async () => {
+    delete process.env.GOOGLE_API_KEY;
+    process.env.GEMINI_API_KEY = "env-key-1";
+    server.enqueue({ json: { models: [] } }, { json: { models: [] } });
+    await new GeminiClient({ apiKey: `  ${KEY}\n`, baseUrl: server.url }).models.list();
+    await new GeminiClient({ apiKey: "", baseUrl: server.url }).models.list();
+    expect(server.requests.map((request) => request.headers["x-goog-api-key"])).toEqual([
+      KEY,
+      "env-key-1",
+    ]);
+  });
+
+  it("a 20-character key echoed as a whole 200 body is not quoted by the parse error", async () => {
+    const shortKey = "AIzaSyShort-key-0020";
+    const shortClient = new GeminiClient({ apiKey: shortKey, baseUrl: server.url, maxRetries: 0 });
+    server.enqueue({ body: shortKey });
+    const error = await failure(shortClient.models.get("m"));
+    expect(error).toBeInstanceOf(InvalidResponseError);
+    expect(error.cause).toBeInstanceOf(SyntaxError);
+    expect(inspect(error, { depth: 10, showHidden: true })).not.toContain(shortKey);
+  });
+});
+
+describe("unbounded bodies", () => {
+  it("an endless error body is cut: the typed error comes with an excerpt, not a timeout", async () => {
+    const reply: Reply = {
+      status: 502,
+      headers: { "content-type": "text/html" },
+      endlessBody: Buffer.from("<p>Bad Gateway</p>".repeat(1000)),
+    };
+    server.enqueue(reply);
+    const error = (await failure(
+      client.embedContent(MODEL, one, { timeout: 10_000 }),
+    )) as GeminiApiError;
+    expect(error).toBeInstanceOf(InternalServerError);
+    expect(error.httpStatus).toBe(502);
+    expect(error.bodyExcerpt?.startsWith("<p>Bad Gateway</p>")).toBe(true);
+    expect(reply.sentBytes).toBeGreaterThanOrEqual(1024 * 1024);
   });
 });

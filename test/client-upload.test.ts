@@ -1,11 +1,19 @@
 import { createHash, randomBytes } from "node:crypto";
+import { createReadStream, readdirSync, readlinkSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { GeminiClient } from "../src/client/gemini-client.js";
-import { InvalidResponseError, NotFoundError } from "../src/errors.js";
+import {
+  BadRequestError,
+  GembedAbortError,
+  GeminiConnectionError,
+  InvalidResponseError,
+  MissingApiKeyError,
+  NotFoundError,
+} from "../src/errors.js";
 import {
   type RecordedRequest,
   type Reply,
@@ -63,6 +71,19 @@ function resumableProtocol(sessionUrl = () => `${server.url}/upload/v1beta/files
     };
   };
   return { received: () => Buffer.concat(received) };
+}
+
+/** How many file descriptors of this process point at `path` (Linux `/proc`). */
+function openDescriptors(path: string): number {
+  let count = 0;
+  for (const fd of readdirSync("/proc/self/fd")) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`) === path) count++;
+    } catch {
+      // closed between the listing and the read
+    }
+  }
+  return count;
 }
 
 function chunkRequests() {
@@ -215,6 +236,51 @@ describe("files.upload (resumable protocol)", () => {
     await expect(client.files.upload(Buffer.from("abc"))).rejects.toBeInstanceOf(NotFoundError);
   });
 
+  it("a failed upload from a path leaves the file closed, whenever it fails", async () => {
+    const path = join(folder, "input.jsonl");
+    await writeFile(path, "x".repeat(5000));
+    // The probe sees an open stream (so it can fail).
+    const probe = createReadStream(path);
+    await new Promise((resolve) => probe.once("open", () => resolve(undefined)));
+    expect(openDescriptors(path)).toBe(1);
+    probe.destroy();
+    await new Promise((resolve) => probe.once("close", () => resolve(undefined)));
+    expect(openDescriptors(path)).toBe(0);
+
+    const saved = [process.env.GOOGLE_API_KEY, process.env.GEMINI_API_KEY];
+    delete process.env.GOOGLE_API_KEY;
+    delete process.env.GEMINI_API_KEY;
+    try {
+      await expect(
+        new GeminiClient({ baseUrl: server.url }).files.upload(path),
+      ).rejects.toBeInstanceOf(MissingApiKeyError);
+    } finally {
+      if (saved[0] !== undefined) process.env.GOOGLE_API_KEY = saved[0];
+      if (saved[1] !== undefined) process.env.GEMINI_API_KEY = saved[1];
+    }
+    server.enqueue(
+      // The start is refused.
+      { status: 400, json: statusBody(400, "INVALID_ARGUMENT", "no") },
+      // The start answers without a session URL.
+      { json: {} },
+      // The second chunk fails.
+      { headers: { "x-goog-upload-url": `${server.url}/s` }, json: {} },
+      { headers: { "x-goog-upload-status": "active" }, body: "" },
+      { status: 404, json: statusBody(404, "NOT_FOUND", "no such session") },
+    );
+    await expect(client.files.upload(path)).rejects.toBeInstanceOf(BadRequestError);
+    await expect(client.files.upload(path)).rejects.toBeInstanceOf(InvalidResponseError);
+    await expect(client.files.upload(path, { chunkSize: 1024 })).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
+    expect(server.requests).toHaveLength(5);
+    // A destroyed stream closes its descriptor asynchronously.
+    for (let tries = 0; tries < 50 && openDescriptors(path) > 0; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(openDescriptors(path)).toBe(0);
+  });
+
   it("bad params throw before any request", async () => {
     await expect(client.files.upload(Buffer.from("x"), { chunkSize: 0 })).rejects.toThrow(
       RangeError,
@@ -243,6 +309,34 @@ describe("files.download", () => {
     expect(request.path).toBe("/download/v1beta/files/batch-abc:download");
     expect(request.query.get("alt")).toBe("media");
     expect(request.headers["x-goog-api-key"]).toBe(KEY);
+  });
+
+  it("a connection dropped mid-body is a GeminiConnectionError on the stream", async () => {
+    server.enqueue({ body: randomBytes(1024 * 1024), resetAfterBytes: 64 * 1024 });
+    const stream = await client.files.download("files/batch-abc");
+    let received = 0;
+    const error = await (async () => {
+      for await (const piece of stream) received += (piece as Buffer).byteLength;
+    })().catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(GeminiConnectionError);
+    expect((error as Error).message).toContain("download/files/batch-abc");
+    expect(received).toBeLessThan(1024 * 1024);
+  });
+
+  it("the caller's abort mid-body is a GembedAbortError on the stream and stops the body", async () => {
+    const reply: Reply = { endlessBody: Buffer.alloc(64 * 1024, 1) };
+    server.enqueue(reply);
+    const controller = new AbortController();
+    const stream = await client.files.download("x", { signal: controller.signal });
+    let pieces = 0;
+    const error = await (async () => {
+      for await (const _piece of stream) {
+        if (++pieces === 3) controller.abort(new Error("enough"));
+      }
+    })().catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(GembedAbortError);
+    expect(((error as Error).cause as Error).message).toBe("enough");
+    expect(stream.destroyed).toBe(true);
   });
 
   it("a missing file is a NotFoundError", async () => {

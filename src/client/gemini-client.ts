@@ -6,7 +6,7 @@
  * @module
  */
 
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { inspect } from "node:util";
 import type {
   BatchEmbedContentsResponse,
@@ -35,7 +35,9 @@ export const DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com";
 /** Options of {@link GeminiClient}. */
 export interface GeminiClientOptions {
   /**
-   * The API key, sent only in the `x-goog-api-key` header.
+   * The API key, sent only in the `x-goog-api-key` header. An empty string counts as not given;
+   * surrounding whitespace is dropped; any other character that is not visible ASCII is a
+   * `TypeError` (whose message does not show the key).
    * @default process.env.GOOGLE_API_KEY, else process.env.GEMINI_API_KEY (none: `MissingApiKeyError` at the first call)
    */
   apiKey?: string | undefined;
@@ -169,7 +171,10 @@ export interface FilesApi {
   /** Deletes a file. */
   delete(name: string, options?: RequestOptions): Promise<void>;
   /**
-   * A file's bytes as a stream (e.g. a batch job's responses file).
+   * A file's bytes as a stream (e.g. a batch job's responses file). The `timeout` covers the wait
+   * for the answer's headers; the `signal` also aborts the body. The stream fails with a
+   * `GeminiConnectionError` when the connection drops mid-body and a `GembedAbortError` on the
+   * caller's abort; destroying it cancels the body.
    * @example
    * ```ts
    * const stream = await client.files.download("files/batch-abc");
@@ -219,15 +224,26 @@ export class GeminiClient {
       throw new TypeError("GeminiClient options must be an object");
     }
     const headers = optionalHeaders(options.headers);
-    let apiKey = optionalString(options.apiKey, "apiKey");
+    let apiKey = nonEmpty(optionalString(options.apiKey, "apiKey"));
+    let keySource = "the apiKey option";
     // A key given as a header is treated like the option, so it is kept out of inspect output too.
     for (const name of Object.keys(headers)) {
       if (name.toLowerCase() === "x-goog-api-key") {
-        apiKey ??= headers[name];
+        if (apiKey === undefined && nonEmpty(headers[name]) !== undefined) {
+          apiKey = headers[name];
+          keySource = "the x-goog-api-key header";
+        }
         delete headers[name];
       }
     }
-    apiKey ??= nonEmpty(process.env.GOOGLE_API_KEY) ?? nonEmpty(process.env.GEMINI_API_KEY);
+    if (apiKey === undefined) {
+      for (const variable of ["GOOGLE_API_KEY", "GEMINI_API_KEY"] as const) {
+        apiKey = nonEmpty(process.env[variable]);
+        keySource = variable;
+        if (apiKey !== undefined) break;
+      }
+    }
+    if (apiKey !== undefined) apiKey = checkApiKey(apiKey, keySource);
     const baseUrl =
       optionalString(options.baseUrl, "baseUrl") ??
       nonEmpty(process.env.GOOGLE_GEMINI_BASE_URL) ??
@@ -486,10 +502,12 @@ export class GeminiClient {
     if (text.trim() === "") return {} as T;
     try {
       return JSON.parse(text) as T;
-    } catch (error) {
+    } catch {
+      // V8's SyntaxError quotes up to the whole body (a short echoed key included), so the cause
+      // is a plain one; the message carries a redacted excerpt instead.
       throw new InvalidResponseError(
         `${operation}: the answer is not JSON: ${excerpt(this.#transport.redact(text))}`,
-        { cause: error },
+        { cause: new SyntaxError("The answer body is not valid JSON.") },
       );
     }
   }
@@ -605,16 +623,14 @@ export class GeminiClient {
 
   async #download(name: string, options?: RequestOptions): Promise<Readable> {
     const path = `${resourcePath("files", name)}:download`;
-    const response = await this.#transport.sendStreaming(
-      {
-        method: "GET",
-        url: this.#url(path, { alt: "media" }, "/download"),
-        operation: `GET download/${path}`,
-      },
-      checkRequestOptions(options),
-    );
-    if (response.body === null) return Readable.from([]);
-    return Readable.fromWeb(response.body as import("node:stream/web").ReadableStream<Uint8Array>);
+    const call = {
+      method: "GET" as const,
+      url: this.#url(path, { alt: "media" }, "/download"),
+      operation: `GET download/${path}`,
+    };
+    const requestOptions = checkRequestOptions(options);
+    const response = await this.#transport.sendStreaming(call, requestOptions);
+    return this.#transport.readable(response, call, requestOptions);
   }
 
   async #upload(
@@ -779,6 +795,21 @@ function checkRequestOptions(options: RequestOptions | undefined): RequestOption
     result.maxRetries = retryCount(options.maxRetries, "maxRetries");
   }
   return result;
+}
+
+/**
+ * Surrounding whitespace is dropped (HTTP would drop it too). A key with any other character that
+ * is not visible ASCII cannot go into a header: `fetch` would throw a TypeError quoting the whole
+ * header value, the key included, so it is refused here with a message that does not show it.
+ */
+function checkApiKey(key: string, source: string): string {
+  const trimmed = key.trim();
+  if (!/^[\x21-\x7e]+$/.test(trimmed)) {
+    throw new TypeError(
+      `The API key from ${source} holds a character that cannot be sent in an HTTP header (only visible ASCII is allowed); the key is not shown.`,
+    );
+  }
+  return trimmed;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

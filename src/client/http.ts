@@ -7,6 +7,7 @@
  * @module
  */
 
+import { Readable } from "node:stream";
 import type { Status } from "../api/types.js";
 import {
   GeminiApiError,
@@ -26,7 +27,11 @@ import {
 
 /** Options every client call takes. */
 export interface RequestOptions {
-  /** Aborts the call, including a retry wait; the call then rejects with `GembedAbortError`. */
+  /**
+   * Aborts the call, including a retry wait (and a download's body); the call then rejects with
+   * `GembedAbortError`.
+   * @default undefined (no abort)
+   */
   signal?: AbortSignal;
   /**
    * Time limit of one attempt in ms (for a download: until the answer's headers arrive).
@@ -140,6 +145,35 @@ export class Transport {
     return answer.response;
   }
 
+  /**
+   * The body of a streamed answer as a Node stream whose errors are typed like the call's: a
+   * connection dropped mid-body is a `GeminiConnectionError`, the caller's abort a
+   * `GembedAbortError`. Destroying the stream cancels the body.
+   */
+  readable(response: Response, call: Call, options: RequestOptions = {}): Readable {
+    const body = response.body;
+    if (body === null) return Readable.from([], { objectMode: false });
+    const signal = options.signal;
+    const redact = (text: string) => this.redact(text);
+    async function* pieces(): AsyncGenerator<Uint8Array> {
+      try {
+        yield* body as unknown as AsyncIterable<Uint8Array>;
+      } catch (error) {
+        if (signal?.aborted) throw abortError(signal);
+        if (isConnectionFailure(error)) {
+          throw new GeminiConnectionError(
+            redact(
+              `Connection failed while reading the body (${call.operation}): ${describeCause(error)}`,
+            ),
+            { cause: error },
+          );
+        }
+        throw error;
+      }
+    }
+    return Readable.from(pieces(), { objectMode: false });
+  }
+
   /** `text` with the API key (and any `key=` parameter) replaced by `[redacted]`. */
   redact(text: string): string {
     return redactText(text, this.#apiKey);
@@ -212,7 +246,15 @@ export class Transport {
           { cause: error },
         );
       }
-      return error instanceof Error ? error : new Error(String(error));
+      const unknown = error instanceof Error ? error : new Error(String(error));
+      // Last line of defence: an error of `fetch` itself may quote a header value (the key).
+      const key = this.#apiKey;
+      if (key !== undefined && `${unknown.message}\n${unknown.stack}`.includes(key)) {
+        const safe = new TypeError(this.redact(unknown.message));
+        safe.name = unknown.name;
+        return safe;
+      }
+      return unknown;
     };
     try {
       let response: Response;
@@ -229,7 +271,8 @@ export class Transport {
       if (!response.ok) {
         let text: string;
         try {
-          text = await response.text();
+          // An error body is a small google.rpc.Status: do not let a broken proxy stream gigabytes.
+          text = await readCapped(response, ERROR_BODY_LIMIT);
         } catch (error) {
           throw fail(error);
         }
@@ -271,6 +314,30 @@ export class Transport {
       operation,
     });
   }
+}
+
+/** How much of an error body is read (the rest is cancelled). */
+export const ERROR_BODY_LIMIT = 1024 * 1024;
+
+/** Reads at most `limit` bytes of the body as UTF-8, then cancels the rest. */
+async function readCapped(response: Response, limit: number): Promise<string> {
+  if (response.body === null) return "";
+  const reader = response.body.getReader();
+  const pieces: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (total + value.byteLength >= limit) {
+      pieces.push(value.subarray(0, limit - total));
+      total = limit;
+      await reader.cancel().catch(() => undefined);
+      break;
+    }
+    pieces.push(value);
+    total += value.byteLength;
+  }
+  return new TextDecoder().decode(Buffer.concat(pieces));
 }
 
 /** The first ~200 characters of a body, whitespace collapsed. */

@@ -45,7 +45,11 @@ const MIME_TYPES: Record<string, string> = {
   ".pdf": "application/pdf",
 };
 
-/** Opens a source. A path is streamed (its size from `stat`), never read whole. */
+/**
+ * Opens a source. A path is streamed (its size from `stat`), never read whole, and the file is
+ * opened only when its first byte is wanted: an upload that fails before sending any chunk (a
+ * refused start, no key) leaves no file descriptor behind.
+ */
 export async function openSource(source: UploadSource): Promise<OpenedSource> {
   if (source instanceof Uint8Array) {
     return { size: source.byteLength, mimeType: undefined, pieces: single(source) };
@@ -56,7 +60,7 @@ export async function openSource(source: UploadSource): Promise<OpenedSource> {
     return {
       size: info.size,
       mimeType: MIME_TYPES[extname(source).toLowerCase()],
-      pieces: createReadStream(source, { highWaterMark: 1024 * 1024 }),
+      pieces: readLazily(source),
     };
   }
   if (source !== null && typeof source === "object" && Symbol.asyncIterator in source) {
@@ -65,6 +69,11 @@ export async function openSource(source: UploadSource): Promise<OpenedSource> {
   throw new TypeError(
     "upload source must be a Uint8Array, a file path, a readable stream or an async iterable of bytes",
   );
+}
+
+async function* readLazily(path: string): AsyncGenerator<Uint8Array> {
+  // Leaving this loop early (an error, return()) destroys the stream and closes the file.
+  yield* createReadStream(path, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>;
 }
 
 async function* single(bytes: Uint8Array): AsyncGenerator<Uint8Array> {

@@ -47,6 +47,13 @@ export interface Reply {
   resetAfterBytes?: number;
   /** Never answer (until the client gives up or the server closes). */
   hang?: boolean;
+  /**
+   * Send the status and headers, then this piece over and over (chunked, no length) until the
+   * client goes away; `sentBytes` of the returned reply counts what was written.
+   */
+  endlessBody?: Uint8Array;
+  /** Filled in by the server for `endlessBody`: bytes written so far. */
+  sentBytes?: number;
 }
 
 /** A reply, or a function of the request that gives one. */
@@ -124,6 +131,23 @@ export async function startScriptedServer(...queue: Script[]): Promise<ScriptedS
         body = reply.body;
       }
       const bytes = typeof body === "string" ? Buffer.from(body) : Buffer.from(body);
+      if (reply.endlessBody !== undefined) {
+        const piece = reply.endlessBody;
+        reply.sentBytes = 0;
+        response.writeHead(reply.status ?? 200, headers);
+        const pump = () => {
+          while (!response.destroyed && !response.writableEnded) {
+            reply.sentBytes = (reply.sentBytes ?? 0) + piece.byteLength;
+            if (!response.write(piece)) {
+              response.once("drain", pump);
+              return;
+            }
+          }
+        };
+        response.on("error", () => undefined);
+        pump();
+        return;
+      }
       if (reply.resetAfterBytes !== undefined) {
         response.writeHead(reply.status ?? 200, {
           ...headers,
