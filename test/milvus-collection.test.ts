@@ -2,7 +2,7 @@ import { inspect } from "node:util";
 import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { GeminiEmbeddingFunction } from "../src/embedding/gemini-embedding-function.js";
-import type { EmbeddingRow } from "../src/ingest/index.js";
+import { type EmbeddingRow, ingestDocuments } from "../src/ingest/index.js";
 import {
   connectMilvus,
   estimateRowBytes,
@@ -245,6 +245,31 @@ describe("writing rows", () => {
     expect(server.calls("Upsert")).toHaveLength(3 + 1 + 3);
   });
 
+  it("stops waiting for a retry when the signal aborts, keeping what was written", async () => {
+    const dim = 128;
+    const collection = await MilvusCollection.open({
+      client,
+      collectionName: "docs",
+      embeddingFunction: embeddingFunction(dim),
+      maxRows: 2,
+      retryDelayMs: 600_000,
+    });
+    const rows = Array.from({ length: 4 }, (_, index) => row(`r${index}`, unit(dim, index)));
+    server.failWrites(100, 1);
+    const controller = new AbortController();
+    const writing = collection
+      .upsertRows(rows, { signal: controller.signal })
+      .catch((caught: unknown) => caught);
+    while (server.calls("Upsert").length < 2)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    controller.abort();
+    const error = await writing;
+    expect((error as Error).name).toBe("AbortError");
+    // The first batch went through; the second failed once and was not tried again.
+    expect(server.calls("Upsert")).toHaveLength(2);
+    expect([...server.collections.get("docs")!.rows.keys()]).toEqual(["r0", "r1"]);
+  });
+
   it("checks rows against the schema before sending any", async () => {
     const collection = await MilvusCollection.open({
       client,
@@ -351,5 +376,48 @@ describe("the test server is as strict as Milvus's proxy", () => {
     });
     expect(l2.status.reason).toContain("metric type not match");
     await expect(collection.searchVector(unit(dim, 0))).resolves.toHaveLength(1);
+  });
+});
+
+describe("limits checked before anything is embedded", () => {
+  it("refuses an id, text or title over the schema's limits without an embedding call", async () => {
+    let embedCalls = 0;
+    const dim = 128;
+    const counting = {
+      modelName: "gemini-embedding-001",
+      dim,
+      encodeDocuments: async (documents: unknown[]) => {
+        embedCalls++;
+        return documents.map((_, index) => Float32Array.from(unit(dim, index % dim)));
+      },
+      encodeQueries: async (queries: string[]) =>
+        queries.map(() => Float32Array.from(unit(dim, 0))),
+    };
+    const collection = await MilvusCollection.open({
+      client,
+      collectionName: "limits",
+      embeddingFunction: counting,
+    });
+    await expect(
+      collection.addDocuments([{ id: "x".repeat(513), text: "some text" }]),
+    ).rejects.toThrow(/id must be 1 to 512 bytes/);
+    await expect(
+      collection.addDocuments([{ id: "a", text: "some text", title: "é".repeat(2049) }]),
+    ).rejects.toThrow(/title is over 4096 bytes/);
+    await expect(
+      ingestDocuments(
+        [
+          { id: "fine", text: "a fine document", source: "rows.jsonl:1" },
+          { id: "y".repeat(600), text: "an id too long", source: "rows.jsonl:2" },
+        ],
+        { embedder: counting, sink: collection.asSink() },
+      ),
+    ).rejects.toThrow(RangeError);
+    expect(embedCalls).toBe(0);
+    expect(server.calls("Upsert")).toHaveLength(0);
+
+    await collection.addDocuments([{ id: "a", text: "some text", title: "A title" }]);
+    expect(embedCalls).toBe(1);
+    expect(server.collections.get("limits")!.rows.get("a")).toMatchObject({ title: "A title" });
   });
 });

@@ -26,6 +26,11 @@ export interface DocumentEmbedder {
 
 /** Where ingest writes rows: a Milvus collection or a local rows file. */
 export interface RowSink {
+  /**
+   * Throws when a chunk cannot be written (e.g. an id or title over the sink's limits). Called
+   * before anything is embedded, so no paid vector is thrown away at write time.
+   */
+  check?(chunks: readonly DocumentChunk[]): void;
   /** Content hashes of the rows that already exist among `ids`. */
   contentHashes(ids: string[]): Promise<Map<string, string>>;
   /** Writes (inserts or replaces by id) rows; rows written stay written if a later call fails. */
@@ -126,6 +131,7 @@ export async function ingestDocuments(
   const model = embedder.modelName;
   const dim = embedder.dim;
   const chunks = documents.flatMap((document) => chunkDocument(document, options.chunk ?? {}));
+  sink.check?.(chunks);
   const hashes = chunks.map((chunk) =>
     contentHash({ text: chunk.text, title: chunk.title, model, dim }),
   );

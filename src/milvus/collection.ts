@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { inspect } from "node:util";
 import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
 import type { EmbeddingRow, JsonValue } from "../ingest/documents.js";
@@ -270,30 +271,45 @@ export class MilvusCollection {
     return new MilvusCollection(sdk, options, created, resolved);
   }
 
-  /** Checks rows against the schema limits before any of them is sent. */
-  #validateRows(rows: EmbeddingRow[]): void {
-    rows.forEach((row, index) => {
+  /**
+   * Checks documents against the schema's limits (id 1 to 512 bytes, text at most 65,535 bytes,
+   * title at most 4,096 bytes) and throws a `RangeError` naming the first one that does not fit.
+   * Called before anything is embedded, so no paid vector is thrown away at write time.
+   */
+  checkDocuments(
+    documents: readonly { id: string; text: string; title?: string | undefined }[],
+  ): void {
+    documents.forEach((document, index) => {
       if (
-        typeof row.id !== "string" ||
-        row.id.length === 0 ||
-        Buffer.byteLength(row.id) > ID_MAX_LENGTH
+        typeof document.id !== "string" ||
+        document.id.length === 0 ||
+        Buffer.byteLength(document.id) > ID_MAX_LENGTH
       ) {
         throw new RangeError(`row #${index}: id must be 1 to ${ID_MAX_LENGTH} bytes`);
       }
+      if (typeof document.text !== "string")
+        throw new TypeError(`row ${document.id}: text must be a string`);
+      if (Buffer.byteLength(document.text) > TEXT_MAX_LENGTH) {
+        throw new RangeError(
+          `row ${document.id}: text is over ${TEXT_MAX_LENGTH} bytes (split it into chunks)`,
+        );
+      }
+      if (document.title !== undefined && Buffer.byteLength(document.title) > TITLE_MAX_LENGTH) {
+        throw new RangeError(`row ${document.id}: title is over ${TITLE_MAX_LENGTH} bytes`);
+      }
+    });
+  }
+
+  /** Checks rows against the schema limits before any of them is sent. */
+  #validateRows(rows: EmbeddingRow[]): void {
+    this.checkDocuments(rows);
+    for (const row of rows) {
       if (row.vector.length !== this.dim) {
         throw new RangeError(
           `row ${row.id}: the vector has ${row.vector.length} values, the collection ${this.dim}`,
         );
       }
-      if (Buffer.byteLength(row.text) > TEXT_MAX_LENGTH) {
-        throw new RangeError(
-          `row ${row.id}: text is over ${TEXT_MAX_LENGTH} bytes (split it into chunks)`,
-        );
-      }
-      if (Buffer.byteLength(row.title) > TITLE_MAX_LENGTH) {
-        throw new RangeError(`row ${row.id}: title is over ${TITLE_MAX_LENGTH} bytes`);
-      }
-    });
+    }
   }
 
   async #write(
@@ -310,8 +326,11 @@ export class MilvusCollection {
       let done = false;
       for (let attempt = 0; attempt <= this.#options.maxRetries && !done; attempt++) {
         if (attempt > 0) {
-          await new Promise((resolve) =>
-            setTimeout(resolve, this.#options.retryDelayMs * 2 ** (attempt - 1)),
+          // Abortable: a Ctrl-C during the wait stops at once (the batches before stay written).
+          await sleep(
+            this.#options.retryDelayMs * 2 ** (attempt - 1),
+            undefined,
+            options.signal ? { signal: options.signal } : {},
           );
         }
         try {
@@ -381,6 +400,7 @@ export class MilvusCollection {
     documents: CollectionDocument[],
     options: { signal?: AbortSignal } = {},
   ): Promise<EmbeddingRow[]> {
+    this.checkDocuments(documents);
     const inputs: DocumentInput[] = documents.map((document) =>
       document.title === undefined ? document.text : { text: document.text, title: document.title },
     );
@@ -467,6 +487,7 @@ export class MilvusCollection {
   /** This collection as the sink of `ingestDocuments`. */
   asSink(options: WriteOptions = {}): RowSink {
     return {
+      check: (chunks) => this.checkDocuments(chunks),
       contentHashes: (ids) => this.contentHashes(ids),
       write: async (rows) => {
         await this.upsertRows(rows, options);

@@ -176,7 +176,7 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
           collectionName: options.collection,
           embeddingFunction,
         });
-        sink = collection.asSink();
+        sink = collection.asSink({ signal: interrupt.signal });
         target = `Milvus collection ${options.collection}`;
       } else {
         const file = await LocalRowsFile.open(options.out ?? `${options.collection}.json`, {
