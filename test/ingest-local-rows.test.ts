@@ -60,6 +60,13 @@ describe("LocalRowsFile", () => {
     expect(reopened.pendingRows).toBe(1);
     expect(reopened.get("b")?.vector).toEqual([0, 1, 0]);
     expect(reopened.get("c")).toBeUndefined();
+
+    // The run after the crash appends, then crashes too before its commit: its rows must not be
+    // glued to the torn line and lost.
+    await reopened.append([row("d", [0, 0, 1])]);
+    const third = await LocalRowsFile.open(file, info);
+    expect(third.get("d")?.vector).toEqual([0, 0, 1]);
+    expect(third.size).toBe(3);
   });
 
   it("refuses to extend a file made for another model or dim", async () => {

@@ -84,6 +84,8 @@ export class LocalRowsFile {
   #info: RowsFileInfo | undefined;
   readonly #rows = new Map<string, StoredRow>();
   #journalRows = 0;
+  /** The journal ends in a torn line (a crash mid-write): the next append starts a new line. */
+  #journalTorn = false;
 
   private constructor(file: string, info: RowsFileInfo | undefined) {
     this.path = path.resolve(file);
@@ -158,6 +160,7 @@ export class LocalRowsFile {
       }
     }
     const journal = await readFile(this.journalPath, "utf8").catch(() => "");
+    this.#journalTorn = journal.length > 0 && !journal.endsWith("\n");
     // A crash can leave a torn last line: every whole line counts, a torn one is dropped.
     for (const line of journal.split("\n")) {
       if (line.trim().length === 0) continue;
@@ -228,7 +231,14 @@ export class LocalRowsFile {
       }
     }
     await mkdir(path.dirname(this.path), { recursive: true });
-    await appendFile(this.journalPath, `${rows.map((row) => JSON.stringify(row)).join("\n")}\n`);
+    // After a torn last line, a newline first: else the first new row would be glued to it and
+    // dropped by the next open.
+    const separator = this.#journalTorn ? "\n" : "";
+    await appendFile(
+      this.journalPath,
+      `${separator}${rows.map((row) => JSON.stringify(row)).join("\n")}\n`,
+    );
+    this.#journalTorn = false;
     for (const row of rows) this.#put(row);
     this.#journalRows += rows.length;
   }
@@ -267,6 +277,7 @@ export class LocalRowsFile {
     }
     await rm(this.journalPath, { force: true });
     this.#journalRows = 0;
+    this.#journalTorn = false;
   }
 
   /**
