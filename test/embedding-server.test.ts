@@ -147,6 +147,22 @@ describe("GeminiEmbeddingFunction against gembed serve", () => {
     expect(server.stats().quotaRejections).toBeLessThan(10);
   });
 
+  it("splits a chunk larger than the whole quota until it fits", async () => {
+    server = await startServer({ quota: { textsPerMinute: 30, windowMs: 200 } });
+    const ef = new GeminiEmbeddingFunction({
+      baseUrl: server.url,
+      apiKey: "test-key",
+      config: { outputDimensionality: 128 },
+      quota: { windowMs: 200 },
+    });
+    const texts = corpus(100, "small quota");
+    const vectors = await ef.encodeDocuments(texts);
+    texts.forEach((text, index) => {
+      expectServerVector(vectors[index], text, "RETRIEVAL_DOCUMENT", 128);
+    });
+    expect(server.stats().texts).toBe(100);
+  });
+
   it("survives 503s, 500s, dropped connections and short answers, in order", async () => {
     server = await startServer({
       faults: { rate503: 0.15, rate500: 0.1, dropRate: 0.1, shortAnswerRate: 0.2, seed: 11 },

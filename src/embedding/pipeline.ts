@@ -71,7 +71,9 @@ export class ChunkRunner {
           rateLimitWaits++;
           if (rateLimitWaits > this.settings.maxRateLimitWaits) throw error;
           limiter.onRateLimited(this.delay(error, rateLimitWaits - 1), ticket, quotaMeasure(error));
-          const maxCount = limiter.maxTextsPerCall;
+          // A chunk refused again and again may be larger than the whole quota: halve it.
+          const maxCount =
+            rateLimitWaits >= 3 && count > 1 ? Math.ceil(count / 2) : limiter.maxTextsPerCall;
           if (maxCount !== undefined && count > maxCount) {
             // The ceiling turned out smaller than this chunk: send it in pieces that fit.
             const vectors: Float32Array[] = [];
