@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { formatNumpyArray } from "../src/cli/commands/demo.js";
+import { formatNumpyArray, redactUri } from "../src/cli/commands/demo.js";
 import { type RunningServer, startServer } from "../src/server/index.js";
 import { cleanEnvironment, runCli } from "./cli-run.js";
 import { type MilvusTestServer, startMilvusTestServer } from "./milvus-grpc-server.js";
@@ -122,6 +122,14 @@ describe("gembed demo", () => {
         "       -0.01701597,  0.00565377], shape=(3072,))]",
     );
     expect(formatNumpyArray([1, 2, 0.5])).toBe("array([1. , 2. , 0.5])");
+  });
+
+  it("never prints a password given inside the Milvus URI", () => {
+    expect(redactUri("http://root:Milvus-secret@127.0.0.1:19530")).toBe(
+      "http://***@127.0.0.1:19530",
+    );
+    expect(redactUri("root:Milvus-secret@milvus:19530")).toBe("***@milvus:19530");
+    expect(redactUri("http://127.0.0.1:19530")).toBe("http://127.0.0.1:19530");
   });
 
   it("without a key, runs on the in-process local server and ranks each query's document first", async () => {

@@ -90,6 +90,11 @@ export function formatNumpyArray(vector: ArrayLike<number>): string {
   return lines.join("\n");
 }
 
+/** A Milvus URI as printed: `user:password@` (a token in the URI) is never shown. */
+export function redactUri(uri: string): string {
+  return uri.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/@\s]*@/i, (_, scheme = "") => `${scheme}***@`);
+}
+
 function cosine(left: Float32Array, right: Float32Array): number {
   let dot = 0;
   let leftNorm = 0;
@@ -197,7 +202,7 @@ Exit codes: 0 ok, 1 failure (API, Milvus), 2 bad usage.`,
             })),
           );
           say("");
-          say(`Milvus ${milvusUri}, collection ${options.collection}:`);
+          say(`Milvus ${redactUri(milvusUri)}, collection ${options.collection}:`);
           const milvusResults: { query: string; results: RankedResult[] }[] = [];
           for (const [queryIndex, each] of DEMO_QUERIES.entries()) {
             const hits = await collection.searchVector(queryVectors[queryIndex]!, {
@@ -217,7 +222,11 @@ Exit codes: 0 ok, 1 failure (API, Milvus), 2 bad usage.`,
             });
             milvusResults.push({ query: each.query, results: ranked });
           }
-          milvus = { uri: milvusUri, collection: options.collection, results: milvusResults };
+          milvus = {
+            uri: redactUri(milvusUri),
+            collection: options.collection,
+            results: milvusResults,
+          };
         } finally {
           await client.closeConnection();
         }
