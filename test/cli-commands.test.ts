@@ -74,6 +74,7 @@ describe("every command", () => {
       ["search", "x", "--limit", "0"],
       ["ingest", "x", "--collection", "bad-name"],
       ["search", "query", "--file", "nothing.json"],
+      ["embed", "-"], // empty standard input
     ];
     for (const args of cases) {
       const result = await runCli(args, { cwd: folder, env });

@@ -7,6 +7,7 @@
 
 import { type Command, Option } from "commander";
 import { TASK_TYPES, type TaskType } from "../../api/types.js";
+import { SourceError } from "../../ingest/errors.js";
 import {
   addEmbeddingOptions,
   type EmbeddingCliOptions,
@@ -54,7 +55,10 @@ The API key comes from GEMINI_API_KEY or GOOGLE_API_KEY.
 Exit codes: 0 ok, 1 failure (API, network), 2 bad usage or input, 130 interrupted.`,
   );
   command.action(async (texts: string[], options: EmbedOptions) => {
-    const inputs = texts.length === 1 && texts[0] === "-" ? await readStdinLines() : texts;
+    const fromStdin = texts.length === 1 && texts[0] === "-";
+    const inputs = fromStdin ? await readStdinLines() : texts;
+    // Nothing to embed is a usage problem (exit 2), as it is for `ingest -`.
+    if (inputs.length === 0) throw new SourceError([{ source: "stdin", reason: "empty input" }]);
     const embeddingFunction = embeddingFunctionFrom(options);
     let vectors: Float32Array[];
     if (options.task !== undefined) {
