@@ -368,3 +368,61 @@ export class BatchItemsFailedError extends EmbeddingIncompleteError {
     this.failures = failures;
   }
 }
+
+/**
+ * What a batch run that stopped on a job's outcome kept: every vector already computed and the
+ * inputs still to do, so nothing already paid for is lost.
+ */
+export interface BatchIncompleteWork {
+  /** One entry per input: the vector, or undefined where it is missing. */
+  readonly vectors: (Float32Array | undefined)[];
+  /** The inputs without a vector, ascending. */
+  readonly missingIndices: number[];
+  /** Every job that did not give its results (the first one is this error's own). */
+  readonly jobErrors: BatchJobError[];
+  /** Items that failed inside jobs that did succeed (also counted in `missingIndices`). */
+  readonly failures: BatchItemFailure[];
+}
+
+/**
+ * `encodeWithBatchApi` without `fallback`: at least one job ended `FAILED`, `CANCELLED` or
+ * `EXPIRED` (the first is named by `jobName`, `state`, `reason`). The results of the other jobs
+ * are kept in `vectors`; `missingIndices` are the inputs still to do.
+ */
+export class BatchJobIncompleteError extends BatchJobError implements BatchIncompleteWork {
+  override name = "BatchJobIncompleteError";
+  readonly vectors: (Float32Array | undefined)[];
+  readonly missingIndices: number[];
+  readonly jobErrors: BatchJobError[];
+  readonly failures: BatchItemFailure[];
+  constructor(message: string, first: BatchJobError, work: BatchIncompleteWork) {
+    super(message, first.jobName, first.state, first.reason, { cause: first });
+    this.vectors = work.vectors;
+    this.missingIndices = work.missingIndices;
+    this.jobErrors = work.jobErrors;
+    this.failures = work.failures;
+  }
+}
+
+/**
+ * `encodeWithBatchApi` without `fallback`: the deadline passed with a job still pending (it keeps
+ * running, and the resume state is kept). The results of the jobs that did finish are kept in
+ * `vectors`; `missingIndices` are the inputs still to do.
+ */
+export class BatchDeadlineIncompleteError
+  extends BatchDeadlineError
+  implements BatchIncompleteWork
+{
+  override name = "BatchDeadlineIncompleteError";
+  readonly vectors: (Float32Array | undefined)[];
+  readonly missingIndices: number[];
+  readonly jobErrors: BatchJobError[];
+  readonly failures: BatchItemFailure[];
+  constructor(message: string, first: BatchJobError, work: BatchIncompleteWork) {
+    super(message, first.jobName, first.state, first.reason, { cause: first });
+    this.vectors = work.vectors;
+    this.missingIndices = work.missingIndices;
+    this.jobErrors = work.jobErrors;
+    this.failures = work.failures;
+  }
+}

@@ -21,11 +21,15 @@ import { GeminiEmbeddingFunction } from "../src/embedding/gemini-embedding-funct
 import {
   BadRequestError,
   BatchDeadlineError,
+  type BatchDeadlineIncompleteError,
   BatchInputChangedError,
   BatchItemsFailedError,
   BatchJobError,
+  BatchJobIncompleteError,
+  EmbeddingIncompleteError,
   GembedAbortError,
   GeminiConnectionError,
+  InvalidInputError,
 } from "../src/errors.js";
 import { startServer } from "../src/server/index.js";
 
@@ -71,16 +75,39 @@ afterAll(async () => {
   for (const folder of folders.splice(0)) await rm(folder, { recursive: true, force: true });
 });
 
+// An item the job fails on its own (an empty part), while the synchronous path embeds its input.
+function itemFailingEmbedder(ef: GeminiEmbeddingFunction, marker: string) {
+  return {
+    modelName: ef.modelName,
+    client: ef.client,
+    toVector: (values: ArrayLike<number>) => ef.toVector(values),
+    encode: (inputs: Parameters<typeof ef.encode>[0], options: Parameters<typeof ef.encode>[1]) =>
+      ef.encode(inputs, options),
+    buildRequest: (
+      input: string | { text: string; title?: string },
+      taskType: Parameters<typeof ef.buildRequest>[1],
+    ) => {
+      const request = ef.buildRequest(input, taskType);
+      const text = typeof input === "string" ? input : input.text;
+      return text.includes(marker) ? { ...request, content: { parts: [{ text: "" }] } } : request;
+    },
+  };
+}
+
 describe("encodeWithBatchApi: the same vectors as the synchronous path", () => {
   it("inline input: one job, no file, vectors equal to encodeDocuments, in order", async () => {
     const running = await server();
     const ef = embedder(running.url);
     const docs = [...texts(30), { text: "a document with a title", title: "The title" }];
     const progress: string[] = [];
+    let counts = { done: -1, total: -1 };
     const vectors = await encodeWithBatchApi(ef, docs, {
       taskType: "RETRIEVAL_DOCUMENT",
       ...fast,
-      onProgress: (update) => progress.push(update.state),
+      onProgress: (update) => {
+        progress.push(update.state);
+        counts = { done: update.done, total: update.total };
+      },
     });
     expect(running.stats().batchesCreated).toBe(1);
     expect(running.stats().filesUploaded).toBe(0);
@@ -90,6 +117,8 @@ describe("encodeWithBatchApi: the same vectors as the synchronous path", () => {
       sync.map((vector) => Array.from(vector)),
     );
     expect(progress.at(-1)).toBe("BATCH_STATE_SUCCEEDED");
+    // The synchronous path's progress fields, so one callback fits both modes.
+    expect(counts).toEqual({ done: docs.length, total: docs.length });
   });
 
   it("queries and other task types match their synchronous path too", async () => {
@@ -193,30 +222,22 @@ describe("encodeWithBatchApi: the same vectors as the synchronous path", () => {
     await expect(call({ onItemError: "ignore" })).rejects.toThrow(RangeError);
     await expect(call({ fallback: "yes" })).rejects.toThrow(TypeError);
     await expect(call({ limits: { inlineBytes: 0 } })).rejects.toThrow(RangeError);
+    await expect(call({ inputKind: "lines" })).rejects.toThrow(RangeError);
+    // Bad inputs are refused up front, not paid for inside a job and then failed.
+    await expect(
+      encodeWithBatchApi(ef, ["fine", " ", "fine too"], { taskType: "RETRIEVAL_DOCUMENT" }),
+    ).rejects.toThrow(InvalidInputError);
+    await expect(
+      encodeWithBatchApi(ef, [{ text: "a document" }], {
+        taskType: "RETRIEVAL_QUERY",
+        inputKind: "queries",
+      }),
+    ).rejects.toThrow(InvalidInputError);
     expect(running.stats().requests).toBe(0);
   });
 });
 
 describe("items that fail inside a job", () => {
-  // An item the job fails on its own (an empty part), while the synchronous path embeds its input.
-  function failingInJob(ef: GeminiEmbeddingFunction, marker: string) {
-    return {
-      modelName: ef.modelName,
-      client: ef.client,
-      toVector: (values: ArrayLike<number>) => ef.toVector(values),
-      encode: (inputs: Parameters<typeof ef.encode>[0], options: Parameters<typeof ef.encode>[1]) =>
-        ef.encode(inputs, options),
-      buildRequest: (
-        input: string | { text: string; title?: string },
-        taskType: Parameters<typeof ef.buildRequest>[1],
-      ) => {
-        const request = ef.buildRequest(input, taskType);
-        const text = typeof input === "string" ? input : input.text;
-        return text.includes(marker) ? { ...request, content: { parts: [{ text: "" }] } } : request;
-      },
-    };
-  }
-
   it("the lower-level BatchJob returns each failed item with its index and error", async () => {
     const running = await server();
     const client = new GeminiClient({ baseUrl: running.url, apiKey: API_KEY });
@@ -247,7 +268,7 @@ describe("items that fail inside a job", () => {
     const docs = texts(10);
     docs[3] = "BROKEN item";
     docs[7] = "BROKEN again";
-    const error = await encodeWithBatchApi(failingInJob(ef, "BROKEN"), docs, {
+    const error = await encodeWithBatchApi(itemFailingEmbedder(ef, "BROKEN"), docs, {
       taskType: "RETRIEVAL_DOCUMENT",
       ...fast,
       onItemError: "return",
@@ -272,7 +293,7 @@ describe("items that fail inside a job", () => {
     const ef = embedder(running.url);
     const docs = texts(10);
     docs[4] = "BROKEN item";
-    const result = await encodeWithBatchApiDetailed(failingInJob(ef, "BROKEN"), docs, {
+    const result = await encodeWithBatchApiDetailed(itemFailingEmbedder(ef, "BROKEN"), docs, {
       taskType: "RETRIEVAL_DOCUMENT",
       ...fast,
     });
@@ -283,6 +304,173 @@ describe("items that fail inside a job", () => {
       sync.map((vector) => Array.from(vector)),
     );
     expect(running.stats().batchesCreated).toBe(1);
+  });
+});
+
+describe("nothing already done is lost", () => {
+  // A store that, once the second job of a run is created, cancels it on the server (as another
+  // process or a person might): a deterministic way to have one job of several end CANCELLED.
+  function cancellingStore(client: GeminiClient) {
+    const inner = new MemoryBatchStateStore();
+    let cancelled: string | undefined;
+    let saved: BatchRunState | undefined;
+    return {
+      get cancelled() {
+        return cancelled;
+      },
+      get lastSaved() {
+        return saved;
+      },
+      load: () => inner.load(),
+      clear: () => inner.clear(),
+      save: async (state: BatchRunState) => {
+        const second = state.jobs[1]?.name;
+        if (second !== undefined && cancelled === undefined) {
+          cancelled = second;
+          await client.batches.cancel(second);
+        }
+        saved = JSON.parse(JSON.stringify(state)) as BatchRunState;
+        await inner.save(state);
+      },
+    };
+  }
+
+  it("one of several jobs cancelled, no fallback: the error carries the other jobs' vectors", async () => {
+    const running = await server({ delayPerItemMs: 30, concurrency: 1 });
+    const ef = embedder(running.url);
+    const docs = texts(30);
+    const store = cancellingStore(ef.client);
+    const error = await encodeWithBatchApi(ef, docs, {
+      taskType: "RETRIEVAL_DOCUMENT",
+      ...fast,
+      store,
+      limits: { inlineBytes: 1_000, fileBytes: 1_400 },
+    }).catch((caught: unknown) => caught);
+    const jobs = store.lastSaved?.jobs ?? [];
+    expect(jobs.length).toBeGreaterThanOrEqual(3);
+    expect(error).toBeInstanceOf(BatchJobIncompleteError);
+    expect(error).toBeInstanceOf(BatchJobError);
+    expect(error).not.toBeInstanceOf(BatchDeadlineError);
+    const incomplete = error as BatchJobIncompleteError;
+    expect(incomplete.jobName).toBe(store.cancelled);
+    expect(incomplete.reason).toBe("cancelled");
+    expect(incomplete.state).toBe("BATCH_STATE_CANCELLED");
+    expect(incomplete.message).toContain(store.cancelled);
+    expect(incomplete.jobErrors.map((jobError) => jobError.jobName)).toEqual([store.cancelled]);
+    // Only the cancelled job's inputs are missing; every other vector is the synchronous one.
+    const second = jobs[1] as { start: number; end: number };
+    expect(incomplete.missingIndices.length).toBeGreaterThan(0);
+    for (const index of incomplete.missingIndices) {
+      expect(index).toBeGreaterThanOrEqual(second.start);
+      expect(index).toBeLessThan(second.end);
+    }
+    const sync = await ef.encodeDocuments(docs);
+    docs.forEach((_, index) => {
+      if (incomplete.missingIndices.includes(index)) {
+        expect(incomplete.vectors[index]).toBeUndefined();
+      } else {
+        expect(Array.from(incomplete.vectors[index] ?? [])).toEqual(
+          Array.from(sync[index] as Float32Array),
+        );
+      }
+    });
+    // A job that ended CANCELLED cannot be resumed: the state is removed.
+    expect(await store.load()).toBeUndefined();
+  });
+
+  it("a deadline with one job cancelled: the state keeps the running jobs, a rerun pays only for the cancelled range", async () => {
+    const running = await server({ delayPerItemMs: 60, concurrency: 1 });
+    const ef = embedder(running.url);
+    const docs = texts(30);
+    const store = cancellingStore(ef.client);
+    const limits = { inlineBytes: 1_000, fileBytes: 1_400 };
+    const error = await encodeWithBatchApi(ef, docs, {
+      taskType: "RETRIEVAL_DOCUMENT",
+      ...fast,
+      store,
+      limits,
+      deadline: 150,
+    }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(BatchJobError);
+    const incomplete = error as BatchJobIncompleteError | BatchDeadlineIncompleteError;
+    expect(incomplete.jobErrors.map((jobError) => jobError.reason)).toContain("cancelled");
+    expect(incomplete.jobErrors.map((jobError) => jobError.reason)).toContain("deadline");
+    expect(incomplete.vectors).toHaveLength(docs.length);
+    const saved = await store.load();
+    const firstJobs = store.lastSaved?.jobs ?? [];
+    expect(firstJobs.length).toBeGreaterThanOrEqual(3);
+    // The cancelled job's range is reset (attaching to it would fail forever); the others stay.
+    expect(saved?.jobs[1]?.name).toBeUndefined();
+    expect(saved?.jobs[0]?.name).toBe(firstJobs[0]?.name);
+    expect(saved?.jobs.at(-1)?.name).toBe(firstJobs.at(-1)?.name);
+    const createdBefore = running.stats().batchesCreated;
+    expect(createdBefore).toBe(firstJobs.length);
+
+    const result = await encodeWithBatchApiDetailed(ef, docs, {
+      taskType: "RETRIEVAL_DOCUMENT",
+      ...fast,
+      store,
+      limits,
+    });
+    expect(running.stats().batchesCreated).toBe(createdBefore + 1);
+    expect(result.jobNames[0]).toBe(firstJobs[0]?.name);
+    expect(result.jobNames[1]).not.toBe(store.cancelled);
+    expect(result.syncCount).toBe(0);
+    const sync = await ef.encodeDocuments(docs);
+    expect(result.vectors.map((vector) => Array.from(vector ?? []))).toEqual(
+      sync.map((vector) => Array.from(vector)),
+    );
+    expect(await store.load()).toBeUndefined();
+  });
+
+  it("the synchronous path failing after the job keeps the job's vectors, and a rerun does not pay again", async () => {
+    const running = await server();
+    const dead = await startServer({});
+    const deadUrl = dead.url;
+    await dead.close();
+    const ef = embedder(running.url);
+    const unreachable = new GeminiEmbeddingFunction({
+      baseUrl: deadUrl,
+      apiKey: API_KEY,
+      config: { outputDimensionality: 128 },
+      quota: false,
+      maxRetries: 0,
+    });
+    const docs = texts(10);
+    docs[3] = "BROKEN item";
+    const store = new MemoryBatchStateStore();
+    const broken = {
+      ...itemFailingEmbedder(ef, "BROKEN"),
+      encode: (inputs: Parameters<typeof ef.encode>[0], options: Parameters<typeof ef.encode>[1]) =>
+        unreachable.encode(inputs, options),
+    };
+    const error = await encodeWithBatchApi(broken, docs, {
+      taskType: "RETRIEVAL_DOCUMENT",
+      ...fast,
+      store,
+    }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(EmbeddingIncompleteError);
+    const incomplete = error as EmbeddingIncompleteError;
+    expect(incomplete.cause).toBeInstanceOf(GeminiConnectionError);
+    expect(incomplete.missingIndices).toEqual([3]);
+    const sync = await ef.encodeDocuments(docs);
+    for (const index of [0, 1, 2, 4, 5, 6, 7, 8, 9]) {
+      expect(Array.from(incomplete.vectors[index] ?? [])).toEqual(
+        Array.from(sync[index] as Float32Array),
+      );
+    }
+    expect((await store.load())?.jobs[0]?.name).toBeDefined();
+
+    const result = await encodeWithBatchApiDetailed(itemFailingEmbedder(ef, "BROKEN"), docs, {
+      taskType: "RETRIEVAL_DOCUMENT",
+      ...fast,
+      store,
+    });
+    expect(running.stats().batchesCreated).toBe(1);
+    expect(result.syncCount).toBe(1);
+    expect(result.vectors.map((vector) => Array.from(vector ?? []))).toEqual(
+      sync.map((vector) => Array.from(vector)),
+    );
   });
 });
 

@@ -9,10 +9,13 @@
 import type { EmbedContentRequest, TaskType } from "../api/types.js";
 import {
   BatchDeadlineError,
+  BatchDeadlineIncompleteError,
   BatchInputChangedError,
   type BatchItemFailure,
   BatchItemsFailedError,
   BatchJobError,
+  BatchJobIncompleteError,
+  EmbeddingIncompleteError,
   GembedAbortError,
 } from "../errors.js";
 import {
@@ -39,6 +42,9 @@ import {
 /** One input: a text, or a document with a title. */
 export type BatchDocumentInput = string | { text: string; title?: string };
 
+/** What a list of inputs holds (as `GeminiEmbeddingFunction.validateInputs` takes it). */
+export type BatchInputKind = "documents" | "queries" | "texts";
+
 /**
  * What `encodeWithBatchApi` needs of the embedding function (`GeminiEmbeddingFunction` is one):
  * it builds every request and turns every result, so vectors equal the synchronous path's.
@@ -52,6 +58,12 @@ export interface BatchEmbedder {
   buildRequest(input: BatchDocumentInput, taskType: TaskType | undefined): EmbedContentRequest;
   /** Checks, copies and normalizes one vector as the synchronous path does. */
   toVector(values: ArrayLike<number>): Float32Array;
+  /**
+   * Checks the inputs before any network call (throws `InvalidInputError` naming the bad ones), so
+   * an empty text is refused up front instead of failing inside a job that was paid for.
+   * Optional: without it, the inputs are not checked.
+   */
+  validateInputs?(inputs: BatchDocumentInput[], kind: BatchInputKind): void;
   /** The synchronous path, for re-embedding failed items and for the fallback. */
   encode(
     texts: BatchDocumentInput[],
@@ -65,6 +77,13 @@ export interface BatchEncodeProgress extends BatchProgress {
   jobIndex: number;
   /** How many jobs the input needed. */
   jobCount: number;
+  /**
+   * Inputs the jobs have finished so far (succeeded or failed), over all jobs, as last polled;
+   * with `total`, the same fields the synchronous path's `onProgress` gets.
+   */
+  done: number;
+  /** Number of inputs. */
+  total: number;
 }
 
 /** Options of {@link encodeWithBatchApi}. */
@@ -111,6 +130,11 @@ export interface BatchEncodeOptions {
   inputMode?: BatchInputMode | "auto";
   /** Size limits of inline input, inline output and one input file. @default 20 MB inline, 100 MB inline output, 2 GB per file */
   limits?: BatchInputLimits;
+  /**
+   * What the inputs are, for `embedder.validateInputs` (queries take plain strings only).
+   * @default "texts"
+   */
+  inputKind?: BatchInputKind;
 }
 
 /** What {@link encodeWithBatchApiDetailed} gives. */
@@ -175,6 +199,12 @@ function checkOptions(options: BatchEncodeOptions): void {
   if (options.fallback !== undefined && typeof options.fallback !== "boolean") {
     throw new TypeError("fallback must be a boolean");
   }
+  const kind = options.inputKind;
+  if (kind !== undefined && kind !== "documents" && kind !== "queries" && kind !== "texts") {
+    throw new RangeError(
+      `inputKind must be "documents", "queries" or "texts", got ${String(kind)}`,
+    );
+  }
   const mode = options.inputMode;
   if (mode !== undefined && mode !== "auto" && mode !== "inline" && mode !== "file") {
     throw new RangeError(`inputMode must be "auto", "inline" or "file", got ${String(mode)}`);
@@ -234,6 +264,7 @@ export async function encodeWithBatchApiDetailed(
 ): Promise<BatchEncodeResult> {
   checkOptions(options);
   if (!Array.isArray(inputs)) throw new TypeError("inputs must be an array");
+  embedder.validateInputs?.(inputs, options.inputKind ?? "texts");
   const { taskType, signal } = options;
   const started = Date.now();
   const deadline =
@@ -342,15 +373,26 @@ export async function encodeWithBatchApiDetailed(
   }
   result.jobNames = jobs.map((job) => job.name);
 
-  // 2. Wait for each job and read its results.
+  // 2. Wait for each job and read its results. Every vector is placed as soon as it is read, so
+  // whatever stops the run below, the work already done travels with the error.
   const itemFailures: BatchItemFailure[] = [];
   const missing: number[] = [];
+  const jobErrors: BatchJobError[] = [];
+  const failedEntries: BatchRunJobState[] = [];
+  let resultsError: unknown;
+  let stoppedBy: { error: unknown } | undefined;
   let keepState = false;
-  let firstJobError: BatchJobError | undefined;
+  const finishedPerJob = new Array<number>(jobs.length).fill(0);
+  const cancelRunning = (except?: BatchJob) =>
+    Promise.all(
+      jobs
+        .filter((other) => other !== except && !other.done)
+        .map((other) => other.cancel({ timeout: 10_000, maxRetries: 1 }).catch(() => undefined)),
+    );
   for (let jobIndex = 0; jobIndex < jobs.length; jobIndex++) {
     const job = jobs[jobIndex] as BatchJob;
     const entry = runState.jobs[jobIndex] as BatchRunJobState;
-    let partial = false;
+    let jobError: BatchJobError | undefined;
     try {
       await job.wait({
         ...(options.pollInterval !== undefined ? { pollInterval: options.pollInterval } : {}),
@@ -362,40 +404,44 @@ export async function encodeWithBatchApiDetailed(
         ...(signal ? { signal } : {}),
         ...(options.onProgress
           ? {
-              onProgress: (progress) =>
-                options.onProgress?.({ ...progress, jobIndex, jobCount: jobs.length }),
+              onProgress: (progress) => {
+                const stats = progress.batchStats;
+                finishedPerJob[jobIndex] = stats.successfulRequestCount + stats.failedRequestCount;
+                options.onProgress?.({
+                  ...progress,
+                  jobIndex,
+                  jobCount: jobs.length,
+                  done: finishedPerJob.reduce((sum, count) => sum + count, 0),
+                  total: inputs.length,
+                });
+              },
             }
           : {}),
       });
     } catch (error) {
       if (error instanceof GembedAbortError) {
         // job.wait cancelled its own job; cancel the others too.
-        await Promise.all(
-          jobs
-            .filter((other) => other !== job && !other.done)
-            .map((other) =>
-              other.cancel({ timeout: 10_000, maxRetries: 1 }).catch(() => undefined),
-            ),
-        );
+        await cancelRunning(job);
         await store?.clear();
         throw error;
       }
-      if (!(error instanceof BatchJobError)) throw error;
-      if (!options.fallback) {
-        // A deadline leaves the job running: keep the state so a later run picks it up.
-        if (error instanceof BatchDeadlineError) keepState = true;
-        firstJobError ??= error;
-        continue;
+      if (!(error instanceof BatchJobError)) {
+        // The job cannot be reached (an outage, a lost job): stop waiting; the jobs keep running
+        // and the state is kept, so a later run picks them up.
+        stoppedBy = { error };
+        keepState = true;
+        break;
       }
-      if (error instanceof BatchDeadlineError) {
+      jobError = error;
+      if (options.fallback && error instanceof BatchDeadlineError) {
         // Falling back: stop the job so its work is not paid for twice.
         await job.cancel(signal ? { signal } : {}).catch(() => undefined);
         await job.refresh(signal ? { signal } : {}).catch(() => undefined);
       }
-      partial = true;
     }
     const seen = new Uint8Array(entry.end - entry.start);
-    if (!partial || job.output) {
+    let complete = false;
+    if (jobError === undefined || job.output) {
       try {
         for await (const item of job.results({
           keySpace: { start: entry.start, end: entry.end },
@@ -405,19 +451,48 @@ export async function encodeWithBatchApiDetailed(
           if (item.values) result.vectors[item.index] = embedder.toVector(item.values);
           else itemFailures.push({ index: item.index, error: item.error });
         }
+        complete = true;
       } catch (error) {
-        // A partial output of a job that did not succeed may lack keys: what came is kept.
-        if (!partial) throw error;
+        if (error instanceof GembedAbortError) {
+          await cancelRunning();
+          await store?.clear();
+          throw error;
+        }
+        // A partial output of a job that did not succeed may lack keys: what came is kept. A
+        // successful job's results that break off (a gap, a dropped download) are what is missing.
+        if (jobError === undefined) {
+          resultsError ??= error;
+          // The job's output stays readable for 48 h: a later run reads it again.
+          if (!options.fallback) keepState = true;
+        }
       }
     }
-    if (partial) {
+    if (!complete) {
       for (let offset = 0; offset < seen.length; offset++)
         if (seen[offset] === 0) missing.push(entry.start + offset);
     }
+    if (jobError !== undefined && !options.fallback) {
+      jobErrors.push(jobError);
+      // A deadline leaves the job running: keep the state so a later run picks it up.
+      if (jobError instanceof BatchDeadlineError) keepState = true;
+      else failedEntries.push(entry);
+    }
   }
-  if (firstJobError) {
-    if (!keepState) await store?.clear();
-    throw firstJobError;
+
+  if (stoppedBy !== undefined || jobErrors.length > 0 || (resultsError && !options.fallback)) {
+    if (keepState) {
+      // A later run reattaches the running and finished jobs, and creates new ones only for the
+      // ranges whose job ended FAILED, CANCELLED or EXPIRED (attaching to those would fail again).
+      for (const entry of failedEntries) {
+        delete entry.name;
+        delete entry.fileName;
+        delete entry.submittedAt;
+      }
+      await save();
+    } else {
+      await store?.clear();
+    }
+    throw incompleteError(result.vectors, itemFailures, jobErrors, stoppedBy, resultsError);
   }
 
   // 3. What the jobs did not give: the synchronous path, as the caller allows.
@@ -426,19 +501,81 @@ export async function encodeWithBatchApiDetailed(
   if (!resync) result.failures = itemFailures.sort((a, b) => a.index - b.index);
   if (toSync.length > 0) {
     toSync.sort((a, b) => a - b);
-    const vectors = await embedSync(
-      embedder,
-      toSync.map((index) => inputs[index] as BatchDocumentInput),
-      taskType,
-      signal,
-    );
-    toSync.forEach((index, position) => {
-      result.vectors[index] = vectors[position];
-    });
+    try {
+      const vectors = await embedSync(
+        embedder,
+        toSync.map((index) => inputs[index] as BatchDocumentInput),
+        taskType,
+        signal,
+      );
+      toSync.forEach((index, position) => {
+        result.vectors[index] = vectors[position];
+      });
+    } catch (error) {
+      // The jobs' vectors are paid for: keep them, with whatever the synchronous path finished.
+      // The state stays, so a later run reads the jobs again and only re-embeds what is missing.
+      const partial = error instanceof EmbeddingIncompleteError ? error.vectors : [];
+      toSync.forEach((index, position) => {
+        const vector = partial[position];
+        if (vector !== undefined) result.vectors[index] = vector;
+      });
+      const cause = error instanceof EmbeddingIncompleteError ? error.cause : error;
+      const stillMissing = missingIndices(result.vectors);
+      const reason = cause instanceof Error ? cause.message : String(cause);
+      throw new EmbeddingIncompleteError(
+        `Embedded ${inputs.length - stillMissing.length} of ${inputs.length} texts through batch job(s) ${result.jobNames.join(", ")} and the synchronous path; ${stillMissing.length} missing. Stopped by: ${reason}`,
+        result.vectors,
+        stillMissing,
+        cause,
+      );
+    }
     result.syncCount = toSync.length;
   }
   await store?.clear();
   return result;
+}
+
+function missingIndices(vectors: readonly (Float32Array | undefined)[]): number[] {
+  const missing: number[] = [];
+  for (let index = 0; index < vectors.length; index++)
+    if (vectors[index] === undefined) missing.push(index);
+  return missing;
+}
+
+/** The error of a run stopped by its jobs, carrying every vector already computed. */
+function incompleteError(
+  vectors: (Float32Array | undefined)[],
+  itemFailures: BatchItemFailure[],
+  jobErrors: BatchJobError[],
+  stoppedBy: { error: unknown } | undefined,
+  resultsError: unknown,
+): Error {
+  const missing = missingIndices(vectors);
+  const kept = `${vectors.length - missing.length} of ${vectors.length} vectors kept, ${missing.length} missing (error.vectors, error.missingIndices)`;
+  const failures = itemFailures.sort((a, b) => a.index - b.index);
+  const first = jobErrors[0];
+  if (stoppedBy === undefined && first !== undefined) {
+    const others =
+      jobErrors.length > 1
+        ? `; ${jobErrors.length - 1} other job(s) did not finish either: ${jobErrors
+            .slice(1)
+            .map((error) => `${error.jobName} (${error.state})`)
+            .join(", ")}`
+        : "";
+    const message = `${first.message}${others}; ${kept}`;
+    const work = { vectors, missingIndices: missing, jobErrors, failures };
+    return first instanceof BatchDeadlineError
+      ? new BatchDeadlineIncompleteError(message, first, work)
+      : new BatchJobIncompleteError(message, first, work);
+  }
+  const cause = stoppedBy ? stoppedBy.error : resultsError;
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new EmbeddingIncompleteError(
+    `Batch run stopped: ${reason}; ${kept}`,
+    vectors,
+    missing,
+    cause,
+  );
 }
 
 /**
