@@ -427,6 +427,7 @@ export class GeminiEmbeddingFunction {
     let done = 0;
     const builder = this.#newChunkBuilder();
     const self = this;
+    let warned = false;
     async function* chunks(): AsyncGenerator<Chunk> {
       for (;;) {
         const next = await iterator!.next();
@@ -435,7 +436,8 @@ export class GeminiEmbeddingFunction {
         const issues: InputIssue[] = [];
         const input = checkInput(next.value, index, "texts", issues);
         if (input === undefined) throw new InvalidInputError(issues, "texts");
-        self.#reportTooLong([input], index);
+        // A stream warns once (the callback still hears of every text).
+        if (self.#reportTooLong([input], index, !warned)) warned = true;
         const closed = builder.add(self.#item(input, index, taskType));
         if (closed) yield closed;
       }
@@ -558,9 +560,10 @@ export class GeminiEmbeddingFunction {
     checkTaskType("options.taskType", options.taskType);
   }
 
-  #reportTooLong(inputs: NormalizedInput[], offset: number): void {
+  /** Tells of texts over the input limit; returns true when it emitted the process warning. */
+  #reportTooLong(inputs: NormalizedInput[], offset: number, mayWarn = true): boolean {
     const limit = this.#model?.inputTokenLimit;
-    if (limit === undefined) return;
+    if (limit === undefined) return false;
     const over: InputTooLongInfo[] = [];
     for (let position = 0; position < inputs.length; position++) {
       const input = inputs[position];
@@ -570,11 +573,12 @@ export class GeminiEmbeddingFunction {
       const tokens = estimateTokens(input.text) + (input.title ? estimateTokens(input.title) : 0);
       if (tokens > limit) over.push({ index: offset + position, tokens, limit });
     }
-    if (over.length === 0) return;
+    if (over.length === 0) return false;
     if (this.#onInputTooLong) {
       for (const info of over) this.#onInputTooLong(info);
-      return;
+      return false;
     }
+    if (!mayWarn) return false;
     const shown = over
       .slice(0, 20)
       .map((info) => info.index)
@@ -583,6 +587,7 @@ export class GeminiEmbeddingFunction {
       `${over.length} text(s) over the ${limit}-token input limit of ${this.modelName} will be truncated by the API: index ${shown}${over.length > 20 ? ", ..." : ""}`,
       { code: "GEMBED_INPUT_TOO_LONG" },
     );
+    return true;
   }
 
   #incomplete(
