@@ -100,7 +100,12 @@ export function createProgress(options: ProgressOptions): Progress {
     printed = last;
     const seconds = (Date.now() - started) / 1000;
     const rate = seconds > 0 ? (last.done - (firstDone ?? 0)) / seconds : 0;
-    const eta = rate > 0 ? formatSeconds((last.total - last.done) / rate) : "?";
+    const eta =
+      last.done >= last.total
+        ? "0s"
+        : rate > 0
+          ? formatSeconds((last.total - last.done) / rate)
+          : "?";
     stream.write(
       `${options.label}: ${last.done}/${last.total} ${options.unit}${last.note ? ` (${last.note})` : ""}, ${rate.toFixed(1)}/s, ETA ${eta}\n`,
     );
