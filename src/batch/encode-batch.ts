@@ -588,9 +588,15 @@ function incompleteError(
  * `stateFile` (or `store`), a process that dies while waiting picks up the same job(s) when run
  * again with the same input; a changed input throws {@link BatchInputChangedError}.
  *
- * @throws {@link BatchJobError} when a job ends `FAILED`, `CANCELLED` or `EXPIRED` (without
- *   `fallback`); {@link BatchDeadlineError} at the deadline; {@link BatchItemsFailedError} when
- *   items failed and `onItemError` is `"return"`; `GembedAbortError` on abort (jobs cancelled).
+ * Nothing already done is lost: every error thrown once jobs exist (but an abort) carries
+ * `vectors` (what was computed) and `missingIndices`.
+ *
+ * @throws {@link BatchJobIncompleteError} (a {@link BatchJobError}) when a job ends `FAILED`,
+ *   `CANCELLED` or `EXPIRED` (without `fallback`); {@link BatchDeadlineIncompleteError} (a
+ *   {@link BatchDeadlineError}) at the deadline; {@link BatchItemsFailedError} when items failed
+ *   and `onItemError` is `"return"`; `EmbeddingIncompleteError` when a job cannot be reached, its
+ *   results break off or the synchronous step fails; `InvalidInputError` for bad inputs, before
+ *   any call; `GembedAbortError` on abort (jobs cancelled).
  *
  * @example
  * ```ts
