@@ -218,6 +218,8 @@ describe("encodeWithBatchApi: the same vectors as the synchronous path", () => {
     await expect(call({ priority: 1.5 })).rejects.toThrow(RangeError);
     await expect(call({ priority: {} })).rejects.toThrow(TypeError);
     await expect(call({ deadline: "soon" })).rejects.toThrow(TypeError);
+    await expect(call({ deadline: new Date("not a date") })).rejects.toThrow(RangeError);
+    await expect(call({ deadline: Number.POSITIVE_INFINITY })).rejects.toThrow(RangeError);
     await expect(call({ pollInterval: -1 })).rejects.toThrow(RangeError);
     await expect(call({ onItemError: "ignore" })).rejects.toThrow(RangeError);
     await expect(call({ fallback: "yes" })).rejects.toThrow(TypeError);

@@ -166,11 +166,16 @@ function checkOptions(options: BatchEncodeOptions): void {
     }
   }
   const deadline = options.deadline;
-  if (deadline !== undefined && !(deadline instanceof Date)) {
+  if (deadline instanceof Date) {
+    // Checked here, not only when the first wait begins: by then the jobs are paid for.
+    if (Number.isNaN(deadline.getTime())) throw new RangeError("deadline is an invalid Date");
+  } else if (deadline !== undefined) {
     if (typeof deadline !== "number" || Number.isNaN(deadline)) {
       throw new TypeError("deadline must be a number of ms or a Date");
     }
-    if (deadline < 0) throw new RangeError(`deadline must be >= 0, got ${deadline}`);
+    if (deadline < 0 || !Number.isFinite(deadline)) {
+      throw new RangeError(`deadline must be a finite number >= 0, got ${deadline}`);
+    }
   }
   if (options.onProgress !== undefined && typeof options.onProgress !== "function") {
     throw new TypeError("onProgress must be a function");
