@@ -16,6 +16,7 @@ export {
   sleep,
 } from "./client/retry.js";
 export {
+  type BatchModeEncodeOptions,
   type DocumentInput,
   type EmbeddingConfig,
   type EncodeOptions,

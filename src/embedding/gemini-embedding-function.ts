@@ -9,6 +9,7 @@
  */
 
 import { type EmbedContentRequest, TASK_TYPES, type TaskType } from "../api/types.js";
+import type { BatchEncodeOptions, BatchEncodeProgress } from "../batch/encode-batch.js";
 import { GeminiClient, type GeminiClientOptions } from "../client/gemini-client.js";
 import { abortError } from "../client/retry.js";
 import {
@@ -63,6 +64,30 @@ export interface EncodeOptions {
   onProgress?: (progress: { done: number; total: number }) => void;
   /** The task type; overrides the method's own and `config.taskType`. */
   taskType?: TaskType;
+  /**
+   * `"sync"`: `batchEmbedContents` calls. `"batch"`: the Batch API (half the price, slower),
+   * with the options of {@link BatchModeEncodeOptions}.
+   * @default "sync"
+   */
+  mode?: "sync" | "batch";
+}
+
+/**
+ * Per-call options of the encode methods with `mode: "batch"`: the Batch API path
+ * (`encodeWithBatchApi` in `src/batch/`), which gives the same vectors, in the same order,
+ * normalized the same way as the synchronous path.
+ *
+ * @example
+ * ```ts
+ * const vectors = await ef.encodeDocuments(texts, { mode: "batch", stateFile: "embed.state.json" });
+ * ```
+ */
+export interface BatchModeEncodeOptions
+  extends Omit<EncodeOptions, "onProgress" | "mode">,
+    Omit<BatchEncodeOptions, "signal" | "onProgress" | "inputKind"> {
+  mode: "batch";
+  /** Told after each poll: the job's state and `batchStats`, with `done` and `total` over all jobs. */
+  onProgress?: (progress: BatchEncodeProgress) => void;
 }
 
 /** What {@link GeminiEmbeddingFunctionOptions.onInputTooLong} is told. */
@@ -352,9 +377,14 @@ export class GeminiEmbeddingFunction {
    * const vectors = await ef.encodeDocuments([{ text: "Turing was born in London.", title: "Alan Turing" }]);
    * ```
    */
+  encodeDocuments(documents: DocumentInput[], options?: EncodeOptions): Promise<Float32Array[]>;
   encodeDocuments(
     documents: DocumentInput[],
-    options: EncodeOptions = {},
+    options: BatchModeEncodeOptions,
+  ): Promise<Float32Array[]>;
+  encodeDocuments(
+    documents: DocumentInput[],
+    options: EncodeOptions | BatchModeEncodeOptions = {},
   ): Promise<Float32Array[]> {
     return this.#encode(documents, "documents", options, "RETRIEVAL_DOCUMENT");
   }
@@ -367,7 +397,12 @@ export class GeminiEmbeddingFunction {
    * const [query] = await ef.encodeQueries(["Where was Alan Turing born?"]);
    * ```
    */
-  encodeQueries(queries: string[], options: EncodeOptions = {}): Promise<Float32Array[]> {
+  encodeQueries(queries: string[], options?: EncodeOptions): Promise<Float32Array[]>;
+  encodeQueries(queries: string[], options: BatchModeEncodeOptions): Promise<Float32Array[]>;
+  encodeQueries(
+    queries: string[],
+    options: EncodeOptions | BatchModeEncodeOptions = {},
+  ): Promise<Float32Array[]> {
     return this.#encode(queries, "queries", options, "RETRIEVAL_QUERY");
   }
 
@@ -382,6 +417,14 @@ export class GeminiEmbeddingFunction {
   encode(
     texts: DocumentInput[],
     options: EncodeOptions & { taskType: TaskType },
+  ): Promise<Float32Array[]>;
+  encode(
+    texts: DocumentInput[],
+    options: BatchModeEncodeOptions & { taskType: TaskType },
+  ): Promise<Float32Array[]>;
+  encode(
+    texts: DocumentInput[],
+    options: (EncodeOptions | BatchModeEncodeOptions) & { taskType: TaskType },
   ): Promise<Float32Array[]> {
     if (options === null || typeof options !== "object") {
       return Promise.reject(new TypeError("encode options must be an object with a taskType."));
@@ -605,13 +648,40 @@ export class GeminiEmbeddingFunction {
     );
   }
 
+  /**
+   * The Batch API path. Loaded on demand so the synchronous path never loads it; the same
+   * `buildRequest` and `toVector` as the synchronous path give the same vectors.
+   */
+  async #encodeBatch(
+    inputs: DocumentInput[],
+    kind: InputKind,
+    options: BatchModeEncodeOptions,
+    methodTaskType: TaskType,
+  ): Promise<Float32Array[]> {
+    checkTaskType("options.taskType", options.taskType);
+    const taskType = options.taskType ?? this.config.taskType ?? methodTaskType;
+    const { encodeWithBatchApi } = await import("../batch/encode-batch.js");
+    const { mode: _mode, taskType: _taskType, ...batchOptions } = options;
+    return encodeWithBatchApi(this, inputs, { ...batchOptions, taskType, inputKind: kind });
+  }
+
   async #encode(
     inputs: DocumentInput[],
     kind: InputKind,
-    options: EncodeOptions,
+    options: EncodeOptions | BatchModeEncodeOptions,
     methodTaskType: TaskType,
   ): Promise<Float32Array[]> {
-    this.#checkEncodeOptions(options);
+    if (options !== null && typeof options === "object" && options.mode === "batch") {
+      return this.#encodeBatch(inputs, kind, options as BatchModeEncodeOptions, methodTaskType);
+    }
+    if (options !== null && typeof options === "object" && options.mode !== undefined) {
+      if (options.mode !== "sync") {
+        throw new TypeError(
+          `options.mode must be "sync" or "batch", not ${describe(options.mode)}.`,
+        );
+      }
+    }
+    this.#checkEncodeOptions(options as EncodeOptions);
     const taskType = options.taskType ?? this.config.taskType ?? methodTaskType;
     const normalized = validateInputList(inputs, kind);
     const signal = options.signal;
