@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -278,6 +278,55 @@ describe("gembed with --milvus", () => {
     );
     expect(wrongDim.code).toBe(1);
     expect(wrongDim.stderr).toContain("vector dim is 768, the embedding function makes 256");
+  });
+
+  it("keeps the rows Milvus refused and writes them on the next run without embedding them again", async () => {
+    const input = Array.from({ length: 6 }, (_, index) =>
+      JSON.stringify({ id: `kept-${index}`, text: `Document number ${index} about vectors.` }),
+    ).join("\n");
+    const args = [
+      "ingest",
+      "-",
+      "--milvus",
+      milvus.address,
+      "--collection",
+      "kept",
+      "--dim",
+      "128",
+      "--batch-size",
+      "3",
+      "--json",
+    ];
+    // The first step is written; every try of the second one fails.
+    milvus.failWrites(1_000, 1);
+    const textsBefore = server.stats().texts;
+    const failed = await runCli(args, { cwd: folder, env, input });
+    milvus.failWrites(0);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain("MilvusWriteError");
+    expect(failed.stderr).toContain("kept in");
+    expect(server.stats().texts - textsBefore).toBe(6);
+    expect([...milvus.collections.get("kept")!.rows.keys()].sort()).toEqual([
+      "kept-0",
+      "kept-1",
+      "kept-2",
+    ]);
+    const keptFile = path.join(folder, "kept.unwritten.json");
+    const kept = JSON.parse(await readFile(keptFile, "utf8")) as { rows: { id: string }[] };
+    expect(kept.rows.map((row) => row.id)).toEqual(["kept-3", "kept-4", "kept-5"]);
+
+    const again = await runCli(args, { cwd: folder, env, input });
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({
+      skipped: 3,
+      reused: 3,
+      embedded: 0,
+      written: 3,
+    });
+    // Nothing was paid for twice.
+    expect(server.stats().texts - textsBefore).toBe(6);
+    expect(milvus.collections.get("kept")!.rows.size).toBe(6);
+    await expect(stat(keptFile)).rejects.toThrow();
   });
 
   it("demo runs through Milvus when MILVUS_URI is set", async () => {

@@ -280,6 +280,16 @@ export class LocalRowsFile {
     this.#journalTorn = false;
   }
 
+  /** Deletes the file, its journal and its side file (e.g. once every row it held is elsewhere). */
+  async delete(): Promise<void> {
+    await rm(this.path, { force: true });
+    await rm(this.journalPath, { force: true });
+    await rm(this.infoPath, { force: true });
+    this.#rows.clear();
+    this.#journalRows = 0;
+    this.#journalTorn = false;
+  }
+
   /**
    * Exact cosine search: scores every row against `query` and returns the best `limit`, best
    * first.

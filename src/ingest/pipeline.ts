@@ -76,6 +76,18 @@ export interface IngestOptions {
   signal?: AbortSignal;
   /** Called after each step. */
   onProgress?: (progress: IngestProgress) => void;
+  /**
+   * Vectors already paid for, by chunk id and content hash (e.g. the rows kept by
+   * `onWriteFailure` in an earlier run): a chunk found here is written without being embedded.
+   * @default none
+   */
+  reuse?: (id: string, hash: string) => number[] | undefined;
+  /**
+   * Called with the rows of a step whose write failed, before the error is thrown, so the vectors
+   * can be kept (and given back through `reuse` next time) instead of being paid for again.
+   * @default none
+   */
+  onWriteFailure?: (rows: EmbeddingRow[], error: unknown) => Promise<void>;
 }
 
 /** What an ingest run did. */
@@ -86,6 +98,8 @@ export interface IngestSummary {
   skipped: number;
   /** Chunks embedded in this run. */
   embedded: number;
+  /** Chunks written with a vector given back by `reuse` (paid for by an earlier run). */
+  reused: number;
   /** Rows written in this run. */
   written: number;
   /** Stale rows removed. */
@@ -148,13 +162,46 @@ export async function ingestDocuments(
     if (existing.get(chunk.id) !== hashes[index]) todo.push(index);
   });
 
+  // Rows whose vectors an earlier run paid for and could not write: written, not embedded again.
+  const reusedRows: EmbeddingRow[] = [];
+  if (options.reuse !== undefined) {
+    const remaining: number[] = [];
+    for (const index of todo) {
+      const chunk = chunks[index]!;
+      const vector = options.reuse(chunk.id, hashes[index]!);
+      if (vector !== undefined && vector.length === dim) {
+        reusedRows.push({ ...chunkToRow(chunk, hashes[index]!, new Float32Array(0)), vector });
+      } else {
+        remaining.push(index);
+      }
+    }
+    todo.splice(0, todo.length, ...remaining);
+  }
+  const write = async (rows: EmbeddingRow[]) => {
+    try {
+      await sink.write(rows);
+    } catch (error) {
+      await options.onWriteFailure?.(rows, error);
+      throw error;
+    }
+  };
+
+  const unchanged = chunks.length - todo.length - reusedRows.length;
   const progress: IngestProgress = {
-    done: chunks.length - todo.length,
+    done: unchanged,
     total: chunks.length,
-    skipped: chunks.length - todo.length,
+    skipped: unchanged,
     written: 0,
   };
   options.onProgress?.({ ...progress });
+  for (let start = 0; start < reusedRows.length; start += batchSize) {
+    options.signal?.throwIfAborted();
+    const rows = reusedRows.slice(start, start + batchSize);
+    await write(rows);
+    progress.written += rows.length;
+    progress.done += rows.length;
+    options.onProgress?.({ ...progress });
+  }
   let embedded = 0;
   for (let start = 0; start < todo.length; start += batchSize) {
     options.signal?.throwIfAborted();
@@ -181,7 +228,7 @@ export async function ingestDocuments(
       if (vector !== undefined)
         rows.push(chunkToRow(chunks[chunkIndex]!, hashes[chunkIndex]!, vector));
     });
-    await sink.write(rows);
+    await write(rows);
     embedded += rows.length;
     progress.written += rows.length;
     progress.done += rows.length;
@@ -201,6 +248,7 @@ export async function ingestDocuments(
     chunks: chunks.length,
     skipped: progress.skipped,
     embedded,
+    reused: reusedRows.length,
     written: progress.written,
     removed,
   };

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { access } from "node:fs/promises";
 import { type Command, InvalidArgumentError } from "commander";
 import { encodeWithBatchApi } from "../../batch/encode-batch.js";
 import type { GeminiEmbeddingFunction } from "../../embedding/gemini-embedding-function.js";
@@ -13,6 +14,7 @@ import { LocalRowsFile } from "../../ingest/local-rows-file.js";
 import { localRowsSink } from "../../ingest/local-sink.js";
 import {
   type DocumentEmbedder,
+  type IngestOptions,
   type IngestSummary,
   ingestDocuments,
   type RowSink,
@@ -161,6 +163,9 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
     let finish: () => Promise<void> = async () => {};
     let sink: RowSink;
     let target: string;
+    let reuse: IngestOptions["reuse"];
+    let onWriteFailure: IngestOptions["onWriteFailure"];
+    let succeeded = false;
     try {
       if (options.milvus) {
         const client = await connectMilvus({
@@ -178,6 +183,26 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
         });
         sink = collection.asSink({ signal: interrupt.signal });
         target = `Milvus collection ${options.collection}`;
+        // Rows embedded but not written (Milvus failed after every retry) are kept here, and the
+        // next run writes them without paying for their vectors again.
+        const keptPath = `${options.collection}.unwritten.json`;
+        let kept = await openKeptRows(keptPath);
+        reuse = (id, hash) => {
+          const row = kept?.get(id);
+          return row !== undefined && row.content_hash === hash ? row.vector : undefined;
+        };
+        onWriteFailure = async (rows) => {
+          kept ??= await LocalRowsFile.open(keptPath);
+          await kept.append(rows);
+          await kept.commit();
+          process.stderr.write(
+            `gembed: ${rows.length} embedded row(s) could not be written; kept in ${kept.path}, the next run writes them without embedding them again\n`,
+          );
+        };
+        finish = async () => {
+          // A run that ended well wrote (or found unchanged) every row the file held.
+          if (succeeded && kept !== undefined) await kept.delete();
+        };
       } else {
         const file = await LocalRowsFile.open(options.out ?? `${options.collection}.json`, {
           model: embeddingFunction.modelName,
@@ -201,7 +226,10 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
           signal: interrupt.signal,
           onProgress: (state) =>
             progress?.update(state.done, state.total, `skipped ${state.skipped}`),
+          ...(reuse !== undefined ? { reuse } : {}),
+          ...(onWriteFailure !== undefined ? { onWriteFailure } : {}),
         });
+        succeeded = true;
       } finally {
         progress?.stop();
         await finish();
@@ -210,7 +238,7 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
         process.stdout.write(`${JSON.stringify({ ...summary, target })}\n`);
       } else {
         process.stdout.write(
-          `ingested ${summary.documents} document(s): ${summary.chunks} chunk(s), ${summary.skipped} unchanged, ${summary.embedded} embedded, ${summary.written} written, ${summary.removed} removed -> ${target}\n`,
+          `ingested ${summary.documents} document(s): ${summary.chunks} chunk(s), ${summary.skipped} unchanged, ${summary.embedded} embedded${summary.reused > 0 ? `, ${summary.reused} kept from an earlier run` : ""}, ${summary.written} written, ${summary.removed} removed -> ${target}\n`,
         );
       }
     } finally {
@@ -218,6 +246,15 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
       await close();
     }
   });
+}
+
+/** The rows an earlier run embedded and could not write to Milvus, when it left any. */
+async function openKeptRows(file: string): Promise<LocalRowsFile | undefined> {
+  const exists = await access(file).then(
+    () => true,
+    () => false,
+  );
+  return exists ? LocalRowsFile.open(file) : undefined;
 }
 
 function batchEmbedder(
