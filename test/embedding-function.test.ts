@@ -469,6 +469,49 @@ describe("encodeStream", () => {
     expect(calls.length).toBeLessThanOrEqual(3);
   });
 
+  it("a stopped stream accounts for every text it read: yielded, in vectors, or missing", async () => {
+    // Chunks close by bytes, so the text that overflowed a chunk is read but not yet sent when
+    // the per-day quota stops the work: it must be listed as missing, not counted as embedded.
+    const { url } = await setUp((_, index) =>
+      index >= 3
+        ? { status: 429, body: rateLimitBody("3600s", "EmbedContentRequestsPerDayPerProject") }
+        : undefined,
+    );
+    const ef = embeddingFunction(url, { concurrency: 1, maxBytesPerCall: 2_000 });
+    let pulled = 0;
+    function* source() {
+      for (let index = 0; index < 200; index++) {
+        pulled++;
+        yield `${"padding ".repeat(20)} text ${index}`;
+      }
+    }
+    let yielded = 0;
+    const error = await (async () => {
+      for await (const _vector of ef.encodeStream(source())) yielded++;
+    })().catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(EmbeddingIncompleteError);
+    const incomplete = error as EmbeddingIncompleteError;
+    expect(yielded).toBeGreaterThan(0);
+    const accounted = new Set<number>(incomplete.missingIndices);
+    for (let index = 0; index < yielded; index++) accounted.add(index);
+    incomplete.vectors.forEach((vector, index) => {
+      if (vector) accounted.add(index);
+    });
+    expect([...accounted].sort((a, b) => a - b)).toEqual(
+      Array.from({ length: pulled }, (_, index) => index),
+    );
+    const embedded = pulled - incomplete.missingIndices.length;
+    expect(incomplete.message).toContain(`Embedded ${embedded} of ${pulled} texts`);
+  });
+
+  it("refuses mode: batch (no streaming form) with a TypeError", async () => {
+    const { url, calls } = await setUp();
+    const ef = embeddingFunction(url);
+    const stream = ef.encodeStream(["a"], { mode: "batch" } as unknown as { mode: "sync" });
+    await expect(stream.next()).rejects.toBeInstanceOf(TypeError);
+    expect(calls).toHaveLength(0);
+  });
+
   it("throws InvalidInputError with the index of a bad text when it is read", async () => {
     const { url } = await setUp();
     const ef = embeddingFunction(url);

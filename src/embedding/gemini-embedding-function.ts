@@ -450,6 +450,11 @@ export class GeminiEmbeddingFunction {
     options: EncodeOptions & { taskType?: TaskType } = {},
   ): AsyncGenerator<Float32Array> {
     this.#checkEncodeOptions(options);
+    if (options.mode !== undefined && options.mode !== "sync") {
+      throw new TypeError(
+        `encodeStream has no Batch API form: options.mode must be "sync" or left out, not ${describe(options.mode)}.`,
+      );
+    }
     const source = texts as {
       [Symbol.asyncIterator]?: () => AsyncIterator<DocumentInput>;
       [Symbol.iterator]?: () => Iterator<DocumentInput>;
@@ -468,6 +473,8 @@ export class GeminiEmbeddingFunction {
     if (signal?.aborted) throw abortError(signal);
     let read = 0;
     let done = 0;
+    // Vectors handed to the consumer: always the first `yielded` texts, in order.
+    let yielded = 0;
     const builder = this.#newChunkBuilder();
     const self = this;
     let warned = false;
@@ -497,7 +504,10 @@ export class GeminiEmbeddingFunction {
           options.onProgress?.({ done, total: read });
         },
       })) {
-        for (const vector of result.vectors) yield vector;
+        for (const vector of result.vectors) {
+          yielded++;
+          yield vector;
+        }
       }
     } catch (error) {
       if (error instanceof PipelineStoppedError) {
@@ -507,7 +517,12 @@ export class GeminiEmbeddingFunction {
             vectors[item.index] = finished.vectors[position];
           });
         }
-        const missing = error.unfinished.flatMap((chunk) => chunk.items.map((item) => item.index));
+        // Every text read and not embedded: those of unfinished chunks, and a text read into
+        // the open chunk (a chunk closed by bytes keeps the text that overflowed it).
+        const missing: number[] = [];
+        for (let index = yielded; index < read; index++) {
+          if (vectors[index] === undefined) missing.push(index);
+        }
         throw this.#incomplete(vectors, missing, read, error.cause);
       }
       throw error;
@@ -589,7 +604,10 @@ export class GeminiEmbeddingFunction {
       index,
       request,
       bytes: requestBytes(request),
-      tokens: estimateTokens(input.text) + (request.title ? estimateTokens(request.title) : 0),
+      // The text as sent: for gemini-embedding-2 it carries the task prompt and the title.
+      tokens:
+        estimateTokens(request.content.parts[0]?.text ?? input.text) +
+        (request.title ? estimateTokens(request.title) : 0),
     };
   }
 
