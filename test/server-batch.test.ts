@@ -1,11 +1,16 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { getModelInfo } from "../src/models.js";
+import { FileStore } from "../src/server/files.js";
 import { type RunningServer, type ServerOptions, startServer } from "../src/server/index.js";
+import { JobManager } from "../src/server/jobs.js";
 import { localEmbedding } from "../src/server/local-model.js";
+import { resolveOptions } from "../src/server/options.js";
+import { prepareDataFolder } from "../src/server/storage.js";
 
 const servers: RunningServer[] = [];
 const folders: string[] = [];
@@ -220,10 +225,14 @@ describe("batch jobs with inline requests", () => {
 
   it("runs jobs by priority, then oldest first", async () => {
     const server = await start({ batch: { delayPerItemMs: 15, concurrency: 1 } });
-    const create = async (priority: number) =>
-      (await call(server, "POST", CREATE, inline(["x", "y", "z"], { priority: String(priority) })))
-        .body.name as string;
-    const blocker = await create(0);
+    const create = async (priority: number, texts = ["x", "y", "z"]) =>
+      (await call(server, "POST", CREATE, inline(texts, { priority: String(priority) }))).body
+        .name as string;
+    // Long enough (about 1.5 s) for the four jobs below to be created while it runs.
+    const blocker = await create(
+      0,
+      Array.from({ length: 100 }, (_, index) => `blocker ${index}`),
+    );
     await waitFor(server, blocker, (body) => body.metadata.state === "BATCH_STATE_RUNNING");
     const low = await create(0);
     const negative = await create(-2);
@@ -236,6 +245,11 @@ describe("batch jobs with inline requests", () => {
     }
     const order = [...ends].sort((left, right) => left[1] - right[1]).map(([name]) => name);
     expect(order).toEqual([blocker, high, low, lowTwin, negative]);
+    // The four were all created before the blocker ended (else the order proves nothing).
+    for (const name of [low, negative, high, lowTwin]) {
+      const job = (await call(server, "GET", `/v1beta/${name}`)).body;
+      expect(Date.parse(job.metadata.createTime)).toBeLessThan(ends[0]![1]);
+    }
   });
 
   it("refuses bad job bodies", async () => {
@@ -415,6 +429,133 @@ describe("files and file-input jobs", () => {
   });
 });
 
+describe("inline output", () => {
+  it("keeps $& and $' in metadata as they are (no replacement patterns)", async () => {
+    const server = await start();
+    const body = inline(["one", "two"]);
+    const keys = ["cost $& more", "tail $' and $` and $$"];
+    body.batch.inputConfig.requests.requests.forEach((item, index) => {
+      item.metadata.key = keys[index]!;
+    });
+    const created = await call(server, "POST", CREATE, body);
+    const done = await waitFor(server, created.body.name, (operation) => operation.done === true);
+    const responses = done.metadata.output.inlinedResponses.inlinedResponses;
+    expect(responses.map((item: Json) => item.metadata.key)).toEqual(keys);
+    expect(done.response.inlinedResponses.inlinedResponses).toEqual(responses);
+  });
+
+  it("refuses an inline job whose output would pass maxInlineOutputBytes, before any work", async () => {
+    const server = await start({ batch: { maxInlineOutputBytes: 50_000 } });
+    // 20 items of 128 values: about 20 x (100 + 13 x 128 + the item) = 37 KB, under the limit.
+    const small = await call(server, "POST", CREATE, inline(Array(20).fill("text")));
+    expect(small.status).toBe(200);
+    // One item at the default 3,072 values is already about 40 KB; two pass 50 KB.
+    const large = await call(server, "POST", CREATE, {
+      batch: {
+        displayName: "large",
+        inputConfig: {
+          requests: {
+            requests: [0, 1].map((index) => ({
+              request: { content: { parts: [{ text: `t${index}` }] } },
+            })),
+          },
+        },
+      },
+    });
+    expect(large.status).toBe(400);
+    expect(large.body.error.status).toBe("INVALID_ARGUMENT");
+    expect(large.body.error.message).toMatch(/over the 50000-byte limit of inline output/);
+    const listed = await call(server, "GET", "/v1beta/batches");
+    expect(listed.body.operations).toHaveLength(1);
+    await expect(startServer({ batch: { maxInlineOutputBytes: 300_000_000 } })).rejects.toThrow(
+      RangeError,
+    );
+  });
+
+  it("ends a list page early when its inline outputs pass the limit, the rest on the next page", async () => {
+    const server = await start({ batch: { maxInlineOutputBytes: 4096 } });
+    const names: string[] = [];
+    for (let index = 0; index < 3; index++) {
+      const created = await call(server, "POST", CREATE, inline([`job ${index}`]));
+      expect(created.status).toBe(200);
+      names.push(created.body.name);
+      await waitFor(server, created.body.name, (operation) => operation.done === true);
+    }
+    const seen: string[] = [];
+    let token: string | undefined;
+    let pages = 0;
+    do {
+      const query = token === undefined ? "" : `&pageToken=${token}`;
+      const page = await call(server, "GET", `/v1beta/batches?pageSize=10${query}`);
+      expect(page.status).toBe(200);
+      for (const operation of page.body.operations) {
+        expect(operation.metadata.output.inlinedResponses.inlinedResponses).toHaveLength(1);
+        seen.push(operation.name);
+      }
+      token = page.body.nextPageToken;
+      pages++;
+    } while (token !== undefined && pages < 10);
+    expect(pages).toBeGreaterThan(1);
+    expect([...seen].sort()).toEqual([...names].sort());
+  });
+});
+
+describe("upload limits", () => {
+  async function startUpload(server: { url: string }, declared?: number): Promise<string> {
+    const started = await fetch(`${server.url}/upload/v1beta/files`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-goog-upload-protocol": "resumable",
+        "x-goog-upload-command": "start",
+        ...(declared === undefined
+          ? {}
+          : { "x-goog-upload-header-content-length": String(declared) }),
+      },
+      body: "{}",
+    });
+    expect(started.status).toBe(200);
+    return started.headers.get("x-goog-upload-url")!;
+  }
+
+  it("refuses a chunk that would pass the declared size, keeping what was received", async () => {
+    const server = await start();
+    const url = await startUpload(server, 5);
+    const chunk = (command: string, offset: number, body: string) =>
+      fetch(url, {
+        method: "POST",
+        headers: { "x-goog-upload-command": command, "x-goog-upload-offset": String(offset) },
+        body,
+      });
+    expect((await chunk("upload", 0, "abc")).status).toBe(200);
+    const over = await chunk("upload", 3, "defgh");
+    expect(over.status).toBe(400);
+    expect(((await over.json()) as Json).error.message).toMatch(/said 5/);
+    const final = await chunk("upload, finalize", 3, "de");
+    expect(final.status).toBe(200);
+    expect(((await final.json()) as Json).file.sizeBytes).toBe("5");
+  });
+
+  it("forgets upload sessions left unfinished past the file lifetime", async () => {
+    const dataDir = await folder();
+    const server = await start({ dataDir, batch: { fileLifetimeMs: 300 } });
+    const url = await startUpload(server);
+    const { readdir } = await import("node:fs/promises");
+    expect((await readdir(path.join(dataDir, "uploads"))).length).toBeGreaterThan(0);
+    const started = Date.now();
+    while ((await readdir(path.join(dataDir, "uploads"))).length > 0) {
+      expect(Date.now() - started).toBeLessThan(5000);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const late = await fetch(url, {
+      method: "POST",
+      headers: { "x-goog-upload-command": "upload, finalize", "x-goog-upload-offset": "0" },
+      body: "abc",
+    });
+    expect(late.status).toBe(404);
+  });
+});
+
 describe("lifetimes", () => {
   it("expires jobs and files past their lifetime", async () => {
     const server = await start({
@@ -443,12 +584,72 @@ describe("lifetimes", () => {
   });
 });
 
+describe("cancel and the end of a job", () => {
+  it("a cancel that comes while a finished job writes its output leaves it SUCCEEDED, with its output", async () => {
+    const dataDir = await folder();
+    const folders = await prepareDataFolder(dataDir);
+    let cancelled: Promise<void> | undefined;
+    let jobs: JobManager | undefined;
+    let jobName = "";
+    // A real FileStore that, when the responses file is registered (the last step of a job,
+    // after every item is answered), receives a cancel of that job first.
+    class CancellingFileStore extends FileStore {
+      override async register(...args: Parameters<FileStore["register"]>) {
+        if (args[1].source === "GENERATED") cancelled ??= jobs!.cancel(jobName);
+        return super.register(...args);
+      }
+    }
+    const files = new CancellingFileStore(folders, 60_000);
+    await writeFile(
+      files.dataPath("input"),
+      `${JSON.stringify({ key: "a", request: { content: { parts: [{ text: "a" }] } } })}\n`,
+    );
+    await files.register("input", { mimeType: "application/jsonl", source: "UPLOADED" });
+    const { batch } = resolveOptions({});
+    jobs = new JobManager(folders, files, batch, { onItems: () => {}, onCreated: () => {} });
+    const record = await jobs.create(getModelInfo(MODEL)!, {
+      batch: { inputConfig: { fileName: "files/input" } },
+    });
+    jobName = record.id;
+    const started = Date.now();
+    while (cancelled === undefined) {
+      expect(Date.now() - started).toBeLessThan(10_000);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await cancelled;
+    const operation = await jobs.operation(jobs.get(jobName));
+    expect(operation.metadata?.state).toBe("BATCH_STATE_SUCCEEDED");
+    expect(operation.error).toBeUndefined();
+    expect(operation.metadata?.output?.responsesFile).toBe(`files/batch-${jobName}`);
+    await jobs.close();
+  });
+});
+
 describe("persistence", () => {
+  it("removes what a crash left behind: parts of finished jobs and temporary files", async () => {
+    const dataDir = await folder();
+    const first = await startServer({ dataDir });
+    const created = await call(first, "POST", CREATE, inline(["one"]));
+    await waitFor(first, created.body.name, (body) => body.done === true);
+    await first.close();
+    const id = created.body.name.slice("batches/".length);
+    const leftovers = [
+      path.join(dataDir, "batches", `${id}.part-0-1.jsonl`),
+      path.join(dataDir, "batches", `${id}.json.123.4.tmp`),
+      path.join(dataDir, "files", "abc.data.123.5.tmp"),
+    ];
+    for (const file of leftovers) await writeFile(file, "x\n");
+    const second = await start({ dataDir });
+    for (const file of leftovers) await expect(readFile(file)).rejects.toThrow(/ENOENT/);
+    const job = (await call(second, "GET", `/v1beta/${created.body.name}`)).body;
+    expect(job.metadata.state).toBe("BATCH_STATE_SUCCEEDED");
+    expect(job.metadata.output.inlinedResponses.inlinedResponses).toHaveLength(1);
+  });
+
   it("finishes a job after kill -9 and a restart, every item answered exactly once", async () => {
     const dataDir = await folder();
     const serverModule = fileURLToPath(new URL("../src/server/index.ts", import.meta.url));
     const script = path.join(dataDir, "child.mts");
-    const { writeFile } = await import("node:fs/promises");
     await writeFile(
       script,
       `import { startServer } from ${JSON.stringify(serverModule)};

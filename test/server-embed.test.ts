@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { type RunningServer, type ServerOptions, startServer } from "../src/server/index.js";
 import { localEmbedding } from "../src/server/local-model.js";
+import { redactUrl } from "../src/server/server.js";
 
 const servers: RunningServer[] = [];
 afterEach(async () => {
@@ -459,6 +460,77 @@ describe("operations", () => {
     expect(all).toContain("embedContent");
     expect(all).not.toContain("super-secret-key");
     expect(all).not.toContain("wrong-secret-key");
+  });
+
+  it("close() lets a request in flight finish and answer, then stops", async () => {
+    const server = await start({ faults: { latencyMs: 300 } });
+    const inFlight = call(server, EMBED, { content: content("x") });
+    // The request is in the server (waiting its latency) when close() begins.
+    const started = Date.now();
+    while (server.stats().requests === 0 && Date.now() - started < 100) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const closed = server.close();
+    const answer = await inFlight;
+    expect(answer.status).toBe(200);
+    expect(answer.body.embedding.values).toHaveLength(3072);
+    await closed;
+    await expect(call(server, EMBED, { content: content("x") })).rejects.toThrow();
+  });
+
+  it("redacts a key whose name is percent-encoded, which the server accepts as a key", async () => {
+    expect(redactUrl("/v1beta/models?%6Bey=secret-1&pageSize=2")).toBe(
+      "/v1beta/models?%6Bey=[REDACTED]&pageSize=2",
+    );
+    expect(redactUrl("/a?KEY=secret-2#x")).toBe("/a?KEY=[REDACTED]#x");
+    expect(redactUrl("/a?monkey=ok&key=secret-3")).toBe("/a?monkey=ok&key=[REDACTED]");
+    const lines: string[] = [];
+    const server = await start({
+      apiKeys: ["encoded-secret-key"],
+      logLevel: "info",
+      logStream: { write: (line) => lines.push(line) },
+    });
+    const answer = await call(server, `${EMBED}?%6Bey=encoded-secret-key`, {
+      content: content("x"),
+    });
+    expect(answer.status).toBe(200);
+    expect(lines.join("\n")).toContain("%6Bey=[REDACTED]");
+    expect(lines.join("\n")).not.toContain("encoded-secret-key");
+  });
+
+  it("never logs the raw bytes of a malformed request (client error, trace level)", async () => {
+    const lines: string[] = [];
+    const server = await start({
+      logLevel: "trace",
+      logStream: { write: (line) => lines.push(line) },
+    });
+    const { port } = new URL(server.url);
+    const { connect } = await import("node:net");
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(Number(port), "127.0.0.1", () => {
+        socket.write(
+          "POST /v1beta/models HTTP/1.1\r\nHost: x\r\nx-goog-api-key: raw-secret-key\r\nContent-Length: nope\r\n\r\n",
+        );
+      });
+      socket.on("error", () => undefined);
+      socket.on("close", () => resolve());
+      socket.setTimeout(5000, () => reject(new Error("no answer")));
+      socket.resume();
+    });
+    const all = lines.join("\n");
+    expect(all).toContain("client error");
+    // Buffers are logged as {"type":"Buffer","data":[bytes]}: decode them before looking.
+    const decoded = lines
+      .map((line) =>
+        JSON.stringify(JSON.parse(line), (_key, value) =>
+          value?.type === "Buffer" && Array.isArray(value.data)
+            ? Buffer.from(value.data).toString("latin1")
+            : value,
+        ),
+      )
+      .join("\n");
+    expect(decoded).not.toContain("raw-secret-key");
   });
 
   it("rejects bad options before starting", async () => {

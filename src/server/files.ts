@@ -32,6 +32,9 @@ export interface FileRecord {
   source: "UPLOADED" | "GENERATED";
 }
 
+/** Largest file, like the real files API (2 GB per file). */
+const MAX_FILE_BYTES = 2 ** 31;
+
 /** An upload in progress. */
 interface UploadSession {
   id: string;
@@ -54,6 +57,8 @@ export class FileStore {
   /** Loads the files of the data folder. */
   async load(): Promise<void> {
     for (const entry of await readdir(this.folders.files)) {
+      // Temporary files of writes cut short by a crash: never renamed, never read.
+      if (entry.endsWith(".tmp")) await removeFile(path.join(this.folders.files, entry));
       if (!entry.endsWith(".json")) continue;
       const record = await readJson<FileRecord>(path.join(this.folders.files, entry));
       if (record !== undefined && isValidId(record.id)) this.records.set(record.id, record);
@@ -171,9 +176,17 @@ export class FileStore {
     return this.records.has(id);
   }
 
-  /** Deletes the expired files; returns how many. */
+  /** Deletes the expired files and the upload sessions left unfinished that long; returns how many files. */
   async sweep(now = Date.now()): Promise<number> {
     let count = 0;
+    for (const entry of await readdir(this.folders.uploads)) {
+      const file = path.join(this.folders.uploads, entry);
+      const modified = await stat(file).then(
+        (info) => info.mtimeMs,
+        () => now,
+      );
+      if (modified + this.lifetimeMs <= now) await removeFile(file);
+    }
     for (const record of [...this.records.values()]) {
       if (record.expiresAt > now) continue;
       this.records.delete(record.id);
@@ -266,6 +279,15 @@ export class FileStore {
         throw invalidArgument(
           `Invalid X-Goog-Upload-Offset ${offset}: ${session.received} bytes were received so far.`,
         );
+      }
+      const total = session.received + chunk.length;
+      if (session.declaredSize !== undefined && total > session.declaredSize) {
+        throw invalidArgument(
+          `The upload would have ${total} bytes but X-Goog-Upload-Header-Content-Length said ${session.declaredSize}.`,
+        );
+      }
+      if (total > MAX_FILE_BYTES) {
+        throw invalidArgument(`A file can have at most ${MAX_FILE_BYTES} bytes (2 GiB).`);
       }
       await appendFile(this.sessionDataPath(sessionId), chunk);
       session.received += chunk.length;

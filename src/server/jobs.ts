@@ -133,7 +133,12 @@ export class JobManager {
 
   /** Loads the jobs of the data folder and resumes the unfinished ones from their checkpoints. */
   async load(): Promise<void> {
-    for (const entry of await readdir(this.folders.batches)) {
+    const entries = await readdir(this.folders.batches);
+    // Temporary files of writes cut short by a crash: never renamed, never read.
+    for (const entry of entries) {
+      if (entry.endsWith(".tmp")) await removeFile(path.join(this.folders.batches, entry));
+    }
+    for (const entry of entries) {
       if (!/^[a-z0-9-]+\.json$/.test(entry)) continue;
       const record = await readJson<JobRecord>(path.join(this.folders.batches, entry));
       if (record === undefined || !isValidId(record.id)) continue;
@@ -158,6 +163,14 @@ export class JobManager {
         record.failed = failed;
       }
       this.records.set(record.id, record);
+    }
+    // Parts of finished jobs, left behind by a crash between the final save and their removal.
+    for (const entry of entries) {
+      const match = /^([a-z0-9-]+)\.part-\d+-\d+\.jsonl$/.exec(entry);
+      const owner = match === null ? undefined : this.records.get(match[1] as string);
+      if (owner !== undefined && TERMINAL_BATCH_STATES.has(owner.state)) {
+        await removeFile(path.join(this.folders.batches, entry));
+      }
     }
     this.schedule();
   }
@@ -221,6 +234,19 @@ export class JobManager {
       inputKind = "inline";
       const lines = requests.map((item) => JSON.stringify(item ?? null));
       itemCount = lines.length;
+      // The output of an inline job is sent inside the job's JSON, which cannot be streamed: its
+      // size is bounded here, before any work, rather than failing when the job is read.
+      let outputBytes = 0;
+      for (let index = 0; index < lines.length; index++) {
+        const dimension = requestedDimension(requests[index], urlModel);
+        outputBytes +=
+          INLINE_ITEM_BYTES + VALUE_BYTES * dimension + (lines[index] as string).length;
+      }
+      if (outputBytes > this.options.maxInlineOutputBytes) {
+        throw invalidArgument(
+          `* EmbedContentBatch.input_config.requests: the inline output of this batch could reach ${outputBytes} bytes, over the ${this.options.maxInlineOutputBytes}-byte limit of inline output; use an input file (input_config.file_name).`,
+        );
+      }
       await writeAtomic(this.inputPath(id), `${lines.join("\n")}\n`);
     }
     const record: JobRecord = {
@@ -281,6 +307,8 @@ export class JobManager {
       runner.stop = "cancel";
       await runner.done;
     }
+    // The job may have finished (all items were answered) or been deleted while it stopped.
+    if (!this.records.has(record.id) || TERMINAL_BATCH_STATES.has(record.state)) return;
     record.state = "BATCH_STATE_CANCELLED";
     record.updatedAt = now;
     record.endedAt = now;
@@ -489,7 +517,9 @@ export class JobManager {
       // Give the HTTP side a turn between checkpoints.
       await sleep(0);
     }
-    if (runner.stop !== "none") return;
+    // Every item is answered: the job finishes even if a cancel or a close came in meanwhile
+    // (the work is done; throwing it away would lose it). Only a delete stops it here.
+    if (runner.stop === "delete" || record.progress < record.itemCount) return;
     await this.finish(record);
   }
 
@@ -579,7 +609,11 @@ export class JobManager {
   }
 
   /** The `EmbedContentBatch` of a job, as JSON text (inline output included). */
-  async batchJson(record: JobRecord, withType: boolean): Promise<string> {
+  async batchJson(
+    record: JobRecord,
+    withType: boolean,
+    output?: string | undefined,
+  ): Promise<string> {
     const batch: EmbedContentBatch & { "@type"?: string } = {
       model: `models/${record.model}`,
       displayName: record.displayName ?? "",
@@ -590,7 +624,7 @@ export class JobManager {
       : {};
     Object.assign(ordered, { name: `batches/${record.id}` }, batch);
     if (record.displayName === undefined) delete ordered.displayName;
-    const output = await this.outputJson(record);
+    output ??= await this.outputJson(record);
     if (output !== undefined) ordered.output = "\u0000OUTPUT\u0000";
     ordered.createTime = rfc3339(record.createdAt);
     ordered.updateTime = rfc3339(record.updatedAt);
@@ -606,7 +640,12 @@ export class JobManager {
     ordered.state = record.state;
     ordered.priority = String(record.priority);
     const text = JSON.stringify(ordered);
-    return output === undefined ? text : text.replace('"\\u0000OUTPUT\\u0000"', output);
+    if (output === undefined) return text;
+    // Spliced, not `replace`d: `$&` or `$'` in an item's metadata are not patterns. The last
+    // occurrence: only the fields before `output` (e.g. displayName) can hold user text.
+    const placeholder = '"\\u0000OUTPUT\\u0000"';
+    const at = text.lastIndexOf(placeholder);
+    return text.slice(0, at) + output + text.slice(at + placeholder.length);
   }
 
   /** The `output` of a finished job, as JSON text. */
@@ -615,25 +654,23 @@ export class JobManager {
     if (record.responsesFile !== undefined) {
       return JSON.stringify({ responsesFile: record.responsesFile });
     }
-    let text: string;
-    try {
-      text = await readFile(this.outputPath(record.id), "utf8");
-    } catch {
-      return undefined;
-    }
+    // Bounded at creation by `maxInlineOutputBytes`. A missing output of a succeeded job is an
+    // error, not an answer without output (that would look like a job with no results).
+    const text = await readFile(this.outputPath(record.id), "utf8");
     const lines = text.split("\n").filter((line) => line.length > 0);
     return `{"inlinedResponses":{"inlinedResponses":[${lines.join(",")}]}}`;
   }
 
   /** The long-running `Operation` of a job, as JSON text. */
   async operationJson(record: JobRecord): Promise<string> {
-    const metadata = await this.batchJson(record, true);
+    // Read once: the output goes in `metadata.output` and in `response`.
+    const output = await this.outputJson(record);
+    const metadata = await this.batchJson(record, true, output);
     const name = JSON.stringify(`batches/${record.id}`);
     let text = `{"name":${name},"metadata":${metadata}`;
     if (TERMINAL_BATCH_STATES.has(record.state)) {
       text += `,"done":true`;
       if (record.error !== undefined) text += `,"error":${JSON.stringify(record.error)}`;
-      const output = await this.outputJson(record);
       if (output !== undefined) {
         // Both places, as the API page asks: `metadata.output` and `response`.
         text += `,"response":{"@type":"${TYPE_URLS.embedContentBatchOutput}",${output.slice(1)}`;
@@ -690,6 +727,25 @@ function checkItem(
     if (error instanceof ServerApiError) return error;
     throw error;
   }
+}
+
+/** A value as written (`-0.020785617,`), and the envelope of one inline answer, in bytes. */
+const VALUE_BYTES = 13;
+const INLINE_ITEM_BYTES = 100;
+
+/** The output size an inline item asks for (its model's default when unset or invalid). */
+function requestedDimension(item: unknown, model: ModelInfo): number {
+  const request = isObject(item) && isObject(item.request) ? item.request : {};
+  const config = request.embedContentConfig ?? request.embed_content_config;
+  const sources = [request, isObject(config) ? config : {}];
+  for (const source of sources) {
+    const raw = source.outputDimensionality ?? source.output_dimensionality;
+    const value = typeof raw === "string" ? Number(raw) : raw;
+    if (typeof value === "number" && Number.isInteger(value) && value > 0) {
+      return Math.min(value, model.maxDimension);
+    }
+  }
+  return model.defaultDimension;
 }
 
 function parsePriority(value: unknown): number {

@@ -47,6 +47,14 @@ export interface BatchOptions {
   fileLifetimeMs?: number;
   /** Jobs run at the same time. @default 1 */
   concurrency?: number;
+  /**
+   * Largest output of an inline job, in bytes, estimated at creation (13 bytes a value plus each
+   * item's envelope and metadata): the output is sent inside the job's JSON, which is built in
+   * memory, so a larger inline job is refused (400) and must use an input file instead.
+   * At most 250,000,000 (a job's Operation carries the output twice, in one V8 string).
+   * @default 134_217_728 (128 MiB)
+   */
+  maxInlineOutputBytes?: number;
 }
 
 /** Options of {@link startServer}. */
@@ -164,6 +172,11 @@ function checkString(value: unknown, name: string): string | undefined {
 }
 
 const HOUR = 3_600_000;
+/**
+ * V8 strings hold at most 2^29 - 24 characters, and a job's Operation carries its output twice
+ * (`metadata.output` and `response`).
+ */
+const MAX_INLINE_OUTPUT_BYTES = 250_000_000;
 const LOG_LEVELS = new Set(["silent", "fatal", "error", "warn", "info", "debug", "trace"]);
 
 /** Checks the options and applies the defaults. @internal */
@@ -231,6 +244,14 @@ export function resolveOptions(options: ServerOptions | undefined): ResolvedOpti
       fileLifetimeMs:
         checkNumber(batch.fileLifetimeMs, "batch.fileLifetimeMs", 1, big, false) ?? 48 * HOUR,
       concurrency: checkNumber(batch.concurrency, "batch.concurrency", 1, 64, true) ?? 1,
+      maxInlineOutputBytes:
+        checkNumber(
+          batch.maxInlineOutputBytes,
+          "batch.maxInlineOutputBytes",
+          1024,
+          MAX_INLINE_OUTPUT_BYTES,
+          true,
+        ) ?? 134_217_728,
     },
     logLevel,
     logStream: given.logStream,

@@ -7,6 +7,7 @@
  */
 
 import { mkdtemp, rm } from "node:fs/promises";
+import type { ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Transform } from "node:stream";
@@ -47,10 +48,27 @@ declare module "fastify" {
 }
 
 const MAX_BATCH_REQUESTS = 100;
+/** How long close() lets requests in flight finish before cutting their connections. */
+const CLOSE_GRACE_MS = 10_000;
 
-/** Removes `key=...` from a URL so that no log line carries an API key. */
+/**
+ * Removes the value of `key=...` from a URL so that no log line carries an API key. The name is
+ * compared decoded (`%6Bey=` is `key=` to the query parser, so it is an API key too).
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/([?&])(key)=[^&#]*/gi, "$1$2=[REDACTED]");
+  return url.replace(/([?&])([^=&#]*)=([^&#]*)/g, (whole, separator: string, name: string) => {
+    let decoded = name;
+    try {
+      decoded = decodeURIComponent(name.replace(/\+/g, " "));
+    } catch {
+      // A malformed name is kept as it is.
+    }
+    return decoded.trim().toLowerCase() === "key" ? `${separator}${name}=[REDACTED]` : whole;
+  });
+}
+
+function pageToken(offset: number): string {
+  return Buffer.from(`o${offset}`, "utf8").toString("base64url");
 }
 
 function splitVerb(value: string): [string, string | undefined] {
@@ -67,7 +85,7 @@ function pageOf<T>(
   query: Record<string, unknown>,
   defaultSize: number,
   maxSize: number,
-): { page: T[]; nextPageToken: string | undefined } {
+): { page: T[]; offset: number; nextPageToken: string | undefined } {
   const sizeRaw = query.pageSize ?? query.page_size;
   let size = defaultSize;
   if (sizeRaw !== undefined) {
@@ -86,11 +104,7 @@ function pageOf<T>(
   }
   const page = items.slice(offset, offset + size);
   const next = offset + size < items.length ? offset + size : undefined;
-  return {
-    page,
-    nextPageToken:
-      next === undefined ? undefined : Buffer.from(`o${next}`, "utf8").toString("base64url"),
-  };
+  return { page, offset, nextPageToken: next === undefined ? undefined : pageToken(next) };
 }
 
 function modelJson(model: ModelInfo): Model {
@@ -293,13 +307,22 @@ function registerRoutes(app: FastifyInstance, server: LocalServer): void {
 
   app.get("/v1beta/batches", async (request, reply) => {
     request.endpoint = "batches.list";
-    const { page, nextPageToken } = pageOf(
-      jobs.list(),
-      request.query as Record<string, unknown>,
-      50,
-      1000,
-    );
-    const operations = await Promise.all(page.map((record) => jobs.operationJson(record)));
+    const all = jobs.list();
+    const found = pageOf(all, request.query as Record<string, unknown>, 50, 1000);
+    let nextPageToken = found.nextPageToken;
+    // One by one, and the page ends early (with a token for the rest) once the inline outputs
+    // it carries pass the inline output limit: a page of large jobs stays bounded in memory.
+    const operations: string[] = [];
+    let size = 0;
+    for (const record of found.page) {
+      if (operations.length > 0 && size > options.batch.maxInlineOutputBytes) {
+        nextPageToken = pageToken(found.offset + operations.length);
+        break;
+      }
+      const operation = await jobs.operationJson(record);
+      size += operation.length;
+      operations.push(operation);
+    }
     reply.type("application/json");
     const next = nextPageToken === undefined ? "" : `,"nextPageToken":"${nextPageToken}"`;
     return operations.length === 0 && next === ""
@@ -500,7 +523,9 @@ export async function startServer(options?: ServerOptions): Promise<RunningServe
             level: resolved.logLevel,
             ...(resolved.logStream !== undefined ? { stream: resolved.logStream } : {}),
             redact: {
-              paths: ['req.headers["x-goog-api-key"]', "req.query.key", "headers"],
+              // `err.rawPacket`: the raw bytes of a malformed request (headers and all) that
+              // fastify logs with a client error.
+              paths: ['req.headers["x-goog-api-key"]', "req.query.key", "headers", "err.rawPacket"],
               censor: "[REDACTED]",
             },
             serializers: {
@@ -511,7 +536,8 @@ export async function startServer(options?: ServerOptions): Promise<RunningServe
             },
           },
     bodyLimit: resolved.bodyLimit,
-    forceCloseConnections: true,
+    // On close, idle keep-alive connections go at once; requests in flight finish (see close()).
+    forceCloseConnections: "idle",
     return503OnClosing: true,
     routerOptions: { maxParamLength: 500 },
   });
@@ -570,6 +596,13 @@ export async function startServer(options?: ServerOptions): Promise<RunningServe
     ) as unknown as typeof payload;
   });
 
+  // While closing, an answer ends its connection, so close() does not wait on keep-alive.
+  let shuttingDown = false;
+  app.addHook("onSend", async (_request, reply, payload) => {
+    if (shuttingDown) reply.header("connection", "close");
+    return payload;
+  });
+
   app.addHook("onResponse", async (request, reply) => {
     const endpoint = request.endpoint || "unknown";
     local.counters.requests++;
@@ -614,14 +647,25 @@ export async function startServer(options?: ServerOptions): Promise<RunningServe
     10,
     Math.min(1000, resolved.batch.jobLifetimeMs / 4, resolved.batch.fileLifetimeMs / 4),
   );
-  let sweeping = false;
+  // HTTP requests being answered, so that close() cuts the connections once there are none.
+  let inFlight = 0;
+  let cutWhenIdle: (() => void) | undefined;
+  app.server.on("request", (_message, response: ServerResponse) => {
+    inFlight++;
+    response.once("close", () => {
+      inFlight--;
+      cutWhenIdle?.();
+    });
+  });
+
+  let sweeping: Promise<void> | undefined;
   const sweeper = setInterval(() => {
-    if (sweeping) return;
-    sweeping = true;
-    Promise.all([jobs.sweep(), files.sweep()])
+    if (sweeping !== undefined) return;
+    sweeping = Promise.all([jobs.sweep(), files.sweep()])
+      .then(() => undefined)
       .catch((error: unknown) => app.log.error({ err: error }, "sweep failed"))
       .finally(() => {
-        sweeping = false;
+        sweeping = undefined;
       });
   }, sweepEvery);
   sweeper.unref();
@@ -632,9 +676,24 @@ export async function startServer(options?: ServerOptions): Promise<RunningServe
     dataDir: folders.root,
     close() {
       closing ??= (async () => {
+        shuttingDown = true;
         clearInterval(sweeper);
+        await sweeping;
+        // Requests in flight (an upload chunk, a job being created) finish and are answered;
+        // then, or past the grace period, the remaining (idle keep-alive) connections are cut.
+        const grace = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS);
+        const closed = app.close();
+        cutWhenIdle = () => {
+          if (inFlight === 0) app.server.closeAllConnections();
+        };
+        cutWhenIdle();
+        try {
+          await closed;
+        } finally {
+          clearTimeout(grace);
+        }
+        // Then the running jobs checkpoint their work; they resume on the next start.
         await jobs.close();
-        await app.close();
         if (temporary) await rm(folders.root, { recursive: true, force: true });
       })();
       return closing;
