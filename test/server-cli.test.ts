@@ -60,6 +60,25 @@ describe("gembed serve", () => {
     expect(stderr).not.toContain("cli-key");
   });
 
+  it("refuses a quota window of 0 ms as a usage error, before starting", async () => {
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", "src/cli/main.ts", "serve", "--quota-window-ms", "0"],
+      { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    expect(code).toBe(2);
+    expect(output).toContain("--quota-window-ms");
+    expect(output).not.toContain("listening");
+  });
+
   it("maps flags to server options, tiers included", () => {
     const options = serveOptions({
       port: 8080,

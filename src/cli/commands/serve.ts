@@ -108,7 +108,7 @@ export function registerServeCommand(program: Command): void {
     )
     .addOption(
       new Option("--quota-window-ms <ms>", "length of the quota 'minute'")
-        .argParser(milliseconds)
+        .argParser(numberParser(1, Number.MAX_SAFE_INTEGER, false))
         .env(env("QUOTA_WINDOW_MS")),
     )
     .addOption(
