@@ -3,6 +3,12 @@
  * vectors are the server's deterministic ones for the task type and title each method must
  * send, under quotas, faults, short answers and a per-day stop.
  */
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import type { TaskType } from "../src/api/types.js";
 import { GeminiEmbeddingFunction } from "../src/embedding/gemini-embedding-function.js";
@@ -101,6 +107,39 @@ describe("GeminiEmbeddingFunction against gembed serve", () => {
     ]);
     expect([ef.dim, docs[0]!.length]).toEqual([3072, 3072]);
     expect(l2Norm(docs[0]!)).toBeCloseTo(1, 4);
+  });
+
+  it("runs the seed's example as written, in its own process", async () => {
+    server = await startServer();
+    const folder = await mkdtemp(join(tmpdir(), "gembed-seed-"));
+    try {
+      const script = join(folder, "seed-example.mts");
+      // The seed's example, word for word but for the import path (`gembed` is this package) and
+      // the elided documents; the base URL comes from the environment, as with the official SDKs.
+      const index = fileURLToPath(new URL("../src/index.ts", import.meta.url));
+      await writeFile(
+        script,
+        `import { GeminiEmbeddingFunction } from ${JSON.stringify(index)};
+const ef = new GeminiEmbeddingFunction({ modelName: "gemini-embedding-001", apiKey: "..." });
+const docs = await ef.encodeDocuments(["Artificial intelligence was founded as an academic discipline in 1956.", "Alan Turing was the first person to conduct substantial research in AI.", "Born in Maida Vale, London, Turing was raised in southern England."]);
+console.log("Dim:", ef.dim, docs[0].length); // Dim: 3072 3072
+const queries = await ef.encodeQueries(["When was artificial intelligence founded", "Where was Alan Turing born?"]);
+console.log("Queries:", queries.length, queries[1].length);
+`,
+      );
+      const environment: NodeJS.ProcessEnv = { ...process.env, GOOGLE_GEMINI_BASE_URL: server.url };
+      delete environment.GOOGLE_API_KEY;
+      delete environment.GEMINI_API_KEY;
+      const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", script], {
+        env: environment,
+        cwd: fileURLToPath(new URL("..", import.meta.url)),
+      });
+      expect(stdout).toBe("Dim: 3072 3072\nQueries: 2 3072\n");
+      expect(server.stats().byEndpoint.batchEmbedContents).toBe(2);
+      expect(server.stats().texts).toBe(5);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 
   it("stays under a quota: waits the retryDelay, learns the ceiling, loses nothing", async () => {
