@@ -17,7 +17,7 @@ import { GoogleGenerativeAIEmbeddings } from "@langchain/google-genai";
 import { embedMany } from "ai";
 import type { TaskType } from "../../src/api/types.js";
 import { GeminiEmbeddingFunction } from "../../src/embedding/gemini-embedding-function.js";
-import { toFloat32Vector } from "../../src/embedding/normalization.js";
+import { l2Norm, toFloat32Vector } from "../../src/embedding/normalization.js";
 import { localEmbedding, type ServerOptions } from "../../src/server/index.js";
 
 const MODEL = "gemini-embedding-001";
@@ -59,25 +59,58 @@ type Tool = (
   url: string,
   texts: string[],
   dimension: number,
+  /** Adds a note to the tool's row (gembed: its 429s and its rate after the first window). */
+  report: (note: string) => void,
 ) => Promise<(ArrayLike<number> | undefined)[]>;
 
+/** Runs gembed, then reports the 429s it met and its rate once the first window's burst is over. */
+async function runGembed(
+  ef: GeminiEmbeddingFunction,
+  texts: string[],
+  report: (note: string) => void,
+): Promise<Float32Array[]> {
+  const started = performance.now();
+  let mark: { done: number; at: number } | undefined;
+  try {
+    return await ef.encodeDocuments(texts, {
+      onProgress: ({ done }) => {
+        if (mark === undefined && done >= QUOTA_TEXTS) mark = { done, at: performance.now() };
+      },
+    });
+  } finally {
+    const seconds = (performance.now() - (mark?.at ?? started)) / 1000;
+    const rate = (texts.length - (mark?.done ?? 0)) / seconds;
+    report(
+      `429s: ${ef.limiter.rateLimitedCount}; after the first ${QUOTA_TEXTS}: ${rate.toFixed(0)} texts/s`,
+    );
+  }
+}
+
 const tools: Record<string, Tool> = {
-  "gembed (adaptive)": async (url, texts, dimension) =>
-    new GeminiEmbeddingFunction({
-      baseUrl: url,
-      apiKey: API_KEY,
-      config: { outputDimensionality: dimension },
-      // The length of the quota window is a fact of the service (a minute for Gemini); the
-      // bench server counts per second. The ceiling itself is learned from the 429s.
-      quota: { windowMs: 1000 },
-    }).encodeDocuments(texts),
-  "gembed (quota set)": async (url, texts, dimension) =>
-    new GeminiEmbeddingFunction({
-      baseUrl: url,
-      apiKey: API_KEY,
-      config: { outputDimensionality: dimension },
-      quota: { textsPerMinute: QUOTA_TEXTS, windowMs: 1000 },
-    }).encodeDocuments(texts),
+  "gembed (adaptive)": async (url, texts, dimension, report) =>
+    runGembed(
+      new GeminiEmbeddingFunction({
+        baseUrl: url,
+        apiKey: API_KEY,
+        config: { outputDimensionality: dimension },
+        // The length of the quota window is a fact of the service (a minute for Gemini); the
+        // bench server counts per second. The ceiling itself is learned from the 429s.
+        quota: { windowMs: 1000 },
+      }),
+      texts,
+      report,
+    ),
+  "gembed (quota set)": async (url, texts, dimension, report) =>
+    runGembed(
+      new GeminiEmbeddingFunction({
+        baseUrl: url,
+        apiKey: API_KEY,
+        config: { outputDimensionality: dimension },
+        quota: { textsPerMinute: QUOTA_TEXTS, windowMs: 1000 },
+      }),
+      texts,
+      report,
+    ),
   "@google/genai, chunks of 100": async (url, texts, dimension) => {
     const ai = new GoogleGenAI({ apiKey: API_KEY, httpOptions: { baseUrl: url } });
     const vectors: (number[] | undefined)[] = [];
@@ -229,15 +262,18 @@ async function scenario(settings: Scenario): Promise<Row[]> {
     const running = await startChildServer({ ...settings.server, logLevel: "silent" });
     if (settings.warmUp) {
       // Fresh processes compile their hot paths on the first calls: one untimed round first.
-      await run(running.url, corpus(800, "warm-up"), settings.dimension);
+      await run(running.url, corpus(800, "warm-up"), settings.dimension, () => undefined);
     }
     const texts = corpus(settings.count, `${settings.name} ${tool}`);
     const started = performance.now();
     let vectors: (ArrayLike<number> | undefined)[] = [];
     let note = "";
+    let toolNote = "";
     try {
       vectors = await Promise.race([
-        run(running.url, texts, settings.dimension),
+        run(running.url, texts, settings.dimension, (reported) => {
+          toolNote = reported;
+        }),
         new Promise<never>((_, reject) =>
           setTimeout(() => reject(new Error("gave up after 60 s")), 60_000).unref(),
         ),
@@ -255,7 +291,7 @@ async function scenario(settings: Scenario): Promise<Row[]> {
       seconds,
       ideal: settings.ideal,
       ...check(texts, vectors, settings.dimension),
-      note,
+      note: [toolNote, note].filter(Boolean).join("; "),
     });
   }
   return rows;
@@ -294,43 +330,76 @@ async function cpu(): Promise<void> {
   });
   const body = await response.text();
   await running.close();
+  // The local server's 3072 output is unit-length, like the model's: gembed then only copies
+  // and checks it. To measure the scaling pass too, the same answer with every value x 0.9,
+  // written with the same 9 decimals, so each vector must be L2-normalized.
+  const scaledBody = JSON.stringify({
+    embeddings: (JSON.parse(body) as { embeddings: { values: number[] }[] }).embeddings.map(
+      (embedding) => ({
+        values: embedding.values.map((value) => Number((value * 0.9).toFixed(9))),
+      }),
+    ),
+  });
   const ef = new GeminiEmbeddingFunction({ apiKey: API_KEY, baseUrl: running.url });
   const parseOnly = (): void => {
     JSON.parse(body);
-  };
-  const normalized = (): void => {
-    const parsed = JSON.parse(body) as { embeddings: { values: number[] }[] };
-    for (const embedding of parsed.embeddings) toFloat32Vector(embedding.values, 3072, true);
   };
   const asSent = (): void => {
     const parsed = JSON.parse(body) as { embeddings: { values: number[] }[] };
     for (const embedding of parsed.embeddings) ef.toVector(embedding.values);
   };
+  const parseScaled = (): void => {
+    JSON.parse(scaledBody);
+  };
+  let lastVector: Float32Array = new Float32Array(0);
+  const normalized = (): void => {
+    const parsed = JSON.parse(scaledBody) as { embeddings: { values: number[] }[] };
+    for (const embedding of parsed.embeddings) {
+      lastVector = toFloat32Vector(embedding.values, 3072, true);
+    }
+  };
   // Interleaved rounds, median per variant: fair to each against GC and CPU frequency drift.
-  const samples: number[][] = [[], [], []];
-  const variants = [parseOnly, normalized, asSent];
+  const variants = [parseOnly, asSent, parseScaled, normalized];
+  const samples: number[][] = variants.map(() => []);
   for (let round = 0; round < 10; round++) {
     for (const variant of variants) variant();
   }
-  for (let round = 0; round < 60; round++) {
+  for (let round = 0; round < 100; round++) {
     variants.forEach((variant, index) => {
       const started = performance.now();
       variant();
       samples[index]!.push(performance.now() - started);
     });
   }
+  // Medians, and the best of 100 (the least disturbed by other processes on shared cores).
   const median = (values: number[]): number => {
     const sorted = [...values].sort((a, b) => a - b);
     return sorted[Math.floor(sorted.length / 2)]!;
   };
-  const [parseMs, normalizedMs, asSentMs] = samples.map(median) as [number, number, number];
+  const [parseMs, asSentMs, parseScaledMs, normalizedMs] = samples.map(median) as [
+    number,
+    number,
+    number,
+    number,
+  ];
+  const [parseBest, asSentBest, parseScaledBest, normalizedBest] = samples.map((values) =>
+    Math.min(...values),
+  ) as [number, number, number, number];
+  // The scaling pass did run: the answer's vectors have norm 0.9, the results norm 1.
+  const lastValues = (
+    JSON.parse(scaledBody) as { embeddings: { values: number[] }[] }
+  ).embeddings.at(-1)!.values;
+  if (Math.abs(l2Norm(lastValues) - 0.9) > 1e-3 || Math.abs(l2Norm(lastVector) - 1) > 1e-5) {
+    throw new Error("the scaled answer was not L2-normalized");
+  }
   console.log(`\nclient CPU, 100 x 3072 answer (${(body.length / 1e6).toFixed(1)} MB of JSON):`);
-  console.log(`  JSON.parse alone:                            ${parseMs.toFixed(2)} ms`);
+  console.log(`  JSON.parse alone:                               ${parseMs.toFixed(2)} ms`);
   console.log(
-    `  parse + checked, L2-normalized Float32Array: ${normalizedMs.toFixed(2)} ms  ratio ${(normalizedMs / parseMs).toFixed(3)} (goal <= 1.15)`,
+    `  parse + toVector as sent (unit norm: copy, check): ${asSentMs.toFixed(2)} ms  ratio ${(asSentMs / parseMs).toFixed(3)} (best of 100: ${(asSentBest / parseBest).toFixed(3)}; goal <= 1.15)`,
   );
+  console.log(`  JSON.parse alone, answer not unit-length:       ${parseScaledMs.toFixed(2)} ms`);
   console.log(
-    `  parse + toVector at 3072 (copy, no scaling): ${asSentMs.toFixed(2)} ms  ratio ${(asSentMs / parseMs).toFixed(3)}`,
+    `  parse + copy, check and L2-normalize every vector: ${normalizedMs.toFixed(2)} ms  ratio ${(normalizedMs / parseScaledMs).toFixed(3)} (best of 100: ${(normalizedBest / parseScaledBest).toFixed(3)}; goal <= 1.15)`,
   );
 }
 
@@ -388,19 +457,22 @@ export default async function (): Promise<void> {
     );
   }
   if (parts.includes("latency")) {
-    // 2,400 texts = 24 calls of 100 at 1 s each: 3 rounds of 8 calls at the default
-    // concurrency. 128 dims keep the server's own CPU per call small beside the latency.
-    rows.push(
-      ...(await scenario({
-        name: "latency-bound",
-        server: { faults: { latencyMs: 1000 } },
-        count: 2400,
-        dimension: 128,
-        ideal: 3,
-        tools: ["gembed (adaptive)", "reference: bare fetch, 8 in flight", ...PEERS],
-        warmUp: true,
-      })),
-    );
+    // 2,400 texts = 24 calls of 100: 3 rounds of 8 calls at the default concurrency. 128 dims
+    // keep the server's own CPU per call small beside the latency. Two latencies: the local
+    // server's CPU per call (shared cores) weighs more against the shorter one.
+    for (const latencyMs of [1000, 500]) {
+      rows.push(
+        ...(await scenario({
+          name: `latency-bound ${latencyMs} ms`,
+          server: { faults: { latencyMs } },
+          count: 2400,
+          dimension: 128,
+          ideal: (3 * latencyMs) / 1000,
+          tools: ["gembed (adaptive)", "reference: bare fetch, 8 in flight", ...PEERS],
+          warmUp: true,
+        })),
+      );
+    }
   }
   if (parts.includes("faulty")) {
     // 2,000 texts = 20 calls at 100 ms; the ideal is the time without faults.
