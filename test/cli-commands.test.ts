@@ -75,6 +75,8 @@ describe("every command", () => {
       ["ingest", "x", "--collection", "bad-name"],
       ["search", "query", "--file", "nothing.json"],
       ["embed", "-"], // empty standard input
+      ["embed", "x", "--model", "text-embedding-004"], // retired: RetiredModelError
+      ["search", "x", "--model", "gemini-embedding-exp-03-07"],
     ];
     for (const args of cases) {
       const result = await runCli(args, { cwd: folder, env });
@@ -87,6 +89,14 @@ describe("every command", () => {
     });
     expect(noKey.code).toBe(2);
     expect(noKey.stderr).toContain("No Gemini API key");
+    // The usage problem itself, not "Embedded 0 of 1 texts; 1 missing. Stopped by: …".
+    expect(noKey.stderr).toMatch(/^gembed: MissingApiKeyError: /);
+    expect(noKey.stderr).not.toContain("Stopped by");
+    const retired = await runCli(["embed", "x", "--model", "text-embedding-004"], {
+      cwd: folder,
+      env,
+    });
+    expect(retired.stderr).toMatch(/^gembed: RetiredModelError: .*"gemini-embedding-001"/);
   });
 
   it("never prints the API key, not even with --debug", async () => {

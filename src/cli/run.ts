@@ -1,5 +1,10 @@
 import { type Command, CommanderError } from "commander";
-import { EmbeddingIncompleteError, InvalidInputError, MissingApiKeyError } from "../errors.js";
+import {
+  EmbeddingIncompleteError,
+  InvalidInputError,
+  MissingApiKeyError,
+  RetiredModelError,
+} from "../errors.js";
 import { SourceError } from "../ingest/errors.js";
 
 /** Exit codes scripts can rely on. */
@@ -7,7 +12,7 @@ export const EXIT = {
   ok: 0,
   /** A failure at run time (API error, I/O error). */
   failure: 1,
-  /** Bad usage or bad input (bad option, missing file, bad JSONL line, bad filter). */
+  /** Bad usage or bad input (bad option, retired model, missing file, bad JSONL line, bad filter, no key). */
   usage: 2,
   /** Interrupted (SIGINT). */
   interrupted: 130,
@@ -38,14 +43,23 @@ export async function runCli(program: Command, argv: string[]): Promise<void> {
       return;
     }
     const debug = program.opts<{ debug?: boolean }>().debug === true;
-    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    process.stderr.write(`gembed: ${message}\n`);
-    if (debug && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
     // Work stopped by a usage problem (no key, bad input) or by Ctrl-C exits as that problem.
     const decisive =
       error instanceof EmbeddingIncompleteError && exitCodeOf(error.cause) !== EXIT.failure
         ? error.cause
         : error;
+    // A usage problem that stopped the work before anything was embedded is the whole story:
+    // "MissingApiKeyError: …", not "Embedded 0 of 3 texts; 3 missing. Stopped by: …".
+    const shown =
+      decisive !== error &&
+      exitCodeOf(decisive) === EXIT.usage &&
+      error instanceof EmbeddingIncompleteError &&
+      error.vectors.every((vector) => vector === undefined)
+        ? decisive
+        : error;
+    const message = shown instanceof Error ? `${shown.name}: ${shown.message}` : String(shown);
+    process.stderr.write(`gembed: ${message}\n`);
+    if (debug && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
     process.exitCode = exitCodeOf(decisive);
   }
 }
@@ -53,6 +67,7 @@ export async function runCli(program: Command, argv: string[]): Promise<void> {
 function exitCodeOf(error: unknown): number {
   return error instanceof InvalidInputError ||
     error instanceof MissingApiKeyError ||
+    error instanceof RetiredModelError ||
     error instanceof SourceError ||
     error instanceof SyntaxError ||
     error instanceof TypeError ||
