@@ -182,7 +182,47 @@ describe("gembed batch", () => {
     await writeFile(input, '{"text":"fine"}\n{"text":""}\nnot json\n');
     const result = await gembed("batch", "submit", input, "--base-url", server.url);
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/#2: no non-empty text; #3: line is not JSON/);
+    expect(result.stderr).toMatch(/#2: "text" is empty or whitespace-only; #3: line is not JSON/);
+    expect(server.stats().batchesCreated).toBe(2);
+  });
+
+  it("says which line is wrong and why: missing or non-string text, a repeated id", async () => {
+    const input = join(folder, "worse.jsonl");
+    await writeFile(
+      input,
+      [
+        '{"id":"a","text":"fine"}',
+        '{"id":"b"}',
+        '{"id":"c","text":42}',
+        '{"id":"d","text":"  "}',
+        "[1,2]",
+        '{"id":"a","text":"again"}',
+        "",
+      ].join("\n"),
+    );
+    const result = await gembed("batch", "submit", input, "--base-url", server.url);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('#2: "text" is missing');
+    expect(result.stderr).toContain('#3: "text" must be a string, got number');
+    expect(result.stderr).toContain('#4: "text" is empty or whitespace-only');
+    expect(result.stderr).toContain("#5: line is not a JSON object");
+    expect(result.stderr).toContain('#6: duplicate id "a" (first on line 1)');
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(server.stats().batchesCreated).toBe(2);
+  });
+
+  it("a missing or empty input file is a usage error (exit 2) that names the file", async () => {
+    const missing = join(folder, "missing.jsonl");
+    const absent = await gembed("batch", "submit", missing, "--base-url", server.url);
+    expect(absent.code).toBe(2);
+    expect(absent.stderr).toBe(
+      `gembed: SourceError: 1 source problem(s): ${missing}: no such file\n`,
+    );
+    const empty = join(folder, "empty.jsonl");
+    await writeFile(empty, "\n\n");
+    const blank = await gembed("batch", "submit", empty, "--base-url", server.url);
+    expect(blank.code).toBe(2);
+    expect(blank.stderr).toContain(`${empty}: no text (the file is empty or blank)`);
     expect(server.stats().batchesCreated).toBe(2);
   });
 });

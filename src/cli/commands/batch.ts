@@ -8,7 +8,7 @@
 
 import { once } from "node:events";
 import { createReadStream, createWriteStream } from "node:fs";
-import { rename, rm } from "node:fs/promises";
+import { rename, rm, stat } from "node:fs/promises";
 import cliProgress from "cli-progress";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { TASK_TYPES, type TaskType } from "../../api/types.js";
@@ -17,6 +17,7 @@ import { splitLines } from "../../batch/results.js";
 import { GeminiClient } from "../../client/gemini-client.js";
 import { GeminiEmbeddingFunction } from "../../embedding/gemini-embedding-function.js";
 import { InvalidInputError } from "../../errors.js";
+import { SourceError } from "../../ingest/errors.js";
 import { interruptSignal } from "../embedding-options.js";
 
 /** One row of a `gembed batch submit` input. */
@@ -46,14 +47,30 @@ function clientFrom(options: CommonOptions): GeminiClient {
   return new GeminiClient(options.baseUrl ? { baseUrl: options.baseUrl } : {});
 }
 
+/** Why a JSONL value is not a usable `text`, or undefined when it is one. */
+function textProblem(text: unknown): string | undefined {
+  if (text === undefined) return '"text" is missing';
+  if (typeof text !== "string")
+    return `"text" must be a string, got ${text === null ? "null" : Array.isArray(text) ? "an array" : typeof text}`;
+  if (text.trim() === "") return '"text" is empty or whitespace-only';
+  return undefined;
+}
+
 /**
  * Reads a batch input file: JSONL rows `{"id"?, "text", "title"?}` (`.jsonl`, `.ndjson`, `.json`),
- * else one text per line (blank lines skipped). Throws `InvalidInputError` naming bad lines.
+ * else one text per line (blank lines skipped). Throws `InvalidInputError` naming every bad line
+ * (`#<line number>`: what is wrong, including a repeated id), and `SourceError` for a missing or
+ * empty file.
  */
 export async function readBatchInput(path: string): Promise<BatchInputRow[]> {
+  const info = await stat(path).catch(() => undefined);
+  if (info === undefined) throw new SourceError([{ source: path, reason: "no such file" }]);
+  if (!info.isFile()) throw new SourceError([{ source: path, reason: "not a file" }]);
   const jsonl = /\.(jsonl|ndjson|json)$/i.test(path);
   const rows: BatchInputRow[] = [];
   const issues: { index: number; reason: string }[] = [];
+  /** The line of each key (an id, else the row's 0-based number among texts). */
+  const keyLines = new Map<string, number>();
   let lineNumber = 0;
   for await (const line of splitLines(createReadStream(path))) {
     lineNumber++;
@@ -69,27 +86,41 @@ export async function readBatchInput(path: string): Promise<BatchInputRow[]> {
       issues.push({ index: lineNumber, reason: "line is not JSON" });
       continue;
     }
+    if (typeof row !== "object" || row === null || Array.isArray(row)) {
+      issues.push({ index: lineNumber, reason: "line is not a JSON object" });
+      continue;
+    }
     const record = row as Record<string, unknown>;
-    if (typeof record?.text !== "string" || record.text.trim() === "") {
-      issues.push({ index: lineNumber, reason: "no non-empty text" });
+    const problem = textProblem(record.text);
+    if (problem !== undefined) {
+      issues.push({ index: lineNumber, reason: problem });
       continue;
     }
     if (record.id !== undefined && typeof record.id !== "string" && typeof record.id !== "number") {
-      issues.push({ index: lineNumber, reason: "id must be a string or a number" });
+      issues.push({ index: lineNumber, reason: '"id" must be a string or a number' });
       continue;
     }
     if (record.title !== undefined && typeof record.title !== "string") {
-      issues.push({ index: lineNumber, reason: "title must be a string" });
+      issues.push({ index: lineNumber, reason: '"title" must be a string' });
       continue;
     }
+    const key = record.id !== undefined ? String(record.id) : String(rows.length);
+    const first = keyLines.get(key);
+    if (first !== undefined) {
+      issues.push({ index: lineNumber, reason: `duplicate id "${key}" (first on line ${first})` });
+      continue;
+    }
+    keyLines.set(key, lineNumber);
     rows.push({
-      text: record.text,
+      text: record.text as string,
       ...(record.id !== undefined ? { id: String(record.id) } : {}),
       ...(typeof record.title === "string" ? { title: record.title } : {}),
     });
   }
   if (issues.length > 0) throw new InvalidInputError(issues, `lines of ${path}`);
-  if (rows.length === 0) throw new InvalidInputError([{ index: 0, reason: "no text" }], path);
+  if (rows.length === 0) {
+    throw new SourceError([{ source: path, reason: "no text (the file is empty or blank)" }]);
+  }
   return rows;
 }
 
