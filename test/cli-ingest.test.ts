@@ -77,6 +77,7 @@ describe("gembed ingest and search over the local rows file", () => {
     expect(Math.hypot(...turing.vector)).toBeCloseTo(1, 4);
 
     const textsBefore = server.stats().texts;
+    const fileBefore = await stat(path.join(folder, "gembed.json"));
     const second = await runCli(
       ["ingest", "docs", "extra.jsonl", "--dim", "768", "--chunk-tokens", "200", "--json"],
       { cwd: folder, env },
@@ -88,6 +89,10 @@ describe("gembed ingest and search over the local rows file", () => {
       written: 0,
     });
     expect(server.stats().texts).toBe(textsBefore);
+    // Nothing written means the file itself is left alone (not rewritten through a rename).
+    const fileAfter = await stat(path.join(folder, "gembed.json"));
+    expect(fileAfter.ino).toBe(fileBefore.ino);
+    expect(fileAfter.mtimeMs).toBe(fileBefore.mtimeMs);
 
     // A changed document is embedded again, alone; a shorter one loses its stale chunks.
     await writeFile(
@@ -111,6 +116,18 @@ describe("gembed ingest and search over the local rows file", () => {
       "docs/long.txt",
       "docs/turing.md",
     ]);
+  });
+
+  it("a run that embeds nothing (no API key) leaves no rows file behind", async () => {
+    await writeFile(path.join(folder, "a.txt"), "Some text to embed.\n");
+    const noKey = await runCli(["ingest", "a.txt", "--no-progress"], {
+      cwd: folder,
+      env: cleanEnvironment({ GOOGLE_GEMINI_BASE_URL: server.url }),
+    });
+    expect(noKey.code).toBe(2);
+    expect(noKey.stderr).toContain("No Gemini API key");
+    await expect(stat(path.join(folder, "gembed.json"))).rejects.toThrow(/ENOENT/);
+    await expect(stat(path.join(folder, "gembed.json.gembed.json"))).rejects.toThrow(/ENOENT/);
   });
 
   it("searches the file by exact cosine, with --limit, --filter and --json", async () => {

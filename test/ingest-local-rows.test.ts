@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -46,6 +46,37 @@ describe("LocalRowsFile", () => {
         ["b", "hash-b"],
       ]),
     );
+  });
+
+  it("commit writes nothing when nothing changed, and merges a leftover journal", async () => {
+    const fresh = await LocalRowsFile.open(file, info);
+    await fresh.commit();
+    await expect(stat(file)).rejects.toThrow(/ENOENT/);
+    await fresh.append([row("a", [1, 0, 0])]);
+    await fresh.commit();
+    const written = await stat(file);
+
+    const unchanged = await LocalRowsFile.open(file, info);
+    expect(unchanged.remove(["not-there"])).toBe(0);
+    await unchanged.commit();
+    const after = await stat(file);
+    expect(after.ino).toBe(written.ino);
+    expect(after.mtimeMs).toBe(written.mtimeMs);
+
+    // A journal left by a crashed run is merged by the next commit, even with nothing new.
+    await appendFile(`${file}.partial.jsonl`, `${JSON.stringify(row("b", [0, 1, 0]))}\n`);
+    const leftover = await LocalRowsFile.open(file, info);
+    await leftover.commit();
+    const merged = JSON.parse(await readFile(file, "utf8")) as { rows: EmbeddingRow[] };
+    expect(merged.rows.map((each) => each.id)).toEqual(["a", "b"]);
+    await expect(stat(leftover.journalPath)).rejects.toThrow(/ENOENT/);
+
+    // A removal is written.
+    const shrinking = await LocalRowsFile.open(file, info);
+    expect(shrinking.remove(["a"])).toBe(1);
+    await shrinking.commit();
+    const shrunk = JSON.parse(await readFile(file, "utf8")) as { rows: EmbeddingRow[] };
+    expect(shrunk.rows.map((each) => each.id)).toEqual(["b"]);
   });
 
   it("recovers the whole lines of a journal torn by a crash", async () => {

@@ -86,6 +86,8 @@ export class LocalRowsFile {
   #journalRows = 0;
   /** The journal ends in a torn line (a crash mid-write): the next append starts a new line. */
   #journalTorn = false;
+  /** Something to write at commit: rows appended or removed, a journal to merge, a record missing. */
+  #changed = false;
 
   private constructor(file: string, info: RowsFileInfo | undefined) {
     this.path = path.resolve(file);
@@ -122,6 +124,8 @@ export class LocalRowsFile {
       }
     }
     await rowsFile.#load();
+    // A file without its model-and-dim record gets one at the next commit.
+    if (info === undefined && rowsFile.#rows.size > 0) rowsFile.#changed = true;
     if (rowsFile.#info === undefined && expect !== undefined) rowsFile.#info = { ...expect };
     if (expect !== undefined) {
       for (const { row } of rowsFile.#rows.values()) {
@@ -161,6 +165,8 @@ export class LocalRowsFile {
     }
     const journal = await readFile(this.journalPath, "utf8").catch(() => "");
     this.#journalTorn = journal.length > 0 && !journal.endsWith("\n");
+    // A journal left by an unfinished run is merged (and removed) at the next commit.
+    if (journal.length > 0) this.#changed = true;
     // A crash can leave a torn last line: every whole line counts, a torn one is dropped.
     for (const line of journal.split("\n")) {
       if (line.trim().length === 0) continue;
@@ -241,20 +247,25 @@ export class LocalRowsFile {
     this.#journalTorn = false;
     for (const row of rows) this.#put(row);
     this.#journalRows += rows.length;
+    this.#changed = true;
   }
 
   /** Drops rows (e.g. the chunks a shortened document no longer has); takes effect at commit. */
   remove(ids: Iterable<string>): number {
     let removed = 0;
     for (const id of ids) if (this.#rows.delete(id)) removed++;
+    if (removed > 0) this.#changed = true;
     return removed;
   }
 
   /**
    * Writes every row to the file through a temporary file and a rename (the file is never seen
-   * half written), records model and dim beside it, then deletes the journal.
+   * half written), records model and dim beside it, then deletes the journal. Writes nothing when
+   * nothing changed since the file was opened or last committed (a run that found every row
+   * unchanged leaves the file as it was; a run that embedded nothing creates no file).
    */
   async commit(): Promise<void> {
+    if (!this.#changed) return;
     await mkdir(path.dirname(this.path), { recursive: true });
     const temporary = `${this.path}.${process.pid}.tmp`;
     const handle = await open(temporary, "w");
@@ -278,6 +289,7 @@ export class LocalRowsFile {
     await rm(this.journalPath, { force: true });
     this.#journalRows = 0;
     this.#journalTorn = false;
+    this.#changed = false;
   }
 
   /** Deletes the file, its journal and its side file (e.g. once every row it held is elsewhere). */
@@ -288,6 +300,7 @@ export class LocalRowsFile {
     this.#rows.clear();
     this.#journalRows = 0;
     this.#journalTorn = false;
+    this.#changed = false;
   }
 
   /**
