@@ -155,4 +155,15 @@ describe("compileFilter", () => {
     expect(() => compileFilter("id ~ 3")).toThrow(SyntaxError);
     expect(() => compileFilter('id == "a" )')).toThrow(SyntaxError);
   });
+
+  it("names an unknown field, and where it cannot read", () => {
+    // Milvus refuses a field the collection does not have; a local filter must not match nothing.
+    expect(() => compileFilter("lang == 'en'")).toThrow(
+      /unknown field "lang" \(the fields are id, text, title, content_hash, metadata\["key"\]\)/,
+    );
+    expect(() => compileFilter('metadata["lang"] == "en" or source == "x"')).toThrow(
+      /unknown field "source"/,
+    );
+    expect(() => compileFilter("id ~ 3")).toThrow('cannot read "~ 3" at character 4 of "id ~ 3"');
+  });
 });

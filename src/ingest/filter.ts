@@ -15,6 +15,9 @@ type Operand = { kind: "field"; path: string[] } | { kind: "literal"; value: Val
 const TOKEN =
   /\s*(?:(?<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(?<number>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)|(?<operator>==|!=|<=|>=|&&|\|\||[<>()[\],!])|(?<word>[A-Za-z_$][\w$]*))/y;
 
+/** The fields of a row a filter can name. */
+const FIELDS = new Set(["id", "text", "title", "content_hash", "metadata"]);
+
 function tokenize(expression: string): string[] {
   const tokens: string[] = [];
   TOKEN.lastIndex = 0;
@@ -23,7 +26,12 @@ function tokenize(expression: string): string[] {
     if (expression.slice(position).trim().length === 0) break;
     TOKEN.lastIndex = position;
     const match = TOKEN.exec(expression);
-    if (!match) throw new SyntaxError(`filter: cannot read "${expression.slice(position)}"`);
+    if (!match) {
+      const rest = expression.slice(position).trim();
+      throw new SyntaxError(
+        `filter: cannot read "${rest}" at character ${expression.length - rest.length + 1} of ${JSON.stringify(expression)}`,
+      );
+    }
     tokens.push(match[0].trim());
     position = TOKEN.lastIndex;
   }
@@ -74,6 +82,12 @@ export function compileFilter(expression: string): (row: EmbeddingRow) => boolea
   const operand = (): Operand => {
     const token = next();
     if (/^[A-Za-z_$]/.test(token) && !/^(true|false)$/i.test(token)) {
+      // The collection has these fields and no dynamic field: Milvus refuses any other name.
+      if (!FIELDS.has(token)) {
+        throw new SyntaxError(
+          `filter: unknown field "${token}" (the fields are id, text, title, content_hash, metadata["key"])`,
+        );
+      }
       const path = [token];
       while (peek() === "[") {
         next();
