@@ -73,6 +73,37 @@ describe("readSources", () => {
     ]);
     expect(issues[4]?.reason).toContain('duplicate id "two"');
   });
+
+  it("says what is wrong with a JSONL row's text or id, and refuses an empty JSONL file", async () => {
+    await writeFile(
+      path.join(folder, "worse.jsonl"),
+      [
+        '{"id":"a"}',
+        '{"id":"b","text":42}',
+        '{"id":"c","text":"  "}',
+        '{"id":"d","text":null}',
+        '{"id":[1],"text":"x"}',
+        '{"text":"no id"}',
+      ].join("\n"),
+    );
+    await writeFile(path.join(folder, "empty.jsonl"), "\n\n");
+    const error = await readSources(["worse.jsonl", "empty.jsonl"], { cwd: folder }).catch(
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(SourceError);
+    expect((error as SourceError).issues).toEqual([
+      { source: "worse.jsonl:1", reason: '"text" is missing' },
+      { source: "worse.jsonl:2", reason: '"text" must be a string, got number' },
+      { source: "worse.jsonl:3", reason: '"text" is empty or whitespace-only' },
+      { source: "worse.jsonl:4", reason: '"text" must be a string, got null' },
+      {
+        source: "worse.jsonl:5",
+        reason: '"id" must be a non-empty string or a number, got an array',
+      },
+      { source: "worse.jsonl:6", reason: '"id" is missing' },
+      { source: "empty.jsonl", reason: "no rows (empty file)" },
+    ]);
+  });
 });
 
 describe("contentHash", () => {

@@ -45,6 +45,14 @@ function isPlainObject(value: unknown): value is Record<string, JsonValue> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** What a JSON value is, for a message: `number`, `null`, `an array`, `""`. */
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (value === "") return "an empty string";
+  return typeof value;
+}
+
 /**
  * Parses one JSONL line `{id, text, title?, metadata?}`; returns the document or the reason it is
  * not one.
@@ -58,13 +66,15 @@ export function parseJsonlRow(line: string, source: string): SourceDocument | st
   }
   if (!isPlainObject(row)) return "not a JSON object";
   const { id, text, title, metadata } = row;
+  if (id === undefined) return '"id" is missing';
   if (
     !(typeof id === "string" && id.length > 0) &&
     !(typeof id === "number" && Number.isFinite(id))
   )
-    return '"id" must be a non-empty string or a number';
-  if (typeof text !== "string" || text.trim().length === 0)
-    return '"text" must be a non-empty string';
+    return `"id" must be a non-empty string or a number, got ${describe(id)}`;
+  if (text === undefined) return '"text" is missing';
+  if (typeof text !== "string") return `"text" must be a string, got ${describe(text)}`;
+  if (text.trim().length === 0) return '"text" is empty or whitespace-only';
   if (title !== undefined && title !== null && typeof title !== "string")
     return '"title" must be a string';
   if (metadata !== undefined && metadata !== null && !isPlainObject(metadata))
@@ -83,14 +93,18 @@ async function readJsonl(
 ): Promise<void> {
   const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
   let number = 0;
+  let rows = 0;
   for await (const line of lines) {
     number++;
     if (line.trim().length === 0) continue;
+    rows++;
     const source = `${name}:${number}`;
     const parsed = parseJsonlRow(line, source);
     if (typeof parsed === "string") issues.push({ source, reason: parsed });
     else documents.push(parsed);
   }
+  // Like an empty .txt file: most likely the wrong file, or one not written yet.
+  if (rows === 0) issues.push({ source: name, reason: "no rows (empty file)" });
 }
 
 async function readStreamText(stream: Readable): Promise<string> {
