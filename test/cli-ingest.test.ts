@@ -191,6 +191,37 @@ describe("gembed ingest and search over the local rows file", () => {
     };
     expect(result.hits.map((hit) => hit.id).sort()).toEqual(["ai", "turing-ai"]);
     expect(result.hits[0]!.score).toBeGreaterThanOrEqual(result.hits[1]!.score);
+
+    // Vectors of another model or dim cannot be compared with the file's: refused, exit 2,
+    // before any query is embedded (same dim 3072, another model, would give scores of noise).
+    const textsBefore = server.stats().texts;
+    for (const mismatch of [
+      ["--model", "gemini-embedding-2"],
+      ["--dim", "768"],
+    ]) {
+      const refused = await runCli(["search", "Turing", "--file", "seed.json", ...mismatch], {
+        cwd: folder,
+        env,
+      });
+      expect(refused.code, mismatch.join(" ")).toBe(2);
+      expect(refused.stderr).toMatch(
+        /^gembed: RowsFileError: .*seed\.json holds gemini-embedding-001 vectors of dim 3072; a query embedded with .* cannot be compared with them/,
+      );
+    }
+    expect(server.stats().texts).toBe(textsBefore);
+    const sameModel = await runCli(
+      ["search", "Turing", "--file", "seed.json", "--model", "models/gemini-embedding-001"],
+      { cwd: folder, env },
+    );
+    expect(sameModel.code).toBe(0);
+    // Ingesting into the file at another dim is bad usage too (exit 2), not a run-time failure.
+    const otherDim = await runCli(["ingest", "-", "--collection", "seed", "--dim", "768"], {
+      cwd: folder,
+      env,
+      input: JSON.stringify(rows[0]),
+    });
+    expect(otherDim.code).toBe(2);
+    expect(otherDim.stderr).toContain("RowsFileError: ");
   });
 
   it("--batch embeds through the Batch API and gives the rows the synchronous path gives", async () => {

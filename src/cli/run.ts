@@ -5,7 +5,7 @@ import {
   MissingApiKeyError,
   RetiredModelError,
 } from "../errors.js";
-import { SourceError } from "../ingest/errors.js";
+import { RowsFileError, SourceError } from "../ingest/errors.js";
 
 /** Exit codes scripts can rely on. */
 export const EXIT = {
@@ -69,6 +69,7 @@ function exitCodeOf(error: unknown): number {
     error instanceof MissingApiKeyError ||
     error instanceof RetiredModelError ||
     error instanceof SourceError ||
+    error instanceof RowsFileError ||
     error instanceof SyntaxError ||
     error instanceof TypeError ||
     error instanceof RangeError

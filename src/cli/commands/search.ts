@@ -6,11 +6,13 @@
  */
 
 import type { Command } from "commander";
+import { RowsFileError } from "../../ingest/errors.js";
 import { compileFilter } from "../../ingest/filter.js";
 import { LocalRowsFile } from "../../ingest/local-rows-file.js";
 import { MilvusCollection } from "../../milvus/collection.js";
 import { FIELDS } from "../../milvus/schema.js";
 import { connectMilvus } from "../../milvus/sdk.js";
+import { modelId } from "../../models.js";
 import {
   addEmbeddingOptions,
   type EmbeddingCliOptions,
@@ -64,7 +66,8 @@ Examples:
   $ gembed search "Turing" --collection notes --limit 3 --json       # over ./notes.json
   $ gembed search "AI history" --milvus http://127.0.0.1:19530 --collection docs --filter 'id like "docs/%"'
 
-Model and dim come from the rows file (or the collection), unless --model / --dim say otherwise.
+Model and dim come from the rows file (or the collection), unless --model / --dim say otherwise;
+over a rows file, a --model or --dim other than the file's is refused (exit 2).
 A local --filter supports ==, !=, <, <=, >, >=, in, not in, like, and, or, not on id, text,
 title, content_hash and metadata["key"].
 Exit codes: 0 ok (even with no hit), 1 failure, 2 bad usage or input, 130 interrupted.`,
@@ -124,6 +127,16 @@ Exit codes: 0 ok (even with no hit), 1 failure, 2 bad usage or input, 130 interr
       const info = file.info;
       const dim = options.dim ?? info?.dim ?? file.rows()[0]!.vector.length;
       const model = modelGiven ? options.model : (info?.model ?? options.model);
+      // Vectors of two models (or two dims) are not comparable: a score between them means nothing.
+      const stored = info ?? { model: undefined, dim: file.rows()[0]!.vector.length };
+      if (
+        (stored.model !== undefined && modelId(model) !== modelId(stored.model)) ||
+        dim !== stored.dim
+      ) {
+        throw new RowsFileError(
+          `${file.path} holds ${stored.model ?? "embedding"} vectors of dim ${stored.dim}; a query embedded with ${model} at dim ${dim} cannot be compared with them. Leave out --model and --dim to use the file's.`,
+        );
+      }
       const predicate = options.filter !== undefined ? compileFilter(options.filter) : undefined;
       const embeddingFunction = embeddingFunctionFrom({ ...options, model, dim });
       const [vector] = await embeddingFunction.encodeQueries([query]);
