@@ -91,6 +91,8 @@ describe("every command", () => {
     expect(noKey.stderr).toContain("No Gemini API key");
     // The usage problem itself, not "Embedded 0 of 1 texts; 1 missing. Stopped by: …".
     expect(noKey.stderr).toMatch(/^gembed: MissingApiKeyError: /);
+    // It tells a command-line user what to do: there is no key flag, only the variables.
+    expect(noKey.stderr).toContain("set the GEMINI_API_KEY or GOOGLE_API_KEY environment variable");
     expect(noKey.stderr).not.toContain("Stopped by");
     const retired = await runCli(["embed", "x", "--model", "text-embedding-004"], {
       cwd: folder,

@@ -186,7 +186,7 @@ export class Transport {
   ): Promise<TextAnswer | { response: Response }> {
     if (call.sendKey !== false && this.#apiKey === undefined) {
       throw new MissingApiKeyError(
-        "No Gemini API key: pass the `apiKey` option, or set the GOOGLE_API_KEY or GEMINI_API_KEY environment variable.",
+        "No Gemini API key: set the GEMINI_API_KEY or GOOGLE_API_KEY environment variable (in code, the `apiKey` option also works).",
       );
     }
     const timeout = options.timeout ?? this.#settings.timeout;
