@@ -55,6 +55,18 @@ describe("gembed embed", () => {
   });
 });
 
+describe("gembed embed, a text over the input limit", () => {
+  it("warns on one gembed line naming the text, without Node's warning format", async () => {
+    const long = "word ".repeat(9000);
+    const result = await runCli(["embed", "short", long, "--dim", "128"], { cwd: folder, env });
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim().split("\n")).toHaveLength(2);
+    expect(result.stderr).toMatch(
+      /^gembed: warning: text #1 is about \d+ tokens, over the 2048-token input limit of gemini-embedding-001: the API embeds only its beginning\n$/,
+    );
+  });
+});
+
 describe("every command", () => {
   it.each(["embed", "ingest", "search", "demo"])(
     "%s --help shows examples and exit codes",

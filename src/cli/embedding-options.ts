@@ -7,7 +7,10 @@
  */
 
 import { type Command, InvalidArgumentError } from "commander";
-import { GeminiEmbeddingFunction } from "../embedding/gemini-embedding-function.js";
+import {
+  GeminiEmbeddingFunction,
+  type InputTooLongInfo,
+} from "../embedding/gemini-embedding-function.js";
 
 /** The parsed shared options. */
 export interface EmbeddingCliOptions {
@@ -62,7 +65,26 @@ export function embeddingFunctionFrom(
     ...(baseUrl !== undefined ? { baseUrl } : {}),
     ...(extra.apiKey !== undefined ? { apiKey: extra.apiKey } : {}),
     ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+    onInputTooLong: tooLongWarning(options.model),
   });
+}
+
+/**
+ * One `gembed: warning:` line per text over the model's input limit (the first 10, then a count),
+ * instead of Node's process-warning format with its `--trace-warnings` hint.
+ */
+function tooLongWarning(model: string): (info: InputTooLongInfo) => void {
+  let told = 0;
+  return (info) => {
+    told++;
+    if (told <= 10) {
+      process.stderr.write(
+        `gembed: warning: text #${info.index} is about ${info.tokens} tokens, over the ${info.limit}-token input limit of ${model}: the API embeds only its beginning\n`,
+      );
+    } else if (told === 11) {
+      process.stderr.write("gembed: warning: more texts over the input limit (not listed)\n");
+    }
+  };
 }
 
 /** Aborts on the first Ctrl-C (the second one ends the process at once). */
