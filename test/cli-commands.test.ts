@@ -89,6 +89,7 @@ describe("every command", () => {
       ["embed", "-"], // empty standard input
       ["embed", "x", "--model", "text-embedding-004"], // retired: RetiredModelError
       ["search", "x", "--model", "gemini-embedding-exp-03-07"],
+      ["embed", "x", "--task", "CLUSTERING", "--title", "T"], // a title the API would not take
     ];
     for (const args of cases) {
       const result = await runCli(args, { cwd: folder, env });

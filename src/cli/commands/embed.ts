@@ -62,6 +62,11 @@ Exit codes: 0 ok, 1 failure (API, network), 2 bad usage or input, 130 interrupte
     const embeddingFunction = embeddingFunctionFrom(options);
     let vectors: Float32Array[];
     if (options.task !== undefined) {
+      // The API takes a title with RETRIEVAL_DOCUMENT only: a title dropped in silence is a surprise.
+      if (options.title !== undefined && options.task !== "RETRIEVAL_DOCUMENT")
+        throw new RangeError(
+          `--title only applies to documents (RETRIEVAL_DOCUMENT), not to --task ${options.task}`,
+        );
       vectors = await embeddingFunction.encode(
         options.title !== undefined && options.task === "RETRIEVAL_DOCUMENT"
           ? inputs.map((text) => ({ text, title: options.title! }))
