@@ -74,6 +74,18 @@ describe("readSources", () => {
     expect(issues[4]?.reason).toContain('duplicate id "two"');
   });
 
+  it("refuses a binary file (a PDF or an image matched by a glob) instead of embedding noise", async () => {
+    await writeFile(
+      path.join(folder, "docs", "scan.pdf"),
+      Buffer.from([0x25, 0x50, 0x44, 0x46, 0, 1, 2]),
+    );
+    const error = await readSources(["docs/*"], { cwd: folder }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(SourceError);
+    expect((error as SourceError).issues).toEqual([
+      { source: "docs/scan.pdf", reason: "not a text file (binary content)" },
+    ]);
+  });
+
   it("says what is wrong with a JSONL row's text or id, and refuses an empty JSONL file", async () => {
     await writeFile(
       path.join(folder, "worse.jsonl"),

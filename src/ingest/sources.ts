@@ -120,7 +120,13 @@ async function readTextFile(
   issues: SourceIssue[],
 ): Promise<void> {
   const id = toId(file, cwd);
-  const text = await readFile(file, "utf8");
+  const bytes = await readFile(file);
+  // A PDF, an image or an archive (e.g. matched by a glob) would be embedded as noise.
+  if (bytes.subarray(0, 8192).includes(0)) {
+    issues.push({ source: id, reason: "not a text file (binary content)" });
+    return;
+  }
+  const text = bytes.toString("utf8");
   if (text.trim().length === 0) {
     issues.push({ source: id, reason: "empty file" });
     return;
