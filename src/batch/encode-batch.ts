@@ -7,6 +7,7 @@
  */
 
 import type { EmbedContentRequest, TaskType } from "../api/types.js";
+import type { DocumentInput } from "../embedding/validation.js";
 import {
   BatchDeadlineError,
   BatchDeadlineIncompleteError,
@@ -40,7 +41,7 @@ import {
 } from "./state-store.js";
 
 /** One input: a text, or a document with a title. */
-export type BatchDocumentInput = string | { text: string; title?: string };
+export type BatchDocumentInput = DocumentInput;
 
 /** What a list of inputs holds (as `GeminiEmbeddingFunction.validateInputs` takes it). */
 export type BatchInputKind = "documents" | "queries" | "texts";

@@ -1,10 +1,10 @@
+import type { DocumentInput } from "../embedding/validation.js";
 import { EmbeddingIncompleteError } from "../errors.js";
 import { type ChunkOptions, chunkDocument } from "./chunk.js";
 import type { DocumentChunk, EmbeddingRow, SourceDocument } from "./documents.js";
 import { contentHash } from "./hash.js";
 
-/** A document to embed, as `GeminiEmbeddingFunction.encodeDocuments` takes it. */
-export type DocumentInput = string | { text: string; title?: string };
+export type { DocumentInput };
 
 /**
  * What ingest needs of an embedding function: `GeminiEmbeddingFunction` is one.
