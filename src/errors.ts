@@ -179,9 +179,32 @@ export class InternalServerError extends GeminiApiError {
   override name = "InternalServerError";
 }
 
-/** No answer: the connection was refused, reset or dropped. Retryable. */
+/** Host names that do not exist: waiting will not make them appear. */
+const PERMANENT_CONNECTION_CODES = new Set(["ENOTFOUND"]);
+
+/**
+ * No answer: the connection was refused, reset or dropped, or the host name did not resolve.
+ * Retryable, except for a host name that does not exist (`code` `ENOTFOUND`).
+ */
 export class GeminiConnectionError extends GembedError {
   override name = "GeminiConnectionError";
+
+  /** The system error code under it (e.g. `ECONNRESET`, `ENOTFOUND`), when there is one. */
+  get code(): string | undefined {
+    let cause: unknown = this.cause;
+    for (let depth = 0; depth < 5 && cause !== null && typeof cause === "object"; depth++) {
+      const code = (cause as { code?: unknown }).code;
+      if (typeof code === "string") return code;
+      cause = (cause as { cause?: unknown }).cause;
+    }
+    return undefined;
+  }
+
+  /** False when the host name does not exist (`ENOTFOUND`): retrying cannot help. */
+  get isRetryable(): boolean {
+    const code = this.code;
+    return code === undefined || !PERMANENT_CONNECTION_CODES.has(code);
+  }
 }
 
 /** One attempt took longer than the `timeout` option. Retryable. */

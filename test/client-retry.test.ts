@@ -198,3 +198,49 @@ describe("retries", () => {
     expect(server.requests).toHaveLength(5);
   });
 });
+
+describe("a host name that does not exist", () => {
+  // A DNS answer cannot be staged by a server on 127.0.0.1, so this one test injects `fetch`
+  // (the house rule: an injected fetch only for what a server cannot stage).
+  function failingFetch(code: string) {
+    let calls = 0;
+    const fetch = (async () => {
+      calls++;
+      const cause = Object.assign(new Error(`getaddrinfo ${code} gemini.example.invalid`), {
+        code,
+      });
+      throw new TypeError("fetch failed", { cause });
+    }) as typeof globalThis.fetch;
+    return { fetch, calls: () => calls };
+  }
+
+  it("is not retried (ENOTFOUND), and says which code", async () => {
+    const failing = failingFetch("ENOTFOUND");
+    const client = new GeminiClient({
+      apiKey: KEY,
+      baseUrl: "http://gemini.example.invalid",
+      fetch: failing.fetch,
+      maxRetries: 3,
+    });
+    const error = await client.embedContent(MODEL, one).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(GeminiConnectionError);
+    expect((error as GeminiConnectionError).code).toBe("ENOTFOUND");
+    expect((error as GeminiConnectionError).isRetryable).toBe(false);
+    expect(failing.calls()).toBe(1);
+  });
+
+  it("while a temporary DNS failure (EAI_AGAIN) is retried", async () => {
+    const failing = failingFetch("EAI_AGAIN");
+    const client = new GeminiClient({
+      apiKey: KEY,
+      baseUrl: "http://gemini.example.invalid",
+      fetch: failing.fetch,
+      maxRetries: 2,
+      maxRetryDelay: 20,
+    });
+    const error = await client.embedContent(MODEL, one).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(GeminiConnectionError);
+    expect((error as GeminiConnectionError).isRetryable).toBe(true);
+    expect(failing.calls()).toBe(3);
+  });
+});

@@ -36,7 +36,7 @@ export const DEFAULT_MAX_RETRY_DELAY = 60_000;
  * Whether another attempt of the same request may succeed.
  *
  * True for a retryable API error (408, 429 unless the quota is per day, 500, 502, 503, 504), a
- * connection failure and a per-attempt timeout. False for a caller's abort and for anything else
+ * connection failure (but a host name that does not exist) and a per-attempt timeout. False for a caller's abort and for anything else
  * (a bug is not cured by retrying).
  *
  * @example
@@ -47,7 +47,8 @@ export const DEFAULT_MAX_RETRY_DELAY = 60_000;
 export function isRetryableError(error: unknown): boolean {
   if (error instanceof GembedAbortError) return false;
   if (error instanceof GeminiApiError) return error.isRetryable;
-  return error instanceof GeminiConnectionError || error instanceof GeminiTimeoutError;
+  if (error instanceof GeminiConnectionError) return error.isRetryable;
+  return error instanceof GeminiTimeoutError;
 }
 
 /**
