@@ -32,6 +32,7 @@ export * from "./errors.js";
 export {
   type ChunkOptions,
   type ContentHashInput,
+  canonicalJson,
   chunkDocument,
   chunkToRow,
   compileFilter,
@@ -55,10 +56,12 @@ export {
   RowsFileError,
   type RowsFileInfo,
   readSources,
+  rescuedVectors,
   rowField,
   type SourceDocument,
   SourceError,
   type SourceIssue,
+  type StoredRowState,
   splitText,
 } from "./ingest/index.js";
 export * from "./models.js";

@@ -118,6 +118,87 @@ describe("gembed ingest and search over the local rows file", () => {
     ]);
   });
 
+  it("a JSONL row whose metadata alone changed is written again with its vector, without an embedding", async () => {
+    const jsonl = (rows: Record<string, unknown>[]) =>
+      writeFile(
+        path.join(folder, "rows.jsonl"),
+        `${rows.map((row) => JSON.stringify(row)).join("\n")}\n`,
+      );
+    const ai = "Artificial intelligence was founded as an academic discipline in 1956.";
+    const turing = "Alan Turing was the first person to conduct substantial research in AI.";
+    await jsonl([
+      { id: "ai", text: ai, title: "AI", metadata: { lang: "en", year: 1956, tags: ["history"] } },
+      { id: "turing", text: turing, metadata: { lang: "en" } },
+    ]);
+    const ingest = () =>
+      runCli(["ingest", "rows.jsonl", "--dim", "256", "--json", "--no-progress"], {
+        cwd: folder,
+        env,
+      });
+    const first = await ingest();
+    expect(first.code).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ embedded: 2, updated: 0, written: 2 });
+    const before = new Map((await readRows("gembed.json")).map((row) => [row.id, row]));
+
+    // The same data with its keys in another order is no change.
+    await jsonl([
+      { id: "ai", title: "AI", text: ai, metadata: { tags: ["history"], year: 1956, lang: "en" } },
+      { id: "turing", text: turing, metadata: { lang: "en" } },
+    ]);
+    const reordered = await ingest();
+    expect(JSON.parse(reordered.stdout)).toMatchObject({ skipped: 2, updated: 0, written: 0 });
+
+    // Only the metadata of "ai" changes: no text is embedded, the file holds the new metadata.
+    await jsonl([
+      {
+        id: "ai",
+        text: ai,
+        title: "AI",
+        metadata: { lang: "en", year: 1956, tags: ["history", "dartmouth"], reviewed: true },
+      },
+      { id: "turing", text: turing, metadata: { lang: "en" } },
+    ]);
+    const textsBefore = server.stats().texts;
+    const second = await ingest();
+    expect(second.code).toBe(0);
+    expect(JSON.parse(second.stdout)).toMatchObject({
+      chunks: 2,
+      skipped: 1,
+      embedded: 0,
+      updated: 1,
+      written: 1,
+    });
+    expect(server.stats().texts - textsBefore).toBe(0);
+    const after = new Map((await readRows("gembed.json")).map((row) => [row.id, row]));
+    expect(after.get("ai")!.metadata).toEqual({
+      lang: "en",
+      year: 1956,
+      tags: ["history", "dartmouth"],
+      reviewed: true,
+      source: "rows.jsonl:1",
+      document_id: "ai",
+      chunk: 0,
+      chunks: 1,
+    });
+    expect(after.get("ai")!.vector).toEqual(before.get("ai")!.vector);
+    expect(after.get("ai")!.content_hash).toBe(before.get("ai")!.content_hash);
+    expect(after.get("turing")).toEqual(before.get("turing"));
+
+    // The human summary says so too; a third run finds everything as the input says.
+    const third = await runCli(["ingest", "rows.jsonl", "--dim", "256", "--no-progress"], {
+      cwd: folder,
+      env,
+    });
+    expect(third.stdout).toContain("2 unchanged, 0 embedded, 0 written");
+    await jsonl([{ id: "ai", text: ai, title: "AI", metadata: {} }]);
+    const fourth = await runCli(["ingest", "rows.jsonl", "--dim", "256", "--no-progress"], {
+      cwd: folder,
+      env,
+    });
+    expect(fourth.stdout).toContain("0 embedded, 1 metadata-only (not embedded), 1 written");
+    expect(server.stats().texts - textsBefore).toBe(0);
+  });
+
   it("a run that embeds nothing (no API key) leaves no rows file behind", async () => {
     await writeFile(path.join(folder, "a.txt"), "Some text to embed.\n");
     const noKey = await runCli(["ingest", "a.txt", "--no-progress"], {

@@ -26,3 +26,27 @@ export function contentHash(input: ContentHashInput): string {
     .update(JSON.stringify([input.model, input.dim, input.title ?? "", input.text]))
     .digest("hex");
 }
+
+/**
+ * JSON with object keys sorted at every level, so two values that hold the same data give the same
+ * string whatever order their keys were written or stored in (Milvus's JSON field, a rows file).
+ * Used to tell whether a row's metadata changed.
+ *
+ * @example
+ * ```ts
+ * canonicalJson({ b: 1, a: [true, { d: null, c: "x" }] }); // '{"a":[true,{"c":"x","d":null}],"b":1}'
+ * ```
+ */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (typeof value !== "object" || value === null) return value;
+  const sorted: Record<string, unknown> = {};
+  for (const key of Object.keys(value).sort()) {
+    sorted[key] = sortKeys((value as Record<string, unknown>)[key]);
+  }
+  return sorted;
+}

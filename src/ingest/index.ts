@@ -10,7 +10,7 @@ export { type ChunkOptions, chunkDocument, splitText } from "./chunk.js";
 export type { DocumentChunk, EmbeddingRow, JsonValue, SourceDocument } from "./documents.js";
 export { RowsFileError, SourceError, type SourceIssue } from "./errors.js";
 export { compileFilter } from "./filter.js";
-export { type ContentHashInput, contentHash } from "./hash.js";
+export { type ContentHashInput, canonicalJson, contentHash } from "./hash.js";
 export {
   LocalRowsFile,
   type LocalSearchOptions,
@@ -28,5 +28,7 @@ export {
   type IngestSummary,
   ingestDocuments,
   type RowSink,
+  rescuedVectors,
+  type StoredRowState,
 } from "./pipeline.js";
 export { markdownTitle, parseJsonlRow, type ReadSourcesOptions, readSources } from "./sources.js";

@@ -1,8 +1,8 @@
 import type { DocumentInput } from "../embedding/validation.js";
-import { EmbeddingIncompleteError } from "../errors.js";
+import type { EmbeddingIncompleteError } from "../errors.js";
 import { type ChunkOptions, chunkDocument } from "./chunk.js";
-import type { DocumentChunk, EmbeddingRow, SourceDocument } from "./documents.js";
-import { contentHash } from "./hash.js";
+import type { DocumentChunk, EmbeddingRow, JsonValue, SourceDocument } from "./documents.js";
+import { canonicalJson, contentHash } from "./hash.js";
 
 export type { DocumentInput };
 
@@ -24,6 +24,14 @@ export interface DocumentEmbedder {
   ): Promise<Float32Array[]>;
 }
 
+/** What a sink holds of one row: enough to tell whether the row must be written again. */
+export interface StoredRowState {
+  /** The row's `content_hash`: what decides whether it must be embedded again. */
+  contentHash: string;
+  /** The row's `metadata` as stored. */
+  metadata: Record<string, JsonValue>;
+}
+
 /** Where ingest writes rows: a Milvus collection or a local rows file. */
 export interface RowSink {
   /**
@@ -33,6 +41,14 @@ export interface RowSink {
   check?(chunks: readonly DocumentChunk[]): void;
   /** Content hashes of the rows that already exist among `ids`. */
   contentHashes(ids: string[]): Promise<Map<string, string>>;
+  /**
+   * Content hash and metadata of the rows that already exist among `ids`. When the sink has it
+   * (and {@link RowSink.storedVectors}), ingest uses it instead of `contentHashes`, and a row whose
+   * metadata alone changed is written again with its stored vector instead of being skipped.
+   */
+  storedRows?(ids: string[]): Promise<Map<string, StoredRowState>>;
+  /** The stored vectors of the rows that exist among `ids` (for metadata-only rewrites). */
+  storedVectors?(ids: string[]): Promise<Map<string, number[]>>;
   /** Writes (inserts or replaces by id) rows; rows written stay written if a later call fails. */
   write(rows: EmbeddingRow[]): Promise<void>;
   /**
@@ -48,10 +64,12 @@ export interface IngestProgress {
   done: number;
   /** Chunks in all. */
   total: number;
-  /** Chunks skipped because their id and content hash did not change. */
+  /** Chunks skipped because their id, content hash and metadata did not change. */
   skipped: number;
   /** Rows written so far. */
   written: number;
+  /** Rows written again with their stored vector because only their metadata changed. */
+  updated: number;
 }
 
 /** Options of {@link ingestDocuments}. */
@@ -94,10 +112,15 @@ export interface IngestOptions {
 export interface IngestSummary {
   documents: number;
   chunks: number;
-  /** Chunks whose id and content hash were already there. */
+  /** Chunks whose id, content hash and metadata were already there. */
   skipped: number;
   /** Chunks embedded in this run. */
   embedded: number;
+  /**
+   * Chunks whose metadata alone changed: written again with their stored vector, not embedded
+   * (0 with a sink that has no `storedRows`/`storedVectors`).
+   */
+  updated: number;
   /** Chunks written with a vector given back by `reuse` (paid for by an earlier run). */
   reused: number;
   /** Rows written in this run. */
@@ -120,11 +143,33 @@ export function chunkToRow(chunk: DocumentChunk, hash: string, vector: Float32Ar
 }
 
 /**
- * Takes documents to rows in a sink: splits each into chunks, skips the chunks whose id and
- * content hash are already in the sink, embeds the rest step by step and writes each step before
- * the next one, so an interrupted run is finished by running it again. When the embedder stops
- * with {@link EmbeddingIncompleteError}, the vectors it did get are written before the error is
- * thrown again.
+ * The vectors an error carries when the work it stopped was partly done and paid for:
+ * {@link EmbeddingIncompleteError} and its subclasses, and the Batch API's
+ * `BatchJobIncompleteError` and `BatchDeadlineIncompleteError` (any error with a `vectors` array
+ * and a `missingIndices` array). Undefined for any other error.
+ *
+ * @example
+ * ```ts
+ * try { await ef.encodeDocuments(texts); } catch (error) { const kept = rescuedVectors(error); }
+ * ```
+ */
+export function rescuedVectors(error: unknown): (Float32Array | undefined)[] | undefined {
+  if (typeof error !== "object" || error === null) return undefined;
+  const work = error as { vectors?: unknown; missingIndices?: unknown };
+  if (!Array.isArray(work.vectors) || !Array.isArray(work.missingIndices)) return undefined;
+  return work.vectors.map((vector: unknown) =>
+    vector instanceof Float32Array ? vector : undefined,
+  );
+}
+
+/**
+ * Takes documents to rows in a sink: splits each into chunks, skips the chunks whose id, content
+ * hash and metadata are already in the sink, writes again with their stored vector (no embedding)
+ * the chunks whose metadata alone changed, embeds the rest step by step and writes each step
+ * before the next one, so an interrupted run is finished by running it again. When the embedder
+ * stops with an error that carries the vectors it did get ({@link EmbeddingIncompleteError}, or
+ * the Batch API's `BatchJobIncompleteError` / `BatchDeadlineIncompleteError`: see
+ * {@link rescuedVectors}), those are written before the error is thrown again.
  *
  * @example
  * ```ts
@@ -150,17 +195,30 @@ export async function ingestDocuments(
     contentHash({ text: chunk.text, title: chunk.title, model, dim }),
   );
 
-  const existing = new Map<string, string>();
+  // With a sink that tells its metadata and vectors, a chunk whose content hash is unchanged but
+  // whose metadata differs is written again with the vector it has: no embedding is paid for.
+  const comparesMetadata = sink.storedRows !== undefined && sink.storedVectors !== undefined;
   const ids = chunks.map((chunk) => chunk.id);
+  const todo: number[] = [];
+  const metadataOnly: number[] = [];
   for (let start = 0; start < ids.length; start += 1000) {
-    for (const [id, hash] of await sink.contentHashes(ids.slice(start, start + 1000))) {
-      existing.set(id, hash);
+    const slice = ids.slice(start, start + 1000);
+    if (comparesMetadata) {
+      const stored = await sink.storedRows!(slice);
+      slice.forEach((id, offset) => {
+        const index = start + offset;
+        const state = stored.get(id);
+        if (state?.contentHash !== hashes[index]) todo.push(index);
+        else if (canonicalJson(state.metadata) !== canonicalJson(chunks[index]!.metadata))
+          metadataOnly.push(index);
+      });
+    } else {
+      const stored = await sink.contentHashes(slice);
+      slice.forEach((id, offset) => {
+        if (stored.get(id) !== hashes[start + offset]) todo.push(start + offset);
+      });
     }
   }
-  const todo: number[] = [];
-  chunks.forEach((chunk, index) => {
-    if (existing.get(chunk.id) !== hashes[index]) todo.push(index);
-  });
 
   // Rows whose vectors an earlier run paid for and could not write: written, not embedded again.
   const reusedRows: EmbeddingRow[] = [];
@@ -186,12 +244,13 @@ export async function ingestDocuments(
     }
   };
 
-  const unchanged = chunks.length - todo.length - reusedRows.length;
+  const unchanged = chunks.length - todo.length - reusedRows.length - metadataOnly.length;
   const progress: IngestProgress = {
     done: unchanged,
     total: chunks.length,
     skipped: unchanged,
     written: 0,
+    updated: 0,
   };
   options.onProgress?.({ ...progress });
   for (let start = 0; start < reusedRows.length; start += batchSize) {
@@ -199,6 +258,27 @@ export async function ingestDocuments(
     const rows = reusedRows.slice(start, start + batchSize);
     await write(rows);
     progress.written += rows.length;
+    progress.done += rows.length;
+    options.onProgress?.({ ...progress });
+  }
+  for (let start = 0; start < metadataOnly.length; start += batchSize) {
+    options.signal?.throwIfAborted();
+    const step = metadataOnly.slice(start, start + batchSize);
+    const vectors = await sink.storedVectors!(step.map((index) => chunks[index]!.id));
+    const rows: EmbeddingRow[] = [];
+    for (const index of step) {
+      const chunk = chunks[index]!;
+      const vector = vectors.get(chunk.id);
+      if (vector !== undefined && vector.length === dim) {
+        rows.push({ ...chunkToRow(chunk, hashes[index]!, new Float32Array(0)), vector });
+      } else {
+        // The row went away (or lost its vector) since it was read: embed it after all.
+        todo.push(index);
+      }
+    }
+    await write(rows);
+    progress.written += rows.length;
+    progress.updated += rows.length;
     progress.done += rows.length;
     options.onProgress?.({ ...progress });
   }
@@ -217,15 +297,16 @@ export async function ingestDocuments(
       if (options.signal !== undefined) encodeOptions.signal = options.signal;
       vectors = await embedder.encodeDocuments(inputs, encodeOptions);
     } catch (error) {
-      if (!(error instanceof EmbeddingIncompleteError)) throw error;
+      const rescued = rescuedVectors(error);
+      if (rescued === undefined) throw error;
       // Nothing paid for is lost: write what came back, then stop.
-      vectors = error.vectors;
+      vectors = rescued;
       failure = error;
     }
     const rows: EmbeddingRow[] = [];
     step.forEach((chunkIndex, position) => {
       const vector = vectors[position];
-      if (vector !== undefined)
+      if (vector !== undefined && vector.length === dim)
         rows.push(chunkToRow(chunks[chunkIndex]!, hashes[chunkIndex]!, vector));
     });
     await write(rows);
@@ -248,6 +329,7 @@ export async function ingestDocuments(
     chunks: chunks.length,
     skipped: progress.skipped,
     embedded,
+    updated: progress.updated,
     reused: reusedRows.length,
     written: progress.written,
     removed,

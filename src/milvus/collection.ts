@@ -3,7 +3,7 @@ import { inspect } from "node:util";
 import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
 import type { EmbeddingRow, JsonValue } from "../ingest/documents.js";
 import { contentHash } from "../ingest/hash.js";
-import type { DocumentInput, RowSink } from "../ingest/pipeline.js";
+import type { DocumentInput, RowSink, StoredRowState } from "../ingest/pipeline.js";
 import { type BatchPlanOptions, planBatches } from "./batching.js";
 import { MilvusOperationError, MilvusSchemaMismatchError, MilvusWriteError } from "./errors.js";
 import {
@@ -458,6 +458,61 @@ export class MilvusCollection {
     return hashes;
   }
 
+  /**
+   * Content hash and metadata of the rows that exist among `ids` (read with Strong consistency):
+   * what ingest needs to tell an unchanged row from one whose metadata alone changed.
+   */
+  async storedRows(ids: string[]): Promise<Map<string, StoredRowState>> {
+    const stored = new Map<string, StoredRowState>();
+    for (let start = 0; start < ids.length; start += 500) {
+      const slice = ids.slice(start, start + 500);
+      const result = await this.client.query({
+        collection_name: this.name,
+        filter: `${FIELDS.id} in ${milvusStringList(slice)}`,
+        output_fields: [FIELDS.id, FIELDS.contentHash, FIELDS.metadata],
+        consistency_level: this.#sdk.ConsistencyLevelEnum.Strong,
+        limit: slice.length,
+      });
+      check(`query ${this.name}`, result.status);
+      for (const row of result.data) {
+        const metadata = row[FIELDS.metadata];
+        stored.set(String(row[FIELDS.id]), {
+          contentHash: String(row[FIELDS.contentHash]),
+          metadata:
+            typeof metadata === "object" && metadata !== null
+              ? (metadata as Record<string, JsonValue>)
+              : {},
+        });
+      }
+    }
+    return stored;
+  }
+
+  /**
+   * The stored vectors of the rows that exist among `ids` (read with Strong consistency), e.g. to
+   * write a row again with new metadata without embedding its text again.
+   */
+  async storedVectors(ids: string[]): Promise<Map<string, number[]>> {
+    const vectors = new Map<string, number[]>();
+    // 100 rows of 3072 floats is about 1.2 MB per answer: far under gRPC's message limits.
+    for (let start = 0; start < ids.length; start += 100) {
+      const slice = ids.slice(start, start + 100);
+      const result = await this.client.query({
+        collection_name: this.name,
+        filter: `${FIELDS.id} in ${milvusStringList(slice)}`,
+        output_fields: [FIELDS.id, FIELDS.vector],
+        consistency_level: this.#sdk.ConsistencyLevelEnum.Strong,
+        limit: slice.length,
+      });
+      check(`query ${this.name}`, result.status);
+      for (const row of result.data) {
+        const vector = row[FIELDS.vector];
+        if (Array.isArray(vector)) vectors.set(String(row[FIELDS.id]), vector.map(Number));
+      }
+    }
+    return vectors;
+  }
+
   /** Deletes the rows of these documents (by `metadata["document_id"]`) whose ids are not in `keep`. */
   async removeStale(documentIds: string[], keep: Set<string>): Promise<number> {
     let removed = 0;
@@ -489,6 +544,8 @@ export class MilvusCollection {
     return {
       check: (chunks) => this.checkDocuments(chunks),
       contentHashes: (ids) => this.contentHashes(ids),
+      storedRows: (ids) => this.storedRows(ids),
+      storedVectors: (ids) => this.storedVectors(ids),
       write: async (rows) => {
         await this.upsertRows(rows, options);
       },

@@ -136,8 +136,9 @@ Examples:
   $ cat rows.jsonl | gembed ingest - --milvus http://127.0.0.1:19530 --collection docs --batch
 
 Each document is split into overlapping chunks when longer than the model's input; chunk ids are
-<id>#0, <id>#1, ... Running the same ingest again writes nothing for chunks whose id and content
-did not change, so an interrupted ingest is finished by running it again.
+<id>#0, <id>#1, ... Running the same ingest again writes nothing for chunks whose id, content and
+metadata did not change, so an interrupted ingest is finished by running it again. A chunk whose
+metadata alone changed is written again with its stored vector, without a new embedding.
 The API key comes from GEMINI_API_KEY or GOOGLE_API_KEY.
 Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interrupted.`,
   );
@@ -238,7 +239,7 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
         process.stdout.write(`${JSON.stringify({ ...summary, target })}\n`);
       } else {
         process.stdout.write(
-          `ingested ${summary.documents} document(s): ${summary.chunks} chunk(s), ${summary.skipped} unchanged, ${summary.embedded} embedded${summary.reused > 0 ? `, ${summary.reused} kept from an earlier run` : ""}, ${summary.written} written, ${summary.removed} removed -> ${target}\n`,
+          `ingested ${summary.documents} document(s): ${summary.chunks} chunk(s), ${summary.skipped} unchanged, ${summary.embedded} embedded${summary.updated > 0 ? `, ${summary.updated} metadata-only (not embedded)` : ""}${summary.reused > 0 ? `, ${summary.reused} kept from an earlier run` : ""}, ${summary.written} written, ${summary.removed} removed -> ${target}\n`,
         );
       }
     } finally {
