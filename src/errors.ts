@@ -449,3 +449,27 @@ export class BatchDeadlineIncompleteError
     this.failures = work.failures;
   }
 }
+
+/**
+ * A resumable upload cannot go on after a failed chunk: the server holds fewer bytes
+ * (`receivedBytes`) than the first byte still held in memory (`bufferedFrom`), and the source is
+ * a stream that cannot be read again. Nothing more was sent; start the upload anew (an upload
+ * from bytes or from a path re-reads the missing bytes instead). `cause` is the chunk's failure.
+ */
+export class UploadResumeError extends GembedError {
+  override name = "UploadResumeError";
+  /** The bytes the server said it holds (`x-goog-upload-size-received`). */
+  readonly receivedBytes: number;
+  /** The offset of the first byte the client still holds. */
+  readonly bufferedFrom: number;
+  constructor(
+    message: string,
+    receivedBytes: number,
+    bufferedFrom: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.receivedBytes = receivedBytes;
+    this.bufferedFrom = bufferedFrom;
+  }
+}

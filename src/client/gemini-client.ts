@@ -20,11 +20,24 @@ import type {
   Model,
   Operation,
 } from "../api/types.js";
-import { InvalidResponseError } from "../errors.js";
+import { InvalidResponseError, UploadResumeError } from "../errors.js";
 import { modelResourceName } from "../models.js";
 import { excerpt, type RequestOptions, type RetryEvent, Transport } from "./http.js";
-import { DEFAULT_MAX_RETRY_DELAY } from "./retry.js";
-import { chunkPieces, DEFAULT_CHUNK_SIZE, openSource, type UploadSource } from "./upload.js";
+import {
+  DEFAULT_BASE_DELAY,
+  DEFAULT_MAX_RETRY_DELAY,
+  isRetryableError,
+  retryDelayMs,
+  serverRequestedDelayMs,
+  sleep,
+} from "./retry.js";
+import {
+  chunkPieces,
+  DEFAULT_CHUNK_SIZE,
+  openSource,
+  type UploadChunk,
+  type UploadSource,
+} from "./upload.js";
 
 export type { RequestOptions, RetryEvent } from "./http.js";
 export type { UploadSource } from "./upload.js";
@@ -156,6 +169,13 @@ export interface FilesApi {
   /**
    * Uploads with the resumable protocol, in `chunkSize` pieces: from bytes, a path (streamed) or
    * a stream, so a 2 GB file never sits in memory.
+   *
+   * A chunk that fails with a retryable error (a reset, a timeout, 5xx, 429) is not sent again
+   * blindly: after the backoff wait the session is asked what it holds
+   * (`X-Goog-Upload-Command: query`) and only the missing bytes are sent, up to `maxRetries`
+   * times per chunk. When the server holds fewer bytes than the chunk in memory starts at,
+   * bytes and a path are read again from its offset; a stream cannot be, and the upload fails
+   * with `UploadResumeError`.
    * @example
    * ```ts
    * const file = await client.files.upload("input.jsonl", { displayName: "batch input" });
@@ -679,48 +699,188 @@ export class GeminiClient {
     // The session URL authorizes the upload by itself; the key goes only to the API's own host.
     const sendKey = resolved.origin === new URL(this.baseUrl).origin;
 
-    for await (const chunk of chunkPieces(opened.pieces, chunkSize)) {
-      const end = chunk.offset + chunk.bytes.byteLength;
-      if (size !== undefined && (end > size || (chunk.last && end !== size))) {
-        throw new RangeError(
-          `upload size is ${size} bytes but the source gave ${chunk.last ? end : `more than ${end - 1}`}`,
-        );
-      }
-      const operation = `POST upload session (offset ${chunk.offset}${chunk.last ? ", finalize" : ""})`;
-      const answer = await this.#transport.send(
-        {
-          method: "POST",
-          url: resolved.href,
-          operation,
-          headers: {
-            "x-goog-upload-command": chunk.last ? "upload, finalize" : "upload",
-            "x-goog-upload-offset": String(chunk.offset),
-          },
-          bytes: chunk.bytes,
-          sendKey,
-          retry: "safe",
-        },
-        requestOptions,
-      );
-      const status = answer.response.headers.get("x-goog-upload-status");
-      if (!chunk.last) {
-        if (status !== null && status !== "active") {
-          throw new InvalidResponseError(
-            `${operation}: upload status "${status}" before the last chunk (expected "active").`,
+    const session: UploadSession = {
+      url: resolved.href,
+      sendKey,
+      reopen: opened.reopen,
+      requestOptions,
+      maxRetries: requestOptions.maxRetries ?? this.#transport.settings.maxRetries,
+    };
+    let chunks = chunkPieces(opened.pieces, chunkSize);
+    let attemptsSpent = 0;
+    try {
+      for (;;) {
+        const next = await chunks.next();
+        if (next.done) throw new InvalidResponseError("upload ended without a last chunk");
+        const chunk = next.value;
+        const end = chunk.offset + chunk.bytes.byteLength;
+        if (size !== undefined && (end > size || (chunk.last && end !== size))) {
+          throw new RangeError(
+            `upload size is ${size} bytes but the source gave ${chunk.last ? end : `more than ${end - 1}`}`,
           );
         }
-        continue;
+        const outcome = await this.#sendChunk(session, chunk, attemptsSpent);
+        attemptsSpent = 0;
+        if (outcome.file !== undefined) return outcome.file;
+        if (outcome.rewindTo !== undefined && session.reopen !== undefined) {
+          // The server lost bytes before this chunk: read the source again from its offset.
+          await chunks.return(undefined);
+          chunks = chunkPieces(session.reopen(outcome.rewindTo), chunkSize, outcome.rewindTo);
+          attemptsSpent = outcome.attemptsSpent;
+        }
       }
-      if (status !== null && status !== "final") {
-        throw new InvalidResponseError(
-          `${operation}: upload status "${status}" after the last chunk (expected "final").`,
-        );
-      }
-      const body = this.#parse<{ file?: File }>(answer.text, operation);
-      return checkNamed(isObject(body) ? body.file : undefined, operation, "a File in `file`");
+    } finally {
+      // Closes a path's file on any failure (and is a no-op once the chunks are done).
+      await chunks.return(undefined);
     }
-    throw new InvalidResponseError("upload ended without a last chunk");
   }
+
+  /**
+   * Sends one chunk. After a retryable failure (a reset, a timeout, 5xx, 429) it waits (the usual
+   * backoff), asks the session how many bytes it holds (`X-Goog-Upload-Command: query`) and
+   * sends only what is missing. Resending blindly is not safe: the server may have stored the
+   * bytes before the answer was lost.
+   */
+  async #sendChunk(
+    session: UploadSession,
+    chunk: UploadChunk,
+    attemptsSpent: number,
+  ): Promise<{ file?: File; rewindTo?: number; attemptsSpent: number }> {
+    const end = chunk.offset + chunk.bytes.byteLength;
+    const { maxRetryDelay, onRetry } = this.#transport.settings;
+    const signal = session.requestOptions.signal;
+    const once = { ...session.requestOptions, maxRetries: 0 };
+    let from = chunk.offset;
+    let query = false;
+    let failure: unknown;
+    for (let attempt = attemptsSpent; ; attempt++) {
+      const operation = `POST upload session (offset ${from}${chunk.last ? ", finalize" : ""})`;
+      try {
+        if (query) {
+          const state = await this.#queryUpload(session, once);
+          if (state.file !== undefined) {
+            if (!chunk.last || (state.received !== undefined && state.received !== end)) {
+              throw new InvalidResponseError(
+                `POST upload session (query): the upload is final with ${state.received ?? "an unknown number of"} bytes, but ${end} were sent${chunk.last ? "" : " and more are to come"}.`,
+              );
+            }
+            return { file: state.file, attemptsSpent: 0 };
+          }
+          const received = state.received as number;
+          if (received > end) {
+            throw new InvalidResponseError(
+              `POST upload session (query): the server holds ${received} bytes, but only ${end} were sent.`,
+            );
+          }
+          if (received < chunk.offset) {
+            if (session.reopen === undefined) {
+              throw new UploadResumeError(
+                `The upload cannot resume: the server holds ${received} bytes, but the bytes before offset ${chunk.offset} of this stream are no longer in memory. Start the upload again (an upload from bytes or a path can resume).`,
+                received,
+                chunk.offset,
+                { cause: failure },
+              );
+            }
+            return { rewindTo: received, attemptsSpent: attempt };
+          }
+          // The server already holds this whole chunk: nothing to send again.
+          if (received === end && !chunk.last) return { attemptsSpent: 0 };
+          from = received;
+          query = false;
+        }
+        const answer = await this.#transport.send(
+          {
+            method: "POST",
+            url: session.url,
+            operation,
+            headers: {
+              "x-goog-upload-command": chunk.last ? "upload, finalize" : "upload",
+              "x-goog-upload-offset": String(from),
+            },
+            bytes: from === chunk.offset ? chunk.bytes : chunk.bytes.subarray(from - chunk.offset),
+            sendKey: session.sendKey,
+          },
+          once,
+        );
+        const status = answer.response.headers.get("x-goog-upload-status");
+        if (!chunk.last) {
+          if (status !== null && status !== "active") {
+            throw new InvalidResponseError(
+              `${operation}: upload status "${status}" before the last chunk (expected "active").`,
+            );
+          }
+          return { attemptsSpent: 0 };
+        }
+        if (status !== null && status !== "final") {
+          throw new InvalidResponseError(
+            `${operation}: upload status "${status}" after the last chunk (expected "final").`,
+          );
+        }
+        return { file: this.#uploadedFile(answer.text, operation), attemptsSpent: 0 };
+      } catch (error) {
+        if (attempt >= session.maxRetries || !isRetryableError(error)) throw error;
+        const requested = serverRequestedDelayMs(error);
+        if (requested !== undefined && requested > maxRetryDelay) throw error;
+        const delayMs = retryDelayMs(error, attempt, {
+          baseDelay: DEFAULT_BASE_DELAY,
+          maxDelay: maxRetryDelay,
+        });
+        onRetry?.({ attempt, delayMs, error, operation });
+        await sleep(delayMs, signal);
+        failure = error;
+        query = true;
+      }
+    }
+  }
+
+  /** Asks an upload session what it holds (`X-Goog-Upload-Command: query`). */
+  async #queryUpload(
+    session: UploadSession,
+    options: RequestOptions,
+  ): Promise<{ received: number | undefined; file?: File }> {
+    const operation = "POST upload session (query)";
+    const answer = await this.#transport.send(
+      {
+        method: "POST",
+        url: session.url,
+        operation,
+        headers: { "x-goog-upload-command": "query" },
+        sendKey: session.sendKey,
+      },
+      options,
+    );
+    const status = answer.response.headers.get("x-goog-upload-status");
+    const header = answer.response.headers.get("x-goog-upload-size-received");
+    const received = header === null || !/^\d+$/.test(header) ? undefined : Number(header);
+    if (status === "final") {
+      return { received, file: this.#uploadedFile(answer.text, operation) };
+    }
+    if (status !== "active") {
+      throw new InvalidResponseError(
+        `${operation}: upload status ${status === null ? "missing" : `"${status}"`} (expected "active" or "final").`,
+      );
+    }
+    if (received === undefined || !Number.isSafeInteger(received)) {
+      throw new InvalidResponseError(
+        `${operation}: the answer has no valid x-goog-upload-size-received header.`,
+      );
+    }
+    return { received };
+  }
+
+  #uploadedFile(text: string, operation: string): File {
+    const body = this.#parse<{ file?: File }>(text, operation);
+    return checkNamed(isObject(body) ? body.file : undefined, operation, "a File in `file`");
+  }
+}
+
+/** What the chunks of one upload share. */
+interface UploadSession {
+  url: string;
+  sendKey: boolean;
+  reopen: ((offset: number) => AsyncIterable<Uint8Array>) | undefined;
+  requestOptions: RequestOptions;
+  maxRetries: number;
 }
 
 // ----- checks -----

@@ -71,7 +71,7 @@ export interface TransportSettings {
 /**
  * Which failures a call may retry. `"all"`: every retryable error. `"safe"`: only failures where
  * the server surely did nothing (429, 503, a refused connection), for calls that are not
- * idempotent (creating a batch job, sending an upload chunk).
+ * idempotent (creating a batch job, DELETE). Upload chunks have their own recovery (`query`).
  */
 export type RetryPolicy = "all" | "safe";
 

@@ -33,6 +33,11 @@ export interface OpenedSource {
   mimeType: string | undefined;
   /** The bytes, in pieces of any size. */
   pieces: AsyncIterable<Uint8Array>;
+  /**
+   * The bytes again from `offset` on, for a source that can be read again (bytes, a path), so an
+   * upload can resume below the chunk in memory; `undefined` for a stream.
+   */
+  reopen: ((offset: number) => AsyncIterable<Uint8Array>) | undefined;
 }
 
 const MIME_TYPES: Record<string, string> = {
@@ -52,7 +57,12 @@ const MIME_TYPES: Record<string, string> = {
  */
 export async function openSource(source: UploadSource): Promise<OpenedSource> {
   if (source instanceof Uint8Array) {
-    return { size: source.byteLength, mimeType: undefined, pieces: single(source) };
+    return {
+      size: source.byteLength,
+      mimeType: undefined,
+      pieces: single(source),
+      reopen: (offset) => single(source.subarray(offset)),
+    };
   }
   if (typeof source === "string") {
     const info = await stat(source);
@@ -60,20 +70,21 @@ export async function openSource(source: UploadSource): Promise<OpenedSource> {
     return {
       size: info.size,
       mimeType: MIME_TYPES[extname(source).toLowerCase()],
-      pieces: readLazily(source),
+      pieces: readLazily(source, 0),
+      reopen: (offset) => readLazily(source, offset),
     };
   }
   if (source !== null && typeof source === "object" && Symbol.asyncIterator in source) {
-    return { size: undefined, mimeType: undefined, pieces: toBytes(source) };
+    return { size: undefined, mimeType: undefined, pieces: toBytes(source), reopen: undefined };
   }
   throw new TypeError(
     "upload source must be a Uint8Array, a file path, a readable stream or an async iterable of bytes",
   );
 }
 
-async function* readLazily(path: string): AsyncGenerator<Uint8Array> {
+async function* readLazily(path: string, start: number): AsyncGenerator<Uint8Array> {
   // Leaving this loop early (an error, return()) destroys the stream and closes the file.
-  yield* createReadStream(path, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>;
+  yield* createReadStream(path, { highWaterMark: 1024 * 1024, start }) as AsyncIterable<Buffer>;
 }
 
 async function* single(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
@@ -94,13 +105,15 @@ async function* toBytes(
  * Cuts pieces of any size into chunks of exactly `chunkSize` bytes (the last one may be shorter).
  * A full chunk is handed out as soon as one more byte arrives, which proves it is not the last,
  * so only the chunk being filled is held here, even when the total size is unknown. An empty
- * source gives one empty last chunk.
+ * source gives one empty last chunk. `startOffset` is the offset of the first piece's first byte
+ * (an upload resumed from there).
  */
 export async function* chunkPieces(
   pieces: AsyncIterable<Uint8Array>,
   chunkSize: number,
+  startOffset = 0,
 ): AsyncGenerator<UploadChunk> {
-  let offset = 0;
+  let offset = startOffset;
   let filling = Buffer.allocUnsafe(chunkSize);
   let filled = 0;
   for await (const piece of pieces) {

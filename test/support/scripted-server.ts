@@ -28,6 +28,15 @@ export interface RecordedRequest {
   at: number;
   /** The body parsed as JSON. */
   json(): unknown;
+  /** True when the server cut the connection in the middle of the body (see `cutBody`). */
+  interrupted?: boolean;
+}
+
+/** A request's head, as `cutBody` sees it before any byte of the body. */
+export interface RequestHead {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
 }
 
 /** One answer. */
@@ -69,6 +78,12 @@ export interface ScriptedServer {
   enqueue(...scripts: Script[]): void;
   /** What answers when the queue is empty. Default: 500 with a google.rpc.Status "no script". */
   fallback: Script;
+  /**
+   * Called with each request's head; a number N makes the server destroy the connection once N
+   * bytes of the body arrived (a reset in the middle of the body). The request is then recorded
+   * with the N bytes and `interrupted: true`, and takes no script.
+   */
+  cutBody: ((head: RequestHead) => number | undefined) | undefined;
   /** Closes the server and every open connection. */
   close(): Promise<void>;
 }
@@ -79,7 +94,8 @@ export async function startScriptedServer(...queue: Script[]): Promise<ScriptedS
   const requests: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
   const pending = new Set<NodeJS.Timeout>();
-  const state: { fallback: Script } = {
+  const state: { fallback: Script; cutBody: ScriptedServer["cutBody"] } = {
+    cutBody: undefined,
     fallback: {
       status: 500,
       json: { error: { code: 500, message: "no script for this request", status: "INTERNAL" } },
@@ -88,13 +104,12 @@ export async function startScriptedServer(...queue: Script[]): Promise<ScriptedS
 
   const server: Server = createServer((request, response) => {
     const pieces: Buffer[] = [];
-    request.on("data", (piece: Buffer) => pieces.push(piece));
-    request.on("end", () => {
-      const url = request.url ?? "/";
+    const url = request.url ?? "/";
+    const method = request.method ?? "GET";
+    const record = (body: Buffer): RecordedRequest => {
       const parsed = new URL(url, "http://127.0.0.1");
-      const body = Buffer.concat(pieces);
       const recorded: RecordedRequest = {
-        method: request.method ?? "GET",
+        method,
         url,
         path: parsed.pathname,
         query: parsed.searchParams,
@@ -104,6 +119,26 @@ export async function startScriptedServer(...queue: Script[]): Promise<ScriptedS
         json: () => JSON.parse(body.toString("utf8")),
       };
       requests.push(recorded);
+      return recorded;
+    };
+    const cutAt = state.cutBody?.({ method, url, headers: request.headers });
+    let arrived = 0;
+    let cut = false;
+    request.on("data", (piece: Buffer) => {
+      if (cut) return;
+      if (cutAt !== undefined && arrived + piece.byteLength >= cutAt) {
+        cut = true;
+        pieces.push(piece.subarray(0, cutAt - arrived));
+        record(Buffer.concat(pieces)).interrupted = true;
+        request.socket.destroy();
+        return;
+      }
+      pieces.push(piece);
+      arrived += piece.byteLength;
+    });
+    request.on("end", () => {
+      if (cut) return;
+      const recorded = record(Buffer.concat(pieces));
       const script = scripts.shift() ?? state.fallback;
       Promise.resolve(typeof script === "function" ? script(recorded) : script).then(
         (reply) => answer(response, reply),
@@ -193,6 +228,12 @@ export async function startScriptedServer(...queue: Script[]): Promise<ScriptedS
     },
     set fallback(script: Script) {
       state.fallback = script;
+    },
+    get cutBody() {
+      return state.cutBody;
+    },
+    set cutBody(cut: ScriptedServer["cutBody"]) {
+      state.cutBody = cut;
     },
     close: async () => {
       for (const timer of pending) clearTimeout(timer);
