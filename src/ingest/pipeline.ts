@@ -208,7 +208,7 @@ export async function ingestDocuments(
       slice.forEach((id, offset) => {
         const index = start + offset;
         const state = stored.get(id);
-        if (state?.contentHash !== hashes[index]) todo.push(index);
+        if (state === undefined || state.contentHash !== hashes[index]) todo.push(index);
         else if (canonicalJson(state.metadata) !== canonicalJson(chunks[index]!.metadata))
           metadataOnly.push(index);
       });
