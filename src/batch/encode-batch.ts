@@ -19,6 +19,7 @@ import {
   EmbeddingIncompleteError,
   GembedAbortError,
 } from "../errors.js";
+import { checkNumber } from "../util/checks.js";
 import {
   type BatchApiClient,
   BatchJob,
@@ -160,8 +161,7 @@ function checkOptions(options: BatchEncodeOptions): void {
   for (const name of ["pollInterval", "maxPollInterval", "pollBackoff"] as const) {
     const value = options[name];
     if (value === undefined) continue;
-    if (typeof value !== "number" || Number.isNaN(value))
-      throw new TypeError(`${name} must be a number`);
+    checkNumber(value, name);
     if (value < (name === "pollBackoff" ? 1 : 0) || !Number.isFinite(value)) {
       throw new RangeError(`${name} is out of range: ${value}`);
     }

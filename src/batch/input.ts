@@ -14,6 +14,7 @@ import type {
   EmbedContentRequest,
   InlinedEmbedContentRequest,
 } from "../api/types.js";
+import { checkNumber } from "../util/checks.js";
 
 /** Size limits of the Batch API input. */
 export interface BatchInputLimits {
@@ -78,17 +79,14 @@ export function indexForKey(key: unknown): number | undefined {
  * One line of a JSONL input file, without the newline. The request's `model` is left out (the
  * job names the model, and the API's own file lines carry none): about 30 bytes a line saved.
  */
-export function inputLine(key: string, request: EmbedContentRequest): string {
+function inputLine(key: string, request: EmbedContentRequest): string {
   const { model: _model, ...rest } = request;
   const line: BatchInputLine = { key, request: rest };
   return JSON.stringify(line);
 }
 
 /** One inline request of a job, carrying its key in `metadata`. */
-export function inlineRequest(
-  key: string,
-  request: EmbedContentRequest,
-): InlinedEmbedContentRequest {
+function inlineRequest(key: string, request: EmbedContentRequest): InlinedEmbedContentRequest {
   return { request, metadata: { key } };
 }
 
@@ -209,10 +207,7 @@ export function resolveLimits(limits: BatchInputLimits | undefined): Required<Ba
   }
   const resolved = { ...DEFAULT_BATCH_INPUT_LIMITS, ...limits };
   for (const name of ["inlineBytes", "fileBytes", "inlineOutputBytes"] as const) {
-    const value = resolved[name];
-    if (typeof value !== "number" || Number.isNaN(value)) {
-      throw new TypeError(`limits.${name} must be a number`);
-    }
+    const value = checkNumber(resolved[name], `limits.${name}`);
     if (!Number.isInteger(value) || value < 1) {
       throw new RangeError(`limits.${name} must be a positive integer, got ${value}`);
     }

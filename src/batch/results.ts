@@ -51,7 +51,7 @@ const HTTP_OF_CODE: Record<number, number> = {
 };
 
 /** Turns the `google.rpc.Status` of a failed item into a typed {@link GeminiApiError}. */
-export function itemError(status: Status | undefined, key: string): GeminiApiError {
+function itemError(status: Status | undefined, key: string): GeminiApiError {
   const code = typeof status?.code === "number" ? status.code : 2;
   const httpStatus = code >= 100 ? code : (HTTP_OF_CODE[code] ?? 500);
   const error: Status = {
@@ -67,7 +67,7 @@ export function itemError(status: Status | undefined, key: string): GeminiApiErr
  * Follows which keys came back; throws {@link BatchResultsError} on an unknown or repeated key,
  * and from {@link ResultTracker.finish} on missing ones.
  */
-export class ResultTracker {
+class ResultTracker {
   readonly jobName: string;
   readonly #space: BatchKeySpace;
   readonly #seen: Uint8Array;

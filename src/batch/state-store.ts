@@ -8,10 +8,11 @@
  * @module
  */
 
-import { createHash, randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { EmbedContentRequest } from "../api/types.js";
+import { writeFileAtomic } from "../util/atomic-write.js";
 import type { BatchInputMode } from "./input.js";
 
 /** One job of a run, as stored. */
@@ -131,20 +132,7 @@ export class FileBatchStateStore implements BatchStateStore {
 
   async save(state: BatchRunState): Promise<void> {
     await mkdir(dirname(this.path), { recursive: true });
-    const temporary = `${this.path}.${randomBytes(6).toString("hex")}.tmp`;
-    const handle = await open(temporary, "w", 0o600);
-    try {
-      await handle.writeFile(`${JSON.stringify(state, null, 2)}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    try {
-      await rename(temporary, this.path);
-    } catch (error) {
-      await rm(temporary, { force: true });
-      throw error;
-    }
+    await writeFileAtomic(this.path, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
   }
 
   async clear(): Promise<void> {

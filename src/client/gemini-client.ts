@@ -22,6 +22,8 @@ import type {
 } from "../api/types.js";
 import { InvalidResponseError, UploadResumeError } from "../errors.js";
 import { modelResourceName } from "../models.js";
+import { checkNumber } from "../util/checks.js";
+import { isObject } from "../util/objects.js";
 import { excerpt, type RequestOptions, type RetryEvent, Transport } from "./http.js";
 import {
   DEFAULT_BASE_DELAY,
@@ -885,10 +887,6 @@ interface UploadSession {
 
 // ----- checks -----
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
-}
-
 function describeShape(value: unknown): string {
   if (Array.isArray(value)) return "an array";
   if (isObject(value)) {
@@ -991,13 +989,6 @@ function optionalHeaders(value: unknown): Record<string, string> {
     headers[name] = item;
   }
   return headers;
-}
-
-function checkNumber(value: unknown, what: string): number {
-  if (typeof value !== "number" || Number.isNaN(value)) {
-    throw new TypeError(`${what} must be a number`);
-  }
-  return value;
 }
 
 function positiveNumber(value: unknown, what: string, fallback?: number): number {

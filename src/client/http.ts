@@ -15,6 +15,7 @@ import {
   GeminiTimeoutError,
   MissingApiKeyError,
 } from "../errors.js";
+import { isObject } from "../util/objects.js";
 import { redactJson, redactText } from "./redact.js";
 import {
   abortError,
@@ -294,8 +295,8 @@ export class Transport {
     try {
       const parsed = JSON.parse(text) as { error?: unknown };
       const error = parsed?.error;
-      if (error !== null && typeof error === "object" && !Array.isArray(error)) {
-        const raw = redactJson(error as Record<string, unknown>, this.#apiKey);
+      if (isObject(error)) {
+        const raw = redactJson(error, this.#apiKey);
         status = {
           code: typeof raw.code === "number" ? raw.code : response.status,
           message: typeof raw.message === "string" ? raw.message : `HTTP ${response.status}`,
@@ -317,7 +318,7 @@ export class Transport {
 }
 
 /** How much of an error body is read (the rest is cancelled). */
-export const ERROR_BODY_LIMIT = 1024 * 1024;
+const ERROR_BODY_LIMIT = 1024 * 1024;
 
 /** Reads at most `limit` bytes of the body as UTF-8, then cancels the rest. */
 async function readCapped(response: Response, limit: number): Promise<string> {

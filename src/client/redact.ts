@@ -6,7 +6,7 @@
  */
 
 /** What a key is replaced with. */
-export const REDACTED = "[redacted]";
+const REDACTED = "[redacted]";
 
 /**
  * Replaces every occurrence of `secret` in `text` (and any `key=` query parameter) with

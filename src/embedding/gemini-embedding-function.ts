@@ -28,6 +28,7 @@ import {
   modelResourceName,
 } from "../models.js";
 import { estimateTokens } from "../tokens.js";
+import { describeType } from "../util/objects.js";
 import {
   type Chunk,
   ChunkBuilder,
@@ -43,7 +44,6 @@ import { ChunkRunner, PipelineStoppedError, runOrdered } from "./pipeline.js";
 import {
   checkInput,
   type DocumentInput,
-  describe,
   type InputKind,
   type NormalizedInput,
   validateInputList,
@@ -452,7 +452,7 @@ export class GeminiEmbeddingFunction {
     this.#checkEncodeOptions(options);
     if (options.mode !== undefined && options.mode !== "sync") {
       throw new TypeError(
-        `encodeStream has no Batch API form: options.mode must be "sync" or left out, not ${describe(options.mode)}.`,
+        `encodeStream has no Batch API form: options.mode must be "sync" or left out, not ${describeType(options.mode)}.`,
       );
     }
     const source = texts as {
@@ -657,7 +657,7 @@ export class GeminiEmbeddingFunction {
     total: number,
     cause: unknown,
   ): EmbeddingIncompleteError {
-    const reason = cause instanceof Error ? cause.message : describe(cause);
+    const reason = cause instanceof Error ? cause.message : describeType(cause);
     return new EmbeddingIncompleteError(
       `Embedded ${total - missing.length} of ${total} texts; ${missing.length} missing. Stopped by: ${reason}`,
       vectors,
@@ -695,7 +695,7 @@ export class GeminiEmbeddingFunction {
     if (options !== null && typeof options === "object" && options.mode !== undefined) {
       if (options.mode !== "sync") {
         throw new TypeError(
-          `options.mode must be "sync" or "batch", not ${describe(options.mode)}.`,
+          `options.mode must be "sync" or "batch", not ${describeType(options.mode)}.`,
         );
       }
     }

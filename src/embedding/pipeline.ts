@@ -116,7 +116,7 @@ export class ChunkRunner {
 }
 
 /** Which measure a 429 names: tokens when only token quotas are violated, else texts. */
-export function quotaMeasure(error: RateLimitError): QuotaMeasure {
+function quotaMeasure(error: RateLimitError): QuotaMeasure {
   const ids = error.quotaViolations.map(
     (violation) => `${violation.quotaId ?? ""} ${violation.quotaMetric ?? ""}`,
   );

@@ -6,6 +6,7 @@
  */
 
 import { type InputIssue, InvalidInputError } from "../errors.js";
+import { describeType } from "../util/objects.js";
 
 /** One text to embed: a plain string, or a text with an optional title (documents only). */
 export type DocumentInput = string | { text: string; title?: string };
@@ -37,27 +38,27 @@ export function checkInput(
     return { text: input };
   }
   if (kind === "queries") {
-    issues.push({ index, reason: `a query must be a string, got ${describe(input)}` });
+    issues.push({ index, reason: `a query must be a string, got ${describeType(input)}` });
     return undefined;
   }
   if (input === null || typeof input !== "object") {
     issues.push({
       index,
-      reason: `expected a string or { text, title? }, got ${describe(input)}`,
+      reason: `expected a string or { text, title? }, got ${describeType(input)}`,
     });
     return undefined;
   }
   const record = input as { text?: unknown; title?: unknown };
   let ok = true;
   if (typeof record.text !== "string") {
-    issues.push({ index, field: "text", reason: `not a string (${describe(record.text)})` });
+    issues.push({ index, field: "text", reason: `not a string (${describeType(record.text)})` });
     ok = false;
   } else if (record.text.trim().length === 0) {
     issues.push({ index, field: "text", reason: "empty or whitespace-only text" });
     ok = false;
   }
   if (record.title !== undefined && typeof record.title !== "string") {
-    issues.push({ index, field: "title", reason: `not a string (${describe(record.title)})` });
+    issues.push({ index, field: "title", reason: `not a string (${describeType(record.title)})` });
     ok = false;
   }
   if (!ok) return undefined;
@@ -75,7 +76,7 @@ export function checkInput(
  */
 export function validateInputList(inputs: unknown, kind: InputKind): NormalizedInput[] {
   if (!Array.isArray(inputs)) {
-    throw new TypeError(`The ${kind} must be an array, got ${describe(inputs)}.`);
+    throw new TypeError(`The ${kind} must be an array, got ${describeType(inputs)}.`);
   }
   const issues: InputIssue[] = [];
   const normalized: NormalizedInput[] = new Array(inputs.length);
@@ -85,11 +86,4 @@ export function validateInputList(inputs: unknown, kind: InputKind): NormalizedI
   }
   if (issues.length > 0) throw new InvalidInputError(issues, kind);
   return normalized;
-}
-
-/** A short description of a value's type for messages (never the value itself). */
-export function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  return typeof value;
 }

@@ -1,4 +1,5 @@
 import { estimateTokens } from "../tokens.js";
+import { checkInteger, checkNumber } from "../util/checks.js";
 import type { DocumentChunk, SourceDocument } from "./documents.js";
 
 /** Options of {@link splitText} and {@link chunkDocument}. */
@@ -19,17 +20,11 @@ export interface ChunkOptions {
 const CHARS_PER_TOKEN = 4;
 
 function resolveChunkOptions(options: ChunkOptions): { maxChars: number; overlapChars: number } {
-  const maxTokens = options.maxTokens ?? 2048;
-  if (typeof maxTokens !== "number" || Number.isNaN(maxTokens)) {
-    throw new TypeError("maxTokens must be a number");
-  }
-  if (!Number.isInteger(maxTokens) || maxTokens < 8) {
-    throw new RangeError(`maxTokens must be an integer >= 8, got ${maxTokens}`);
-  }
-  const overlapTokens = options.overlapTokens ?? Math.floor(maxTokens / 10);
-  if (typeof overlapTokens !== "number" || Number.isNaN(overlapTokens)) {
-    throw new TypeError("overlapTokens must be a number");
-  }
+  const maxTokens = checkInteger(options.maxTokens ?? 2048, "maxTokens", 8);
+  const overlapTokens = checkNumber(
+    options.overlapTokens ?? Math.floor(maxTokens / 10),
+    "overlapTokens",
+  );
   if (!Number.isInteger(overlapTokens) || overlapTokens < 0 || overlapTokens > maxTokens / 2) {
     throw new RangeError(
       `overlapTokens must be an integer from 0 to maxTokens / 2 (${maxTokens / 2}), got ${overlapTokens}`,

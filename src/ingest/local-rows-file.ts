@@ -1,5 +1,7 @@
-import { appendFile, mkdir, open, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { writeFileAtomic } from "../util/atomic-write.js";
+import { checkInteger } from "../util/checks.js";
 import type { EmbeddingRow, JsonValue } from "./documents.js";
 import { RowsFileError } from "./errors.js";
 
@@ -267,22 +269,20 @@ export class LocalRowsFile {
   async commit(): Promise<void> {
     if (!this.#changed) return;
     await mkdir(path.dirname(this.path), { recursive: true });
-    const temporary = `${this.path}.${process.pid}.tmp`;
-    const handle = await open(temporary, "w");
-    try {
-      await handle.write('{"rows":[\n');
-      let first = true;
-      // Written row by row: a large file never has to be one string in memory.
-      for (const { row } of this.#rows.values()) {
-        await handle.write(`${first ? "" : ",\n"}${JSON.stringify(row)}`);
-        first = false;
-      }
-      await handle.write("\n]}\n");
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temporary, this.path);
+    const rows = this.#rows;
+    // Written row by row: a large file never has to be one string in memory.
+    await writeFileAtomic(
+      this.path,
+      (function* () {
+        yield '{"rows":[\n';
+        let first = true;
+        for (const { row } of rows.values()) {
+          yield `${first ? "" : ",\n"}${JSON.stringify(row)}`;
+          first = false;
+        }
+        yield "\n]}\n";
+      })(),
+    );
     if (this.#info !== undefined) {
       await writeFile(this.infoPath, `${JSON.stringify(this.#info)}\n`);
     }
@@ -308,11 +308,7 @@ export class LocalRowsFile {
    * first.
    */
   search(query: Float32Array | number[], options: LocalSearchOptions = {}): RowHit[] {
-    const limit = options.limit ?? 10;
-    if (typeof limit !== "number" || Number.isNaN(limit))
-      throw new TypeError("limit must be a number");
-    if (!Number.isInteger(limit) || limit < 1)
-      throw new RangeError(`limit must be an integer >= 1, got ${limit}`);
+    const limit = checkInteger(options.limit ?? 10, "limit", 1);
     const vector = query instanceof Float32Array ? query : Float32Array.from(query);
     const queryNorm = norm(vector);
     const hits: RowHit[] = [];

@@ -1,5 +1,6 @@
 import type { DocumentInput } from "../embedding/validation.js";
 import type { EmbeddingIncompleteError } from "../errors.js";
+import { checkInteger } from "../util/checks.js";
 import { type ChunkOptions, chunkDocument } from "./chunk.js";
 import type { DocumentChunk, EmbeddingRow, JsonValue, SourceDocument } from "./documents.js";
 import { canonicalJson, contentHash } from "./hash.js";
@@ -181,12 +182,7 @@ export async function ingestDocuments(
   options: IngestOptions,
 ): Promise<IngestSummary> {
   const { embedder, sink } = options;
-  const batchSize = options.batchSize ?? 256;
-  if (typeof batchSize !== "number" || Number.isNaN(batchSize))
-    throw new TypeError("batchSize must be a number");
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new RangeError(`batchSize must be an integer >= 1, got ${batchSize}`);
-  }
+  const batchSize = checkInteger(options.batchSize ?? 256, "batchSize", 1);
   const model = embedder.modelName;
   const dim = embedder.dim;
   const chunks = documents.flatMap((document) => chunkDocument(document, options.chunk ?? {}));

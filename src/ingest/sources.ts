@@ -4,6 +4,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { glob, isDynamicPattern } from "tinyglobby";
+import { describeType, isObject } from "../util/objects.js";
 import type { JsonValue, SourceDocument } from "./documents.js";
 import { SourceError, type SourceIssue } from "./errors.js";
 
@@ -41,16 +42,9 @@ export function markdownTitle(text: string): string | undefined {
   return match?.[1]?.trim() || undefined;
 }
 
-function isPlainObject(value: unknown): value is Record<string, JsonValue> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** What a JSON value is, for a message: `number`, `null`, `an array`, `""`. */
+/** What a JSON value is, for a message: `number`, `null`, `an array`, `an empty string`. */
 function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  if (value === "") return "an empty string";
-  return typeof value;
+  return value === "" ? "an empty string" : describeType(value);
 }
 
 /**
@@ -64,7 +58,7 @@ export function parseJsonlRow(line: string, source: string): SourceDocument | st
   } catch {
     return "not valid JSON";
   }
-  if (!isPlainObject(row)) return "not a JSON object";
+  if (!isObject(row)) return "not a JSON object";
   const { id, text, title, metadata } = row;
   if (id === undefined) return '"id" is missing';
   if (
@@ -77,11 +71,12 @@ export function parseJsonlRow(line: string, source: string): SourceDocument | st
   if (text.trim().length === 0) return '"text" is empty or whitespace-only';
   if (title !== undefined && title !== null && typeof title !== "string")
     return '"title" must be a string';
-  if (metadata !== undefined && metadata !== null && !isPlainObject(metadata))
+  if (metadata !== undefined && metadata !== null && !isObject(metadata))
     return '"metadata" must be an object';
   const document: SourceDocument = { id: String(id), text, source };
   if (typeof title === "string" && title.trim().length > 0) document.title = title;
-  if (isPlainObject(metadata)) document.metadata = metadata;
+  // Parsed from JSON, so every value in it is a JsonValue.
+  if (isObject(metadata)) document.metadata = metadata as Record<string, JsonValue>;
   return document;
 }
 

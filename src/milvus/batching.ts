@@ -1,4 +1,5 @@
 import type { EmbeddingRow } from "../ingest/documents.js";
+import { checkInteger } from "../util/checks.js";
 
 /** Milvus refuses a request over 64 MiB (its default gRPC receive limit). */
 export const MILVUS_REQUEST_LIMIT_BYTES = 64 * 1024 * 1024;
@@ -49,15 +50,8 @@ export function planBatches<T extends EmbeddingRow>(
 ): T[][] {
   const maxBytes = options.maxBytes ?? 48 * 1024 * 1024;
   const maxRows = options.maxRows ?? 10_000;
-  for (const [name, value] of [
-    ["maxBytes", maxBytes],
-    ["maxRows", maxRows],
-  ] as const) {
-    if (typeof value !== "number" || Number.isNaN(value))
-      throw new TypeError(`${name} must be a number`);
-    if (!Number.isInteger(value) || value < 1)
-      throw new RangeError(`${name} must be an integer >= 1, got ${value}`);
-  }
+  checkInteger(maxBytes, "maxBytes", 1);
+  checkInteger(maxRows, "maxRows", 1);
   if (maxBytes > MILVUS_REQUEST_LIMIT_BYTES) {
     throw new RangeError(
       `maxBytes must be at most Milvus's limit of ${MILVUS_REQUEST_LIMIT_BYTES} bytes`,

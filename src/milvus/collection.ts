@@ -4,6 +4,7 @@ import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
 import type { EmbeddingRow, JsonValue } from "../ingest/documents.js";
 import { contentHash } from "../ingest/hash.js";
 import type { DocumentInput, RowSink, StoredRowState } from "../ingest/pipeline.js";
+import { checkInteger } from "../util/checks.js";
 import { type BatchPlanOptions, planBatches } from "./batching.js";
 import { MilvusOperationError, MilvusSchemaMismatchError, MilvusWriteError } from "./errors.js";
 import {
@@ -144,15 +145,6 @@ export function milvusStringList(values: string[]): string {
   return `[${values.map((value) => JSON.stringify(value)).join(", ")}]`;
 }
 
-function positiveInteger(name: string, value: unknown, minimum: number): number {
-  if (typeof value !== "number" || Number.isNaN(value))
-    throw new TypeError(`${name} must be a number`);
-  if (!Number.isInteger(value) || value < minimum) {
-    throw new RangeError(`${name} must be an integer >= ${minimum}, got ${value}`);
-  }
-  return value;
-}
-
 /**
  * A Milvus collection for one embedding function: created with the gembed schema (VarChar `id`,
  * `text`, `title`, JSON `metadata`, `content_hash`, FloatVector `vector` of `ef.dim`, AUTOINDEX,
@@ -218,8 +210,8 @@ export class MilvusCollection {
     const resolved = {
       maxBytes: options.maxBytes ?? 48 * 1024 * 1024,
       maxRows: options.maxRows ?? 10_000,
-      maxRetries: positiveInteger("maxRetries", options.maxRetries ?? 3, 0),
-      retryDelayMs: positiveInteger("retryDelayMs", options.retryDelayMs ?? 500, 0),
+      maxRetries: checkInteger(options.maxRetries ?? 3, "maxRetries", 0),
+      retryDelayMs: checkInteger(options.retryDelayMs ?? 500, "retryDelayMs", 0),
     };
     planBatches([], resolved); // validates maxBytes and maxRows
     const dim = embeddingFunction.dim;
@@ -558,7 +550,7 @@ export class MilvusCollection {
     vector: Float32Array | number[],
     options: CollectionSearchOptions = {},
   ): Promise<CollectionHit[]> {
-    const limit = positiveInteger("limit", options.limit ?? 10, 1);
+    const limit = checkInteger(options.limit ?? 10, "limit", 1);
     if (limit > 16_384)
       throw new RangeError(`limit must be at most 16384 (Milvus's topk limit), got ${limit}`);
     if (options.filter !== undefined && typeof options.filter !== "string")

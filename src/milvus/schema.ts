@@ -5,6 +5,8 @@
  * @module
  */
 
+import { checkNumber } from "../util/checks.js";
+
 /** The field names of a gembed collection (the same as the keys of an `EmbeddingRow`). */
 export const FIELDS = {
   id: "id",
@@ -50,7 +52,7 @@ export interface CollectionIndex {
  * (FloatVector of `dim`).
  */
 export function collectionFields(dim: number): CollectionField[] {
-  if (typeof dim !== "number" || Number.isNaN(dim)) throw new TypeError("dim must be a number");
+  checkNumber(dim, "dim");
   if (!Number.isInteger(dim) || dim < 1 || dim > 32_768) {
     throw new RangeError(`dim must be an integer from 1 to 32768, got ${dim}`);
   }

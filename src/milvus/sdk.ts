@@ -1,4 +1,5 @@
 import type * as MilvusSdk from "@zilliz/milvus2-sdk-node";
+import { checkNumber } from "../util/checks.js";
 import { MilvusSdkMissingError } from "./errors.js";
 
 /** The Milvus Node SDK module. */
@@ -65,8 +66,7 @@ export async function connectMilvus(
     throw new TypeError("uri must be a non-empty string");
   }
   const timeout = options.timeout ?? 30_000;
-  if (typeof timeout !== "number" || Number.isNaN(timeout))
-    throw new TypeError("timeout must be a number");
+  checkNumber(timeout, "timeout");
   if (timeout <= 0) throw new RangeError(`timeout must be > 0, got ${timeout}`);
   const sdk = await loadMilvusSdk();
   const token = options.token ?? process.env.MILVUS_TOKEN;

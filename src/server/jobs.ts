@@ -24,6 +24,7 @@ import {
   TYPE_URLS,
 } from "../api/types.js";
 import type { ModelInfo } from "../models.js";
+import { isObject } from "../util/objects.js";
 import type { FileStore } from "./files.js";
 import { embedQuantized } from "./local-model.js";
 import type { ResolvedOptions } from "./options.js";
@@ -80,10 +81,6 @@ export interface JobEvents {
 
 const CHECKPOINT_ITEMS = 200;
 const CHECKPOINT_MS = 200;
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
 
 /** The batch jobs of one server. */
 export class JobManager {

@@ -7,6 +7,7 @@
 
 import { TASK_TYPES, type TaskType } from "../api/types.js";
 import { getModelInfo, type ModelInfo, modelId, retiredReplacement } from "../models.js";
+import { isObject } from "../util/objects.js";
 import { fitInput } from "./local-model.js";
 import { invalidArgument, notFound, type ServerApiError } from "./status.js";
 
@@ -58,10 +59,6 @@ export function resolveModel(name: string, method = "embedContent"): ModelInfo {
     );
   }
   return model;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function pick(object: Record<string, unknown>, camel: string, snake: string): unknown {
@@ -220,7 +217,7 @@ export function checkRequest(
 }
 
 /** The message of a list of violations, like the real API: one `* field: description` a line. */
-export function violationsMessage(violations: Violation[]): string {
+function violationsMessage(violations: Violation[]): string {
   return violations.map((violation) => `* ${violation.field}: ${violation.description}`).join("\n");
 }
 

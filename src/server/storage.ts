@@ -6,13 +6,13 @@
  */
 
 import { randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, open, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { pipeline } from "node:stream/promises";
+import { temporaryPath, writeFileAtomic } from "../util/atomic-write.js";
 
 /** Ids of jobs, files and upload sessions: what may appear in a path of the data folder. */
-export const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;
+const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
 /** True when `id` is a safe id. */
 export function isValidId(id: string): boolean {
@@ -29,12 +29,9 @@ export function randomId(length: number): string {
   return id;
 }
 
-let temporaryCounter = 0;
-
 /** Writes a file atomically: readers see the old content or the new one, never a part. */
 export async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  temporaryCounter++;
-  const temporary = `${file}.${process.pid}.${temporaryCounter}.tmp`;
+  const temporary = temporaryPath(file);
   await writeFile(temporary, data);
   await rename(temporary, file);
 }
@@ -44,25 +41,11 @@ export async function writeAtomic(file: string, data: string | Uint8Array): Prom
  * chunks go to a temporary file, which is flushed to disk (fsync) and then renamed over `file`.
  * On any error the temporary file is removed and `file` is left as it was.
  */
-export async function writeAtomicStream(
+export function writeAtomicStream(
   file: string,
   source: AsyncIterable<string | Uint8Array>,
 ): Promise<void> {
-  temporaryCounter++;
-  const temporary = `${file}.${process.pid}.${temporaryCounter}.tmp`;
-  try {
-    await pipeline(source, createWriteStream(temporary));
-    const handle = await open(temporary, "r+");
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch (error) {
-    await removeFile(temporary);
-    throw error;
-  }
-  await rename(temporary, file);
+  return writeFileAtomic(file, source);
 }
 
 const LINE_FEED = 0x0a;

@@ -14,7 +14,7 @@ const DOT = 46;
 const COMMA = 44;
 
 /** Upper bound of the bytes {@link writeValues} writes for `count` values. */
-export function valuesByteLength(count: number): number {
+function valuesByteLength(count: number): number {
   return count * 13;
 }
 
@@ -22,7 +22,7 @@ export function valuesByteLength(count: number): number {
  * Writes `values` (multiples of 1e-9, as integers) as comma-separated JSON numbers into `target`
  * at `position`; returns the position after the last byte.
  */
-export function writeValues(values: Int32Array, target: Uint8Array, position: number): number {
+function writeValues(values: Int32Array, target: Uint8Array, position: number): number {
   let at = position;
   for (let index = 0; index < values.length; index++) {
     if (index > 0) target[at++] = COMMA;
@@ -47,11 +47,6 @@ export function writeValues(values: Int32Array, target: Uint8Array, position: nu
     at += 11;
   }
   return at;
-}
-
-/** One embedding to write, with what goes after its `values` (e.g. `,"tokenCount":"3"`). */
-export interface EncodedEmbedding {
-  values: Int32Array;
 }
 
 /**

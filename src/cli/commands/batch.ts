@@ -6,9 +6,8 @@
  * @module
  */
 
-import { once } from "node:events";
-import { createReadStream, createWriteStream } from "node:fs";
-import { rename, rm, stat } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
 import cliProgress from "cli-progress";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { TASK_TYPES, type TaskType } from "../../api/types.js";
@@ -18,6 +17,7 @@ import { GeminiClient } from "../../client/gemini-client.js";
 import { GeminiEmbeddingFunction } from "../../embedding/gemini-embedding-function.js";
 import { InvalidInputError } from "../../errors.js";
 import { SourceError } from "../../ingest/errors.js";
+import { writeFileAtomic } from "../../util/atomic-write.js";
 import { interruptSignal } from "../embedding-options.js";
 
 /** One row of a `gembed batch submit` input. */
@@ -62,7 +62,7 @@ function textProblem(text: unknown): string | undefined {
  * (`#<line number>`: what is wrong, including a repeated id), and `SourceError` for a missing or
  * empty file.
  */
-export async function readBatchInput(path: string): Promise<BatchInputRow[]> {
+async function readBatchInput(path: string): Promise<BatchInputRow[]> {
   const info = await stat(path).catch(() => undefined);
   if (info === undefined) throw new SourceError([{ source: path, reason: "no such file" }]);
   if (!info.isFile()) throw new SourceError([{ source: path, reason: "not a file" }]);
@@ -209,13 +209,11 @@ async function collect(
 ): Promise<{ written: number; failed: number }> {
   const model = job.batch.model ?? "models/gemini-embedding-001";
   let embedder: GeminiEmbeddingFunction | undefined;
-  const temporary = `${out}.partial`;
-  const file = createWriteStream(temporary);
   let written = 0;
   let failed = 0;
-  try {
+  async function* lines(): AsyncGenerator<string> {
     for await (const result of job.results(options.signal ? { signal: options.signal } : {})) {
-      let line: string;
+      written++;
       if (result.values) {
         embedder ??= new GeminiEmbeddingFunction({
           client: job.client as GeminiClient,
@@ -224,10 +222,10 @@ async function collect(
           normalize: options.normalize,
         });
         const vector = embedder.toVector(result.values);
-        line = `{"id":${JSON.stringify(result.key)},"embedding":[${vector.join(",")}]}\n`;
+        yield `{"id":${JSON.stringify(result.key)},"embedding":[${vector.join(",")}]}\n`;
       } else {
         failed++;
-        line = `${JSON.stringify({
+        yield `${JSON.stringify({
           id: result.key,
           error: {
             code: result.error.code,
@@ -236,17 +234,9 @@ async function collect(
           },
         })}\n`;
       }
-      written++;
-      if (!file.write(line)) await once(file, "drain");
     }
-    file.end();
-    await once(file, "finish");
-    await rename(temporary, out);
-  } catch (error) {
-    file.destroy();
-    await rm(temporary, { force: true });
-    throw error;
   }
+  await writeFileAtomic(out, lines(), { temporary: `${out}.partial` });
   return { written, failed };
 }
 
