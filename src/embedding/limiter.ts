@@ -143,7 +143,48 @@ export class QuotaLimiter {
    * Waits until `texts` texts and `tokens` tokens fit in the window, then records them as sent.
    * Callers are served in order. Rejects with `GembedAbortError` when `signal` aborts.
    */
-  async acquire(texts: number, tokens: number, signal?: AbortSignal): Promise<QuotaTicket> {
+  acquire(texts: number, tokens: number, signal?: AbortSignal): Promise<QuotaTicket> {
+    return this.take(signal, (now) => {
+      const wait = this.waitFor(texts, tokens, now);
+      return wait <= 0 ? { texts, tokens } : wait;
+    });
+  }
+
+  /**
+   * Like {@link acquire} for a run of texts whose estimated tokens are `itemTokens`, but when the
+   * whole run does not fit now and would wait longer than the margin, it takes the longest first
+   * part that fits now, if that part holds at least `minTexts` texts: the ticket's `texts` says
+   * how many (the caller sends those and asks again for the rest). A window that frees less than
+   * one call's worth at a time (a quota that is not a multiple of the call size, a tokens quota)
+   * is then filled instead of left partly empty until a whole call fits.
+   */
+  acquirePart(
+    itemTokens: readonly number[],
+    minTexts: number,
+    signal?: AbortSignal,
+  ): Promise<QuotaTicket> {
+    const texts = itemTokens.length;
+    let tokens = 0;
+    for (const value of itemTokens) tokens += value;
+    const floor = Math.max(1, Math.min(texts, Math.floor(minTexts)));
+    let floorTokens = 0;
+    for (let index = 0; index < floor; index++) floorTokens += itemTokens[index] as number;
+    return this.take(signal, (now) => {
+      const wait = this.waitFor(texts, tokens, now);
+      if (wait <= 0) return { texts, tokens };
+      if (wait <= this.marginMs || floor >= texts) return wait;
+      const part = this.fittingPart(itemTokens, now);
+      if (part.texts >= floor) return part;
+      // Wake when the smallest part fits, if that comes before room for the whole.
+      return Math.max(1, Math.min(wait, this.waitFor(floor, floorTokens, now)));
+    });
+  }
+
+  /** Serves callers in order: `decide` says what to record now, or how long to wait. */
+  private async take(
+    signal: AbortSignal | undefined,
+    decide: (now: number) => { texts: number; tokens: number } | number,
+  ): Promise<QuotaTicket> {
     const previous = this.tail;
     let release!: () => void;
     this.tail = new Promise<void>((resolve) => {
@@ -159,17 +200,50 @@ export class QuotaLimiter {
           continue;
         }
         if (this.learnAt !== undefined) this.learn(this.learnAt);
-        const wait = this.waitFor(texts, tokens, now);
-        if (wait <= 0) {
-          const ticket: QuotaTicket = { time: now, sentAt: now, texts, tokens };
+        const granted = decide(now);
+        if (typeof granted !== "number") {
+          const ticket: QuotaTicket = { time: now, sentAt: now, ...granted };
           this.log.push(ticket);
           return ticket;
         }
-        await sleep(wait, signal);
+        await sleep(granted, signal);
       }
     } finally {
       release();
     }
+  }
+
+  /** The longest first part of `itemTokens` that fits in the window now, under every limit. */
+  private fittingPart(
+    itemTokens: readonly number[],
+    now: number,
+  ): { texts: number; tokens: number } {
+    const windowMs = this.windowMs + this.marginMs;
+    let usedTexts = 0;
+    let usedTokens = 0;
+    for (let index = this.logStart; index < this.log.length; index++) {
+      const entry = this.log[index] as QuotaTicket;
+      if (entry.time > now - windowMs) {
+        usedTexts += entry.texts;
+        usedTokens += entry.tokens;
+      }
+    }
+    let roomTexts = Number.POSITIVE_INFINITY;
+    let roomTokens = Number.POSITIVE_INFINITY;
+    for (const limits of [this.configured, this.learned]) {
+      if (limits === undefined) continue;
+      roomTexts = Math.min(roomTexts, limits.texts - usedTexts);
+      roomTokens = Math.min(roomTokens, limits.tokens - usedTokens);
+    }
+    let texts = 0;
+    let tokens = 0;
+    while (texts < itemTokens.length && texts + 1 <= roomTexts) {
+      const next = tokens + (itemTokens[texts] as number);
+      if (next > roomTokens) break;
+      tokens = next;
+      texts++;
+    }
+    return { texts, tokens };
   }
 
   /**

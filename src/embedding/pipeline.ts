@@ -10,8 +10,13 @@
 import type { BatchEmbedContentsResponse, EmbedContentRequest } from "../api/types.js";
 import { abortError, isRetryableError, retryDelayMs, sleep } from "../client/retry.js";
 import { InvalidResponseError, RateLimitError } from "../errors.js";
-import { type Chunk, splitChunk } from "./chunking.js";
-import { type QuotaLimiter, type QuotaMeasure, raceAbort as raceAbortSignal } from "./limiter.js";
+import { type Chunk, type ChunkItem, chunkItems, splitChunk } from "./chunking.js";
+import {
+  type QuotaLimiter,
+  type QuotaMeasure,
+  type QuotaTicket,
+  raceAbort as raceAbortSignal,
+} from "./limiter.js";
 
 /** What the engine needs of a client: `GeminiClient` fits. */
 export interface BatchEmbedder {
@@ -46,15 +51,33 @@ export interface ChunkRunnerSettings {
 export class ChunkRunner {
   constructor(private readonly settings: ChunkRunnerSettings) {}
 
-  /** The vectors of `chunk`, in its order; throws the error that stopped it. */
-  async run(chunk: Chunk, signal: AbortSignal | undefined): Promise<Float32Array[]> {
+  /**
+   * The vectors of `chunk`, in its order; throws the error that stopped it. `granted`: a ticket
+   * already taken for the whole chunk (its first attempt does not ask the limiter again).
+   */
+  async run(
+    chunk: Chunk,
+    signal: AbortSignal | undefined,
+    granted?: QuotaTicket,
+  ): Promise<Float32Array[]> {
     const { client, model, limiter } = this.settings;
     const requests = chunk.items.map((item) => item.request);
     const count = requests.length;
+    const itemTokens = chunk.items.map((item) => item.tokens);
     let attempt = 0;
     let rateLimitWaits = 0;
+    let given = granted;
     for (;;) {
-      const ticket = await limiter.acquire(count, chunk.tokens, signal);
+      // When the window has room for part of the chunk only (at least a quarter of it) and a
+      // whole chunk would wait, the part goes now and the rest asks again once it is answered.
+      const ticket = given ?? (await limiter.acquirePart(itemTokens, Math.ceil(count / 4), signal));
+      given = undefined;
+      if (ticket.texts < count) {
+        const [head, rest] = splitAt(chunk, ticket.texts);
+        const vectors = await this.run(head, signal, ticket);
+        vectors.push(...(await this.run(rest, signal)));
+        return vectors;
+      }
       try {
         const options: { signal?: AbortSignal; timeout?: number; maxRetries: number } = {
           maxRetries: 0,
@@ -113,6 +136,13 @@ export class ChunkRunner {
     }
     return vectors;
   }
+}
+
+/** The first `count` items of `chunk`, and the others. */
+function splitAt(chunk: Chunk, count: number): [Chunk, Chunk] {
+  const piece = (items: ChunkItem[]): Chunk =>
+    chunkItems(items, { maxCount: items.length })[0] as Chunk;
+  return [piece(chunk.items.slice(0, count)), piece(chunk.items.slice(count))];
 }
 
 /** Which measure a 429 names: tokens when only token quotas are violated, else texts. */
