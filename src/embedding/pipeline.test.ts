@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { GeminiClient } from "../client/gemini-client.js";
+import { EmbeddingIncompleteError, RateLimitError } from "../errors.js";
 import { localEmbedding, type RunningServer, startServer } from "../server/index.js";
 import { GeminiEmbeddingFunction } from "./gemini-embedding-function.js";
 
@@ -54,5 +55,40 @@ describe("ChunkRunner under a quota", () => {
         dot += (vector[position] as number) * (expected[position] as number);
       expect(dot / Math.hypot(...expected)).toBeGreaterThan(0.999);
     }
+  });
+
+  it("keeps the pieces of a chunk already embedded when the rest is stopped (per-day quota)", async () => {
+    // 150 texts a day on the server; the client's own limit (150 a second) sends the second
+    // chunk as 50 + 50: the first 50 are embedded, the last 50 hit the per-day quota.
+    server = await startServer({ quota: { textsPerDay: 150 }, logLevel: "silent" });
+    const ef = new GeminiEmbeddingFunction({
+      apiKey: "test-key",
+      baseUrl: server.url,
+      config: { outputDimensionality: 128 },
+      concurrency: 1,
+      quota: { textsPerMinute: 150, windowMs: 1000 },
+    });
+    const texts = Array.from({ length: 200 }, (_, index) => `text ${index}`);
+    const error = await ef.encodeDocuments(texts).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(EmbeddingIncompleteError);
+    const incomplete = error as EmbeddingIncompleteError;
+    expect(incomplete.cause).toBeInstanceOf(RateLimitError);
+    expect((incomplete.cause as RateLimitError).isPerDayQuota).toBe(true);
+    // Every text the server embedded (150) comes back; only the 50 refused are missing.
+    expect(server.stats().texts).toBe(150);
+    expect(incomplete.missingIndices).toEqual(
+      Array.from({ length: 50 }, (_, index) => 150 + index),
+    );
+    expect(incomplete.vectors.filter((vector) => vector !== undefined)).toHaveLength(150);
+    const expected = localEmbedding(texts[149] as string, {
+      model: "gemini-embedding-001",
+      taskType: "RETRIEVAL_DOCUMENT",
+      outputDimensionality: 128,
+    });
+    const vector = incomplete.vectors[149] as Float32Array;
+    let dot = 0;
+    for (let position = 0; position < 128; position++)
+      dot += (vector[position] as number) * (expected[position] as number);
+    expect(dot / Math.hypot(...expected)).toBeGreaterThan(0.999);
   });
 });

@@ -73,10 +73,7 @@ export class ChunkRunner {
       const ticket = given ?? (await limiter.acquirePart(itemTokens, Math.ceil(count / 4), signal));
       given = undefined;
       if (ticket.texts < count) {
-        const [head, rest] = splitAt(chunk, ticket.texts);
-        const vectors = await this.run(head, signal, ticket);
-        vectors.push(...(await this.run(rest, signal)));
-        return vectors;
+        return this.runPieces(splitAt(chunk, ticket.texts), signal, ticket);
       }
       try {
         const options: { signal?: AbortSignal; timeout?: number; maxRetries: number } = {
@@ -99,10 +96,7 @@ export class ChunkRunner {
             rateLimitWaits >= 3 && count > 1 ? Math.ceil(count / 2) : limiter.maxTextsPerCall;
           if (maxCount !== undefined && count > maxCount) {
             // The ceiling turned out smaller than this chunk: send it in pieces that fit.
-            const vectors: Float32Array[] = [];
-            for (const piece of splitChunk(chunk, maxCount))
-              vectors.push(...(await this.run(piece, signal)));
-            return vectors;
+            return this.runPieces(splitChunk(chunk, maxCount), signal);
           }
           continue;
         }
@@ -112,6 +106,33 @@ export class ChunkRunner {
         attempt++;
       }
     }
+  }
+
+  /**
+   * Runs the pieces of one chunk in order. When a piece fails after others were embedded, the
+   * error is a {@link PartialChunkError} that carries them: they are paid for, never dropped.
+   */
+  private async runPieces(
+    pieces: Chunk[],
+    signal: AbortSignal | undefined,
+    firstTicket?: QuotaTicket,
+  ): Promise<Float32Array[]> {
+    const done: ChunkResult[] = [];
+    for (const [position, piece] of pieces.entries()) {
+      try {
+        const ticket = position === 0 ? firstTicket : undefined;
+        done.push({ chunk: piece, vectors: await this.run(piece, signal, ticket) });
+      } catch (error) {
+        let cause = error;
+        if (error instanceof PartialChunkError) {
+          done.push(...error.done);
+          cause = error.cause;
+        }
+        if (done.length === 0) throw cause;
+        throw new PartialChunkError(done, cause);
+      }
+    }
+    return done.flatMap((result) => result.vectors);
   }
 
   private delay(error: unknown, attempt: number): number {
@@ -159,7 +180,10 @@ export interface ChunkResult {
   vectors: Float32Array[];
 }
 
-/** The work stopped: the finished chunks and the ones that were not. */
+/**
+ * The work stopped: the finished chunks (and the embedded pieces of a chunk that stopped
+ * part-way) and the chunks not wholly embedded.
+ */
 export class PipelineStoppedError extends Error {
   override name = "PipelineStoppedError";
   constructor(
@@ -168,6 +192,20 @@ export class PipelineStoppedError extends Error {
     override readonly cause: unknown,
   ) {
     super("pipeline stopped", { cause });
+  }
+}
+
+/**
+ * A chunk that stopped part-way (it was sent in pieces): `done` holds the pieces already
+ * embedded, `cause` the error that stopped the rest.
+ */
+export class PartialChunkError extends Error {
+  override name = "PartialChunkError";
+  constructor(
+    readonly done: ChunkResult[],
+    override readonly cause: unknown,
+  ) {
+    super("chunk stopped part-way", { cause });
   }
 }
 
@@ -186,6 +224,8 @@ interface Slot {
   chunk: Chunk;
   promise: Promise<ChunkResult>;
   result?: ChunkResult;
+  /** The pieces embedded before the chunk stopped part-way. */
+  partial?: ChunkResult[];
 }
 
 /**
@@ -234,6 +274,13 @@ export async function* runOrdered(
         settings.onChunkDone?.(result);
         return result;
       } catch (error) {
+        if (error instanceof PartialChunkError) {
+          // Pieces of the chunk were embedded before it stopped: report them like any result.
+          slot.partial = error.done;
+          for (const piece of error.done) settings.onChunkDone?.(piece);
+          failure ??= { error: error.cause };
+          throw error.cause;
+        }
         failure ??= { error };
         throw error;
       } finally {
@@ -262,7 +309,10 @@ export async function* runOrdered(
     const unfinished: Chunk[] = [];
     for (const slot of window) {
       if (slot.result) finished.push(slot.result);
-      else unfinished.push(slot.chunk);
+      else {
+        if (slot.partial) finished.push(...slot.partial);
+        unfinished.push(slot.chunk);
+      }
     }
     throw new PipelineStoppedError(finished, unfinished, failure?.error);
   };
