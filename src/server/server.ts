@@ -67,6 +67,17 @@ export function redactUrl(url: string): string {
   });
 }
 
+/**
+ * Serves the `v1` API as `v1beta`: the Python SDK `google-genai` (3.x) calls
+ * `/v1/models/...:batchEmbedContents`, `/v1/batches`, `/upload/v1/files` by default, and the
+ * embeddings surface is the same under both versions.
+ */
+export function v1AsV1beta(url: string): string {
+  return url.replace(/^\/((?:upload|download)\/)?v1(?=[/?]|$)/, (_whole, prefix?: string) => {
+    return `/${prefix ?? ""}v1beta`;
+  });
+}
+
 function pageToken(offset: number): string {
   return Buffer.from(`o${offset}`, "utf8").toString("base64url");
 }
@@ -540,6 +551,7 @@ export async function startServer(options?: ServerOptions): Promise<RunningServe
     forceCloseConnections: "idle",
     return503OnClosing: true,
     routerOptions: { maxParamLength: 500 },
+    rewriteUrl: (raw) => v1AsV1beta(raw.url ?? "/"),
   });
   app.decorateRequest("endpoint", "");
   // Plain JSON.parse (faster than the default parser), and an empty body reads as no body: the
