@@ -576,8 +576,15 @@ export async function startServer(options?: ServerOptions): Promise<RunningServe
     (request as FastifyRequest & { startedAt: bigint }).startedAt = process.hrtime.bigint();
     const url = request.url;
     request.endpoint = endpointOf(request.method, url);
+    // The URL of an upload session is its credential, as at Google: google-genai (Python)
+    // sends the chunks of `files.upload` to it without the API key. It was handed out only to a
+    // start request that passed the key check, and an unknown session is a 404.
+    const uploadSession =
+      url.startsWith("/upload/") &&
+      typeof (request.query as Record<string, unknown>).upload_id === "string";
     if (
       resolved.apiKeys !== undefined &&
+      !uploadSession &&
       (url.startsWith("/v1beta") || url.startsWith("/upload/") || url.startsWith("/download/"))
     ) {
       const header = request.headers["x-goog-api-key"];
