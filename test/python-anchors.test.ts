@@ -78,10 +78,10 @@ function scriptEnvironment(extra: Record<string, string>): NodeJS.ProcessEnv {
   };
 }
 
-/** Runs a Python script asynchronously (the server answers from this same process). */
-function runPython(args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
+/** Runs Python asynchronously (the server answers from this same process), in `cwd`. */
+function runPython(args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, args, { cwd: SCRIPTS, env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(PYTHON, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (part: string) => {
@@ -102,7 +102,7 @@ async function runAnchor(
 ): Promise<RunResult & { vectors: RecordedVector[]; checks: number }> {
   const out = path.join(folder, `${script}.json`);
   const result = await runPython(
-    [script],
+    [path.join(SCRIPTS, script)],
     scriptEnvironment({
       GEMBED_SERVER_URL: server.url,
       GEMBED_API_KEY: KEY,
@@ -110,6 +110,7 @@ async function runAnchor(
       GOOGLE_GEMINI_BASE_URL: server.url,
       ...environment,
     }),
+    await workingFolder(script),
   );
   if (result.code !== 0) {
     throw new Error(`${script} exited ${result.code}\n${result.stdout}\n${result.stderr}`);
@@ -119,6 +120,14 @@ async function runAnchor(
     vectors: RecordedVector[];
   };
   return { ...result, ...written };
+}
+
+/**
+ * A fresh working folder for one script: pymilvus-model's shell command writes a file named
+ * `=1.7.0` into the working folder (see the docs), which must not land in the repository.
+ */
+function workingFolder(script: string): Promise<string> {
+  return mkdtemp(path.join(folder, `${script}-`));
 }
 
 /** Every vector a script received equals the local model's for the same text and options. */
@@ -186,6 +195,7 @@ async function venvProblem(): Promise<string | undefined> {
       REQUIREMENTS,
     ],
     scriptEnvironment({}),
+    tmpdir(),
   );
   if (check.code !== 0 || check.stdout.trim() !== "") {
     return `The Python anchors need the pinned packages in ${VENV}: ${check.stdout.trim()}${check.stderr.trim().split("\n").at(-1) ?? ""}. Run: ${SETUP}`;
@@ -253,9 +263,11 @@ describe("pymilvus-model GeminiEmbeddingFunction (the seed's class), unchanged, 
     requireVenv();
     // The script passes api_key='YOUR_API_KEY' as the seed does; the base URL comes from
     // GOOGLE_GEMINI_BASE_URL, and no other key is in the environment.
+    const cwd = await workingFolder("seed_example.py");
     const result = await runPython(
-      ["seed_example.py"],
+      [path.join(SCRIPTS, "seed_example.py")],
       scriptEnvironment({ GOOGLE_GEMINI_BASE_URL: server.url }),
+      cwd,
     );
     expect(result.code).toBe(1);
     expect(result.stdout).toContain("Embeddings: [array([");
@@ -264,14 +276,18 @@ describe("pymilvus-model GeminiEmbeddingFunction (the seed's class), unchanged, 
     expect(result.stdout).not.toContain("Dim");
     expect(result.stderr).toMatch(/print\("Dim:", gemini_ef\.dim, docs_embeddings\[0\]\.shape\)/);
     expect(result.stderr.trimEnd().split("\n").at(-1)).toBe("KeyError: 'dim'");
+    // The class's `pip install -q google-genai>=1.7.0` goes through a shell, which reads
+    // `>=1.7.0` as a redirection: an empty file named `=1.7.0` in the working folder.
     expect(result.stdout).toContain(PIP_LINE);
+    expect(existsSync(path.join(cwd, "=1.7.0"))).toBe(true);
   }, 120_000);
 
   it("the seed's example with config=EmbedContentConfig(output_dimensionality=3072) prints Dim: 3072 (3072,)", async () => {
     requireVenv();
     const result = await runPython(
-      ["seed_example_with_config.py"],
+      [path.join(SCRIPTS, "seed_example_with_config.py")],
       scriptEnvironment({ GOOGLE_GEMINI_BASE_URL: server.url }),
+      await workingFolder("seed_example_with_config.py"),
     );
     expect(result.code, result.stderr).toBe(0);
     const lines = result.stdout.split("\n");
