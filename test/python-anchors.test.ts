@@ -230,11 +230,11 @@ describe("google-genai (Python), unchanged, against gembed serve", () => {
       "ok genai.Client() from GOOGLE_GEMINI_BASE_URL and GEMINI_API_KEY: the same vector",
     );
     expect(result.stdout).toContain("ok a wrong key: ClientError 400 INVALID_ARGUMENT");
-    expect(result.checks).toBe(9);
-    expect(result.stdout).toContain("genai_embed: 9 checks passed");
+    expect(result.checks).toBe(11);
+    expect(result.stdout).toContain("genai_embed: 11 checks passed");
     expectLocalVectors(result.vectors);
     expect(result.vectors.map((vector) => vector.values.length)).toEqual([
-      3072, 768, 768, 768, 256, 128,
+      3072, 768, 768, 768, 256, 128, 3072, 3072,
     ]);
   }, 120_000);
 
@@ -252,7 +252,7 @@ describe("google-genai (Python), unchanged, against gembed serve", () => {
     ]) {
       expect(result.stdout).toContain(line);
     }
-    expect(result.checks).toBe(14);
+    expect(result.checks).toBe(16);
     expectLocalVectors(result.vectors);
     expect(result.vectors).toHaveLength(8);
   }, 120_000);

@@ -9,6 +9,7 @@ Server fixes this script needed (src/server/server.ts):
   Google allows: the session URL is the credential); the server refused them (400 API_KEY_INVALID).
 """
 
+import io
 import json
 import os
 import shutil
@@ -107,6 +108,22 @@ anchor.check("files.list (pages of 1): the uploaded file is listed", uploaded.na
 round_trip = client.files.download(file=uploaded.name)
 with open(input_path, "rb") as handle:
     anchor.check("files.download of the uploaded file: the same bytes", round_trip == handle.read())
+
+# More than the SDK's 8 MiB chunk: an "upload" chunk (answered "active"), then "upload, finalize".
+large = bytes(range(256)) * (36 * 1024 + 7)  # 9 MiB and 1,792 bytes
+large_file = client.files.upload(
+    file=io.BytesIO(large), config={"mime_type": "application/octet-stream", "display_name": "large"}
+)
+anchor.check(
+    f"files.upload of {len(large):,} bytes from a stream (two chunks: 8 MiB, then the rest)",
+    large_file.size_bytes == len(large) and large_file.state is not None and large_file.state.name == "ACTIVE",
+    large_file,
+)
+downloaded_large = os.path.join(folder, "large.bin")
+client.files.download(file=large_file.name, destination=downloaded_large)
+with open(downloaded_large, "rb") as handle:
+    anchor.check("files.download to a destination path: the same 9 MiB", handle.read() == large)
+client.files.delete(name=large_file.name)
 
 from_file = client.batches.create_embeddings(
     model=MODEL,

@@ -96,6 +96,26 @@ anchor.check(
 )
 anchor.record("async", "the async client", async_answer.embeddings[0].values, output_dimensionality=128)
 
+# gemini-embedding-2 is multimodal: the SDK merges a list of strings into ONE content (one
+# vector, as the real service answers); a list of Content objects gives one vector each.
+merged = client.models.embed_content(model="gemini-embedding-2", contents=["one", "two"])
+anchor.check(
+    "gemini-embedding-2 with a list of 2 strings: ONE vector (the SDK sends one content of 2 parts)",
+    merged.embeddings is not None and len(merged.embeddings) == 1,
+    merged,
+)
+anchor.record("gemini-embedding-2, merged", "one\ntwo", merged.embeddings[0].values, model="gemini-embedding-2")
+separate = client.models.embed_content(
+    model="gemini-embedding-2",
+    contents=[types.Content(parts=[types.Part(text=text)]) for text in ["one", "two"]],
+)
+anchor.check(
+    "gemini-embedding-2 with a list of 2 Content objects: two vectors",
+    separate.embeddings is not None and len(separate.embeddings) == 2,
+    separate,
+)
+anchor.record("gemini-embedding-2, own content", "two", separate.embeddings[1].values, model="gemini-embedding-2")
+
 model = client.models.get(model=MODEL)
 anchor.check(
     "models.get: gemini-embedding-001, input limit 2048",
