@@ -24,8 +24,10 @@ const SCRIPTS = path.join(ROOT, "test", "python");
 const VENV = path.join(ROOT, ".venv");
 const PYTHON = path.join(VENV, "bin", "python");
 const REQUIREMENTS = path.join(ROOT, "python", "requirements-anchors.txt");
-const SETUP =
-  "python3 -m venv .venv && .venv/bin/pip install -r python/requirements-anchors.txt (in the project root)";
+/** The command that builds the venv: the project's env script where there is one. */
+const SETUP = existsSync(path.join(ROOT, "scripts", "python-env.mjs"))
+  ? "node scripts/python-env.mjs (in the project root)"
+  : "python3 -m venv .venv && .venv/bin/pip install -r python/requirements-anchors.txt (in the project root)";
 const KEY = "python-anchors-key";
 /** The seed's example passes this key word for word; the server accepts it too. */
 const SEED_KEY = "YOUR_API_KEY";
