@@ -67,6 +67,17 @@ export function redactUrl(url: string): string {
   });
 }
 
+/**
+ * Serves the `v1` API as `v1beta`: the Python SDK `google-genai` (3.x) calls
+ * `/v1/models/...:batchEmbedContents`, `/v1/batches`, `/upload/v1/files` by default, and the
+ * embeddings surface is the same under both versions.
+ */
+export function v1AsV1beta(url: string): string {
+  return url.replace(/^\/((?:upload|download)\/)?v1(?=[/?]|$)/, (_whole, prefix?: string) => {
+    return `/${prefix ?? ""}v1beta`;
+  });
+}
+
 function pageToken(offset: number): string {
   return Buffer.from(`o${offset}`, "utf8").toString("base64url");
 }
@@ -540,6 +551,7 @@ export async function startServer(options?: ServerOptions): Promise<RunningServe
     forceCloseConnections: "idle",
     return503OnClosing: true,
     routerOptions: { maxParamLength: 500 },
+    rewriteUrl: (raw) => v1AsV1beta(raw.url ?? "/"),
   });
   app.decorateRequest("endpoint", "");
   // Plain JSON.parse (faster than the default parser), and an empty body reads as no body: the
@@ -564,8 +576,15 @@ export async function startServer(options?: ServerOptions): Promise<RunningServe
     (request as FastifyRequest & { startedAt: bigint }).startedAt = process.hrtime.bigint();
     const url = request.url;
     request.endpoint = endpointOf(request.method, url);
+    // The URL of an upload session is its credential, as at Google: google-genai (Python)
+    // sends the chunks of `files.upload` to it without the API key. It was handed out only to a
+    // start request that passed the key check, and an unknown session is a 404.
+    const uploadSession =
+      url.startsWith("/upload/") &&
+      typeof (request.query as Record<string, unknown>).upload_id === "string";
     if (
       resolved.apiKeys !== undefined &&
+      !uploadSession &&
       (url.startsWith("/v1beta") || url.startsWith("/upload/") || url.startsWith("/download/"))
     ) {
       const header = request.headers["x-goog-api-key"];
