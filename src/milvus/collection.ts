@@ -556,7 +556,11 @@ export class MilvusCollection {
         for (const row of page) {
           const metadata = row[FIELDS.metadata] as Record<string, unknown> | null | undefined;
           const documentId = metadata?.document_id;
-          if (typeof documentId === "string" && documentId.startsWith(prefix) && !read.has(documentId))
+          if (
+            typeof documentId === "string" &&
+            documentId.startsWith(prefix) &&
+            !read.has(documentId)
+          )
             gone.push(String(row[FIELDS.id]));
         }
       }
