@@ -32,7 +32,12 @@ export async function checkOutputFile(file: string, option: string): Promise<voi
     await handle.close();
     if (info !== undefined) await (await open(absolute, "r+")).close();
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? String(error);
+    const code = (error as NodeJS.ErrnoException).code;
+    // mkdir says EEXIST, open ENOTDIR: either way a file stands where a folder should be.
+    const reason =
+      code === "EEXIST" || code === "ENOTDIR"
+        ? `a file is in the way of its folder, ${code}`
+        : (code ?? String(error));
     throw new RowsFileError(
       `${option} ${file} cannot be written (${reason}); nothing was embedded`,
       {
@@ -40,6 +45,7 @@ export async function checkOutputFile(file: string, option: string): Promise<voi
       },
     );
   } finally {
-    await rm(probe, { force: true });
+    // Nothing to remove when the probe could not be made (ENOTDIR, EACCES): not a second error.
+    await rm(probe, { force: true }).catch(() => {});
   }
 }
