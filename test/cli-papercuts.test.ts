@@ -78,6 +78,10 @@ describe("gembed batch", () => {
     expect(lines.map((line) => line.id)).toEqual(["a", "b"]);
     for (const line of lines) expect(line.embedding).toHaveLength(128);
     expect(result.stderr).toBe("2 result(s) written to standard output\n");
+    // An --out that is a folder is named, not an EISDIR at the rename.
+    const intoFolder = await run(["batch", "collect", name, "--out", "."]);
+    expect(intoFolder.code).toBe(2);
+    expect(intoFolder.stderr).toMatch(/^gembed: RowsFileError: --out \. is a folder/);
   });
 
   it("delete removes the job", async () => {

@@ -20,6 +20,7 @@ import { InvalidInputError } from "../../errors.js";
 import { SourceError } from "../../ingest/errors.js";
 import { writeFileAtomic } from "../../util/atomic-write.js";
 import { checkLocalServerKey, interruptSignal } from "../embedding-options.js";
+import { checkOutputFile } from "../output-file.js";
 
 /** One row of a `gembed batch submit` input. */
 export interface BatchInputRow {
@@ -462,6 +463,8 @@ Run "gembed batch <command> --help" for each command's options and examples.`,
       .option("--out <file>", "output JSONL file (default: standard output)")
       .option("--no-normalize", "keep the values as the API sent them (no L2 normalization)"),
   ).action(async (name: string, options: CommonOptions & { out?: string; normalize: boolean }) => {
+    // A folder or an unwritable path is found before the results are read, not at the rename.
+    if (options.out !== undefined) await checkOutputFile(options.out, "--out");
     const job = await BatchJob.attach(clientFrom(options), name);
     job.throwIfFailed();
     const interrupt = interruptSignal();
