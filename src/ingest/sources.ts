@@ -12,7 +12,8 @@ import { SourceError, type SourceIssue } from "./errors.js";
 /** Options of {@link readSources}. */
 export interface ReadSourcesOptions {
   /**
-   * The folder ids and globs are relative to.
+   * The folder relative inputs and globs are resolved from (ids do not depend on it: they start
+   * at the folder an input names).
    * @default process.cwd()
    */
   cwd?: string;
