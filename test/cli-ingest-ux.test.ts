@@ -51,7 +51,8 @@ async function makeCorpus(): Promise<string> {
 
 const ingestArgs = (out: string) => ["--out", out, "--dim", "128", "--json", "--no-progress"];
 
-describe("ids whatever the working folder", () => {
+// The tests spawn several CLI processes each: on a loaded two-core machine that can pass 30 s.
+describe("ids whatever the working folder", { timeout: 90_000 }, () => {
   it("`gembed ingest corpus` and `cd corpus && gembed ingest .` give the same ids: the second run embeds nothing", async () => {
     const corpus = await makeCorpus();
     const out = path.join(folder, "rows.json");
@@ -96,7 +97,7 @@ describe("ids whatever the working folder", () => {
   });
 });
 
-describe("--prune", () => {
+describe("--prune", { timeout: 90_000 }, () => {
   it("removes the rows of files gone from the folder, and only with --prune", async () => {
     const corpus = await makeCorpus();
     await writeFile(path.join(corpus, "c.md"), "Gamma is the third letter.\n");
@@ -143,7 +144,7 @@ describe("--prune", () => {
   });
 });
 
-describe("what a folder ingest takes", () => {
+describe("what a folder ingest takes", { timeout: 90_000 }, () => {
   it("skips node_modules, .git and hidden folders, honours .gitignore (nested too) and --exclude", async () => {
     const corpus = await makeCorpus();
     for (const [file, text] of [
@@ -223,7 +224,9 @@ describe("what a folder ingest takes", () => {
   });
 });
 
-describe("--out and --chunk-tokens are checked before anything is paid for", () => {
+describe("--out and --chunk-tokens are checked before anything is paid for", {
+  timeout: 90_000,
+}, () => {
   it("a folder or an unwritable --out is refused, naming it, with no embedding call", async () => {
     await makeCorpus();
     await mkdir(path.join(folder, "a-folder"));
@@ -267,7 +270,7 @@ describe("--out and --chunk-tokens are checked before anything is paid for", () 
   });
 });
 
-describe("errors name their file", () => {
+describe("errors name their file", { timeout: 90_000 }, () => {
   it("a corrupt .gembed.json record", async () => {
     await makeCorpus();
     const out = path.join(folder, "rows.json");
@@ -333,7 +336,7 @@ describe("errors name their file", () => {
   });
 });
 
-describe("readSources keeps its errors typed", () => {
+describe("readSources keeps its errors typed", { timeout: 90_000 }, () => {
   it("names the byte of the first invalid UTF-8 sequence", async () => {
     await writeFile(path.join(folder, "bad.txt"), Buffer.from([0x61, 0x62, 0xc3, 0x28]));
     const error = await readSources(["bad.txt"], { cwd: folder }).catch((caught) => caught);

@@ -33,7 +33,8 @@ beforeEach(async (context) => {
 
 const run = (args: string[], environment = env) => runCli(args, { cwd: folder, env: environment });
 
-describe("gembed --version", () => {
+// The tests spawn several CLI processes each: on a loaded two-core machine that can pass 30 s.
+describe("gembed --version", { timeout: 90_000 }, () => {
   it("prints package.json's version and exits 0", async () => {
     const { version } = JSON.parse(await readFile(path.join(root, "package.json"), "utf8")) as {
       version: string;
@@ -46,7 +47,7 @@ describe("gembed --version", () => {
   });
 });
 
-describe("gembed batch", () => {
+describe("gembed batch", { timeout: 90_000 }, () => {
   async function submitted(...extra: string[]): Promise<string> {
     await writeFile(
       path.join(folder, "corpus.jsonl"),
@@ -149,7 +150,7 @@ describe("gembed batch", () => {
   );
 });
 
-describe("the README's CLI block", () => {
+describe("the README's CLI block", { timeout: 90_000 }, () => {
   it("runs as written against a local server (the Milvus lines aside)", async () => {
     const readme = await readFile(path.join(root, "README.md"), "utf8");
     const block = /## CLI\n\n```sh\n([\s\S]*?)```/.exec(readme)?.[1];
@@ -212,7 +213,7 @@ describe("the README's CLI block", () => {
   });
 });
 
-describe("the package", () => {
+describe("the package", { timeout: 90_000 }, () => {
   it("holds the Apache-2.0 LICENSE and every file README and the docs link to", async () => {
     const license = await readFile(path.join(root, "LICENSE"), "utf8");
     expect(license).toContain("Apache License");
