@@ -55,6 +55,7 @@ export {
   type RowSink,
   RowsFileError,
   type RowsFileInfo,
+  RowsFileWriteError,
   readSources,
   rescuedVectors,
   rowField,

@@ -11,6 +11,7 @@ import {
   GeminiEmbeddingFunction,
   type InputTooLongInfo,
 } from "../embedding/gemini-embedding-function.js";
+import { MissingApiKeyError } from "../errors.js";
 
 /** The parsed shared options. */
 export interface EmbeddingCliOptions {
@@ -53,17 +54,52 @@ export function addEmbeddingOptions(command: Command): Command {
     );
 }
 
+/** Whether a URL names this machine (127.0.0.0/8, `::1`, `localhost`). */
+export function isLoopbackUrl(url: string): boolean {
+  let host: string;
+  try {
+    host = new URL(url).hostname.toLowerCase();
+  } catch {
+    return false;
+  }
+  return (
+    host === "localhost" ||
+    host.endsWith(".localhost") ||
+    host === "[::1]" ||
+    /^127(\.\d{1,3}){3}$/.test(host)
+  );
+}
+
+/**
+ * With no key set and a base URL on this machine (a `gembed serve`), a {@link MissingApiKeyError}
+ * that says what a local server wants, before anything is sent. gembed never makes up a key:
+ * one that reached a server started with `--api-key` would be refused with a message about a
+ * key the user never gave.
+ */
+export function checkLocalServerKey(baseUrl: string | undefined): void {
+  const url = baseUrl ?? process.env.GOOGLE_GEMINI_BASE_URL;
+  const keySet = ["GOOGLE_API_KEY", "GEMINI_API_KEY"].some(
+    (name) => (process.env[name] ?? "").trim().length > 0,
+  );
+  if (url === undefined || keySet || !isLoopbackUrl(url)) return;
+  throw new MissingApiKeyError(
+    `No Gemini API key: set the GEMINI_API_KEY or GOOGLE_API_KEY environment variable. ${url} is on this machine: a \`gembed serve\` started without --api-key takes any value (export GEMINI_API_KEY=local), one started with --api-key K wants K.`,
+  );
+}
+
 /** Builds the embedding function of the shared options. */
 export function embeddingFunctionFrom(
   options: EmbeddingCliOptions,
   extra: { apiKey?: string; baseUrl?: string } = {},
 ): GeminiEmbeddingFunction {
   const baseUrl = extra.baseUrl ?? options.baseUrl;
+  const apiKey = extra.apiKey;
+  if (apiKey === undefined) checkLocalServerKey(baseUrl);
   return new GeminiEmbeddingFunction({
     modelName: options.model,
     ...(options.dim !== undefined ? { config: { outputDimensionality: options.dim } } : {}),
     ...(baseUrl !== undefined ? { baseUrl } : {}),
-    ...(extra.apiKey !== undefined ? { apiKey: extra.apiKey } : {}),
+    ...(apiKey !== undefined ? { apiKey } : {}),
     ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
     onInputTooLong: tooLongWarning(options.model),
   });

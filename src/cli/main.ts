@@ -5,6 +5,7 @@
  * exit codes (see `./run.ts`).
  */
 
+import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { registerBatchCommand } from "./commands/batch.js";
 import { registerDemoCommand } from "./commands/demo.js";
@@ -18,7 +19,17 @@ const program = new Command();
 program
   .name("gembed")
   .description("Gemini text embeddings for Milvus: embed, ingest, search, batch jobs, local server")
-  .option("--debug", "print stack traces on errors");
+  .option("--debug", "print stack traces on errors")
+  // package.json is two folders up from both src/cli/main.ts and dist/cli/main.js.
+  .version(
+    (
+      JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+        version: string;
+      }
+    ).version,
+    "-v, --version",
+    "print gembed's version",
+  );
 
 // Sub-commands register themselves here, one line each.
 registerBatchCommand(program);

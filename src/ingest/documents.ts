@@ -16,7 +16,10 @@ export type JsonValue =
 
 /** One document as read from a file, a JSONL row or standard input. */
 export interface SourceDocument {
-  /** Stable id: the file path relative to the working folder, or the JSONL row's `id`. */
+  /**
+   * Stable id: the file's path from the folder the input named, that folder's name first
+   * (`corpus/a.md`, whatever the working folder), or the JSONL row's `id`.
+   */
   id: string;
   /** The whole text. */
   text: string;

@@ -30,3 +30,27 @@ export class SourceError extends GembedError {
 export class RowsFileError extends GembedError {
   override name = "RowsFileError";
 }
+
+/**
+ * A rows file, its journal or its record could not be written (a full disk, a folder in the way):
+ * names the file, which Node's `ENOSPC: no space left on device, write` does not; `code` is the
+ * system error's, which is the `cause`.
+ */
+export class RowsFileWriteError extends GembedError {
+  override name = "RowsFileWriteError";
+  /** The system error code, e.g. `ENOSPC`. */
+  readonly code: string;
+  /** The file that could not be written. */
+  readonly path: string;
+  constructor(file: string, code: string, cause: unknown) {
+    const reason =
+      code === "ENOSPC"
+        ? "no space left on the device"
+        : code === "EISDIR"
+          ? "it is a folder"
+          : code;
+    super(`cannot write ${file}: ${reason} (${code}); the rows written before are kept`, { cause });
+    this.code = code;
+    this.path = file;
+  }
+}

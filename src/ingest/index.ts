@@ -8,7 +8,7 @@
 
 export { type ChunkOptions, chunkDocument, splitText } from "./chunk.js";
 export type { DocumentChunk, EmbeddingRow, JsonValue, SourceDocument } from "./documents.js";
-export { RowsFileError, SourceError, type SourceIssue } from "./errors.js";
+export { RowsFileError, RowsFileWriteError, SourceError, type SourceIssue } from "./errors.js";
 export { compileFilter } from "./filter.js";
 export { type ContentHashInput, canonicalJson, contentHash } from "./hash.js";
 export {
@@ -31,4 +31,11 @@ export {
   rescuedVectors,
   type StoredRowState,
 } from "./pipeline.js";
-export { markdownTitle, parseJsonlRow, type ReadSourcesOptions, readSources } from "./sources.js";
+export { isPrunable, pruneRowsFile, pruneScope } from "./prune.js";
+export {
+  markdownTitle,
+  parseJsonlRow,
+  type ReadSourcesOptions,
+  readSources,
+  SKIPPED_FOLDERS,
+} from "./sources.js";

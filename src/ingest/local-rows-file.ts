@@ -3,7 +3,7 @@ import path from "node:path";
 import { writeFileAtomic } from "../util/atomic-write.js";
 import { checkInteger } from "../util/checks.js";
 import type { EmbeddingRow, JsonValue } from "./documents.js";
-import { RowsFileError } from "./errors.js";
+import { RowsFileError, RowsFileWriteError } from "./errors.js";
 
 /** What the side file `<file>.gembed.json` records about a rows file. */
 export interface RowsFileInfo {
@@ -86,6 +86,8 @@ export class LocalRowsFile {
   #info: RowsFileInfo | undefined;
   readonly #rows = new Map<string, StoredRow>();
   #journalRows = 0;
+  /** The journal line of each row read from the journal, to name it in errors. */
+  readonly #journalLines = new Map<string, number>();
   /** The journal ends in a torn line (a crash mid-write): the next append starts a new line. */
   #journalTorn = false;
   /** Something to write at commit: rows appended or removed, a journal to merge, a record missing. */
@@ -107,10 +109,19 @@ export class LocalRowsFile {
       throw new TypeError("file must be a non-empty string");
     }
     const rowsFile = new LocalRowsFile(file, undefined);
-    const info = await readFile(rowsFile.infoPath, "utf8").then(
-      (text) => JSON.parse(text) as Partial<RowsFileInfo>,
-      () => undefined,
-    );
+    const infoText = await readFile(rowsFile.infoPath, "utf8").catch(() => undefined);
+    let info: Partial<RowsFileInfo> | undefined;
+    if (infoText !== undefined) {
+      try {
+        info = JSON.parse(infoText) as Partial<RowsFileInfo>;
+      } catch (error) {
+        // JSON.parse names no file: say which one, and what to do.
+        throw new RowsFileError(
+          `${rowsFile.infoPath} is not valid JSON (${(error as Error).message}); it records the model and dim of ${rowsFile.path}: write {"model":"…","dim":…} into it, or delete it and the next run records them again`,
+          { cause: error },
+        );
+      }
+    }
     if (info !== undefined) {
       if (typeof info.model !== "string" || typeof info.dim !== "number") {
         throw new RowsFileError(`${rowsFile.infoPath} is not a gembed rows-file record`);
@@ -132,8 +143,12 @@ export class LocalRowsFile {
     if (expect !== undefined) {
       for (const { row } of rowsFile.#rows.values()) {
         if (row.vector.length !== expect.dim) {
+          // Name the file the row is in: the journal may hold it while the rows file does not exist.
+          const where = rowsFile.#journalLines.get(row.id);
+          const file =
+            where === undefined ? rowsFile.path : `${rowsFile.journalPath} (line ${where})`;
           throw new RowsFileError(
-            `${rowsFile.path} holds vectors of dim ${row.vector.length}; this run makes dim ${expect.dim}. Use another output file.`,
+            `${file} holds vectors of dim ${row.vector.length} (row ${JSON.stringify(row.id)}); this run makes dim ${expect.dim}. Use another output file.`,
           );
         }
       }
@@ -144,6 +159,8 @@ export class LocalRowsFile {
   async #load(): Promise<void> {
     const text = await readFile(this.path, "utf8").catch((error: NodeJS.ErrnoException) => {
       if (error.code === "ENOENT") return undefined;
+      if (error.code === "EISDIR")
+        throw new RowsFileError(`${this.path} is a folder, not a rows file`, { cause: error });
       throw error;
     });
     if (text !== undefined && text.trim().length > 0) {
@@ -170,7 +187,9 @@ export class LocalRowsFile {
     // A journal left by an unfinished run is merged (and removed) at the next commit.
     if (journal.length > 0) this.#changed = true;
     // A crash can leave a torn last line: every whole line counts, a torn one is dropped.
+    let lineNumber = 0;
     for (const line of journal.split("\n")) {
+      lineNumber++;
       if (line.trim().length === 0) continue;
       let row: unknown;
       try {
@@ -180,6 +199,7 @@ export class LocalRowsFile {
       }
       if (isRow(row)) {
         this.#put(row);
+        this.#journalLines.set(row.id, lineNumber);
         this.#journalRows++;
       }
     }
@@ -245,7 +265,9 @@ export class LocalRowsFile {
     await appendFile(
       this.journalPath,
       `${separator}${rows.map((row) => JSON.stringify(row)).join("\n")}\n`,
-    );
+    ).catch((error: unknown) => {
+      throw writeError(this.journalPath, error);
+    });
     this.#journalTorn = false;
     for (const row of rows) this.#put(row);
     this.#journalRows += rows.length;
@@ -282,9 +304,13 @@ export class LocalRowsFile {
         }
         yield "\n]}\n";
       })(),
-    );
+    ).catch((error: unknown) => {
+      throw writeError(this.path, error);
+    });
     if (this.#info !== undefined) {
-      await writeFile(this.infoPath, `${JSON.stringify(this.#info)}\n`);
+      await writeFile(this.infoPath, `${JSON.stringify(this.#info)}\n`).catch((error: unknown) => {
+        throw writeError(this.infoPath, error);
+      });
     }
     await rm(this.journalPath, { force: true });
     this.#journalRows = 0;
@@ -332,6 +358,12 @@ export class LocalRowsFile {
     hits.sort((left, right) => right.score - left.score || (left.id < right.id ? -1 : 1));
     return hits.slice(0, limit);
   }
+}
+
+/** A write error that names the file, or the error itself when it is no system error. */
+function writeError(file: string, error: unknown): Error {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  return typeof code === "string" ? new RowsFileWriteError(file, code, error) : (error as Error);
 }
 
 /** A field value of a row, for filters: `id`, `text`, `title`, `content_hash`, `metadata`. */

@@ -531,6 +531,50 @@ export class MilvusCollection {
     return removed;
   }
 
+  /**
+   * Deletes the rows whose `metadata["document_id"]` starts with one of `prefixes` and is not in
+   * `read` (`gembed ingest --prune`: the rows of files gone from a folder). Reads the candidates
+   * page by page with a query iterator (a range filter on the id prefix, no `like` escaping), then
+   * deletes them by id. Returns how many rows were deleted.
+   */
+  async pruneDocuments(prefixes: string[], read: Set<string>): Promise<number> {
+    const gone: string[] = [];
+    for (const prefix of prefixes) {
+      if (prefix === "") continue;
+      // Every string that starts with `prefix` sorts at or after it and before `prefix` with its
+      // last character bumped by one.
+      const end = `${prefix.slice(0, -1)}${String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)}`;
+      const field = `${FIELDS.metadata}["document_id"]`;
+      const iterator = await this.client.queryIterator({
+        collection_name: this.name,
+        filter: `${field} >= ${JSON.stringify(prefix)} and ${field} < ${JSON.stringify(end)}`,
+        output_fields: [FIELDS.id, FIELDS.metadata],
+        batchSize: 1000,
+        consistency_level: this.#sdk.ConsistencyLevelEnum.Strong,
+      });
+      for await (const page of iterator as AsyncIterable<Record<string, unknown>[]>) {
+        for (const row of page) {
+          const metadata = row[FIELDS.metadata] as Record<string, unknown> | null | undefined;
+          const documentId = metadata?.document_id;
+          if (
+            typeof documentId === "string" &&
+            documentId.startsWith(prefix) &&
+            !read.has(documentId)
+          )
+            gone.push(String(row[FIELDS.id]));
+        }
+      }
+    }
+    for (let start = 0; start < gone.length; start += 500) {
+      const deleted = await this.client.delete({
+        collection_name: this.name,
+        filter: `${FIELDS.id} in ${milvusStringList(gone.slice(start, start + 500))}`,
+      });
+      check(`delete from ${this.name}`, deleted.status);
+    }
+    return gone.length;
+  }
+
   /** This collection as the sink of `ingestDocuments`. */
   asSink(options: WriteOptions = {}): RowSink {
     return {

@@ -1,11 +1,12 @@
 /**
  * `gembed batch`: Batch API jobs from the command line: `submit <input>`, `status <job>`,
- * `wait <job>`, `collect <job> --out <file>`, `cancel <job>`, `list`. A progress display while
+ * `wait <job>`, `collect <job> [--out <file>]`, `cancel <job>`, `delete <job>`, `list`. A progress display while
  * waiting (a bar on a terminal, plain lines otherwise) and `--json` for scripts.
  *
  * @module
  */
 
+import { once } from "node:events";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import cliProgress from "cli-progress";
@@ -18,7 +19,8 @@ import { GeminiEmbeddingFunction } from "../../embedding/gemini-embedding-functi
 import { InvalidInputError } from "../../errors.js";
 import { SourceError } from "../../ingest/errors.js";
 import { writeFileAtomic } from "../../util/atomic-write.js";
-import { interruptSignal } from "../embedding-options.js";
+import { checkLocalServerKey, interruptSignal } from "../embedding-options.js";
+import { checkOutputFile } from "../output-file.js";
 
 /** One row of a `gembed batch submit` input. */
 export interface BatchInputRow {
@@ -43,7 +45,25 @@ function integer(name: string, minimum: number) {
   };
 }
 
+/**
+ * The task type of `--task`, or of its old name `--task-type` (both given and different is a
+ * usage error); RETRIEVAL_DOCUMENT when neither is given.
+ */
+export function taskOption(options: { task?: TaskType; taskType?: TaskType }): TaskType {
+  if (
+    options.task !== undefined &&
+    options.taskType !== undefined &&
+    options.task !== options.taskType
+  ) {
+    throw new RangeError(
+      `--task ${options.task} and --task-type ${options.taskType} disagree; give --task only`,
+    );
+  }
+  return options.task ?? options.taskType ?? "RETRIEVAL_DOCUMENT";
+}
+
 function clientFrom(options: CommonOptions): GeminiClient {
+  checkLocalServerKey(options.baseUrl);
   return new GeminiClient(options.baseUrl ? { baseUrl: options.baseUrl } : {});
 }
 
@@ -201,10 +221,13 @@ function progressDisplay(json: boolean | undefined) {
   };
 }
 
-/** Writes a job's results to `out` as JSONL `{"id", "embedding"}` / `{"id", "error"}`, streaming. */
+/**
+ * Writes a job's results as JSONL `{"id", "embedding"}` / `{"id", "error"}`, streaming: to `out`
+ * (atomically), or to standard output when `out` is undefined.
+ */
 async function collect(
   job: BatchJob,
-  out: string,
+  out: string | undefined,
   options: { normalize: boolean; signal?: AbortSignal },
 ): Promise<{ written: number; failed: number }> {
   const model = job.batch.model ?? "models/gemini-embedding-001";
@@ -236,8 +259,43 @@ async function collect(
       }
     }
   }
-  await writeFileAtomic(out, lines(), { temporary: `${out}.partial` });
+  if (out === undefined) {
+    // Waits for the pipe to drain: a slow reader (`| gzip`) never makes gembed buffer it all.
+    for await (const line of lines()) {
+      if (!process.stdout.write(line)) await once(process.stdout, "drain");
+    }
+  } else {
+    await writeFileAtomic(out, lines(), { temporary: `${out}.partial` });
+  }
   return { written, failed };
+}
+
+/** Each sub-command's help examples (the README promises examples in every `--help`). */
+const EXAMPLES: Record<string, string[]> = {
+  submit: [
+    "gembed batch submit corpus.jsonl --dim 768      # rows {id?, text, title?}; prints the job name",
+    "gembed batch submit queries.txt --task RETRIEVAL_QUERY --display-name nightly",
+  ],
+  status: ["gembed batch status batches/abc123", "gembed batch status batches/abc123 --json"],
+  wait: [
+    "gembed batch wait batches/abc123                  # Ctrl-C stops waiting, the job runs on",
+    "gembed batch wait batches/abc123 --deadline 3600000 --json",
+  ],
+  collect: [
+    "gembed batch collect batches/abc123 --out vectors.jsonl",
+    "gembed batch collect batches/abc123 | head -n 3   # no --out: JSONL on standard output",
+  ],
+  cancel: ["gembed batch cancel batches/abc123"],
+  delete: ["gembed batch delete batches/abc123            # after collect: removes the job"],
+  list: ["gembed batch list --limit 20", "gembed batch list --json"],
+};
+
+function withExamples(command: Command): Command {
+  const lines = EXAMPLES[command.name()];
+  if (lines !== undefined) {
+    command.addHelpText("after", `\nExamples:\n${lines.map((line) => `  $ ${line}`).join("\n")}`);
+  }
+  return command;
 }
 
 /**
@@ -252,10 +310,20 @@ export function registerBatchCommand(program: Command): void {
   const batch = program
     .command("batch")
     .description(
-      "embed large corpora through the Batch API (half the price): submit, status, wait, collect, cancel, list",
+      "embed large corpora through the Batch API (half the price): submit, status, wait, collect, cancel, delete, list",
     );
+  batch.addHelpText(
+    "after",
+    `
+Examples:
+  $ job=$(gembed batch submit corpus.jsonl --dim 768)
+  $ gembed batch wait "$job" && gembed batch collect "$job" --out vectors.jsonl
+  $ gembed batch list
+
+Run "gembed batch <command> --help" for each command's options and examples.`,
+  );
   const common = (command: Command) =>
-    command
+    withExamples(command)
       .option("--base-url <url>", "API base URL (default: GOOGLE_GEMINI_BASE_URL, else Google's)")
       .option("--json", "print JSON for scripts");
 
@@ -272,10 +340,12 @@ export function registerBatchCommand(program: Command): void {
         integer("--dim", 1),
       )
       .addOption(
-        new Option("--task-type <type>", "task type")
-          .choices([...TASK_TYPES])
-          .default("RETRIEVAL_DOCUMENT"),
+        new Option("--task <type>", "task type (default: RETRIEVAL_DOCUMENT)").choices([
+          ...TASK_TYPES,
+        ]),
       )
+      // The name this option had: still taken, as `embed` takes it, and no longer shown.
+      .addOption(new Option("--task-type <type>").choices([...TASK_TYPES]).hideHelp())
       .option("--display-name <name>", "the job's display name")
       .option(
         "--priority <n>",
@@ -293,12 +363,14 @@ export function registerBatchCommand(program: Command): void {
       options: CommonOptions & {
         model: string;
         dim?: number;
-        taskType: TaskType;
+        task?: TaskType;
+        taskType?: TaskType;
         displayName?: string;
         priority?: number;
         inputMode: "auto" | "inline" | "file";
       },
     ) => {
+      const taskType = taskOption(options);
       const rows = await readBatchInput(input);
       const client = clientFrom(options);
       const embedder = new GeminiEmbeddingFunction({
@@ -309,7 +381,7 @@ export function registerBatchCommand(program: Command): void {
       const requests = rows.map((row) =>
         embedder.buildRequest(
           row.title !== undefined ? { text: row.text, title: row.title } : row.text,
-          options.taskType,
+          taskType,
         ),
       );
       const ids = rows.map((row, index) => row.id ?? String(index));
@@ -388,9 +460,11 @@ export function registerBatchCommand(program: Command): void {
       .description(
         "write a finished job's vectors to a JSONL file of {id, embedding} (or {id, error})",
       )
-      .requiredOption("--out <file>", "output JSONL file")
+      .option("--out <file>", "output JSONL file (default: standard output)")
       .option("--no-normalize", "keep the values as the API sent them (no L2 normalization)"),
-  ).action(async (name: string, options: CommonOptions & { out: string; normalize: boolean }) => {
+  ).action(async (name: string, options: CommonOptions & { out?: string; normalize: boolean }) => {
+    // A folder or an unwritable path is found before the results are read, not at the rename.
+    if (options.out !== undefined) await checkOutputFile(options.out, "--out");
     const job = await BatchJob.attach(clientFrom(options), name);
     job.throwIfFailed();
     const interrupt = interruptSignal();
@@ -398,7 +472,12 @@ export function registerBatchCommand(program: Command): void {
       normalize: options.normalize,
       signal: interrupt.signal,
     }).finally(() => interrupt.dispose());
-    if (options.json) {
+    if (options.out === undefined) {
+      // Standard output holds the results: the counts go to stderr, out of the data's way.
+      process.stderr.write(
+        `${counts.written} result(s) written to standard output${counts.failed ? ` (${counts.failed} failed)` : ""}\n`,
+      );
+    } else if (options.json) {
       process.stdout.write(`${JSON.stringify({ name: job.name, out: options.out, ...counts })}\n`);
     } else {
       process.stdout.write(
@@ -406,6 +485,22 @@ export function registerBatchCommand(program: Command): void {
       );
     }
   });
+
+  common(batch.command("delete <job>").description("delete a job (and its results)")).action(
+    async (name: string, options: CommonOptions) => {
+      const client = clientFrom(options);
+      const job = await BatchJob.attach(client, name);
+      const running = job.state === "BATCH_STATE_PENDING" || job.state === "BATCH_STATE_RUNNING";
+      await job.delete();
+      if (running) {
+        process.stderr.write(
+          `gembed: ${name} was ${job.state.replace("BATCH_STATE_", "")}; deleting does not cancel it (gembed batch cancel does)\n`,
+        );
+      }
+      if (options.json) process.stdout.write(`${JSON.stringify({ name, deleted: true })}\n`);
+      else process.stdout.write(`deleted ${name}\n`);
+    },
+  );
 
   common(batch.command("cancel <job>").description("cancel a job")).action(
     async (name: string, options: CommonOptions) => {

@@ -13,9 +13,11 @@ import {
   type EmbeddingCliOptions,
   embeddingFunctionFrom,
 } from "../embedding-options.js";
+import { taskOption } from "./batch.js";
 
 interface EmbedOptions extends EmbeddingCliOptions {
   task?: TaskType;
+  taskType?: TaskType;
   query?: boolean;
   title?: string;
   json?: boolean;
@@ -40,6 +42,8 @@ export function registerEmbedCommand(program: Command): void {
     .addOption(
       new Option("--task <type>", "any task type (overrides --query)").choices([...TASK_TYPES]),
     )
+    // `batch submit` once called it this: taken here too, not shown.
+    .addOption(new Option("--task-type <type>").choices([...TASK_TYPES]).hideHelp())
     .option("--title <title>", "title of the documents (RETRIEVAL_DOCUMENT only)")
     .option("--json", 'print {"model","dim","embeddings":[{"text","values"}]}');
   addEmbeddingOptions(command);
@@ -55,6 +59,8 @@ The API key comes from GEMINI_API_KEY or GOOGLE_API_KEY.
 Exit codes: 0 ok, 1 failure (API, network), 2 bad usage or input, 130 interrupted.`,
   );
   command.action(async (texts: string[], options: EmbedOptions) => {
+    if (options.task !== undefined || options.taskType !== undefined)
+      options.task = taskOption(options);
     const fromStdin = texts.length === 1 && texts[0] === "-";
     const inputs = fromStdin ? await readStdinLines() : texts;
     // Nothing to embed is a usage problem (exit 2), as it is for `ingest -`.

@@ -7,7 +7,7 @@
  */
 
 import { access } from "node:fs/promises";
-import { type Command, InvalidArgumentError } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { encodeWithBatchApi } from "../../batch/encode-batch.js";
 import type { GeminiEmbeddingFunction } from "../../embedding/gemini-embedding-function.js";
 import { LocalRowsFile } from "../../ingest/local-rows-file.js";
@@ -19,6 +19,7 @@ import {
   ingestDocuments,
   type RowSink,
 } from "../../ingest/pipeline.js";
+import { pruneRowsFile, pruneScope } from "../../ingest/prune.js";
 import { readSources } from "../../ingest/sources.js";
 import { MilvusCollection } from "../../milvus/collection.js";
 import { TEXT_MAX_LENGTH } from "../../milvus/schema.js";
@@ -31,6 +32,7 @@ import {
   integerOption,
   interruptSignal,
 } from "../embedding-options.js";
+import { checkOutputFile } from "../output-file.js";
 import { createProgress } from "../progress.js";
 
 /** Options shared by `ingest` and `search` to reach Milvus. */
@@ -52,6 +54,10 @@ interface IngestCliOptions extends EmbeddingCliOptions, MilvusCliOptions {
   maxPollInterval?: number;
   json?: boolean;
   progress: boolean;
+  exclude: string[];
+  skipBad?: boolean;
+  encoding: "utf8" | "latin1";
+  prune?: boolean;
 }
 
 /** Checks a collection name the way Milvus does. */
@@ -123,6 +129,22 @@ export function registerIngestCommand(program: Command): void {
       "longest wait between two polls of a --batch job",
       integerOption("--max-poll-interval", 1),
     )
+    .option(
+      "--exclude <glob>",
+      "leave out files whose id matches (.gitignore syntax; repeatable)",
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
+    .option("--skip-bad", "skip empty, binary and non-UTF-8 files (listed) instead of stopping")
+    .addOption(
+      new Option("--encoding <name>", "encoding of .txt/.md files")
+        .choices(["utf8", "latin1"])
+        .default("utf8"),
+    )
+    .option(
+      "--prune",
+      "remove the rows of files gone from the folders given (and of files not read this run)",
+    )
     .option("--json", "print the summary as JSON")
     .option("--no-progress", "no progress display");
   addEmbeddingOptions(command);
@@ -134,6 +156,12 @@ Examples:
   $ gembed ingest "notes/**/*.md" rows.jsonl --collection notes --dim 768
   $ gembed ingest docs/ --milvus http://127.0.0.1:19530 --collection docs
   $ cat rows.jsonl | gembed ingest - --milvus http://127.0.0.1:19530 --collection docs --batch
+  $ gembed ingest corpus --exclude "drafts/" --exclude "*.tmp.md" --skip-bad --prune
+
+A file's id is its path from the folder named, that folder's name first: "gembed ingest corpus"
+and "cd corpus && gembed ingest ." both give corpus/a.md. Folders skip hidden files, node_modules
+and the like, and what their .gitignore files ignore. --prune removes the rows of the files under
+the folders given that this run did not read (deleted, excluded or skipped).
 
 Each document is split into overlapping chunks when longer than the model's input; chunk ids are
 <id>#0, <id>#1, ... Running the same ingest again writes nothing for chunks whose id, content and
@@ -143,10 +171,27 @@ The API key comes from GEMINI_API_KEY or GOOGLE_API_KEY.
 Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interrupted.`,
   );
   command.action(async (inputs: string[], options: IngestCliOptions) => {
-    const documents = await readSources(inputs);
+    const skippedFiles: { source: string; reason: string }[] = [];
+    const documents = await readSources(inputs, {
+      exclude: options.exclude,
+      encoding: options.encoding,
+      ...(options.skipBad ? { onSkip: (issue) => skippedFiles.push(issue) } : {}),
+    });
+    for (const issue of skippedFiles)
+      process.stderr.write(`gembed: skipped ${issue.source}: ${issue.reason}\n`);
+    const modelLimit = getModelInfo(options.model)?.inputTokenLimit ?? 2048;
+    if (options.chunkTokens !== undefined && options.chunkTokens > modelLimit) {
+      // Like any bad option: commander's "error: …" line and exit 2.
+      command.error(
+        `error: --chunk-tokens ${options.chunkTokens} is over the ${modelLimit}-token input limit of ${options.model}: the API would embed only the beginning of each chunk. Use ${modelLimit} or less.`,
+        { code: "gembed.chunkTokensOverLimit", exitCode: 2 },
+      );
+    }
+    // Found before anything is paid for: a folder, or a path that cannot be written.
+    if (!options.milvus)
+      await checkOutputFile(options.out ?? `${options.collection}.json`, "--out");
     const embeddingFunction = embeddingFunctionFrom(options);
     const dim = options.dim ?? (await embeddingFunction.resolveDim());
-    const modelLimit = getModelInfo(options.model)?.inputTokenLimit ?? 2048;
     // Milvus keeps text in a VarChar of 65,535 bytes: up to 3 bytes per UTF-16 unit, 4 units per token.
     const maxTokens = Math.min(
       options.chunkTokens ?? modelLimit,
@@ -166,6 +211,7 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
     let target: string;
     let reuse: IngestOptions["reuse"];
     let onWriteFailure: IngestOptions["onWriteFailure"];
+    let prune: () => Promise<number> = async () => 0;
     let succeeded = false;
     try {
       if (options.milvus) {
@@ -183,6 +229,11 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
           embeddingFunction,
         });
         sink = collection.asSink({ signal: interrupt.signal });
+        prune = async () =>
+          collection.pruneDocuments(
+            await pruneScope(inputs),
+            new Set(documents.map((document) => document.id)),
+          );
         target = `Milvus collection ${options.collection}`;
         // Rows embedded but not written (Milvus failed after every retry) are kept here, and the
         // next run writes them without paying for their vectors again.
@@ -210,6 +261,12 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
           dim,
         });
         sink = localRowsSink(file);
+        prune = async () =>
+          pruneRowsFile(
+            file,
+            await pruneScope(inputs),
+            new Set(documents.map((document) => document.id)),
+          );
         // The journal is merged even when the run stops early: what was paid for is kept.
         finish = () => file.commit();
         target = file.path;
@@ -217,7 +274,7 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
       const embedder: DocumentEmbedder = options.batch
         ? batchEmbedder(embeddingFunction, options, interrupt.signal)
         : embeddingFunction;
-      let summary: IngestSummary;
+      let summary: IngestSummary & { pruned?: number; skippedFiles?: typeof skippedFiles };
       try {
         summary = await ingestDocuments(documents, {
           embedder,
@@ -230,17 +287,22 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
           ...(reuse !== undefined ? { reuse } : {}),
           ...(onWriteFailure !== undefined ? { onWriteFailure } : {}),
         });
+        // Only after a whole run: an interrupted one has not seen every file it keeps.
+        if (options.prune) summary = { ...summary, pruned: await prune() };
         succeeded = true;
       } finally {
         progress?.stop();
         await finish();
       }
+      if (options.skipBad) summary.skippedFiles = skippedFiles;
       if (options.json) {
         process.stdout.write(`${JSON.stringify({ ...summary, target })}\n`);
       } else {
         process.stdout.write(
-          `ingested ${summary.documents} document(s): ${summary.chunks} chunk(s), ${summary.skipped} unchanged, ${summary.embedded} embedded${summary.updated > 0 ? `, ${summary.updated} metadata-only (not embedded)` : ""}${summary.reused > 0 ? `, ${summary.reused} kept from an earlier run` : ""}, ${summary.written} written, ${summary.removed} removed -> ${target}\n`,
+          `ingested ${summary.documents} document(s): ${summary.chunks} chunk(s), ${summary.skipped} unchanged, ${summary.embedded} embedded${summary.updated > 0 ? `, ${summary.updated} metadata-only (not embedded)` : ""}${summary.reused > 0 ? `, ${summary.reused} kept from an earlier run` : ""}, ${summary.written} written, ${summary.removed} removed${summary.pruned !== undefined ? `, ${summary.pruned} pruned` : ""}${skippedFiles.length > 0 ? `, ${skippedFiles.length} file(s) skipped` : ""} -> ${target}\n`,
         );
+        for (const issue of skippedFiles)
+          process.stdout.write(`  skipped ${issue.source}: ${issue.reason}\n`);
       }
     } finally {
       interrupt.dispose();
