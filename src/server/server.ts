@@ -13,7 +13,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Transform } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from "fastify";
 import type { ListFilesResponse, Model } from "../api/types.js";
 import { MODELS, type ModelInfo } from "../models.js";
 import { FaultDice } from "./faults.js";
@@ -586,7 +591,7 @@ export async function startServer(options?: ServerOptions): Promise<RunningServe
           },
     // fastify's own "incoming request" / "request completed" pair is replaced by one line per
     // request (the onResponse hook), at the default level.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: resolved.bodyLimit,
     // On close, idle keep-alive connections go at once; requests in flight finish (see close()).
     forceCloseConnections: "idle",
