@@ -152,7 +152,14 @@ describe("the Host header", () => {
   it("is never copied unchecked into x-goog-upload-url or a file's uri", async () => {
     const server = await start();
     const { port } = new URL(server.url);
-    for (const host of ["evil.example", `evil.example:${port}`, "127.0.0.1:1", "a b", "x/y"]) {
+    for (const host of [
+      "evil.example",
+      `evil.example:${port}`,
+      "127.0.0.1:99999",
+      "a b",
+      "x/y",
+      `u@127.0.0.1:${port}`,
+    ]) {
       const started = await rawRequest(
         server.url,
         `POST /upload/v1beta/files HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\nX-Goog-Upload-Protocol: resumable\r\nX-Goog-Upload-Command: start\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`,
@@ -167,7 +174,7 @@ describe("the Host header", () => {
         statusOf(started);
       }
     }
-    // The names this server answers to are kept: a client on localhost gets a localhost URL.
+    // The names this server answers to are kept (any port: a proxy in front may use another).
     const local = await rawRequest(
       server.url,
       `POST /upload/v1beta/files HTTP/1.1\r\nHost: localhost:${port}\r\nConnection: close\r\nX-Goog-Upload-Protocol: resumable\r\nX-Goog-Upload-Command: start\r\nContent-Length: 0\r\n\r\n`,

@@ -104,19 +104,20 @@ interface SelfAddress {
 
 const LOOPBACK_NAMES = new Set(["127.0.0.1", "localhost", "[::1]"]);
 const WILDCARD_HOSTS = new Set(["0.0.0.0", "::", "[::]"]);
-/** A DNS name or an IPv4 address, or a bracketed IPv6 address; then the port. */
+/** A DNS name or an IPv4 address, or a bracketed IPv6 address; then an optional port. */
 const HOST_PATTERN =
-  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/;
+  /^([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?$/;
 
 /**
- * True when a `Host` header names this server: a well-formed `name:port` with this server's port,
- * and a loopback name or the listening host (any well-formed name when listening on all
- * interfaces, since then the server is reached under names it cannot know).
+ * True when a `Host` header names this server: a well-formed `name[:port]` (no path, no user,
+ * nothing a URL could be bent with) whose name is a loopback name or the host the server listens
+ * on (any well-formed name when it listens on all interfaces, since it is then reached under
+ * names it cannot know). The port is not compared: a proxy in front may listen on another one.
  */
 export function acceptedHost(host: string, self: SelfAddress): boolean {
   const match = HOST_PATTERN.exec(host);
-  if (match === null || Number(match[1]) !== self.port) return false;
-  const name = host.slice(0, host.length - (match[1] as string).length - 1).toLowerCase();
+  if (match === null || Number(match[2] ?? 80) > 65535) return false;
+  const name = (match[1] as string).toLowerCase();
   const listening = self.host.includes(":") ? `[${self.host}]` : self.host;
   return (
     LOOPBACK_NAMES.has(name) || name === listening.toLowerCase() || WILDCARD_HOSTS.has(self.host)
