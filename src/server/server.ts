@@ -739,7 +739,11 @@ export async function startServer(options?: ServerOptions): Promise<RunningServe
   app.setNotFoundHandler(async (request, reply) => {
     request.endpoint = "unknown";
     reply.code(404).type("application/json");
-    return notFound(`Method not found: ${request.method} ${redactUrl(request.url)}`).toBody();
+    // The path only (a query may hold a key, even inside another parameter's value), and never
+    // a configured key, wherever it was put.
+    let pathname = request.url.split("?")[0] ?? "";
+    for (const key of resolved.apiKeys ?? []) pathname = pathname.split(key).join("[REDACTED]");
+    return notFound(`Method not found: ${request.method} ${pathname.slice(0, 200)}`).toBody();
   });
 
   registerRoutes(app, server, self);
