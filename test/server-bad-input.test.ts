@@ -232,3 +232,92 @@ describe("the state table", () => {
     expect(canTransition("BATCH_STATE_RUNNING", "BATCH_STATE_PENDING")).toBe(false);
   });
 });
+
+describe("job answers and restarts", () => {
+  async function waitDone(server: RunningServer, name: string): Promise<Json> {
+    for (;;) {
+      const job = (await call(server, "GET", `/v1beta/${name}`)).body;
+      if (job.done === true) return job;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  it("a line of an input file nested 5,000 deep is that item's error, not the job's", async () => {
+    const server = await start();
+    let deepLine = "1";
+    for (let level = 0; level < 5000; level++) deepLine = `{"a":${deepLine}}`;
+    const good = JSON.stringify({ key: "good", request: { content: { parts: [{ text: "x" }] } } });
+    const bytes = `{"key":${deepLine},"request":{}}\n${good}\n`;
+    const started = await fetch(`${server.url}/upload/v1beta/files`, {
+      method: "POST",
+      headers: { "x-goog-upload-protocol": "resumable", "x-goog-upload-command": "start" },
+    });
+    const uploaded = await fetch(started.headers.get("x-goog-upload-url") as string, {
+      method: "POST",
+      headers: { "x-goog-upload-command": "upload, finalize", "x-goog-upload-offset": "0" },
+      body: bytes,
+    });
+    const file = ((await uploaded.json()) as Json).file.name;
+    const created = await call(server, "POST", CREATE, {
+      batch: { inputConfig: { fileName: file } },
+    });
+    const job = await waitDone(server, created.body.name);
+    expect(job.metadata.state).toBe("BATCH_STATE_SUCCEEDED");
+    expect(job.metadata.batchStats).toMatchObject({
+      successfulRequestCount: "1",
+      failedRequestCount: "1",
+    });
+    const responses = await fetch(
+      `${server.url}/download/v1beta/${job.response.responsesFile}:download?alt=media`,
+    );
+    const lines = (await responses.text()).trim().split("\n");
+    expect(JSON.parse(lines[0] as string).error.message).toMatch(/nested deeper than 100 levels/);
+    expect(JSON.parse(lines[1] as string).key).toBe("good");
+  });
+
+  it("a restart counts a job's answers from its parts, old part names included", async () => {
+    const { mkdtemp, rename, rm } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const dataDir = await mkdtemp(path.join(tmpdir(), "gembed-restart-"));
+    try {
+      const first = await startServer({ dataDir, batch: { delayPerItemMs: 3 } });
+      // Every third item asks for 5 dimensions: an item error.
+      const body = inlineJob(300);
+      body.batch.inputConfig.requests.requests.forEach((item: Json, index: number) => {
+        if (index % 3 === 0) item.request.outputDimensionality = 5;
+      });
+      const created = await call(first, "POST", CREATE, body);
+      const name: string = created.body.name;
+      for (;;) {
+        const job = (await call(first, "GET", `/v1beta/${name}`)).body;
+        if (Number(job.metadata.batchStats.failedRequestCount ?? 0) > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await first.close();
+      // An older server named its parts without the failed count.
+      const batches = path.join(dataDir, "batches");
+      let renamed = 0;
+      for (const entry of await readdir(batches)) {
+        const match = /^(.+\.part-\d+-\d+)-\d+\.jsonl$/.exec(entry);
+        if (match === null) continue;
+        await rename(path.join(batches, entry), path.join(batches, `${match[1]}.jsonl`));
+        renamed++;
+      }
+      expect(renamed).toBeGreaterThan(0);
+      const second = await startServer({ dataDir });
+      try {
+        const job = await waitDone(second, name);
+        expect(job.metadata.state).toBe("BATCH_STATE_SUCCEEDED");
+        expect(job.metadata.batchStats).toMatchObject({
+          requestCount: "300",
+          successfulRequestCount: "200",
+          failedRequestCount: "100",
+        });
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
