@@ -473,3 +473,24 @@ export class UploadResumeError extends GembedError {
     this.bufferedFrom = bufferedFrom;
   }
 }
+
+/**
+ * The server answered a redirect that is not followed: to another origin (the API key is sent
+ * only to the origin it was meant for, never on to wherever an answer points), or one redirect
+ * too many. Not retried: the same call would be redirected again.
+ */
+export class RedirectError extends GembedError {
+  override name = "RedirectError";
+  /** The HTTP status of the redirect (301, 302, 303, 307, 308). */
+  readonly httpStatus: number;
+  /** The origin the call went to, e.g. `https://generativelanguage.googleapis.com`. */
+  readonly fromOrigin: string;
+  /** The origin the redirect pointed to (its path and query are not kept: they may hold secrets). */
+  readonly toOrigin: string;
+  constructor(message: string, httpStatus: number, fromOrigin: string, toOrigin: string) {
+    super(message);
+    this.httpStatus = httpStatus;
+    this.fromOrigin = fromOrigin;
+    this.toOrigin = toOrigin;
+  }
+}

@@ -8,6 +8,7 @@
 
 import { StringDecoder } from "node:string_decoder";
 import type { BatchOutputLine, InlinedEmbedContentResponse, Status } from "../api/types.js";
+import { embeddingValuesProblem } from "../embedding/normalization.js";
 import { BatchResultsError, GeminiApiError, InvalidResponseError } from "../errors.js";
 import { indexForKey } from "./input.js";
 
@@ -188,6 +189,19 @@ function toResult(
     throw new InvalidResponseError(
       `Batch job ${jobName}: the result of key "${at.key}" has neither an embedding nor an error`,
     );
+  }
+  // An answer whose vector is not one (null, "0.5", all zeros...) is never returned: the item
+  // counts as failed with a retryable error, so it is embedded again like any failed item.
+  const problem = embeddingValuesProblem(values);
+  if (problem !== undefined) {
+    return {
+      ...at,
+      error: GeminiApiError.generate({
+        httpStatus: 500,
+        error: { code: 13, message: `Invalid answer: ${problem}`, status: "INTERNAL" },
+        operation: `batch item ${at.key}`,
+      }),
+    };
   }
   return { ...at, values: values as number[] };
 }

@@ -14,6 +14,7 @@ import {
   GeminiConnectionError,
   GeminiTimeoutError,
   MissingApiKeyError,
+  RedirectError,
 } from "../errors.js";
 import { isObject } from "../util/objects.js";
 import { redactJson, redactText } from "./redact.js";
@@ -259,15 +260,52 @@ export class Transport {
     };
     try {
       let response: Response;
-      try {
-        response = await this.#settings.fetch(call.url, {
-          method: call.method,
-          headers,
-          ...(body === undefined ? {} : { body }),
-          signal,
-        });
-      } catch (error) {
-        throw fail(error);
+      // Redirects are followed here, not by fetch: fetch would send the key header on to any
+      // origin a redirect names.
+      let url = call.url;
+      let method: string = call.method;
+      for (let redirects = 0; ; redirects++) {
+        try {
+          response = await this.#settings.fetch(url, {
+            method,
+            headers,
+            ...(body === undefined ? {} : { body }),
+            signal,
+            redirect: "manual",
+          });
+        } catch (error) {
+          throw fail(error);
+        }
+        const next = redirectTarget(response, url);
+        if (next === undefined) break;
+        await response.body?.cancel().catch(() => undefined);
+        const from = new URL(url).origin;
+        if (next.origin !== from) {
+          throw new RedirectError(
+            `${call.operation}: the server answered ${response.status} with a redirect to another origin, ${next.origin}, which gembed does not follow: the API key is sent only to ${from}. Set baseUrl to the address that answers the API itself.`,
+            response.status,
+            from,
+            next.origin,
+          );
+        }
+        if (redirects >= MAX_REDIRECTS) {
+          throw new RedirectError(
+            `${call.operation}: more than ${MAX_REDIRECTS} redirects within ${from}; gave up.`,
+            response.status,
+            from,
+            next.origin,
+          );
+        }
+        // As fetch does: 303 (and 301/302 after a POST) go on as a GET without the body.
+        if (
+          response.status === 303 ||
+          ((response.status === 301 || response.status === 302) && method === "POST")
+        ) {
+          method = "GET";
+          body = undefined;
+          delete headers["content-type"];
+        }
+        url = next.href;
       }
       if (!response.ok) {
         let text: string;
@@ -314,6 +352,21 @@ export class Transport {
       headers: response.headers,
       operation,
     });
+  }
+}
+
+/** Same-origin redirects followed in one attempt (fetch's own limit is 20). */
+const MAX_REDIRECTS = 5;
+
+/** Where a redirect answer points (resolved against `url`), or undefined when it is none. */
+function redirectTarget(response: Response, url: string): URL | undefined {
+  if (![301, 302, 303, 307, 308].includes(response.status)) return undefined;
+  const location = response.headers.get("location");
+  if (location === null) return undefined;
+  try {
+    return new URL(location, url);
+  } catch {
+    return undefined;
   }
 }
 

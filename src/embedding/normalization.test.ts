@@ -20,8 +20,9 @@ describe("toFloat32Vector", () => {
     expect(l2Norm(toFloat32Vector(values, 3072, true))).toBeCloseTo(1, 5);
   });
 
-  it("keeps a zero vector as zeros", () => {
-    expect(Array.from(toFloat32Vector([0, 0, 0], 3, true))).toEqual([0, 0, 0]);
+  it("refuses a zero vector (no direction: an invalid answer)", () => {
+    expect(() => toFloat32Vector([0, 0, 0], 3, true)).toThrow(/all zeros/);
+    expect(() => toFloat32Vector([0, 0, 0], 3, false)).toThrow(InvalidResponseError);
   });
 
   it("rejects a wrong length, a missing array and non-numbers", () => {
@@ -31,7 +32,7 @@ describe("toFloat32Vector", () => {
       InvalidResponseError,
     );
     expect(() => toFloat32Vector([1, "x", 3] as unknown as number[], 3, true)).toThrow(
-      /finite number/,
+      /"x" at index 1, not a number/,
     );
     expect(() => toFloat32Vector([1, Number.NaN, 3], 3, false)).toThrow(InvalidResponseError);
   });

@@ -234,7 +234,18 @@ export class FileStore {
       }
       fileId = wanted;
     }
-    const declared = Number(headers["x-goog-upload-header-content-length"]);
+    const declaredRaw = headers["x-goog-upload-header-content-length"];
+    let declaredSize: number | undefined;
+    if (declaredRaw !== undefined) {
+      // A byte count: digits only (no sign, exponent or fraction), at most the largest file.
+      const text = String(declaredRaw).trim();
+      declaredSize = /^\d{1,16}$/.test(text) ? Number(text) : Number.NaN;
+      if (!(declaredSize <= MAX_FILE_BYTES)) {
+        throw invalidArgument(
+          `Invalid X-Goog-Upload-Header-Content-Length ${JSON.stringify(String(declaredRaw).slice(0, 40))}: a byte count from 0 to ${MAX_FILE_BYTES} is expected.`,
+        );
+      }
+    }
     const headerType = headers["x-goog-upload-header-content-type"];
     const mimeType =
       typeof file.mimeType === "string"
@@ -246,7 +257,7 @@ export class FileStore {
       id: randomId(24),
       fileId,
       mimeType,
-      declaredSize: Number.isFinite(declared) && declared >= 0 ? declared : undefined,
+      declaredSize,
       received: 0,
     };
     if (typeof file.displayName === "string") session.displayName = file.displayName;

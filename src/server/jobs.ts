@@ -4,9 +4,13 @@
  * killed in the middle of a job finishes it after a restart with every item answered exactly once.
  *
  * Layout, per job `{id}` in `batches/`: `{id}.json` (the record, rewritten atomically),
- * `{id}.input.jsonl` (one input item a line), `{id}.part-{start}-{count}.jsonl` (the answers of
- * items `start..start+count-1`, each part written atomically once), and for inline input
- * `{id}.output.jsonl` (all the answers, written when the job succeeds).
+ * `{id}.input.jsonl` (one input item a line), `{id}.part-{start}-{count}-{failed}.jsonl` (the
+ * answers of items `start..start+count-1`, `failed` of them errors, each part written atomically
+ * once), and for inline input `{id}.output.jsonl` (all the answers, written when the job succeeds).
+ *
+ * A job's state changes in one place, {@link JobManager.transition}, along the table
+ * {@link TRANSITIONS}: a finished job (succeeded, failed, cancelled, expired) never changes again,
+ * and a job that is cancelled or expires stops at once with the counts it had.
  *
  * @module
  */
@@ -26,6 +30,7 @@ import {
 import type { ModelInfo } from "../models.js";
 import { isObject } from "../util/objects.js";
 import type { FileStore } from "./files.js";
+import { nestedDeeperThan } from "./json-depth.js";
 import { embedQuantized } from "./local-model.js";
 import type { ResolvedOptions } from "./options.js";
 import { checkRequest, itemError, resolveModel, type Violation } from "./requests.js";
@@ -79,6 +84,44 @@ export interface JobEvents {
   onCreated(): void;
 }
 
+/**
+ * The state changes a job may make; every change goes through {@link JobManager.transition}.
+ * The four terminal states lead nowhere.
+ */
+const TRANSITIONS: Readonly<Record<BatchState, readonly BatchState[]>> = {
+  BATCH_STATE_UNSPECIFIED: [],
+  BATCH_STATE_PENDING: [
+    "BATCH_STATE_RUNNING",
+    "BATCH_STATE_CANCELLED",
+    "BATCH_STATE_EXPIRED",
+    "BATCH_STATE_FAILED",
+  ],
+  BATCH_STATE_RUNNING: [
+    "BATCH_STATE_SUCCEEDED",
+    "BATCH_STATE_FAILED",
+    "BATCH_STATE_CANCELLED",
+    "BATCH_STATE_EXPIRED",
+  ],
+  BATCH_STATE_SUCCEEDED: [],
+  BATCH_STATE_FAILED: [],
+  BATCH_STATE_CANCELLED: [],
+  BATCH_STATE_EXPIRED: [],
+};
+
+/** True when the table allows a job in state `from` to go to `to`. */
+export function canTransition(from: BatchState, to: BatchState): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+/** The answer to one input item: its JSON line, and whether it is an error. */
+interface ItemAnswer {
+  line: string;
+  failed: boolean;
+}
+
+/** Input items (lines of JSON) nested deeper than this are answered with an error. */
+const MAX_ITEM_DEPTH = 100;
+
 const CHECKPOINT_ITEMS = 200;
 const CHECKPOINT_MS = 200;
 
@@ -111,21 +154,43 @@ export class JobManager {
     await writeAtomic(this.recordPath(record.id), JSON.stringify(record));
   }
 
-  /** The answered parts of a job, in order: `[start, count, file]`. */
-  private async parts(id: string): Promise<[number, number, string][]> {
+  /**
+   * The answered parts of a job, in order. `failed` is read from the part's name (undefined for a
+   * part written by an older server, whose name does not carry it).
+   */
+  private async parts(id: string): Promise<Part[]> {
     const prefix = `${id}.part-`;
-    const found: [number, number, string][] = [];
+    const found: Part[] = [];
     for (const entry of await readdir(this.folders.batches)) {
       if (!entry.startsWith(prefix) || !entry.endsWith(".jsonl")) continue;
-      const match = /^(\d+)-(\d+)\.jsonl$/.exec(entry.slice(prefix.length));
+      const match = /^(\d+)-(\d+)(?:-(\d+))?\.jsonl$/.exec(entry.slice(prefix.length));
       if (match === null) continue;
-      found.push([Number(match[1]), Number(match[2]), path.join(this.folders.batches, entry)]);
+      found.push({
+        start: Number(match[1]),
+        count: Number(match[2]),
+        failed: match[3] === undefined ? undefined : Number(match[3]),
+        file: path.join(this.folders.batches, entry),
+      });
     }
-    return found.sort((left, right) => left[0] - right[0]);
+    return found.sort((left, right) => left.start - right.start);
   }
 
   private async removeParts(id: string): Promise<void> {
-    for (const [, , file] of await this.parts(id)) await removeFile(file);
+    for (const part of await this.parts(id)) await removeFile(part.file);
+  }
+
+  /**
+   * The one place a job's state changes, along {@link TRANSITIONS}: sets the state, the times and
+   * (for a failure, cancel or expiry) the error. Returns false, changing nothing, when the table
+   * does not allow it (e.g. cancelling a job that has just succeeded).
+   */
+  private transition(record: JobRecord, to: BatchState, error?: Status, now = Date.now()): boolean {
+    if (!canTransition(record.state, to)) return false;
+    record.state = to;
+    record.updatedAt = now;
+    if (TERMINAL_BATCH_STATES.has(to)) record.endedAt = now;
+    if (error !== undefined) record.error = error;
+    return true;
   }
 
   /** Loads the jobs of the data folder and resumes the unfinished ones from their checkpoints. */
@@ -145,15 +210,12 @@ export class JobManager {
         let progress = 0;
         let successful = 0;
         let failed = 0;
-        for (const [start, count, file] of await this.parts(record.id)) {
-          if (start !== progress) break;
-          const text = await readFile(file, "utf8");
-          for (const line of text.split("\n")) {
-            if (line.length === 0) continue;
-            if (line.startsWith('{"error"')) failed++;
-            else successful++;
-          }
-          progress += count;
+        for (const part of await this.parts(record.id)) {
+          if (part.start !== progress) break;
+          const partFailed = part.failed ?? (await countFailedLines(part.file));
+          failed += partFailed;
+          successful += part.count - partFailed;
+          progress += part.count;
         }
         record.progress = progress;
         record.successful = successful;
@@ -229,6 +291,12 @@ export class JobManager {
         );
       }
       inputKind = "inline";
+      const tooDeep = requests.findIndex((item) => nestedDeeperThan(item, MAX_ITEM_DEPTH));
+      if (tooDeep >= 0) {
+        throw invalidArgument(
+          `* EmbedContentBatch.input_config.requests.requests[${tooDeep}]: nested deeper than ${MAX_ITEM_DEPTH} levels.`,
+        );
+      }
       const lines = requests.map((item) => JSON.stringify(item ?? null));
       itemCount = lines.length;
       // The output of an inline job is sent inside the job's JSON, which cannot be streamed: its
@@ -298,21 +366,41 @@ export class JobManager {
   /** Cancels a job (a finished job is left as it is). */
   async cancel(name: string, now = Date.now()): Promise<void> {
     const record = this.get(name);
-    if (TERMINAL_BATCH_STATES.has(record.state)) return;
+    await this.end(
+      record,
+      "BATCH_STATE_CANCELLED",
+      { code: 1, message: "The batch was cancelled.", status: "CANCELLED" },
+      now,
+    );
+  }
+
+  /**
+   * Ends an unfinished job as cancelled or expired: the state changes first (so the job is never
+   * scheduled again and its runner writes nothing more), then the runner is stopped and awaited,
+   * the record saved with the counts it had, and its parts removed. False when the job had
+   * already finished.
+   */
+  private async end(
+    record: JobRecord,
+    to: "BATCH_STATE_CANCELLED" | "BATCH_STATE_EXPIRED",
+    error: Status,
+    now: number,
+  ): Promise<boolean> {
+    // Every item answered, the output being written: the work is done and paid for, so the job
+    // finishes (succeeds) rather than being thrown away by a cancel that came too late.
+    const finishing = this.runners.get(record.id);
+    if (finishing !== undefined && record.progress >= record.itemCount) await finishing.done;
+    if (!this.transition(record, to, error, now)) return false;
     const runner = this.runners.get(record.id);
     if (runner !== undefined) {
       runner.stop = "cancel";
       await runner.done;
     }
-    // The job may have finished (all items were answered) or been deleted while it stopped.
-    if (!this.records.has(record.id) || TERMINAL_BATCH_STATES.has(record.state)) return;
-    record.state = "BATCH_STATE_CANCELLED";
-    record.updatedAt = now;
-    record.endedAt = now;
-    record.error = { code: 1, message: "The batch was cancelled.", status: "CANCELLED" };
+    if (!this.records.has(record.id)) return true;
     await this.save(record);
     await this.removeParts(record.id);
     this.schedule();
+    return true;
   }
 
   /** Deletes a job and everything it wrote (a running job stops). */
@@ -372,25 +460,13 @@ export class JobManager {
     for (const record of [...this.records.values()]) {
       if (TERMINAL_BATCH_STATES.has(record.state)) continue;
       if (record.createdAt + this.options.jobLifetimeMs > now) continue;
-      const runner = this.runners.get(record.id);
-      if (runner !== undefined) {
-        runner.stop = "cancel";
-        await runner.done;
-      }
-      if (!this.records.has(record.id) || TERMINAL_BATCH_STATES.has(record.state)) continue;
-      record.state = "BATCH_STATE_EXPIRED";
-      record.updatedAt = now;
-      record.endedAt = now;
-      record.error = {
+      const error: Status = {
         code: 4,
         message: "The batch job expired before it could finish.",
         status: "DEADLINE_EXCEEDED",
       };
-      await this.save(record);
-      await this.removeParts(record.id);
-      count++;
+      if (await this.end(record, "BATCH_STATE_EXPIRED", error, now)) count++;
     }
-    if (count > 0) this.schedule();
     return count;
   }
 
@@ -437,16 +513,12 @@ export class JobManager {
 
   private async fail(record: JobRecord, error: unknown): Promise<void> {
     if (!this.records.has(record.id)) return;
-    const now = Date.now();
-    record.state = "BATCH_STATE_FAILED";
-    record.updatedAt = now;
-    record.endedAt = now;
-    record.error = {
+    const failed = this.transition(record, "BATCH_STATE_FAILED", {
       code: 13,
       message: `The batch job failed: ${error instanceof Error ? error.message : String(error)}`,
       status: "INTERNAL",
-    };
-    await this.save(record).catch(() => undefined);
+    });
+    if (failed) await this.save(record).catch(() => undefined);
   }
 
   private async run(record: JobRecord, runner: Runner): Promise<void> {
@@ -471,8 +543,7 @@ export class JobManager {
     input: AsyncGenerator<string>,
   ): Promise<void> {
     if (record.state === "BATCH_STATE_PENDING") {
-      record.state = "BATCH_STATE_RUNNING";
-      record.updatedAt = Date.now();
+      if (!this.transition(record, "BATCH_STATE_RUNNING")) return;
       await this.save(record);
     }
     const delay = this.options.delayPerItemMs;
@@ -492,20 +563,25 @@ export class JobManager {
         const stop = runner.stop as StopReason;
         if (stop === "cancel" || stop === "delete") return;
         const next = await input.next();
-        const line = this.answer(record, model, next.done === true ? "null" : next.value);
-        if (line.startsWith('{"error"')) failed++;
+        const answer = this.answer(record, model, next.done === true ? "null" : next.value);
+        if (answer.failed) failed++;
         else successful++;
-        lines.push(line);
+        lines.push(answer.line);
         if ((runner.stop as StopReason) === "close") break;
       }
       if (lines.length === 0) return;
       const part = path.join(
         this.folders.batches,
-        `${record.id}.part-${start}-${lines.length}.jsonl`,
+        `${record.id}.part-${start}-${lines.length}-${failed}.jsonl`,
       );
+      // A job cancelled or expired while this part was computed writes nothing more.
+      if (record.state !== "BATCH_STATE_RUNNING") return;
       await writeAtomic(part, `${lines.join("\n")}\n`);
       const stop = runner.stop as StopReason;
-      if (stop === "cancel" || stop === "delete") return;
+      if (stop === "cancel" || stop === "delete" || record.state !== "BATCH_STATE_RUNNING") {
+        await removeFile(part);
+        return;
+      }
       record.progress = start + lines.length;
       record.successful += successful;
       record.failed += failed;
@@ -514,21 +590,28 @@ export class JobManager {
       // Give the HTTP side a turn between checkpoints.
       await sleep(0);
     }
-    // Every item is answered: the job finishes even if a cancel or a close came in meanwhile
-    // (the work is done; throwing it away would lose it). Only a delete stops it here.
+    // Every item is answered: the job finishes even if a close came in meanwhile (the work is
+    // done; throwing it away would lose it). A cancel or an expiry has already ended it.
     if (runner.stop === "delete" || record.progress < record.itemCount) return;
+    if (record.state !== "BATCH_STATE_RUNNING") return;
     await this.finish(record);
   }
 
-  /** One answer line of one input item. */
-  private answer(record: JobRecord, model: ModelInfo, line: string): string {
+  /** The answer to one input item (a line of the job's input). */
+  private answer(record: JobRecord, model: ModelInfo, line: string): ItemAnswer {
     let item: unknown;
     try {
       item = JSON.parse(line);
     } catch {
-      return JSON.stringify({
-        error: invalidArgument("Invalid JSON payload received in this line.").toStatus(),
-      });
+      return failure(invalidArgument("Invalid JSON payload received in this line."), "");
+    }
+    if (nestedDeeperThan(item, MAX_ITEM_DEPTH)) {
+      return failure(
+        invalidArgument(
+          `Invalid JSON payload received in this line: nested deeper than ${MAX_ITEM_DEPTH} levels.`,
+        ),
+        "",
+      );
     }
     const object = isObject(item) ? item : {};
     const tail =
@@ -542,15 +625,14 @@ export class JobManager {
     const violations: Violation[] = [];
     const checked = checkItem(object.request, model, violations);
     if (checked === undefined) {
-      const status =
+      return failure(
         violations.length > 0
-          ? itemError(violations).toStatus()
-          : invalidArgument("* request: request is required.").toStatus();
-      return `{"error":${JSON.stringify(status)}${tail}}`;
+          ? itemError(violations)
+          : invalidArgument("* request: request is required."),
+        tail,
+      );
     }
-    if (checked instanceof ServerApiError) {
-      return `{"error":${JSON.stringify(checked.toStatus())}${tail}}`;
-    }
+    if (checked instanceof ServerApiError) return failure(checked, tail);
     const values = embedQuantized(
       checked.text,
       checked.model,
@@ -559,10 +641,11 @@ export class JobManager {
       checked.title,
     );
     this.events.onItems(model.id, 1, checked.tokens);
-    return buildJson(
+    const answer = buildJson(
       [`{"response":{"tokenCount":"${checked.tokens}","embedding":{"values":[`, `]}}${tail}}`],
       [values],
     ).toString("utf8");
+    return { line: answer, failed: false };
   }
 
   /**
@@ -573,10 +656,10 @@ export class JobManager {
   private async finish(record: JobRecord): Promise<void> {
     const files: string[] = [];
     let covered = 0;
-    for (const [start, count, file] of await this.parts(record.id)) {
-      if (start !== covered) continue;
-      files.push(file);
-      covered += count;
+    for (const part of await this.parts(record.id)) {
+      if (part.start !== covered) continue;
+      files.push(part.file);
+      covered += part.count;
     }
     if (covered !== record.itemCount) {
       throw new Error(`answers cover ${covered} of ${record.itemCount} items`);
@@ -598,9 +681,7 @@ export class JobManager {
       await writeAtomicStream(this.outputPath(record.id), body);
     }
     if (!this.records.has(record.id)) return;
-    record.state = "BATCH_STATE_SUCCEEDED";
-    record.updatedAt = now;
-    record.endedAt = now;
+    if (!this.transition(record, "BATCH_STATE_SUCCEEDED", undefined, now)) return;
     await this.save(record);
     await this.removeParts(record.id);
   }
@@ -680,6 +761,31 @@ export class JobManager {
   async operation(record: JobRecord): Promise<Operation> {
     return JSON.parse(await this.operationJson(record)) as Operation;
   }
+}
+
+/** One answered part of a job. */
+interface Part {
+  start: number;
+  count: number;
+  /** How many of its answers are errors (undefined: a part named by an older server). */
+  failed: number | undefined;
+  file: string;
+}
+
+/** The answer line of a failed item: its google.rpc.Status, then its key or metadata. */
+function failure(error: ServerApiError, tail: string): ItemAnswer {
+  return { line: `{"error":${JSON.stringify(error.toStatus())}${tail}}`, failed: true };
+}
+
+/** The failed answers of a part written by an older server (its name has no count). */
+async function countFailedLines(file: string): Promise<number> {
+  let failed = 0;
+  for await (const line of readLines(file)) {
+    if (line.length === 0) continue;
+    const answer = JSON.parse(line) as { error?: unknown };
+    if (answer.error !== undefined) failed++;
+  }
+  return failed;
 }
 
 /** The bytes of several files, one after the other. */

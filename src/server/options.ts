@@ -79,6 +79,16 @@ export interface ServerOptions {
   faults?: FaultOptions;
   /** Batch job timing. @default {} */
   batch?: BatchOptions;
+  /**
+   * Time a client has to send a request's headers, in ms; past it the request is answered 408
+   * and its connection closed. @default 10_000
+   */
+  headersTimeoutMs?: number;
+  /**
+   * Time a client has to send a whole request (headers and body), in ms; past it the request is
+   * answered 408 and its connection closed. At least `headersTimeoutMs`. @default 60_000
+   */
+  requestTimeoutMs?: number;
   /** pino log level (`"silent"`, `"info"`, `"debug"`...). @default "silent" */
   logLevel?: string;
   /** Where log lines go (a pino destination). @default standard output */
@@ -126,6 +136,8 @@ export interface ResolvedOptions {
   bodyLimit: number;
   batchBodyLimit: number;
   uploadChunkLimit: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
   quota: {
     textsPerMinute: number | undefined;
     tokensPerMinute: number | undefined;
@@ -219,6 +231,10 @@ export function resolveOptions(options: ServerOptions | undefined): ResolvedOpti
     uploadChunkLimit:
       checkNumber(given.uploadChunkLimit, "options.uploadChunkLimit", 1024, 2 ** 31, true) ??
       9_437_184,
+    headersTimeoutMs:
+      checkNumber(given.headersTimeoutMs, "options.headersTimeoutMs", 100, HOUR, true) ?? 10_000,
+    requestTimeoutMs:
+      checkNumber(given.requestTimeoutMs, "options.requestTimeoutMs", 100, HOUR, true) ?? 60_000,
     quota: {
       textsPerMinute: checkNumber(quota.textsPerMinute, "quota.textsPerMinute", 1, big, true),
       tokensPerMinute: checkNumber(quota.tokensPerMinute, "quota.tokensPerMinute", 1, big, true),
@@ -256,6 +272,13 @@ export function resolveOptions(options: ServerOptions | undefined): ResolvedOpti
     logLevel,
     logStream: given.logStream,
   };
+  if (resolved.requestTimeoutMs < resolved.headersTimeoutMs) {
+    // Node refuses a request time limit shorter than the headers' one.
+    if (given.requestTimeoutMs !== undefined) {
+      throw new RangeError("options.requestTimeoutMs must be at least options.headersTimeoutMs");
+    }
+    resolved.requestTimeoutMs = resolved.headersTimeoutMs;
+  }
   if (resolved.faults.rate500 + resolved.faults.rate503 + resolved.faults.dropRate > 1) {
     throw new RangeError("faults.rate500 + faults.rate503 + faults.dropRate must be at most 1");
   }

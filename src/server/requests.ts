@@ -61,8 +61,25 @@ export function resolveModel(name: string, method = "embedContent"): ModelInfo {
   return model;
 }
 
-function pick(object: Record<string, unknown>, camel: string, snake: string): unknown {
-  return object[camel] !== undefined ? object[camel] : object[snake];
+/**
+ * The value of a field sent as `camel` or `snake` (the API takes both spellings). Both spellings
+ * with different values are a 400 rather than one silently winning.
+ */
+function pick(object: Record<string, unknown>, camel: string, snake: string, at: string): unknown {
+  const camelValue = object[camel];
+  const snakeValue = object[snake];
+  if (camelValue === undefined || camelValue === null) return snakeValue;
+  if (
+    snakeValue !== undefined &&
+    snakeValue !== null &&
+    JSON.stringify(snakeValue) !== JSON.stringify(camelValue)
+  ) {
+    throw invalidArgument(
+      `Invalid JSON payload received. '${at}${camel}' and '${at}${snake}' are the same field and have different values.`,
+      [{ field: `${at}${snake}`, description: `conflicts with ${at}${camel}` }],
+    );
+  }
+  return camelValue;
 }
 
 /**
@@ -94,7 +111,13 @@ export function checkRequest(
       );
     }
   }
-  const configRaw = pick(raw, "embedContentConfig", "embed_content_config");
+  const configRaw = pick(raw, "embedContentConfig", "embed_content_config", prefix);
+  if (configRaw !== undefined && configRaw !== null && !isObject(configRaw)) {
+    throw invalidArgument(
+      `Invalid value at '${prefix}embed_content_config' (type.googleapis.com/google.ai.generativelanguage.v1beta.EmbedContentConfig), ${JSON.stringify(configRaw).slice(0, 100)}`,
+      [{ field: `${prefix}embed_content_config`, description: "must be an object" }],
+    );
+  }
   const config = isObject(configRaw) ? configRaw : {};
   for (const key of Object.keys(config)) {
     if (!CONFIG_KEYS.has(key)) {
@@ -104,8 +127,20 @@ export function checkRequest(
     }
   }
   const field = (camel: string, snake: string) => {
-    const direct = pick(raw, camel, snake);
-    return direct !== undefined ? direct : pick(config, camel, snake);
+    const direct = pick(raw, camel, snake, prefix);
+    const nested = pick(config, camel, snake, `${prefix}embed_content_config.`);
+    if (direct === undefined || direct === null) return nested;
+    if (
+      nested !== undefined &&
+      nested !== null &&
+      JSON.stringify(nested) !== JSON.stringify(direct)
+    ) {
+      throw invalidArgument(
+        `Invalid JSON payload received. '${prefix}${snake}' and '${prefix}embed_content_config.${snake}' have different values.`,
+        [{ field: `${prefix}${snake}`, description: "conflicts with embed_content_config" }],
+      );
+    }
+    return direct;
   };
 
   if (raw.model !== undefined) {

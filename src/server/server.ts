@@ -7,17 +7,24 @@
  */
 
 import { mkdtemp, rm } from "node:fs/promises";
-import type { ServerResponse } from "node:http";
+import { type ServerResponse, STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Transform } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from "fastify";
 import type { ListFilesResponse, Model } from "../api/types.js";
 import { MODELS, type ModelInfo } from "../models.js";
 import { FaultDice } from "./faults.js";
 import { FileStore } from "./files.js";
 import { JobManager } from "./jobs.js";
+import { nestedDeeperThan } from "./json-depth.js";
 import { embedQuantized } from "./local-model.js";
 import { ServerMetrics } from "./metrics.js";
 import {
@@ -87,8 +94,45 @@ function splitVerb(value: string): [string, string | undefined] {
   return at < 0 ? [value, undefined] : [value.slice(0, at), value.slice(at + 1)];
 }
 
-function baseUrl(request: FastifyRequest): string {
-  return `${request.protocol}://${request.headers.host ?? request.hostname}`;
+/**
+ * The server URL to put in answers (`x-goog-upload-url`, a file's `uri`): the `Host` the client
+ * used when it names this server (see {@link acceptedHost}), else the server's own address. The
+ * header is the requester's to write, so it is never copied unchecked.
+ */
+function baseUrl(request: FastifyRequest, self: SelfAddress): string {
+  const host = request.headers.host;
+  return typeof host === "string" && acceptedHost(host, self) ? `http://${host}` : self.url;
+}
+
+/** Where the server listens, for {@link baseUrl}. */
+interface SelfAddress {
+  /** `http://host:port` as a client on this machine reaches it. */
+  url: string;
+  /** The host it was asked to listen on (`127.0.0.1`, `0.0.0.0`, `::`...). */
+  host: string;
+  port: number;
+}
+
+const LOOPBACK_NAMES = new Set(["127.0.0.1", "localhost", "[::1]"]);
+const WILDCARD_HOSTS = new Set(["0.0.0.0", "::", "[::]"]);
+/** A DNS name or an IPv4 address, or a bracketed IPv6 address; then an optional port. */
+const HOST_PATTERN =
+  /^([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?$/;
+
+/**
+ * True when a `Host` header names this server: a well-formed `name[:port]` (no path, no user,
+ * nothing a URL could be bent with) whose name is a loopback name or the host the server listens
+ * on (any well-formed name when it listens on all interfaces, since it is then reached under
+ * names it cannot know). The port is not compared: a proxy in front may listen on another one.
+ */
+export function acceptedHost(host: string, self: SelfAddress): boolean {
+  const match = HOST_PATTERN.exec(host);
+  if (match === null || Number(match[2] ?? 80) > 65535) return false;
+  const name = (match[1] as string).toLowerCase();
+  const listening = self.host.includes(":") ? `[${self.host}]` : self.host;
+  return (
+    LOOPBACK_NAMES.has(name) || name === listening.toLowerCase() || WILDCARD_HOSTS.has(self.host)
+  );
 }
 
 function pageOf<T>(
@@ -108,10 +152,19 @@ function pageOf<T>(
   }
   const tokenRaw = query.pageToken ?? query.page_token;
   let offset = 0;
-  if (typeof tokenRaw === "string" && tokenRaw.length > 0) {
-    const decoded = Number(Buffer.from(tokenRaw, "base64url").toString("utf8").replace(/^o/, ""));
-    if (!Number.isInteger(decoded) || decoded < 0) throw invalidArgument("Invalid page token.");
-    offset = decoded;
+  if (tokenRaw !== undefined && tokenRaw !== "") {
+    // Only a token this server gave: base64url of `o<offset>` (Buffer.from would skip the
+    // characters that are not base64 and read `%%%` as offset 0).
+    const decoded =
+      typeof tokenRaw === "string" && /^[A-Za-z0-9_-]+$/.test(tokenRaw)
+        ? /^o(0|[1-9]\d{0,15})$/.exec(Buffer.from(tokenRaw, "base64url").toString("utf8"))
+        : null;
+    if (decoded === null || pageToken(Number(decoded[1])) !== tokenRaw) {
+      throw invalidArgument(
+        `Invalid page token ${JSON.stringify(String(tokenRaw))}: pass the nextPageToken of the previous page.`,
+      );
+    }
+    offset = Number(decoded[1]);
   }
   const page = items.slice(offset, offset + size);
   const next = offset + size < items.length ? offset + size : undefined;
@@ -211,7 +264,7 @@ class LocalServer {
   }
 }
 
-function registerRoutes(app: FastifyInstance, server: LocalServer): void {
+function registerRoutes(app: FastifyInstance, server: LocalServer, self: SelfAddress): void {
   const { options, files, jobs } = server;
 
   app.get("/health", async (request) => {
@@ -392,7 +445,7 @@ function registerRoutes(app: FastifyInstance, server: LocalServer): void {
       10,
       100,
     );
-    const base = baseUrl(request);
+    const base = baseUrl(request, self);
     const answer: ListFilesResponse = {};
     if (page.length > 0) answer.files = page.map((record) => files.toWire(record, base));
     if (nextPageToken !== undefined) answer.nextPageToken = nextPageToken;
@@ -414,7 +467,7 @@ function registerRoutes(app: FastifyInstance, server: LocalServer): void {
     if (verb === "download") return download(request, reply, id);
     request.endpoint = "files.get";
     if (verb !== undefined) throw notFound("Method not found.");
-    return files.toWire(files.get(id), baseUrl(request));
+    return files.toWire(files.get(id), baseUrl(request, self));
   });
 
   app.get<{ Params: { id: string } }>("/download/v1beta/files/:id", async (request, reply) => {
@@ -471,7 +524,7 @@ function registerRoutes(app: FastifyInstance, server: LocalServer): void {
             }
           }
           const session = await files.startUpload(parsed, request.headers);
-          const url = `${baseUrl(request)}/upload/v1beta/files?upload_id=${session}&upload_protocol=resumable`;
+          const url = `${baseUrl(request, self)}/upload/v1beta/files?upload_id=${session}&upload_protocol=resumable`;
           reply.header("x-goog-upload-url", url);
           reply.header("x-goog-upload-status", "active");
           reply.header("x-goog-upload-chunk-granularity", "8388608");
@@ -491,7 +544,7 @@ function registerRoutes(app: FastifyInstance, server: LocalServer): void {
         }
         server.counters.filesUploaded++;
         reply.header("x-goog-upload-status", "final");
-        return { file: files.toWire(result.file, baseUrl(request)) };
+        return { file: files.toWire(result.file, baseUrl(request, self)) };
       },
     );
   });
@@ -526,6 +579,8 @@ export async function startServer(options?: ServerOptions): Promise<RunningServe
   server = new LocalServer(resolved, files, jobs);
   const local = server;
 
+  // Where the server listens; known once it listens (port 0 picks one), read by the routes.
+  const self: SelfAddress = { url: "", host: resolved.host, port: resolved.port };
   const app = Fastify({
     logger:
       resolved.logLevel === "silent"
@@ -546,12 +601,40 @@ export async function startServer(options?: ServerOptions): Promise<RunningServe
               }),
             },
           },
+    // fastify's own "incoming request" / "request completed" pair is replaced by one line per
+    // request (the onResponse hook), at the default level.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: resolved.bodyLimit,
     // On close, idle keep-alive connections go at once; requests in flight finish (see close()).
     forceCloseConnections: "idle",
-    return503OnClosing: true,
+    // While closing, new requests get a google.rpc.Status 503 from the onRequest hook instead.
+    return503OnClosing: false,
     routerOptions: { maxParamLength: 500 },
     rewriteUrl: (raw) => v1AsV1beta(raw.url ?? "/"),
+    // A client that sends its headers or its body slowly (or half of it, then nothing) is answered
+    // 408 and cut once the limit passes, instead of holding a connection for ever.
+    requestTimeout: resolved.requestTimeoutMs,
+    http: {
+      headersTimeout: resolved.headersTimeoutMs,
+      requestTimeout: resolved.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, resolved.headersTimeoutMs),
+    },
+    // What the router refuses before any route runs: a google.rpc.Status, never the raw URL
+    // (it may hold `?key=`).
+    frameworkErrors: (error, _request, reply) => {
+      const tooLong = (error as { code?: string }).code === "FST_ERR_MAX_PARAM_LENGTH";
+      const answer = new ServerApiError(
+        tooLong ? 414 : 400,
+        tooLong
+          ? "A path segment of the URL is longer than 500 characters."
+          : "The URL is not valid: a path segment has a malformed percent-encoding.",
+        undefined,
+        "INVALID_ARGUMENT",
+      );
+      (reply as FastifyReply).code(answer.httpStatus).type("application/json");
+      (reply as FastifyReply).send(JSON.stringify(answer.toBody()));
+    },
+    clientErrorHandler: clientErrorAnswer,
   });
   app.decorateRequest("endpoint", "");
   // Plain JSON.parse (faster than the default parser), and an empty body reads as no body: the
@@ -562,30 +645,52 @@ export async function startServer(options?: ServerOptions): Promise<RunningServe
       done(null, undefined);
       return;
     }
+    let parsed: unknown;
     try {
-      done(null, JSON.parse(text));
+      parsed = JSON.parse(text);
     } catch (error) {
       done(
         invalidArgument(`Invalid JSON payload received. ${(error as Error).message}`),
         undefined,
       );
+      return;
     }
+    // Deeper values would break JSON.stringify (a RangeError) wherever the server writes them.
+    if (nestedDeeperThan(parsed, MAX_JSON_DEPTH)) {
+      done(
+        invalidArgument(
+          `Invalid JSON payload received. The value is nested deeper than ${MAX_JSON_DEPTH} levels.`,
+        ),
+        undefined,
+      );
+      return;
+    }
+    done(null, parsed);
   });
 
+  // While closing, an answer ends its connection, so close() does not wait on keep-alive.
+  let shuttingDown = false;
   app.addHook("onRequest", async (request) => {
     (request as FastifyRequest & { startedAt: bigint }).startedAt = process.hrtime.bigint();
-    const url = request.url;
-    request.endpoint = endpointOf(request.method, url);
+    request.endpoint = endpointOf(request.method, request.routeOptions.url, request.url);
+    if (shuttingDown) {
+      throw new ServerApiError(503, "The server is shutting down.", undefined, "UNAVAILABLE");
+    }
+    // The key is checked on the route the router chose (it decodes `%76` and reads an
+    // absolute-form target), never on the raw URL: every route but /health and /metrics, and
+    // unknown paths too.
+    const route = request.routeOptions.url;
     // The URL of an upload session is its credential, as at Google: google-genai (Python)
     // sends the chunks of `files.upload` to it without the API key. It was handed out only to a
     // start request that passed the key check, and an unknown session is a 404.
     const uploadSession =
-      url.startsWith("/upload/") &&
+      route === "/upload/v1beta/files" &&
       typeof (request.query as Record<string, unknown>).upload_id === "string";
     if (
       resolved.apiKeys !== undefined &&
       !uploadSession &&
-      (url.startsWith("/v1beta") || url.startsWith("/upload/") || url.startsWith("/download/"))
+      route !== "/health" &&
+      route !== "/metrics"
     ) {
       const header = request.headers["x-goog-api-key"];
       const query = (request.query as Record<string, unknown>).key;
@@ -596,9 +701,9 @@ export async function startServer(options?: ServerOptions): Promise<RunningServe
 
   // The embedding endpoints take at most `bodyLimit` bytes; asyncBatchEmbedContent more.
   app.addHook("preParsing", async (request, _reply, payload) => {
-    const url = request.url;
-    if (!url.startsWith("/v1beta/models/")) return payload;
-    const limit = /:asyncBatchEmbedContent(\?|$)/.test(url)
+    if (request.routeOptions.url !== "/v1beta/models/:action") return payload;
+    const action = (request.params as { action?: string }).action ?? "";
+    const limit = action.endsWith(":asyncBatchEmbedContent")
       ? resolved.batchBodyLimit
       : resolved.bodyLimit;
     const length = Number(request.headers["content-length"]);
@@ -615,8 +720,6 @@ export async function startServer(options?: ServerOptions): Promise<RunningServe
     ) as unknown as typeof payload;
   });
 
-  // While closing, an answer ends its connection, so close() does not wait on keep-alive.
-  let shuttingDown = false;
   app.addHook("onSend", async (_request, reply, payload) => {
     if (shuttingDown) reply.header("connection", "close");
     return payload;
@@ -628,14 +731,23 @@ export async function startServer(options?: ServerOptions): Promise<RunningServe
     local.counters.byEndpoint[endpoint] = (local.counters.byEndpoint[endpoint] ?? 0) + 1;
     local.metrics.requests.inc({ endpoint, code: String(reply.statusCode) });
     const startedAt = (request as FastifyRequest & { startedAt?: bigint }).startedAt;
-    if (startedAt !== undefined) {
-      const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
-      local.metrics.latency.observe({ endpoint }, seconds);
-    }
+    const seconds = startedAt === undefined ? 0 : Number(process.hrtime.bigint() - startedAt) / 1e9;
+    if (startedAt !== undefined) local.metrics.latency.observe({ endpoint }, seconds);
+    // One line per request; the URL with any `key=` redacted, and no headers.
+    request.log.info(
+      {
+        method: request.method,
+        url: redactUrl(request.url),
+        endpoint,
+        statusCode: reply.statusCode,
+        ms: Math.round(seconds * 1e4) / 10,
+      },
+      `${request.method} ${endpoint} ${reply.statusCode}`,
+    );
   });
 
   app.setErrorHandler(async (error, request, reply) => {
-    const answer = toApiError(error, request);
+    const answer = toApiError(error, request, folders.root, resolved.apiKeys);
     if (
       answer.httpStatus >= 500 &&
       answer.httpStatus !== 503 &&
@@ -650,16 +762,25 @@ export async function startServer(options?: ServerOptions): Promise<RunningServe
   app.setNotFoundHandler(async (request, reply) => {
     request.endpoint = "unknown";
     reply.code(404).type("application/json");
-    return notFound(`Method not found: ${request.method} ${redactUrl(request.url)}`).toBody();
+    // The path only (a query may hold a key, even inside another parameter's value), and never
+    // a configured key, wherever it was put.
+    let pathname = request.url.split("?")[0] ?? "";
+    for (const key of resolved.apiKeys ?? []) pathname = pathname.split(key).join("[REDACTED]");
+    return notFound(`Method not found: ${request.method} ${pathname.slice(0, 200)}`).toBody();
   });
 
-  registerRoutes(app, server);
+  registerRoutes(app, server, self);
 
   await app.listen({ port: resolved.port, host: resolved.host });
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : resolved.port;
   const host = resolved.host.includes(":") ? `[${resolved.host}]` : resolved.host;
   const url = `http://${host}:${port}`;
+  self.port = port;
+  // On all interfaces, a client on this machine reaches the server on the loopback address.
+  self.url = WILDCARD_HOSTS.has(resolved.host)
+    ? `http://${resolved.host.includes(":") ? "[::1]" : "127.0.0.1"}:${port}`
+    : url;
 
   await jobs.load();
   const sweepEvery = Math.max(
@@ -723,37 +844,112 @@ export async function startServer(options?: ServerOptions): Promise<RunningServe
   };
 }
 
-/** The endpoint name of a request, known before routing (for requests refused early). */
-function endpointOf(method: string, url: string): string {
-  const pathname = url.split("?")[0] ?? "";
+/**
+ * The endpoint name of a request, for stats, metrics and the log line: from the route the router
+ * chose (and the verb of its last segment), so a percent-encoded path counts where it went.
+ */
+function endpointOf(method: string, route: string | undefined, url: string): string {
+  let pathname = url.split("?")[0] ?? "";
+  try {
+    pathname = decodeURIComponent(pathname);
+  } catch {
+    // Kept as it is: the router refused it anyway.
+  }
   const verb = /:([A-Za-z]+)$/.exec(pathname)?.[1];
-  if (pathname.startsWith("/v1beta/models")) {
-    if (verb !== undefined) return verb;
-    return pathname === "/v1beta/models" ? "models.list" : "models.get";
+  switch (route) {
+    case "/health":
+      return "health";
+    case "/metrics":
+      return "metrics";
+    case "/v1beta/models":
+      return "models.list";
+    case "/v1beta/models/:model":
+      return "models.get";
+    case "/v1beta/models/:action":
+      return verb ?? "unknown";
+    case "/v1beta/batches":
+      return "batches.list";
+    case "/v1beta/batches/:id":
+      return method === "DELETE" ? "batches.delete" : "batches.get";
+    case "/v1beta/batches/:action":
+      if (method === "PATCH") return "batches.update";
+      return verb === "cancel" ? "batches.cancel" : "batches.unknown";
+    case "/v1beta/files":
+      return "files.list";
+    case "/v1beta/files/:id":
+      if (method === "DELETE") return "files.delete";
+      return verb === "download" ? "files.download" : "files.get";
+    case "/download/v1beta/files/:id":
+      return "files.download";
+    case "/upload/v1beta/files":
+      return "files.upload";
+    default:
+      return "unknown";
   }
-  if (pathname.startsWith("/v1beta/batches")) {
-    if (pathname === "/v1beta/batches") return "batches.list";
-    if (verb === "cancel") return "batches.cancel";
-    if (verb === "updateEmbedContentBatch") return "batches.update";
-    return method === "DELETE" ? "batches.delete" : "batches.get";
-  }
-  if (pathname.startsWith("/upload/")) return "files.upload";
-  if (pathname.startsWith("/download/") || verb === "download") return "files.download";
-  if (pathname.startsWith("/v1beta/files")) {
-    if (pathname === "/v1beta/files") return "files.list";
-    return method === "DELETE" ? "files.delete" : "files.get";
-  }
-  return "unknown";
 }
+
+/** JSON bodies nested deeper than this are refused (as protobuf's JSON parser does, at 100). */
+const MAX_JSON_DEPTH = 100;
+
+/** What Node's parser refused, by error code: the HTTP status and what to say. */
+function clientErrorOf(code: string | undefined): [number, string, string] {
+  if (code === "ERR_HTTP_REQUEST_TIMEOUT") {
+    return [408, "DEADLINE_EXCEEDED", "The request was not received in time (headers or body)."];
+  }
+  if (code === "HPE_HEADER_OVERFLOW") {
+    return [431, "INVALID_ARGUMENT", "The request headers are too large."];
+  }
+  if (code === "HPE_URI_TOO_LONG") {
+    return [414, "INVALID_ARGUMENT", "The request URL is too long."];
+  }
+  return [400, "INVALID_ARGUMENT", "The request is not valid HTTP/1.1."];
+}
+
+/**
+ * Answers a request Node's HTTP parser refused (a malformed request, headers too large, a
+ * request not received in time) with a google.rpc.Status body, then closes the connection. The
+ * raw request (which may hold a key) is neither echoed nor logged.
+ */
+function clientErrorAnswer(this: FastifyInstance, error: Error, socket: Socket): void {
+  const code = (error as { code?: string }).code;
+  if (code === "ECONNRESET" || socket.destroyed) return;
+  const [httpStatus, status, message] = clientErrorOf(code);
+  this.log.debug({ code }, "client error");
+  // A response already under way on this connection cannot be followed by another one.
+  const busy = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (socket.writable && busy?.headersSent !== true) {
+    const body = JSON.stringify(
+      new ServerApiError(httpStatus, message, undefined, status).toBody(),
+    );
+    socket.write(
+      `HTTP/1.1 ${httpStatus} ${STATUS_CODES[httpStatus] ?? "Error"}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
+/** File system error codes that say the data folder cannot be written. */
+const UNWRITABLE_CODES = new Set(["EACCES", "EPERM", "EROFS", "ENOSPC", "EDQUOT"]);
 
 function payloadTooLarge(limit: number): ServerApiError {
   return invalidArgument(`Request payload size exceeds the limit: ${limit} bytes.`);
 }
 
-function toApiError(error: unknown, request: FastifyRequest): ServerApiError {
+function toApiError(
+  error: unknown,
+  request: FastifyRequest,
+  dataRoot: string,
+  apiKeys: Set<string> | undefined,
+): ServerApiError {
   if (error instanceof ServerApiError) return error;
   const code = (error as { code?: string }).code;
   const statusCode = (error as { statusCode?: number }).statusCode;
+  if (code !== undefined && UNWRITABLE_CODES.has(code)) {
+    return new ServerApiError(
+      500,
+      `The local server cannot write its data folder ${dataRoot} (${code}): make it writable (or start with another --data-dir).`,
+    );
+  }
   if (code === "FST_ERR_CTP_BODY_TOO_LARGE") {
     const limit = request.routeOptions.bodyLimit ?? 0;
     return payloadTooLarge(limit);
@@ -772,9 +968,14 @@ function toApiError(error: unknown, request: FastifyRequest): ServerApiError {
     );
   }
   if (statusCode !== undefined && statusCode >= 400 && statusCode < 500) {
+    let message = error instanceof Error ? error.message : "Bad request.";
+    // A framework message may quote what the client sent; a key never goes back.
+    for (const key of apiKeys ?? []) message = message.split(key).join("[REDACTED]");
     return new ServerApiError(
       statusCode === 413 ? 400 : statusCode,
-      error instanceof Error ? error.message : "Bad request.",
+      redactUrl(message),
+      undefined,
+      statusCode === 408 ? "DEADLINE_EXCEEDED" : "INVALID_ARGUMENT",
     );
   }
   return new ServerApiError(500, "Internal error encountered.");

@@ -7,9 +7,9 @@
 
 import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
-import { temporaryPath, writeFileAtomic } from "../util/atomic-write.js";
+import { writeFileAtomic } from "../util/atomic-write.js";
 
 /** Ids of jobs, files and upload sessions: what may appear in a path of the data folder. */
 const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;
@@ -29,17 +29,18 @@ export function randomId(length: number): string {
   return id;
 }
 
-/** Writes a file atomically: readers see the old content or the new one, never a part. */
-export async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const temporary = temporaryPath(file);
-  await writeFile(temporary, data);
-  await rename(temporary, file);
+/**
+ * Writes a file atomically (the repository's one helper, {@link writeFileAtomic}: a temporary
+ * file, fsync, rename): readers, and a server restarted after a crash, see the old content or
+ * the new one, never a part.
+ */
+export function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  return writeFileAtomic(file, data);
 }
 
 /**
- * Writes a file atomically from a stream of chunks, with memory flat in the size of the data: the
- * chunks go to a temporary file, which is flushed to disk (fsync) and then renamed over `file`.
- * On any error the temporary file is removed and `file` is left as it was.
+ * Writes a file atomically from a stream of chunks, with memory flat in the size of the data (see
+ * {@link writeAtomic}). On any error the temporary file is removed and `file` is left as it was.
  */
 export function writeAtomicStream(
   file: string,
@@ -104,7 +105,18 @@ export interface DataFolders {
   uploads: string;
 }
 
-/** Creates (if needed) the folders of the data folder. */
+/** The data folder cannot be used: missing rights, a read-only file system, not a folder. */
+export class DataFolderError extends Error {
+  override name = "DataFolderError";
+}
+
+/**
+ * Creates (if needed) the folders of the data folder and checks that each can be written (a
+ * probe file is written and removed), so that a read-only folder is said at start, not as a 500
+ * at the first job or upload.
+ *
+ * @throws DataFolderError naming the folder and the system error.
+ */
 export async function prepareDataFolder(root: string): Promise<DataFolders> {
   const folders = {
     root,
@@ -112,8 +124,19 @@ export async function prepareDataFolder(root: string): Promise<DataFolders> {
     files: path.join(root, "files"),
     uploads: path.join(root, "uploads"),
   };
-  await mkdir(folders.batches, { recursive: true });
-  await mkdir(folders.files, { recursive: true });
-  await mkdir(folders.uploads, { recursive: true });
+  for (const folder of [folders.batches, folders.files, folders.uploads]) {
+    try {
+      await mkdir(folder, { recursive: true });
+      const probe = path.join(folder, `.write-probe-${process.pid}`);
+      await writeFileAtomic(probe, "");
+      await rm(probe, { force: true });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? "error";
+      throw new DataFolderError(
+        `The data folder ${root} cannot be written (${code} on ${folder}): the server keeps its jobs and files there; make it writable or choose another (--data-dir / options.dataDir).`,
+        { cause: error },
+      );
+    }
+  }
   return folders;
 }
