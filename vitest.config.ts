@@ -8,6 +8,8 @@ export default defineConfig({
     // The tests start real servers on 127.0.0.1:0; two cores, so keep the pool small.
     pool: "forks",
     maxWorkers: 2,
+    // One real Milvus for the run: Milvus Lite from .venv/, or MILVUS_URI when set.
+    globalSetup: ["./test/support/milvus-lite-setup.ts"],
     reporters: ["default", "./test/support/summary-reporter.ts"],
   },
 });

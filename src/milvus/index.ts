@@ -19,6 +19,7 @@ export {
   MilvusCollection,
   milvusStringList,
   type OpenCollectionOptions,
+  QUERY_WINDOW_ROWS,
   type WriteOptions,
 } from "./collection.js";
 export {
@@ -28,16 +29,28 @@ export {
   MilvusWriteError,
 } from "./errors.js";
 export {
+  findMilvusLiteBin,
+  isMilvusLitePath,
+  MILVUS_LITE_INSTALL_COMMAND,
+  MilvusLiteMissingError,
+  type MilvusLiteServer,
+  MilvusLiteStartError,
+  type StartMilvusLiteOptions,
+  startMilvusLite,
+} from "./lite.js";
+export {
   type CollectionField,
   type CollectionIndex,
   collectionFields,
   collectionIndex,
+  collectionModel,
   collectionProblems,
   type DescribedField,
   type DescribedIndex,
   FIELDS,
   ID_MAX_LENGTH,
   METRIC,
+  MODEL_PROPERTY,
   TEXT_MAX_LENGTH,
   TITLE_MAX_LENGTH,
 } from "./schema.js";
