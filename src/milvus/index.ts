@@ -12,6 +12,12 @@ export {
   planBatches,
 } from "./batching.js";
 export {
+  type BulkImportFileOptions,
+  type BulkImportFormat,
+  bulkImportFormat,
+  writeBulkImportFiles,
+} from "./bulk-import.js";
+export {
   type CollectionDocument,
   type CollectionEmbeddingFunction,
   type CollectionHit,

@@ -20,6 +20,7 @@ import {
   type RowSink,
 } from "../../ingest/pipeline.js";
 import { readSources } from "../../ingest/sources.js";
+import { bulkImportFormat, writeBulkImportFiles } from "../../milvus/bulk-import.js";
 import { MilvusCollection } from "../../milvus/collection.js";
 import { TEXT_MAX_LENGTH } from "../../milvus/schema.js";
 import { connectMilvus } from "../../milvus/sdk.js";
@@ -91,7 +92,10 @@ export function registerIngestCommand(program: Command): void {
       '.txt/.md files, folders, globs, .jsonl files of {id, text, title?, metadata?}, or "-"',
     );
   addMilvusOptions(command)
-    .option("--out <file>", "local rows file when no --milvus (default: <collection>.json)")
+    .option(
+      "--out <file>",
+      "bulk-import file when no --milvus: JSON rows, or Parquet for a .parquet name (default: <collection>.json)",
+    )
     .option(
       "--chunk-tokens <n>",
       "largest chunk, in tokens (default: the model's input limit)",
@@ -205,14 +209,21 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
           if (succeeded && kept !== undefined) await kept.delete();
         };
       } else {
-        const file = await LocalRowsFile.open(options.out ?? `${options.collection}.json`, {
+        const out = options.out ?? `${options.collection}.json`;
+        // Parquet is written by the Milvus SDK's BulkWriter from the rows file kept beside it,
+        // which is what makes the run restartable (and what `search --file` reads).
+        const parquet = bulkImportFormat(out) === "parquet";
+        const file = await LocalRowsFile.open(parquet ? `${out}.rows.json` : out, {
           model: embeddingFunction.modelName,
           dim,
         });
         sink = localRowsSink(file);
         // The journal is merged even when the run stops early: what was paid for is kept.
-        finish = () => file.commit();
-        target = file.path;
+        finish = async () => {
+          await file.commit();
+          if (parquet && succeeded) await writeBulkImportFiles(file.rows(), { out, dim });
+        };
+        target = parquet ? out : file.path;
       }
       const embedder: DocumentEmbedder = options.batch
         ? batchEmbedder(embeddingFunction, options, interrupt.signal)
