@@ -195,8 +195,15 @@ export async function startMilvusLite(options: StartMilvusLiteOptions): Promise<
       {
         stdio: ["ignore", "pipe", "pipe"],
         env: { ...process.env, PYTHONUNBUFFERED: "1" },
+        // Its own process group: a Ctrl-C at the terminal reaches gembed, which finishes the
+        // batch in flight, and not Milvus Lite under it; gembed stops it after.
+        detached: true,
       },
     );
+    // It never keeps this process alive: when it ends, the exit hook below stops Milvus Lite.
+    child.unref();
+    (child.stdout as { unref?: () => void } | null)?.unref?.();
+    (child.stderr as { unref?: () => void } | null)?.unref?.();
     let output = "";
     const collect = (chunk: Buffer) => {
       output = (output + chunk.toString("utf8")).slice(-8_000);

@@ -70,7 +70,7 @@ export function addMilvusOptions(command: Command): Command {
   return command
     .option(
       "--milvus <uri>",
-      "Milvus address, e.g. http://127.0.0.1:19530 (without it: a local file)",
+      "Milvus address, e.g. http://127.0.0.1:19530, or a folder such as ./gembed.db for Milvus Lite (without it: a local file)",
     )
     .option("--token <token>", "Milvus token, user:password or an API key (default: $MILVUS_TOKEN)")
     .option("--database <name>", "Milvus database (default: default)")
@@ -136,7 +136,9 @@ export function registerIngestCommand(program: Command): void {
 Examples:
   $ gembed ingest docs/                                   # -> ./gembed.json (Milvus bulk-import rows)
   $ gembed ingest "notes/**/*.md" rows.jsonl --collection notes --dim 768
+  $ gembed ingest docs/ --out docs.parquet                # Parquet for Milvus bulk import
   $ gembed ingest docs/ --milvus http://127.0.0.1:19530 --collection docs
+  $ gembed ingest docs/ --milvus ./gembed.db --collection docs   # Milvus Lite in ./gembed.db
   $ cat rows.jsonl | gembed ingest - --milvus http://127.0.0.1:19530 --collection docs --batch
 
 Each document is split into overlapping chunks when longer than the model's input; chunk ids are
