@@ -3,8 +3,10 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
+    // A safety net, not a speed check: the CLI tests spawn tsx and Milvus Lite processes, and on
+    // two cores shared with other jobs one test can take tens of seconds.
+    testTimeout: 120_000,
+    hookTimeout: 60_000,
     // The tests start real servers on 127.0.0.1:0; two cores, so keep the pool small.
     pool: "forks",
     maxWorkers: 2,
