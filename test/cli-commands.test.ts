@@ -1,11 +1,14 @@
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { formatNumpyArray, redactUri } from "../src/cli/commands/demo.js";
+import { connectMilvus } from "../src/milvus/index.js";
 import { type RunningServer, startServer } from "../src/server/index.js";
 import { cleanEnvironment, runCli } from "./cli-run.js";
-import { type MilvusTestServer, startMilvusTestServer } from "./milvus-grpc-server.js";
+import { type MilvusFaultProxy, startMilvusFaultProxy } from "./milvus-fault-proxy.js";
+import { milvusUri, uniqueCollection } from "./support/milvus.js";
 
 let server: RunningServer;
 let folder: string;
@@ -162,6 +165,11 @@ describe("gembed demo", () => {
     const text = await runCli(["demo"], { cwd: folder, env: cleanEnvironment() });
     expect(text.code).toBe(0);
     expect(text.stdout).toContain("through the local server");
+    // Milvus Lite is installed by npm test (.venv/): the demo goes through it and says so.
+    expect(text.stdout).toMatch(
+      /^Milvus Lite \(a temporary folder\), collection gembed_demo:\nQuery: When was artificial intelligence founded\n {2}1\. [\d.]+ {2}Artificial intelligence was founded/m,
+    );
+    expect(text.stdout).toMatch(/^store: Milvus Lite \(a temporary folder\)$/m);
     // The seed's expected output: numpy-style vectors, then `Dim: 3072 (3072,)` (documents) and
     // `Dim 3072 (3072,)` (queries).
     const value = String.raw` *-?\d\.\d{0,8} *`;
@@ -183,18 +191,19 @@ describe("gembed demo", () => {
       /Query: Where was Alan Turing born\?\n {2}1\. [\d.]+ {2}Born in Maida Vale/,
     );
 
-    const json = await runCli(["demo", "--json", "--dim", "768"], {
+    const json = await runCli(["demo", "--json", "--dim", "768", "--no-milvus"], {
       cwd: folder,
       env: cleanEnvironment(),
     });
     expect(json.code).toBe(0);
     const parsed = JSON.parse(json.stdout) as {
+      store: string;
       local: boolean;
       dim: number;
       vectorLength: number;
       queries: { expected: number; results: { index: number; score: number }[] }[];
     };
-    expect(parsed).toMatchObject({ local: true, dim: 768, vectorLength: 768 });
+    expect(parsed).toMatchObject({ store: "memory", local: true, dim: 768, vectorLength: 768 });
     for (const query of parsed.queries) {
       expect(query.results[0]!.index).toBe(query.expected);
       expect(query.results[0]!.score).toBeGreaterThan(query.results[1]!.score);
@@ -203,15 +212,32 @@ describe("gembed demo", () => {
 });
 
 describe("gembed with --milvus", () => {
-  let milvus: MilvusTestServer;
+  let milvus: MilvusFaultProxy;
+  let reader: MilvusClient;
   beforeAll(async () => {
-    milvus = await startMilvusTestServer();
+    milvus = await startMilvusFaultProxy(milvusUri());
+    reader = await connectMilvus({ uri: milvusUri() });
   });
   afterAll(async () => {
-    await milvus.close();
+    await reader?.closeConnection();
+    await milvus?.close();
   });
 
+  /** The stored rows of a collection, by id, as the server answers them. */
+  async function stored(name: string): Promise<Map<string, Record<string, unknown>>> {
+    const result = await reader.query({
+      collection_name: name,
+      filter: 'id != ""',
+      output_fields: ["*"],
+      consistency_level: "Strong" as never,
+      limit: 100,
+    });
+    expect(result.status.error_code).toBe("Success");
+    return new Map(result.data.map((row) => [String(row.id), row]));
+  }
+
   it("ingests into a collection, writes nothing on a second run, and searches it", async () => {
+    const name = uniqueCollection("docs");
     const input = [
       {
         id: "ai",
@@ -232,7 +258,7 @@ describe("gembed with --milvus", () => {
       "--milvus",
       milvus.address,
       "--collection",
-      "docs",
+      name,
       "--dim",
       "768",
       "--json",
@@ -244,11 +270,11 @@ describe("gembed with --milvus", () => {
       chunks: 2,
       embedded: 2,
       written: 2,
-      target: "Milvus collection docs",
+      target: `Milvus collection ${name}`,
     });
-    const stored = milvus.collections.get("docs")!;
-    expect([...stored.rows.keys()].sort()).toEqual(["ai", "turing"]);
-    expect((stored.rows.get("ai")!.vector as number[]).length).toBe(768);
+    const rows = await stored(name);
+    expect([...rows.keys()].sort()).toEqual(["ai", "turing"]);
+    expect((rows.get("ai")!.vector as number[]).length).toBe(768);
 
     const upserts = milvus.calls("Upsert").length;
     const second = await runCli(args, { cwd: folder, env, input });
@@ -264,13 +290,10 @@ describe("gembed with --milvus", () => {
         "--milvus",
         milvus.address,
         "--collection",
-        "docs",
+        name,
         "--json",
       ],
-      {
-        cwd: folder,
-        env,
-      },
+      { cwd: folder, env },
     );
     expect(search.code).toBe(0);
     const hits = (JSON.parse(search.stdout) as { hits: { id: string; metadata: unknown }[] }).hits;
@@ -284,7 +307,7 @@ describe("gembed with --milvus", () => {
         "--milvus",
         milvus.address,
         "--collection",
-        "docs",
+        name,
         "--filter",
         'metadata["topic"] == "ai"',
       ],
@@ -294,18 +317,15 @@ describe("gembed with --milvus", () => {
     expect(filtered.stdout).toMatch(/^1\. [\d.]+ {2}ai\n/);
 
     const wrongDim = await runCli(
-      ["ingest", "-", "--milvus", milvus.address, "--collection", "docs", "--dim", "256"],
-      {
-        cwd: folder,
-        env,
-        input,
-      },
+      ["ingest", "-", "--milvus", milvus.address, "--collection", name, "--dim", "256"],
+      { cwd: folder, env, input },
     );
     expect(wrongDim.code).toBe(1);
     expect(wrongDim.stderr).toContain("vector dim is 768, the embedding function makes 256");
   });
 
   it("keeps the rows Milvus refused and writes them on the next run without embedding them again", async () => {
+    const name = uniqueCollection("kept");
     const input = Array.from({ length: 6 }, (_, index) =>
       JSON.stringify({ id: `kept-${index}`, text: `Document number ${index} about vectors.` }),
     ).join("\n");
@@ -315,7 +335,7 @@ describe("gembed with --milvus", () => {
       "--milvus",
       milvus.address,
       "--collection",
-      "kept",
+      name,
       "--dim",
       "128",
       "--batch-size",
@@ -331,12 +351,8 @@ describe("gembed with --milvus", () => {
     expect(failed.stderr).toContain("MilvusWriteError");
     expect(failed.stderr).toContain("kept in");
     expect(server.stats().texts - textsBefore).toBe(6);
-    expect([...milvus.collections.get("kept")!.rows.keys()].sort()).toEqual([
-      "kept-0",
-      "kept-1",
-      "kept-2",
-    ]);
-    const keptFile = path.join(folder, "kept.unwritten.json");
+    expect([...(await stored(name)).keys()].sort()).toEqual(["kept-0", "kept-1", "kept-2"]);
+    const keptFile = path.join(folder, `${name}.unwritten.json`);
     const kept = JSON.parse(await readFile(keptFile, "utf8")) as { rows: { id: string }[] };
     expect(kept.rows.map((row) => row.id)).toEqual(["kept-3", "kept-4", "kept-5"]);
 
@@ -350,24 +366,86 @@ describe("gembed with --milvus", () => {
     });
     // Nothing was paid for twice.
     expect(server.stats().texts - textsBefore).toBe(6);
-    expect(milvus.collections.get("kept")!.rows.size).toBe(6);
+    expect((await stored(name)).size).toBe(6);
     await expect(stat(keptFile)).rejects.toThrow();
   });
 
-  it("demo runs through Milvus when MILVUS_URI is set", async () => {
-    const result = await runCli(["demo", "--json"], {
+  it("demo runs through Milvus when MILVUS_URI is set, and says so", async () => {
+    const name = uniqueCollection("demo");
+    const result = await runCli(["demo", "--json", "--collection", name], {
       cwd: folder,
       env: cleanEnvironment({ MILVUS_URI: milvus.address }),
     });
     expect(result.code).toBe(0);
     const parsed = JSON.parse(result.stdout) as {
+      store: string;
       milvus: { collection: string; results: { results: { index: number }[] }[] };
       queries: { expected: number }[];
     };
-    expect(parsed.milvus.collection).toBe("gembed_demo");
+    expect(parsed.store).toBe("milvus");
+    expect(parsed.milvus.collection).toBe(name);
     parsed.milvus.results.forEach((query, index) => {
       expect(query.results[0]!.index).toBe(parsed.queries[index]!.expected);
     });
-    expect(milvus.collections.get("gembed_demo")!.rows.size).toBe(3);
+    expect((await stored(name)).size).toBe(3);
+  });
+});
+
+describe('gembed with --milvus <folder>: Milvus Lite, as pymilvus\'s MilvusClient("./milvus.db")', () => {
+  it("ingest and search start Milvus Lite for the folder, keep the rows there, and stop it", async () => {
+    const input = [
+      { id: "ai", text: "Artificial intelligence was founded as an academic discipline in 1956." },
+      { id: "turing", text: "Born in Maida Vale, London, Turing was raised in southern England." },
+    ]
+      .map((row) => JSON.stringify(row))
+      .join("\n");
+    const ingest = await runCli(
+      [
+        "ingest",
+        "-",
+        "--milvus",
+        "./gembed.db",
+        "--collection",
+        "docs",
+        "--dim",
+        "128",
+        "--json",
+        "--no-progress",
+      ],
+      { cwd: folder, env, input },
+    );
+    expect(ingest.stderr).toBe("");
+    expect(ingest.code).toBe(0);
+    expect(JSON.parse(ingest.stdout)).toMatchObject({ embedded: 2, written: 2 });
+    // The folder holds Milvus Lite's data.
+    expect((await stat(path.join(folder, "gembed.db"))).isDirectory()).toBe(true);
+
+    // A second Milvus Lite opens the same folder: the first one was stopped (it holds a lock
+    // on its folder while it runs).
+    const search = await runCli(
+      [
+        "search",
+        "Where was Turing born?",
+        "--milvus",
+        "./gembed.db",
+        "--collection",
+        "docs",
+        "--json",
+      ],
+      { cwd: folder, env },
+    );
+    expect(search.code).toBe(0);
+    const hits = (JSON.parse(search.stdout) as { hits: { id: string }[] }).hits;
+    expect(hits.map((hit) => hit.id)).toEqual(["turing", "ai"]);
+  });
+
+  it("without Milvus Lite, fails with the one command that installs it", async () => {
+    const result = await runCli(
+      ["search", "a query", "--milvus", "./gembed.db", "--collection", "docs"],
+      { cwd: folder, env: { ...env, MILVUS_LITE_BIN: path.join(folder, "no-such-milvus-lite") } },
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("MilvusLiteMissingError");
+    expect(result.stderr).toContain("python3 -m pip install milvus-lite==3.2.2 pymilvus==3.0.2");
   });
 });

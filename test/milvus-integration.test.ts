@@ -1,7 +1,7 @@
 /**
- * Against a real Milvus: runs only when MILVUS_URI is set (see docs/milvus.md for how to start
- * Milvus standalone). No Milvus can run on the CI machines, so there it is skipped with the reason
- * printed; the same paths are covered against the SDK's own requests in milvus-collection.test.ts.
+ * The seed's example end to end against the real Milvus of the test run: Milvus Lite (started
+ * once per run by test/support/milvus-lite-setup.ts), or the Milvus standalone at MILVUS_URI when
+ * set (see docs/milvus.md). Never skipped.
  */
 import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -9,22 +9,16 @@ import { DEMO_DOCUMENTS, DEMO_QUERIES } from "../src/cli/commands/demo.js";
 import { GeminiEmbeddingFunction } from "../src/embedding/gemini-embedding-function.js";
 import { connectMilvus, MilvusCollection, MilvusSchemaMismatchError } from "../src/milvus/index.js";
 import { type RunningServer, startServer } from "../src/server/index.js";
+import { milvusUri, uniqueCollection } from "./support/milvus.js";
 
-const uri = process.env.MILVUS_URI;
-if (!uri) {
-  console.log(
-    "milvus-integration: skipped, MILVUS_URI is not set (docs/milvus.md says how to start Milvus and run it)",
-  );
-}
-
-describe.skipIf(!uri)("a real Milvus at MILVUS_URI", () => {
+describe("a real Milvus (Milvus Lite, or MILVUS_URI)", () => {
   let server: RunningServer;
   let client: MilvusClient;
-  const name = `gembed_it_${process.pid}`;
+  const name = uniqueCollection("it");
 
   beforeAll(async () => {
     server = await startServer();
-    client = await connectMilvus({ uri: uri! });
+    client = await connectMilvus({ uri: milvusUri() });
   });
   afterAll(async () => {
     await client?.dropCollection({ collection_name: name }).catch(() => undefined);

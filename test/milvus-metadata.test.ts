@@ -1,6 +1,7 @@
 /**
  * A row whose metadata alone changed reaches Milvus without a new embedding: `gembed ingest
- * --milvus` against the in-memory Milvus stand-in and the local Gemini server.
+ * --milvus` against the real Milvus of the test run (Milvus Lite, or MILVUS_URI), through a
+ * recording proxy, and the local Gemini server.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -13,22 +14,26 @@ import { connectMilvus, MilvusCollection } from "../src/milvus/index.js";
 import { type RunningServer, startServer } from "../src/server/index.js";
 import { cleanEnvironment, runCli } from "./cli-run.js";
 import {
-  type MilvusTestServer,
+  type MilvusFaultProxy,
   type RecordedRequest,
-  startMilvusTestServer,
-} from "./milvus-grpc-server.js";
+  startMilvusFaultProxy,
+} from "./milvus-fault-proxy.js";
+import { milvusUri, uniqueCollection } from "./support/milvus.js";
 
 let gemini: RunningServer;
-let milvus: MilvusTestServer;
+let milvus: MilvusFaultProxy;
+let reader: MilvusClient;
 let folder: string;
 let env: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
   gemini = await startServer();
-  milvus = await startMilvusTestServer();
+  milvus = await startMilvusFaultProxy(milvusUri());
+  reader = await connectMilvus({ uri: milvusUri() });
 });
 afterAll(async () => {
-  await milvus.close();
+  await reader?.closeConnection();
+  await milvus?.close();
   await gemini.close();
 });
 beforeEach(async (context) => {
@@ -64,18 +69,37 @@ function upsertedRows(call: RecordedRequest): Map<string, Record<string, unknown
   return new Map(rows.map((row) => [String(row.id), row]));
 }
 
+/** The stored rows of a collection, by id, as the server answers them. */
+async function stored(name: string): Promise<Map<string, Record<string, unknown>>> {
+  const result = await reader.query({
+    collection_name: name,
+    filter: 'id != ""',
+    output_fields: ["*"],
+    consistency_level: "Strong" as never,
+    limit: 100,
+  });
+  expect(result.status.error_code).toBe("Success");
+  return new Map(
+    result.data.map((row) => [
+      String(row.id),
+      { ...row, vector: (row.vector as number[]).map(Number) } as Record<string, unknown>,
+    ]),
+  );
+}
+
 const ai = "Artificial intelligence was founded as an academic discipline in 1956.";
 const turing = "Born in Maida Vale, London, Turing was raised in southern England.";
 
 describe("metadata-only changes into Milvus", () => {
   it("gembed ingest --milvus upserts the stored vector with the new metadata and embeds nothing", async () => {
+    const name = uniqueCollection("meta_cli");
     const args = [
       "ingest",
       "-",
       "--milvus",
       milvus.address,
       "--collection",
-      "meta_cli",
+      name,
       "--dim",
       "256",
       "--json",
@@ -92,9 +116,9 @@ describe("metadata-only changes into Milvus", () => {
     const first = await runCli(args, { cwd: folder, env, input: jsonl({ topic: "ai" }) });
     expect(first.code).toBe(0);
     expect(JSON.parse(first.stdout)).toMatchObject({ embedded: 2, updated: 0, written: 2 });
-    const stored = milvus.collections.get("meta_cli")!;
-    const oldVector = [...(stored.rows.get("ai")!.vector as number[])];
-    const oldTuring = structuredClone(stored.rows.get("turing"));
+    const before = await stored(name);
+    const oldVector = before.get("ai")!.vector as number[];
+    const oldTuring = before.get("turing");
     expect(oldVector).toHaveLength(256);
 
     const textsBefore = gemini.stats().texts;
@@ -138,8 +162,10 @@ describe("metadata-only changes into Milvus", () => {
       chunks: 1,
     });
     expect(row).toMatchObject({ text: ai, title: "AI" });
-    expect(stored.rows.get("ai")!.metadata).toEqual(row.metadata);
-    expect(stored.rows.get("turing")).toEqual(oldTuring);
+    const after = await stored(name);
+    expect(after.get("ai")!.metadata).toEqual(row.metadata);
+    expect(after.get("ai")!.vector).toEqual(oldVector);
+    expect(after.get("turing")).toEqual(oldTuring);
 
     // Run again with the same input: the collection now equals it, nothing is written.
     const third = await runCli(args, {
@@ -154,6 +180,7 @@ describe("metadata-only changes into Milvus", () => {
 
   it("a row that vanished between the check and the rewrite is embedded after all", async () => {
     const client: MilvusClient = await connectMilvus({ uri: milvus.address });
+    const name = uniqueCollection("meta_lib");
     try {
       const ef = new GeminiEmbeddingFunction({
         baseUrl: gemini.url,
@@ -162,7 +189,7 @@ describe("metadata-only changes into Milvus", () => {
       });
       const collection = await MilvusCollection.open({
         client,
-        collectionName: "meta_lib",
+        collectionName: name,
         embeddingFunction: ef,
       });
       const documents = (lang: string): SourceDocument[] => [
@@ -178,7 +205,8 @@ describe("metadata-only changes into Milvus", () => {
       const racing = {
         ...sink,
         storedVectors: async (ids: string[]) => {
-          milvus.collections.get("meta_lib")!.rows.delete("b");
+          const deleted = await reader.delete({ collection_name: name, filter: 'id in ["b"]' });
+          expect(deleted.status.error_code).toBe("Success");
           return collection.storedVectors(ids);
         },
       };
@@ -186,7 +214,7 @@ describe("metadata-only changes into Milvus", () => {
       const summary = await ingestDocuments(documents("fr"), { embedder: ef, sink: racing });
       expect(summary).toMatchObject({ skipped: 0, updated: 1, embedded: 1, written: 2 });
       expect(gemini.stats().texts - textsBefore).toBe(1);
-      const rows = milvus.collections.get("meta_lib")!.rows;
+      const rows = await stored(name);
       expect(rows.get("a")!.metadata).toMatchObject({ lang: "fr" });
       expect(rows.get("b")!.metadata).toMatchObject({ lang: "fr" });
       expect(rows.get("b")!.vector as number[]).toHaveLength(128);

@@ -1,7 +1,7 @@
 /**
  * The Python anchors: the official Python SDK (`google-genai`) and pymilvus-model's
  * `GeminiEmbeddingFunction` (the seed's class), unchanged and pinned in
- * `python/requirements-anchors.txt`, run against the real local server (`startServer`).
+ * `python/requirements.txt`, run against the real local server (`startServer`).
  *
  * Each Python script (test/python/) prints `ok <check>` per assertion and writes the vectors it
  * received; this test checks the exit code and the lines, and compares every vector with the
@@ -23,11 +23,11 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const SCRIPTS = path.join(ROOT, "test", "python");
 const VENV = path.join(ROOT, ".venv");
 const PYTHON = path.join(VENV, "bin", "python");
-const REQUIREMENTS = path.join(ROOT, "python", "requirements-anchors.txt");
+const REQUIREMENTS = path.join(ROOT, "python", "requirements.txt");
 /** The command that builds the venv: the project's env script where there is one. */
 const SETUP = existsSync(path.join(ROOT, "scripts", "python-env.mjs"))
   ? "node scripts/python-env.mjs (in the project root)"
-  : "python3 -m venv .venv && .venv/bin/pip install -r python/requirements-anchors.txt (in the project root)";
+  : "python3 -m venv .venv && .venv/bin/pip install -r python/requirements.txt (in the project root)";
 const KEY = "python-anchors-key";
 /** The seed's example passes this key word for word; the server accepts it too. */
 const SEED_KEY = "YOUR_API_KEY";

@@ -3,8 +3,8 @@
  * - local ingest: documents -> chunks -> local server embeddings -> journaled rows file, rows/s;
  * - a second, unchanged run (hash check only), ms;
  * - exact cosine search over the rows file, ms per query;
- * - Milvus writes through the SDK to the in-memory Milvus-protocol server (SDK encoding and
- *   batching cost; a real Milvus adds its own time), rows/s.
+ * - Milvus writes through the SDK to Milvus Lite (from .venv/, started in a temporary folder;
+ *   a recording proxy in front counts the bytes sent), rows/s.
  */
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -16,9 +16,9 @@ import {
   LocalRowsFile,
   localRowsSink,
 } from "../../src/ingest/index.js";
-import { connectMilvus, MilvusCollection } from "../../src/milvus/index.js";
+import { connectMilvus, MilvusCollection, startMilvusLite } from "../../src/milvus/index.js";
 import { startServer } from "../../src/server/index.js";
-import { startMilvusTestServer } from "../../test/milvus-grpc-server.js";
+import { startMilvusFaultProxy } from "../../test/milvus-fault-proxy.js";
 
 const DIM = 768;
 const DOCUMENTS = 2000;
@@ -68,7 +68,8 @@ export default async function (): Promise<void> {
       `exact cosine search over ${reopened.size} rows: ${((performance.now() - started) / rounds).toFixed(2)} ms per query`,
     );
 
-    const milvus = await startMilvusTestServer();
+    const lite = await startMilvusLite({ dataDir: path.join(folder, "milvus.db") });
+    const milvus = await startMilvusFaultProxy(lite.uri);
     const client = await connectMilvus({ uri: milvus.address });
     try {
       const collection = await MilvusCollection.open({
@@ -83,11 +84,12 @@ export default async function (): Promise<void> {
       const milvusMs = performance.now() - started;
       const requestBytes = milvus.calls("Upsert").reduce((sum, call) => sum + call.bytes, 0);
       console.log(
-        `Milvus upsert via the SDK (in-memory protocol server): ${written.written} rows in ${written.batches} batch(es) of <= 8 MiB, ${milvusMs.toFixed(0)} ms (${((written.written / milvusMs) * 1000).toFixed(0)} rows/s), ${(requestBytes / 1e6).toFixed(1)} MB sent`,
+        `Milvus upsert via the SDK into Milvus Lite: ${written.written} rows in ${written.batches} batch(es) of <= 8 MiB, ${milvusMs.toFixed(0)} ms (${((written.written / milvusMs) * 1000).toFixed(0)} rows/s), ${(requestBytes / 1e6).toFixed(1)} MB sent`,
       );
     } finally {
       await client.closeConnection();
       await milvus.close();
+      await lite.stop();
     }
   } finally {
     await server.close();

@@ -16,6 +16,7 @@ import {
   FIELDS,
   ID_MAX_LENGTH,
   METRIC,
+  MODEL_PROPERTY,
   TEXT_MAX_LENGTH,
   TITLE_MAX_LENGTH,
 } from "./schema.js";
@@ -140,9 +141,48 @@ function check(operation: string, status: Status | undefined): void {
   }
 }
 
+/** Milvus's query window: offset + limit of one query is at most this many rows. */
+export const QUERY_WINDOW_ROWS = 16_384;
+
+/** Rows per page of {@link MilvusCollection.queryPages}. */
+const QUERY_PAGE_ROWS = 4_096;
+
 /** A JSON string literal is also a valid Milvus expression string literal. */
 export function milvusStringList(values: string[]): string {
   return `[${values.map((value) => JSON.stringify(value)).join(", ")}]`;
+}
+
+/**
+ * Loads a collection and waits until it is loaded: `LoadCollection`, then the progress poll
+ * `GetLoadingProgress` (what the SDK's `loadCollectionSync` does), or, on a server without that
+ * poll (a gRPC UNIMPLEMENTED, which the SDK's own `loadCollectionSync` turns into a TypeError),
+ * `getLoadState` until it says loaded.
+ */
+async function loadAndWait(client: MilvusClient, collectionName: string): Promise<void> {
+  const started = (await client.loadCollectionAsync({
+    collection_name: collectionName,
+  })) as Status;
+  check(`loadCollection ${collectionName}`, started);
+  let progressPoll = true;
+  for (let wait = 50; ; wait = Math.min(wait * 2, 1_000)) {
+    if (progressPoll) {
+      const progress = await client
+        .getLoadingProgress({ collection_name: collectionName })
+        .catch((error: unknown) => error);
+      const answer = progress as { status?: Status; progress?: unknown } | undefined;
+      if (answer?.status === undefined || progress instanceof Error) {
+        progressPoll = false; // not implemented here: ask for the load state instead
+        continue;
+      }
+      check(`getLoadingProgress ${collectionName}`, answer.status);
+      if (Number(answer.progress) >= 100) return;
+    } else {
+      const state = await client.getLoadState({ collection_name: collectionName });
+      check(`getLoadState ${collectionName}`, state.status);
+      if (String(state.state) === "LoadStateLoaded") return;
+    }
+    await sleep(wait);
+  }
 }
 
 /**
@@ -236,6 +276,7 @@ export class MilvusCollection {
         fields: fields.map((field) => ({ ...field })),
         index_params: [collectionIndex()],
         enable_dynamic_field: false,
+        properties: { [MODEL_PROPERTY]: embeddingFunction.modelName },
       });
       check(`createCollection ${collectionName}`, result as Status);
       created = true;
@@ -255,10 +296,7 @@ export class MilvusCollection {
       if (problems.length > 0) throw new MilvusSchemaMismatchError(collectionName, problems);
       const load = await client.getLoadState({ collection_name: collectionName });
       check(`getLoadState ${collectionName}`, load.status);
-      if (String(load.state) !== "LoadStateLoaded") {
-        const loaded = await client.loadCollectionSync({ collection_name: collectionName });
-        check(`loadCollection ${collectionName}`, loaded as Status);
-      }
+      if (String(load.state) !== "LoadStateLoaded") await loadAndWait(client, collectionName);
     }
     return new MilvusCollection(sdk, options, created, resolved);
   }
@@ -505,27 +543,98 @@ export class MilvusCollection {
     return vectors;
   }
 
+  /**
+   * Every row matching `filter`, page by page: Milvus caps one query's window (offset + limit)
+   * at 16,384 rows, so pages follow the primary key (`id > last`, the way pymilvus's query
+   * iterator does, with the `iterator` flag that has the server order each page by key).
+   */
+  async *queryPages(
+    filter: string,
+    outputFields: string[],
+    pageSize = QUERY_PAGE_ROWS,
+  ): AsyncGenerator<Record<string, unknown>[]> {
+    checkInteger(pageSize, "pageSize", 1);
+    if (pageSize > QUERY_WINDOW_ROWS)
+      throw new RangeError(`pageSize must be at most ${QUERY_WINDOW_ROWS} (Milvus's query window)`);
+    let last: string | undefined;
+    for (;;) {
+      const result = await this.client.query({
+        collection_name: this.name,
+        filter:
+          last === undefined ? filter : `(${filter}) and ${FIELDS.id} > ${JSON.stringify(last)}`,
+        output_fields: [...new Set([FIELDS.id, ...outputFields])],
+        consistency_level: this.#sdk.ConsistencyLevelEnum.Strong,
+        limit: pageSize,
+        params: { iterator: true },
+      });
+      check(`query ${this.name}`, result.status);
+      const rows = result.data as Record<string, unknown>[];
+      if (rows.length === 0) return;
+      // The cursor is only sound if the page came in key order (Milvus compares VarChar bytes).
+      const ids = rows.map((row) => Buffer.from(String(row[FIELDS.id])));
+      for (let index = 1; index < ids.length; index++) {
+        if (Buffer.compare(ids[index - 1]!, ids[index]!) >= 0) {
+          throw new MilvusOperationError(
+            `query ${this.name}`,
+            "UnorderedPage",
+            "the server did not return the page in primary-key order, so it cannot be paged",
+          );
+        }
+      }
+      yield rows;
+      if (rows.length < pageSize) return;
+      last = String(rows.at(-1)![FIELDS.id]);
+    }
+  }
+
+  /**
+   * A filter for `metadata["document_id"]` being one of `documentIds`: `in [...]` as Milvus
+   * writes it, or, on a server whose parser refuses `in` on a JSON path (Milvus Lite 3.x),
+   * the same as `==` terms joined by `or`.
+   */
+  #documentFilter(documentIds: string[]): string {
+    const path = `${FIELDS.metadata}["document_id"]`;
+    if (!this.#jsonInRefused) return `${path} in ${milvusStringList(documentIds)}`;
+    return documentIds.map((id) => `${path} == ${JSON.stringify(id)}`).join(" or ");
+  }
+
+  #jsonInRefused = false;
+
   /** Deletes the rows of these documents (by `metadata["document_id"]`) whose ids are not in `keep`. */
   async removeStale(documentIds: string[], keep: Set<string>): Promise<number> {
     let removed = 0;
     for (let start = 0; start < documentIds.length; start += 200) {
       const slice = documentIds.slice(start, start + 200);
-      const result = await this.client.query({
-        collection_name: this.name,
-        filter: `${FIELDS.metadata}["document_id"] in ${milvusStringList(slice)}`,
-        output_fields: [FIELDS.id],
-        consistency_level: this.#sdk.ConsistencyLevelEnum.Strong,
-      });
-      check(`query ${this.name}`, result.status);
-      const stale = result.data.map((row) => String(row[FIELDS.id])).filter((id) => !keep.has(id));
-      if (stale.length > 0) {
-        // Not `ids`: the SDK quotes them without escaping.
+      const stale: string[] = [];
+      try {
+        for await (const page of this.queryPages(this.#documentFilter(slice), [FIELDS.id])) {
+          for (const row of page) {
+            const id = String(row[FIELDS.id]);
+            if (!keep.has(id)) stale.push(id);
+          }
+        }
+      } catch (error) {
+        if (
+          this.#jsonInRefused ||
+          !(error instanceof MilvusOperationError) ||
+          !/left side of 'in'/.test(error.reason ?? "")
+        ) {
+          throw error;
+        }
+        this.#jsonInRefused = true;
+        start -= 200; // the same slice again, with the other form
+        continue;
+      }
+      // Deleted in slices so that no expression grows without bound. Not `ids`: the SDK quotes
+      // them without escaping.
+      for (let at = 0; at < stale.length; at += 1_000) {
+        const ids = stale.slice(at, at + 1_000);
         const deleted = await this.client.delete({
           collection_name: this.name,
-          filter: `${FIELDS.id} in ${milvusStringList(stale)}`,
+          filter: `${FIELDS.id} in ${milvusStringList(ids)}`,
         });
         check(`delete from ${this.name}`, deleted.status);
-        removed += stale.length;
+        removed += ids.length;
       }
     }
     return removed;

@@ -12,6 +12,12 @@ export {
   planBatches,
 } from "./batching.js";
 export {
+  type BulkImportFileOptions,
+  type BulkImportFormat,
+  bulkImportFormat,
+  writeBulkImportFiles,
+} from "./bulk-import.js";
+export {
   type CollectionDocument,
   type CollectionEmbeddingFunction,
   type CollectionHit,
@@ -19,6 +25,7 @@ export {
   MilvusCollection,
   milvusStringList,
   type OpenCollectionOptions,
+  QUERY_WINDOW_ROWS,
   type WriteOptions,
 } from "./collection.js";
 export {
@@ -28,16 +35,28 @@ export {
   MilvusWriteError,
 } from "./errors.js";
 export {
+  findMilvusLiteBin,
+  isMilvusLitePath,
+  MILVUS_LITE_INSTALL_COMMAND,
+  MilvusLiteMissingError,
+  type MilvusLiteServer,
+  MilvusLiteStartError,
+  type StartMilvusLiteOptions,
+  startMilvusLite,
+} from "./lite.js";
+export {
   type CollectionField,
   type CollectionIndex,
   collectionFields,
   collectionIndex,
+  collectionModel,
   collectionProblems,
   type DescribedField,
   type DescribedIndex,
   FIELDS,
   ID_MAX_LENGTH,
   METRIC,
+  MODEL_PROPERTY,
   TEXT_MAX_LENGTH,
   TITLE_MAX_LENGTH,
 } from "./schema.js";

@@ -162,3 +162,19 @@ export function collectionProblems(
   }
   return problems;
 }
+
+/**
+ * The collection property that names the model of its vectors (besides the description
+ * `gembed: <model> embeddings`, which Milvus Lite 3.x does not keep).
+ */
+export const MODEL_PROPERTY = "gembed.model";
+
+/** The model a gembed collection was written with, from `describeCollection`'s answer. */
+export function collectionModel(described: {
+  schema?: { description?: string } | undefined;
+  properties?: { key: string; value: unknown }[] | undefined;
+}): string | undefined {
+  const property = described.properties?.find((pair) => pair.key === MODEL_PROPERTY)?.value;
+  if (typeof property === "string" && property.length > 0) return property;
+  return /^gembed: (\S+) embeddings$/.exec(described.schema?.description ?? "")?.[1];
+}

@@ -1,6 +1,7 @@
 import type * as MilvusSdk from "@zilliz/milvus2-sdk-node";
 import { checkNumber } from "../util/checks.js";
 import { MilvusSdkMissingError } from "./errors.js";
+import { isMilvusLitePath, startMilvusLite } from "./lite.js";
 
 /** The Milvus Node SDK module. */
 export type MilvusSdkModule = typeof MilvusSdk;
@@ -32,7 +33,10 @@ export function loadMilvusSdk(): Promise<MilvusSdkModule> {
 
 /** Options of {@link connectMilvus}. */
 export interface ConnectMilvusOptions {
-  /** `http://host:19530`, `host:19530` or a Zilliz Cloud endpoint. */
+  /**
+   * `http://host:19530`, `host:19530`, a Zilliz Cloud endpoint, or a folder path such as
+   * `./gembed.db`: Milvus Lite is started for that folder and stopped by `closeConnection()`.
+   */
   uri: string;
   /**
    * `user:password` or a Zilliz Cloud API key. Never printed.
@@ -53,10 +57,14 @@ export interface ConnectMilvusOptions {
 
 /**
  * Connects a `MilvusClient` (and waits until it is connected, so a wrong address fails here).
+ * A folder path instead of a URI (`./gembed.db`, as pymilvus's `MilvusClient("./milvus.db")`)
+ * starts Milvus Lite for it (see `startMilvusLite`); the client's `closeConnection()` then stops
+ * it too. Without Milvus Lite installed: `MilvusLiteMissingError`, naming the install command.
  *
  * @example
  * ```ts
  * const client = await connectMilvus({ uri: "http://127.0.0.1:19530" });
+ * const local = await connectMilvus({ uri: "./gembed.db" }); // Milvus Lite
  * ```
  */
 export async function connectMilvus(
@@ -69,6 +77,25 @@ export async function connectMilvus(
   checkNumber(timeout, "timeout");
   if (timeout <= 0) throw new RangeError(`timeout must be > 0, got ${timeout}`);
   const sdk = await loadMilvusSdk();
+  if (isMilvusLitePath(options.uri)) {
+    const lite = await startMilvusLite({ dataDir: options.uri });
+    try {
+      const client = await connectMilvus({ ...options, uri: lite.uri });
+      const close = client.closeConnection.bind(client);
+      // One call ends both: the connection, then the Milvus Lite it was started for.
+      client.closeConnection = async () => {
+        try {
+          return await close();
+        } finally {
+          await lite.stop();
+        }
+      };
+      return client;
+    } catch (error) {
+      await lite.stop();
+      throw error;
+    }
+  }
   const token = options.token ?? process.env.MILVUS_TOKEN;
   const config: MilvusSdk.ClientConfig = { address: options.uri, timeout, logLevel: "error" };
   if (token !== undefined && token.length > 0) config.token = token;

@@ -1,14 +1,24 @@
 /**
  * `gembed demo`: the seed's example end to end. Embeds its three documents, answers its two
  * queries and prints `Dim` and the ranked results; with the real API when GEMINI_API_KEY or
- * GOOGLE_API_KEY is set, else against the local server started in-process; and, when MILVUS_URI
- * (or --milvus) is set, the same through a Milvus collection.
+ * GOOGLE_API_KEY is set, else against the local server started in-process; and the same through
+ * a Milvus collection: MILVUS_URI (or --milvus) when set, else Milvus Lite in a temporary folder
+ * when it is installed (`npm run python-env`), else in memory only. It says which store it used.
  *
  * @module
  */
 
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import type { Command } from "commander";
 import { MilvusCollection } from "../../milvus/collection.js";
+import {
+  findMilvusLiteBin,
+  isMilvusLitePath,
+  MILVUS_LITE_INSTALL_COMMAND,
+  MilvusLiteMissingError,
+} from "../../milvus/lite.js";
 import { connectMilvus } from "../../milvus/sdk.js";
 import { startServer } from "../../server/index.js";
 import {
@@ -33,7 +43,8 @@ export const DEMO_QUERIES = [
 
 interface DemoOptions extends EmbeddingCliOptions {
   local?: boolean;
-  milvus?: string;
+  /** A URI or folder; false with --no-milvus. */
+  milvus?: string | false;
   token?: string;
   collection: string;
   json?: boolean;
@@ -115,7 +126,11 @@ export function registerDemoCommand(program: Command): void {
       "the quick start: embed 3 documents, answer 2 queries, print Dim and the ranked results",
     )
     .option("--local", "use the in-process local server even when an API key is set")
-    .option("--milvus <uri>", "also run it through this Milvus (default: $MILVUS_URI)")
+    .option(
+      "--milvus <uri>",
+      "also run it through this Milvus, a URI or a Milvus Lite folder (default: $MILVUS_URI, else Milvus Lite in a temporary folder when installed)",
+    )
+    .option("--no-milvus", "rank in memory only, without Milvus")
     .option("--token <token>", "Milvus token (default: $MILVUS_TOKEN)")
     .option("--collection <name>", "Milvus collection for the demo", collectionName, "gembed_demo")
     .option("--json", "print everything as JSON");
@@ -126,7 +141,8 @@ export function registerDemoCommand(program: Command): void {
 Examples:
   $ gembed demo                                   # local server, no key needed
   $ GEMINI_API_KEY=... gembed demo --dim 768      # the real API
-  $ MILVUS_URI=http://127.0.0.1:19530 gembed demo # and through Milvus
+  $ MILVUS_URI=http://127.0.0.1:19530 gembed demo # and through that Milvus
+  $ gembed demo --milvus ./gembed.db              # through Milvus Lite in ./gembed.db
 
 Exit codes: 0 ok, 1 failure (API, Milvus), 2 bad usage.`,
   );
@@ -176,7 +192,33 @@ Exit codes: 0 ok, 1 failure (API, Milvus), 2 bad usage.`,
         return { query: each.query, expected: each.expected, results: ranked };
       });
 
-      const milvusUri = options.milvus ?? process.env.MILVUS_URI;
+      // Which store: a Milvus given, else Milvus Lite when installed, else memory only.
+      let milvusUri: string | undefined;
+      let store: "milvus" | "milvus-lite" | "memory" = "memory";
+      let temporary: string | undefined;
+      if (options.milvus !== false) {
+        milvusUri = options.milvus || process.env.MILVUS_URI || undefined;
+        if (milvusUri === undefined) {
+          try {
+            findMilvusLiteBin();
+            temporary = await mkdtemp(path.join(tmpdir(), "gembed-demo-"));
+            milvusUri = path.join(temporary, "demo.db");
+          } catch (error) {
+            if (!(error instanceof MilvusLiteMissingError)) throw error;
+          }
+        }
+      }
+      if (milvusUri !== undefined) {
+        store = isMilvusLitePath(milvusUri) ? "milvus-lite" : "milvus";
+      }
+      const storeLine =
+        store === "milvus-lite"
+          ? `Milvus Lite (${temporary ? "a temporary folder" : milvusUri})`
+          : store === "milvus"
+            ? `Milvus at ${redactUri(milvusUri ?? "")}`
+            : options.milvus === false
+              ? "memory only (--no-milvus)"
+              : `memory only (Milvus Lite is not installed: ${MILVUS_LITE_INSTALL_COMMAND}, or npm run python-env)`;
       let milvus:
         | { uri: string; collection: string; results: { query: string; results: RankedResult[] }[] }
         | undefined;
@@ -184,6 +226,9 @@ Exit codes: 0 ok, 1 failure (API, Milvus), 2 bad usage.`,
         const client = await connectMilvus({
           uri: milvusUri,
           ...(options.token !== undefined ? { token: options.token } : {}),
+        }).catch(async (error: unknown) => {
+          if (temporary) await rm(temporary, { recursive: true, force: true });
+          throw error;
         });
         try {
           const collection = await MilvusCollection.open({
@@ -202,7 +247,7 @@ Exit codes: 0 ok, 1 failure (API, Milvus), 2 bad usage.`,
             })),
           );
           say("");
-          say(`Milvus ${redactUri(milvusUri)}, collection ${options.collection}:`);
+          say(`${storeLine}, collection ${options.collection}:`);
           const milvusResults: { query: string; results: RankedResult[] }[] = [];
           for (const [queryIndex, each] of DEMO_QUERIES.entries()) {
             const hits = await collection.searchVector(queryVectors[queryIndex]!, {
@@ -223,14 +268,17 @@ Exit codes: 0 ok, 1 failure (API, Milvus), 2 bad usage.`,
             milvusResults.push({ query: each.query, results: ranked });
           }
           milvus = {
-            uri: redactUri(milvusUri),
+            uri: temporary ? "(temporary Milvus Lite folder)" : redactUri(milvusUri),
             collection: options.collection,
             results: milvusResults,
           };
         } finally {
           await client.closeConnection();
+          if (temporary) await rm(temporary, { recursive: true, force: true });
         }
       }
+      say("");
+      say(`store: ${storeLine}`);
       if (options.json) {
         process.stdout.write(
           `${JSON.stringify({
@@ -238,6 +286,7 @@ Exit codes: 0 ok, 1 failure (API, Milvus), 2 bad usage.`,
             local: server !== undefined,
             dim: embeddingFunction.dim,
             vectorLength: documentVectors[0]!.length,
+            store,
             documents: DEMO_DOCUMENTS,
             queries: results,
             ...(milvus ? { milvus } : {}),

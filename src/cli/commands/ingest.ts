@@ -21,6 +21,7 @@ import {
 } from "../../ingest/pipeline.js";
 import { pruneRowsFile, pruneScope } from "../../ingest/prune.js";
 import { readSources } from "../../ingest/sources.js";
+import { bulkImportFormat, writeBulkImportFiles } from "../../milvus/bulk-import.js";
 import { MilvusCollection } from "../../milvus/collection.js";
 import { TEXT_MAX_LENGTH } from "../../milvus/schema.js";
 import { connectMilvus } from "../../milvus/sdk.js";
@@ -75,7 +76,7 @@ export function addMilvusOptions(command: Command): Command {
   return command
     .option(
       "--milvus <uri>",
-      "Milvus address, e.g. http://127.0.0.1:19530 (without it: a local file)",
+      "Milvus address, e.g. http://127.0.0.1:19530, or a folder such as ./gembed.db for Milvus Lite (without it: a local file)",
     )
     .option("--token <token>", "Milvus token, user:password or an API key (default: $MILVUS_TOKEN)")
     .option("--database <name>", "Milvus database (default: default)")
@@ -97,7 +98,10 @@ export function registerIngestCommand(program: Command): void {
       '.txt/.md files, folders, globs, .jsonl files of {id, text, title?, metadata?}, or "-"',
     );
   addMilvusOptions(command)
-    .option("--out <file>", "local rows file when no --milvus (default: <collection>.json)")
+    .option(
+      "--out <file>",
+      "bulk-import file when no --milvus: JSON rows, or Parquet for a .parquet name (default: <collection>.json)",
+    )
     .option(
       "--chunk-tokens <n>",
       "largest chunk, in tokens (default: the model's input limit)",
@@ -154,7 +158,9 @@ export function registerIngestCommand(program: Command): void {
 Examples:
   $ gembed ingest docs/                                   # -> ./gembed.json (Milvus bulk-import rows)
   $ gembed ingest "notes/**/*.md" rows.jsonl --collection notes --dim 768
+  $ gembed ingest docs/ --out docs.parquet                # Parquet for Milvus bulk import
   $ gembed ingest docs/ --milvus http://127.0.0.1:19530 --collection docs
+  $ gembed ingest docs/ --milvus ./gembed.db --collection docs   # Milvus Lite in ./gembed.db
   $ cat rows.jsonl | gembed ingest - --milvus http://127.0.0.1:19530 --collection docs --batch
   $ gembed ingest corpus --exclude "drafts/" --exclude "*.tmp.md" --skip-bad --prune
 
@@ -256,7 +262,11 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
           if (succeeded && kept !== undefined) await kept.delete();
         };
       } else {
-        const file = await LocalRowsFile.open(options.out ?? `${options.collection}.json`, {
+        const out = options.out ?? `${options.collection}.json`;
+        // Parquet is written by the Milvus SDK's BulkWriter from the rows file kept beside it,
+        // which is what makes the run restartable (and what `search --file` reads).
+        const parquet = bulkImportFormat(out) === "parquet";
+        const file = await LocalRowsFile.open(parquet ? `${out}.rows.json` : out, {
           model: embeddingFunction.modelName,
           dim,
         });
@@ -268,8 +278,11 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
             new Set(documents.map((document) => document.id)),
           );
         // The journal is merged even when the run stops early: what was paid for is kept.
-        finish = () => file.commit();
-        target = file.path;
+        finish = async () => {
+          await file.commit();
+          if (parquet && succeeded) await writeBulkImportFiles(file.rows(), { out, dim });
+        };
+        target = parquet ? out : file.path;
       }
       const embedder: DocumentEmbedder = options.batch
         ? batchEmbedder(embeddingFunction, options, interrupt.signal)

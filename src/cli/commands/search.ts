@@ -10,7 +10,7 @@ import { RowsFileError } from "../../ingest/errors.js";
 import { compileFilter } from "../../ingest/filter.js";
 import { LocalRowsFile } from "../../ingest/local-rows-file.js";
 import { MilvusCollection } from "../../milvus/collection.js";
-import { FIELDS } from "../../milvus/schema.js";
+import { collectionModel, FIELDS } from "../../milvus/schema.js";
 import { connectMilvus } from "../../milvus/sdk.js";
 import { modelId } from "../../models.js";
 import {
@@ -87,10 +87,7 @@ Exit codes: 0 ok (even with no hit), 1 failure, 2 bad usage or input, 130 interr
         const described = await client.describeCollection({ collection_name: options.collection });
         const vector = described.schema?.fields?.find((field) => field.name === FIELDS.vector);
         const dim = options.dim ?? (vector ? Number(vector.dim) : undefined);
-        const model = modelGiven
-          ? options.model
-          : (/^gembed: (\S+) embeddings$/.exec(described.schema?.description ?? "")?.[1] ??
-            options.model);
+        const model = modelGiven ? options.model : (collectionModel(described) ?? options.model);
         const embeddingFunction = embeddingFunctionFrom({
           ...options,
           model,
