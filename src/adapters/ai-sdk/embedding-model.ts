@@ -32,7 +32,10 @@ import {
  * Options of {@link createGembed}: everything `GeminiEmbeddingFunction` takes but the model and
  * its config, and a `signal` that stops every call (each call's `abortSignal` works too).
  */
-export type GembedProviderSettings = Omit<GeminiEmbeddingFunctionOptions, "modelName" | "config"> & {
+export type GembedProviderSettings = Omit<
+  GeminiEmbeddingFunctionOptions,
+  "modelName" | "config"
+> & {
   signal?: AbortSignal;
 };
 
@@ -251,7 +254,11 @@ export class GembedEmbeddingModel implements EmbeddingModelV3 {
       const title = call.titles?.[index];
       return title === undefined ? text : { text, title };
     });
-    const key = JSON.stringify([call.taskType, call.titles ?? null, ef.config.outputDimensionality]);
+    const key = JSON.stringify([
+      call.taskType,
+      call.titles ?? null,
+      ef.config.outputDimensionality,
+    ]);
     const previous = this.#partials.get(values);
     const vectors: (number[] | undefined)[] =
       previous?.key === key ? [...previous.vectors] : new Array(values.length);

@@ -7,9 +7,9 @@
 
 export {
   createGembed,
-  type GembedEmbeddingProviderOptions,
   GembedEmbeddingError,
   GembedEmbeddingModel,
+  type GembedEmbeddingProviderOptions,
   type GembedEmbeddingSettings,
   type GembedProvider,
   type GembedProviderSettings,

@@ -62,22 +62,11 @@ export class GembedEmbedding extends BaseEmbedding {
   readonly #titleKey: string;
 
   constructor(options: GembedEmbeddingOptions = {}) {
-    // BaseEmbedding returns a callable transform; LlamaIndex calls it with the nodes to embed.
-    // `self` is bound right after super(): the transform only runs later.
-    let self: GembedEmbedding | undefined;
     super((nodes: BaseNode[], transformOptions?: BaseEmbeddingOptions) =>
-      self!.embedNodes(nodes, transformOptions),
+      this!.embedNodes(nodes, transformOptions),
     );
-    self = this;
-    const {
-      model,
-      outputDimensionality,
-      taskType,
-      signal,
-      titleKey,
-      embeddingFunction,
-      ...rest
-    } = options;
+    const { model, outputDimensionality, taskType, signal, titleKey, embeddingFunction, ...rest } =
+      options;
     if (model !== undefined && rest.modelName !== undefined && model !== rest.modelName) {
       throw new TypeError(`model ("${model}") and modelName ("${rest.modelName}") differ.`);
     }
