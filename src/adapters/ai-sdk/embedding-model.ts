@@ -23,6 +23,7 @@ import {
   GeminiEmbeddingFunction,
   type GeminiEmbeddingFunctionOptions,
   InvalidInputError,
+  InvalidResponseError,
   isRetryableError,
   TASK_TYPES,
   type TaskType,
@@ -70,8 +71,9 @@ export interface GembedEmbeddingProviderOptions {
 
 /**
  * Thrown when some values could not be embedded: an `APICallError` (so the AI SDK's retry logic
- * reads `isRetryable`, which is true only when waiting can help: a 5xx, a dropped connection, a
- * per-minute quota; false for a per-day quota, a bad key or a bad request), carrying every vector
+ * reads `isRetryable`, which is true only when trying again can help: a 5xx, a dropped connection,
+ * a timeout, a short answer, a per-minute quota; false for a per-day quota, a bad key or a bad
+ * request), carrying every vector
  * already computed. `cause` is gembed's `EmbeddingIncompleteError`.
  */
 export class GembedEmbeddingError extends APICallError {
@@ -97,7 +99,8 @@ export class GembedEmbeddingError extends APICallError {
       requestBodyValues,
       ...(apiError ? { statusCode: apiError.httpStatus, responseHeaders: headers } : {}),
       cause: incomplete,
-      isRetryable: isRetryableError(cause),
+      // gembed retries a short answer itself: one that stays short may still come right.
+      isRetryable: isRetryableError(cause) || cause instanceof InvalidResponseError,
       data: { missingIndices: incomplete.missingIndices },
     });
     this.name = "GembedEmbeddingError";
