@@ -209,3 +209,16 @@ describe("gembed as an AI SDK embedding model against gembed serve", () => {
     await expect(pending).rejects.toMatchObject({ name: "AbortError" });
   });
 });
+
+describe("createGembed", () => {
+  it("gives the same model (one quota limiter) for the same id and settings", () => {
+    const provider = createGembed({ apiKey: "k", baseUrl: "http://127.0.0.1:9" });
+    const first = provider.textEmbeddingModel(MODEL, { outputDimensionality: 768 });
+    expect(provider.embedding(MODEL, { outputDimensionality: 768 })).toBe(first);
+    expect(provider.embeddingModel(MODEL)).not.toBe(first);
+    expect(first.embeddingFunction(undefined).limiter).toBe(
+      provider.textEmbeddingModel(MODEL, { outputDimensionality: 768 }).embeddingFunction(undefined)
+        .limiter,
+    );
+  });
+});

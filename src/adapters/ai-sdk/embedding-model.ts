@@ -103,7 +103,6 @@ export class GembedEmbeddingError extends APICallError {
       isRetryable: isRetryableError(cause) || cause instanceof InvalidResponseError,
       data: { missingIndices: incomplete.missingIndices },
     });
-    this.name = "GembedEmbeddingError";
     this.vectors = vectors;
     this.missingIndices = incomplete.missingIndices;
   }
@@ -360,8 +359,22 @@ export interface GembedProvider {
  * ```
  */
 export function createGembed(settings: GembedProviderSettings = {}): GembedProvider {
-  const make = (modelId = "gemini-embedding-001", modelSettings: GembedEmbeddingSettings = {}) =>
-    new GembedEmbeddingModel(modelId, modelSettings, settings);
+  // The same model for the same id and settings: code that writes
+  // `gembed.textEmbeddingModel(id)` inside every call still shares one quota limiter.
+  const models = new Map<string, GembedEmbeddingModel>();
+  const make = (modelId = "gemini-embedding-001", modelSettings: GembedEmbeddingSettings = {}) => {
+    const key = JSON.stringify([
+      modelId,
+      modelSettings.outputDimensionality ?? null,
+      modelSettings.taskType ?? null,
+    ]);
+    let model = models.get(key);
+    if (model === undefined) {
+      model = new GembedEmbeddingModel(modelId, modelSettings, settings);
+      models.set(key, model);
+    }
+    return model;
+  };
   return { embeddingModel: make, textEmbeddingModel: make, embedding: make };
 }
 
