@@ -10,11 +10,13 @@ import { access } from "node:fs/promises";
 import { type Command, InvalidArgumentError } from "commander";
 import { encodeWithBatchApi } from "../../batch/encode-batch.js";
 import type { GeminiEmbeddingFunction } from "../../embedding/gemini-embedding-function.js";
+import { EmbeddingAbortedError } from "../../errors.js";
 import { LocalRowsFile } from "../../ingest/local-rows-file.js";
 import { localRowsSink } from "../../ingest/local-sink.js";
 import {
   type DocumentEmbedder,
   type IngestOptions,
+  type IngestProgress,
   type IngestSummary,
   ingestDocuments,
   type RowSink,
@@ -24,6 +26,7 @@ import { MilvusCollection } from "../../milvus/collection.js";
 import { TEXT_MAX_LENGTH } from "../../milvus/schema.js";
 import { connectMilvus } from "../../milvus/sdk.js";
 import { getModelInfo } from "../../models.js";
+import { type FileLock, lockFile } from "../../util/file-lock.js";
 import {
   addEmbeddingOptions,
   type EmbeddingCliOptions,
@@ -31,6 +34,8 @@ import {
   integerOption,
   interruptSignal,
 } from "../embedding-options.js";
+import { UsageError } from "../errors.js";
+import { interruptedIngest } from "../interrupted.js";
 import { createProgress } from "../progress.js";
 
 /** Options shared by `ingest` and `search` to reach Milvus. */
@@ -152,6 +157,11 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
       options.chunkTokens ?? modelLimit,
       options.milvus ? Math.floor(TEXT_MAX_LENGTH / 12) : Number.MAX_SAFE_INTEGER,
     );
+    if (options.overlapTokens !== undefined && options.overlapTokens > maxTokens / 2) {
+      throw new UsageError(
+        `--overlap-tokens must be at most half of ${maxTokens} (the chunk size)`,
+      );
+    }
     const chunk = {
       maxTokens,
       ...(options.overlapTokens !== undefined ? { overlapTokens: options.overlapTokens } : {}),
@@ -167,6 +177,9 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
     let reuse: IngestOptions["reuse"];
     let onWriteFailure: IngestOptions["onWriteFailure"];
     let succeeded = false;
+    let lock: FileLock | undefined;
+    let last: IngestProgress | undefined;
+    const stateFile = batchStateFile(options);
     try {
       if (options.milvus) {
         const client = await connectMilvus({
@@ -205,6 +218,8 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
           if (succeeded && kept !== undefined) await kept.delete();
         };
       } else {
+        // One writer at a time: a second run on the same file would lose the first one's rows.
+        lock = await lockFile(options.out ?? `${options.collection}.json`, "the rows file");
         const file = await LocalRowsFile.open(options.out ?? `${options.collection}.json`, {
           model: embeddingFunction.modelName,
           dim,
@@ -225,12 +240,21 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
           chunk,
           batchSize: options.batch ? 1_000_000 : options.batchSize,
           signal: interrupt.signal,
-          onProgress: (state) =>
-            progress?.update(state.done, state.total, `skipped ${state.skipped}`),
+          onProgress: (state) => {
+            last = state;
+            progress?.update(state.done, state.total, `skipped ${state.skipped}`);
+          },
           ...(reuse !== undefined ? { reuse } : {}),
           ...(onWriteFailure !== undefined ? { onWriteFailure } : {}),
         });
         succeeded = true;
+      } catch (error) {
+        // Ctrl-C: say what was kept (the pipeline wrote every vector received) and how to resume.
+        throw interruptedIngest(error, {
+          target,
+          progress: last,
+          stateFile: options.batch ? stateFile : undefined,
+        });
       } finally {
         progress?.stop();
         await finish();
@@ -245,6 +269,7 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
     } finally {
       interrupt.dispose();
       await close();
+      await lock?.release();
     }
   });
 }
@@ -263,28 +288,51 @@ function batchEmbedder(
   options: IngestCliOptions,
   signal: AbortSignal,
 ): DocumentEmbedder {
-  const stateFile = options.batchState ?? `${options.out ?? options.collection}.batch-state.json`;
+  const stateFile = batchStateFile(options);
   return {
     modelName: embeddingFunction.modelName,
     get dim() {
       return embeddingFunction.dim;
     },
     encodeDocuments: (inputs) =>
-      encodeWithBatchApi(embeddingFunction, inputs, {
-        taskType: "RETRIEVAL_DOCUMENT",
-        stateFile,
-        signal,
-        ...(options.pollInterval !== undefined ? { pollInterval: options.pollInterval } : {}),
-        ...(options.maxPollInterval !== undefined
-          ? { maxPollInterval: options.maxPollInterval }
-          : {}),
-        onProgress: (state) => {
-          if (options.progress) {
-            process.stderr.write(
-              `batch job ${state.jobIndex + 1}/${state.jobCount}: ${state.state}\n`,
-            );
-          }
-        },
-      }),
+      detached(
+        encodeWithBatchApi(embeddingFunction, inputs, {
+          taskType: "RETRIEVAL_DOCUMENT",
+          stateFile,
+          signal,
+          ...(options.pollInterval !== undefined ? { pollInterval: options.pollInterval } : {}),
+          ...(options.maxPollInterval !== undefined
+            ? { maxPollInterval: options.maxPollInterval }
+            : {}),
+          onProgress: (state) => {
+            if (options.progress) {
+              process.stderr.write(
+                `batch job ${state.jobIndex + 1}/${state.jobCount}: ${state.state}\n`,
+              );
+            }
+          },
+        }),
+      ),
   };
+}
+
+function batchStateFile(options: IngestCliOptions): string {
+  return options.batchState ?? `${options.out ?? options.collection}.batch-state.json`;
+}
+
+/**
+ * Ctrl-C detaches from the Batch API jobs: they run on and the state file keeps them. The vectors
+ * already read are not written here: the rerun, with the same missing chunks, matches the state
+ * file and reads every job's results again at no cost (writing some now would change the input,
+ * and the state file would no longer match it).
+ */
+async function detached(work: Promise<Float32Array[]>): Promise<Float32Array[]> {
+  try {
+    return await work;
+  } catch (error) {
+    if (error instanceof EmbeddingAbortedError && error.jobNames.length > 0) {
+      throw new EmbeddingAbortedError(error.message, [], [], error, error.jobNames);
+    }
+    throw error;
+  }
 }
