@@ -151,7 +151,6 @@ export class FileBatchStateStore implements BatchStateStore {
    * creating its own jobs. A lock left by a process that is gone is taken over.
    */
   async lock(): Promise<FileLock> {
-    await mkdir(dirname(this.path), { recursive: true });
     return lockFile(this.path, "the batch state file");
   }
 }

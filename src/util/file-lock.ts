@@ -13,7 +13,7 @@
  */
 
 import { rmSync } from "node:fs";
-import { open, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, open, readFile, rm, stat } from "node:fs/promises";
 import { hostname } from "node:os";
 import path from "node:path";
 import { FileLockedError } from "../errors.js";
@@ -78,6 +78,8 @@ export async function lockFile(file: string, what = "the file"): Promise<FileLoc
     startedAt: new Date().toISOString(),
     command: process.argv.slice(1).join(" "),
   };
+  // The file's folder may not exist yet (a new `--out dir/rows.json`): the writer creates it anyway.
+  await mkdir(path.dirname(target), { recursive: true });
   for (let attempt = 0; ; attempt++) {
     try {
       const handle = await open(lockPath, "wx", 0o600);

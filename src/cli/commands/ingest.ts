@@ -330,7 +330,8 @@ async function detached(work: Promise<Float32Array[]>): Promise<Float32Array[]> 
   try {
     return await work;
   } catch (error) {
-    if (error instanceof EmbeddingAbortedError && error.jobNames.length > 0) {
+    // Also when the jobs were read and the synchronous step was stopped: the state is kept then too.
+    if (error instanceof EmbeddingAbortedError) {
       throw new EmbeddingAbortedError(error.message, [], [], error, error.jobNames);
     }
     throw error;
