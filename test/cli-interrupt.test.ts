@@ -7,6 +7,8 @@ import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { BatchJob } from "../src/batch/index.js";
+import { GeminiClient } from "../src/client/gemini-client.js";
 import type { EmbeddingRow } from "../src/ingest/index.js";
 import { type RunningServer, startServer } from "../src/server/index.js";
 import { cleanEnvironment, runCli, spawnCli } from "./cli-run.js";
@@ -137,6 +139,43 @@ describe("Ctrl-C during gembed ingest", () => {
     expect(server.stats().texts).toBe(100);
     expect(await rows("gembed.json")).toHaveLength(100);
     expect(await exists("gembed.batch-state.json")).toBe(false);
+  });
+});
+
+describe("Ctrl-C during gembed batch wait", () => {
+  it("detaches with a line that names the job and how to go on", async () => {
+    const server = await serve({ batch: { delayPerItemMs: 50 } });
+    const client = new GeminiClient({ baseUrl: server.url, apiKey: "interrupt-key" });
+    const model = "models/gemini-embedding-001";
+    const job = await BatchJob.create(client, {
+      model,
+      requests: Array.from({ length: 100 }, (_, index) => ({
+        model,
+        content: { parts: [{ text: `text ${index}` }] },
+      })),
+    });
+    const run = spawnCli(
+      [
+        "batch",
+        "wait",
+        job.name,
+        "--poll-interval",
+        "20",
+        "--max-poll-interval",
+        "50",
+        "--base-url",
+        server.url,
+      ],
+      { cwd: folder, env: environment(server) },
+    );
+    await until(() => (server.stats().byEndpoint["batches.get"] ?? 0) >= 2);
+    run.child.kill("SIGINT");
+    const result = await run.done;
+    expect(result.code).toBe(130);
+    expect(result.stderr).toContain(`interrupted: job ${job.name} keeps running (not cancelled)`);
+    expect(result.stderr).toContain(`gembed batch cancel ${job.name}`);
+    expect(result.stderr).not.toContain("AbortError");
+    expect(server.stats().byEndpoint["batches.cancel"] ?? 0).toBe(0);
   });
 });
 

@@ -19,6 +19,7 @@ import { InvalidInputError } from "../../errors.js";
 import { SourceError } from "../../ingest/errors.js";
 import { writeFileAtomic } from "../../util/atomic-write.js";
 import { interruptSignal } from "../embedding-options.js";
+import { InterruptedError } from "../errors.js";
 
 /** One row of a `gembed batch submit` input. */
 export interface BatchInputRow {
@@ -374,6 +375,14 @@ export function registerBatchCommand(program: Command): void {
           signal: interrupt.signal,
           cancelOnAbort: false,
         });
+      } catch (error) {
+        if (interrupt.signal.aborted) {
+          throw new InterruptedError(
+            `interrupted: job ${job.name} keeps running (not cancelled). \`gembed batch wait ${job.name}\` waits again, \`gembed batch cancel ${job.name}\` stops it.`,
+            { cause: error },
+          );
+        }
+        throw error;
       } finally {
         display.stop();
         interrupt.dispose();
