@@ -289,31 +289,29 @@ function batchEmbedder(
   signal: AbortSignal,
 ): DocumentEmbedder {
   const stateFile = batchStateFile(options);
-  return {
+  return detachedOnAbort({
     modelName: embeddingFunction.modelName,
     get dim() {
       return embeddingFunction.dim;
     },
     encodeDocuments: (inputs) =>
-      detached(
-        encodeWithBatchApi(embeddingFunction, inputs, {
-          taskType: "RETRIEVAL_DOCUMENT",
-          stateFile,
-          signal,
-          ...(options.pollInterval !== undefined ? { pollInterval: options.pollInterval } : {}),
-          ...(options.maxPollInterval !== undefined
-            ? { maxPollInterval: options.maxPollInterval }
-            : {}),
-          onProgress: (state) => {
-            if (options.progress) {
-              process.stderr.write(
-                `batch job ${state.jobIndex + 1}/${state.jobCount}: ${state.state}\n`,
-              );
-            }
-          },
-        }),
-      ),
-  };
+      encodeWithBatchApi(embeddingFunction, inputs, {
+        taskType: "RETRIEVAL_DOCUMENT",
+        stateFile,
+        signal,
+        ...(options.pollInterval !== undefined ? { pollInterval: options.pollInterval } : {}),
+        ...(options.maxPollInterval !== undefined
+          ? { maxPollInterval: options.maxPollInterval }
+          : {}),
+        onProgress: (state) => {
+          if (options.progress) {
+            process.stderr.write(
+              `batch job ${state.jobIndex + 1}/${state.jobCount}: ${state.state}\n`,
+            );
+          }
+        },
+      }),
+  });
 }
 
 function batchStateFile(options: IngestCliOptions): string {
@@ -324,16 +322,24 @@ function batchStateFile(options: IngestCliOptions): string {
  * Ctrl-C detaches from the Batch API jobs: they run on and the state file keeps them. The vectors
  * already read are not written here: the rerun, with the same missing chunks, matches the state
  * file and reads every job's results again at no cost (writing some now would change the input,
- * and the state file would no longer match it).
+ * and the state file would no longer match it). Also when the jobs were read and the synchronous
+ * step was stopped: the state is kept then too.
  */
-async function detached(work: Promise<Float32Array[]>): Promise<Float32Array[]> {
-  try {
-    return await work;
-  } catch (error) {
-    // Also when the jobs were read and the synchronous step was stopped: the state is kept then too.
-    if (error instanceof EmbeddingAbortedError) {
-      throw new EmbeddingAbortedError(error.message, [], [], error, error.jobNames);
-    }
-    throw error;
-  }
+function detachedOnAbort(embedder: DocumentEmbedder): DocumentEmbedder {
+  return {
+    modelName: embedder.modelName,
+    get dim() {
+      return embedder.dim;
+    },
+    async encodeDocuments(inputs, encodeOptions) {
+      try {
+        return await embedder.encodeDocuments(inputs, encodeOptions);
+      } catch (error) {
+        if (error instanceof EmbeddingAbortedError) {
+          throw new EmbeddingAbortedError(error.message, [], [], error, error.jobNames);
+        }
+        throw error;
+      }
+    },
+  };
 }
