@@ -26,7 +26,13 @@ import {
   modelPath,
   priorityToWire,
 } from "./batch-job.js";
-import { type CollectOutcome, decide, type JobOutcome, missingIndices } from "./decide.js";
+import {
+  type BatchDecision,
+  type CollectOutcome,
+  decide,
+  type JobOutcome,
+  missingIndices,
+} from "./decide.js";
 import {
   type BatchInputLimits,
   type BatchInputMode,
@@ -468,6 +474,116 @@ async function collectJobs(run: RunContext, jobs: BatchJob[]): Promise<CollectOu
 }
 
 /**
+ * The stored state of this input, or a new plan of jobs when there is none; a state written for
+ * another input throws {@link BatchInputChangedError} (nothing submitted).
+ */
+async function openRunState(
+  store: BatchStateStore | undefined,
+  where: string,
+  plan: { model: string; requests: EmbedContentRequest[]; fingerprint: string; started: number },
+  options: BatchEncodeOptions,
+): Promise<BatchRunState> {
+  const { model, requests, fingerprint } = plan;
+  const state = await store?.load();
+  if (state && state.fingerprint !== fingerprint) {
+    const names = state.jobs.flatMap((job) => (job.name ? [job.name] : []));
+    throw new BatchInputChangedError(
+      `The input changed since ${where} was written for job(s) ${names.join(", ") || "(not yet created)"} (${state.count} inputs, ${state.model}; now ${requests.length} inputs, ${model}): the texts, model or config differ. Nothing was submitted; delete the state, and cancel the old job if unwanted, to start anew.`,
+      names,
+    );
+  }
+  if (state !== undefined) return state;
+  const plans = planBatchJobs(requests, {
+    ...(options.limits ? { limits: options.limits } : {}),
+    ...(options.inputMode && options.inputMode !== "auto" ? { mode: options.inputMode } : {}),
+  });
+  const base = options.displayName ?? `gembed-${fingerprint.slice(0, 12)}`;
+  return {
+    version: 1,
+    fingerprint,
+    model,
+    count: requests.length,
+    createdAt: new Date(plan.started).toISOString(),
+    jobs: plans.map((job, index) => ({
+      start: job.start,
+      end: job.end,
+      mode: job.mode,
+      displayName: plans.length === 1 ? base : `${base}-${index + 1}of${plans.length}`,
+    })),
+  };
+}
+
+/** Carries out a decision to stop: cancels, keeps or clears the state as decided, then throws. */
+async function stopAsDecided(
+  run: RunContext,
+  jobs: BatchJob[],
+  decision: Extract<BatchDecision, { kind: "throw" }>,
+): Promise<never> {
+  if (decision.cancelRunning) {
+    await Promise.all(
+      jobs
+        .filter((job) => !job.done)
+        .map((job) => job.cancel({ timeout: 10_000, maxRetries: 1 }).catch(() => undefined)),
+    );
+  }
+  if (decision.state === "keep") {
+    // A later run reattaches the running and finished jobs, and creates new ones only for the
+    // ranges whose job ended FAILED, CANCELLED or EXPIRED (attaching to those would fail again).
+    for (const jobIndex of decision.resetJobs) {
+      const entry = run.state.jobs[jobIndex] as BatchRunJobState;
+      delete entry.name;
+      delete entry.fileName;
+      delete entry.submittedAt;
+    }
+    await run.save();
+  } else {
+    await run.store?.clear();
+  }
+  throw decision.error;
+}
+
+/**
+ * Embeds through the synchronous path the inputs the jobs did not give (`indices`), into
+ * `result`. On failure the jobs' vectors are kept, with whatever the synchronous path finished,
+ * and the state stays, so a later run reads the jobs again and only re-embeds what is missing.
+ */
+async function embedTheRest(
+  run: RunContext,
+  result: BatchEncodeResult,
+  indices: number[],
+): Promise<void> {
+  const { inputs } = run;
+  try {
+    const vectors = await embedSync(
+      run.embedder,
+      indices.map((index) => inputs[index] as BatchDocumentInput),
+      run.options.taskType,
+      run.options.signal,
+    );
+    indices.forEach((index, position) => {
+      result.vectors[index] = vectors[position];
+    });
+  } catch (error) {
+    const partial = rescued(error);
+    indices.forEach((index, position) => {
+      const vector = partial[position];
+      if (vector !== undefined) result.vectors[index] = vector;
+    });
+    const cause =
+      error instanceof EmbeddingIncompleteError || error instanceof EmbeddingAbortedError
+        ? error.cause
+        : error;
+    const stillMissing = missingIndices(result.vectors);
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    const message = `Embedded ${inputs.length - stillMissing.length} of ${inputs.length} texts through batch job(s) ${result.jobNames.join(", ")} and the synchronous path; ${stillMissing.length} missing. Stopped by: ${reason}`;
+    throw error instanceof GembedAbortError
+      ? new EmbeddingAbortedError(message, result.vectors, stillMissing, cause)
+      : new EmbeddingIncompleteError(message, result.vectors, stillMissing, cause);
+  }
+  result.syncCount = indices.length;
+}
+
+/**
  * Embeds `inputs` through the Batch API and reports everything: vectors, failed items, jobs.
  * See {@link encodeWithBatchApi}. Three steps: {@link submitJobs}, {@link collectJobs} (an
  * outcome) and the pure {@link decide} (what to keep, what to throw, what to embed synchronously).
@@ -480,7 +596,6 @@ export async function encodeWithBatchApiDetailed(
   checkOptions(options);
   if (!Array.isArray(inputs)) throw new TypeError("inputs must be an array");
   embedder.validateInputs?.(inputs, options.inputKind ?? "texts");
-  const { taskType, signal } = options;
   const started = Date.now();
   const deadline =
     options.deadline === undefined
@@ -497,7 +612,7 @@ export async function encodeWithBatchApiDetailed(
   if (inputs.length === 0) return result;
 
   const model = modelPath(embedder.modelName);
-  const requests = inputs.map((input) => embedder.buildRequest(input, taskType));
+  const requests = inputs.map((input) => embedder.buildRequest(input, options.taskType));
   const fingerprint = fingerprintRequests(model, requests);
   const store =
     options.store ?? (options.stateFile ? new FileBatchStateStore(options.stateFile) : undefined);
@@ -506,49 +621,25 @@ export async function encodeWithBatchApiDetailed(
   // One run at a time per state: two would each create jobs and pay twice.
   const lock = await store?.lock?.();
   try {
-    let state = await store?.load();
-    if (state && state.fingerprint !== fingerprint) {
-      const names = state.jobs.flatMap((job) => (job.name ? [job.name] : []));
-      throw new BatchInputChangedError(
-        `The input changed since ${where} was written for job(s) ${names.join(", ") || "(not yet created)"} (${state.count} inputs, ${state.model}; now ${inputs.length} inputs, ${model}): the texts, model or config differ. Nothing was submitted; delete the state, and cancel the old job if unwanted, to start anew.`,
-        names,
-      );
-    }
-    if (state === undefined) {
-      const plans = planBatchJobs(requests, {
-        ...(options.limits ? { limits: options.limits } : {}),
-        ...(options.inputMode && options.inputMode !== "auto" ? { mode: options.inputMode } : {}),
-      });
-      const base = options.displayName ?? `gembed-${fingerprint.slice(0, 12)}`;
-      state = {
-        version: 1,
-        fingerprint,
-        model,
-        count: inputs.length,
-        createdAt: new Date(started).toISOString(),
-        jobs: plans.map((plan, index) => ({
-          start: plan.start,
-          end: plan.end,
-          mode: plan.mode,
-          displayName: plans.length === 1 ? base : `${base}-${index + 1}of${plans.length}`,
-        })),
-      };
-    }
-    const runState: BatchRunState = state;
+    const state = await openRunState(
+      store,
+      where,
+      { model, requests, fingerprint, started },
+      options,
+    );
     const run: RunContext = {
       embedder,
       inputs,
       options,
       model,
       requests,
-      state: runState,
+      state,
       store,
       deadline,
       save: async () => {
-        await store?.save(runState);
+        await store?.save(state);
       },
     };
-
     const jobs = await submitJobs(run);
     result.jobNames = jobs.map((job) => job.name);
     const outcome = await collectJobs(run, jobs);
@@ -558,65 +649,10 @@ export async function encodeWithBatchApiDetailed(
       onItemError: options.onItemError ?? "resync",
       cancelOnAbort: options.cancelOnAbort === true,
     });
-    if (decision.kind === "throw") {
-      if (decision.cancelRunning) {
-        await Promise.all(
-          jobs
-            .filter((job) => !job.done)
-            .map((job) => job.cancel({ timeout: 10_000, maxRetries: 1 }).catch(() => undefined)),
-        );
-      }
-      if (decision.state === "keep") {
-        // A later run reattaches the running and finished jobs, and creates new ones only for the
-        // ranges whose job ended FAILED, CANCELLED or EXPIRED (attaching to those would fail again).
-        for (const jobIndex of decision.resetJobs) {
-          const entry = runState.jobs[jobIndex] as BatchRunJobState;
-          delete entry.name;
-          delete entry.fileName;
-          delete entry.submittedAt;
-        }
-        await run.save();
-      } else {
-        await store?.clear();
-      }
-      throw decision.error;
-    }
-
+    if (decision.kind === "throw") return await stopAsDecided(run, jobs, decision);
     // What the jobs did not give: the synchronous path, as the caller allows.
     result.failures = decision.failures;
-    const toSync = decision.indices;
-    if (toSync.length > 0) {
-      try {
-        const vectors = await embedSync(
-          embedder,
-          toSync.map((index) => inputs[index] as BatchDocumentInput),
-          taskType,
-          signal,
-        );
-        toSync.forEach((index, position) => {
-          result.vectors[index] = vectors[position];
-        });
-      } catch (error) {
-        // The jobs' vectors are paid for: keep them, with whatever the synchronous path finished.
-        // The state stays, so a later run reads the jobs again and only re-embeds what is missing.
-        const partial = rescued(error);
-        toSync.forEach((index, position) => {
-          const vector = partial[position];
-          if (vector !== undefined) result.vectors[index] = vector;
-        });
-        const cause =
-          error instanceof EmbeddingIncompleteError || error instanceof EmbeddingAbortedError
-            ? error.cause
-            : error;
-        const stillMissing = missingIndices(result.vectors);
-        const reason = cause instanceof Error ? cause.message : String(cause);
-        const message = `Embedded ${inputs.length - stillMissing.length} of ${inputs.length} texts through batch job(s) ${result.jobNames.join(", ")} and the synchronous path; ${stillMissing.length} missing. Stopped by: ${reason}`;
-        throw error instanceof GembedAbortError
-          ? new EmbeddingAbortedError(message, result.vectors, stillMissing, cause)
-          : new EmbeddingIncompleteError(message, result.vectors, stillMissing, cause);
-      }
-      result.syncCount = toSync.length;
-    }
+    if (decision.indices.length > 0) await embedTheRest(run, result, decision.indices);
     await store?.clear();
     return result;
   } finally {
