@@ -1,8 +1,38 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
+const packages = fileURLToPath(new URL("./packages/", import.meta.url));
+
+/**
+ * Every entry of every workspace package, mapped to its TypeScript source (the entry's
+ * "@gembed/source" export condition), so the tests import `gembed`, `@gembed/server`, ... by name
+ * and run without a build.
+ */
+function sourceAliases(): { find: RegExp; replacement: string }[] {
+  const aliases: { find: RegExp; replacement: string }[] = [];
+  for (const folder of readdirSync(packages)) {
+    const manifest = JSON.parse(readFileSync(`${packages}${folder}/package.json`, "utf8")) as {
+      name: string;
+      exports: Record<string, string | Record<string, string>>;
+    };
+    for (const [key, target] of Object.entries(manifest.exports)) {
+      const source = typeof target === "object" ? target["@gembed/source"] : undefined;
+      if (source === undefined) continue;
+      const specifier = manifest.name + key.slice(1);
+      aliases.push({
+        find: new RegExp(`^${specifier.replaceAll("/", "\\/")}$`),
+        replacement: `${packages}${folder}/${source.slice(2)}`,
+      });
+    }
+  }
+  return aliases;
+}
+
 export default defineConfig({
+  resolve: { alias: sourceAliases() },
   test: {
-    include: ["src/**/*.test.ts", "test/**/*.test.ts"],
+    include: ["packages/*/src/**/*.test.ts", "test/**/*.test.ts"],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // The tests start real servers on 127.0.0.1:0; two cores, so keep the pool small.

@@ -6,11 +6,11 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { startServer } from "@gembed/server";
+import { GeminiEmbeddingFunction } from "gembed";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GeminiEmbeddingFunction } from "../src/embedding/gemini-embedding-function.js";
-import { startServer } from "../src/server/index.js";
 
-const MAIN = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
+const MAIN = fileURLToPath(new URL("../packages/cli/src/main.ts", import.meta.url));
 const API_KEY = "cli-secret-key-123";
 
 let server: Awaited<ReturnType<typeof startServer>>;
@@ -29,7 +29,7 @@ function gembed(...args: string[]): Promise<{ code: number; stdout: string; stde
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ["--import", "tsx", MAIN, ...args],
+      ["--conditions=@gembed/source", "--import", "tsx", MAIN, ...args],
       { env: { ...process.env, GOOGLE_API_KEY: API_KEY, GEMINI_API_KEY: "" }, timeout: 60_000 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;

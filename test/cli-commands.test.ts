@@ -1,9 +1,9 @@
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { type RunningServer, startServer } from "@gembed/server";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { formatNumpyArray, redactUri } from "../src/cli/commands/demo.js";
-import { type RunningServer, startServer } from "../src/server/index.js";
+import { formatNumpyArray, redactUri } from "../packages/cli/src/commands/demo.js";
 import { cleanEnvironment, runCli } from "./cli-run.js";
 import { type MilvusTestServer, startMilvusTestServer } from "./milvus-grpc-server.js";
 

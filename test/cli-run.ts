@@ -7,7 +7,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const tsxLoader = pathToFileURL(`${root}node_modules/tsx/dist/loader.mjs`).href;
-const main = `${root}src/cli/main.ts`;
+const main = `${root}packages/cli/src/main.ts`;
 
 /** What a finished run gave. */
 export interface CliResult {
@@ -37,11 +37,15 @@ export function spawnCli(
   args: string[],
   options: { cwd: string; env: NodeJS.ProcessEnv; input?: string },
 ): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, ["--import", tsxLoader, main, ...args], {
-    cwd: options.cwd,
-    env: options.env,
-    stdio: ["pipe", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--conditions=@gembed/source", "--import", tsxLoader, main, ...args],
+    {
+      cwd: options.cwd,
+      env: options.env,
+      stdio: ["pipe", "pipe", "pipe"],
+    },
+  );
   let stdout = "";
   let stderr = "";
   child.stdout!.setEncoding("utf8").on("data", (part: string) => {

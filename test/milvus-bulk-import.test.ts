@@ -1,9 +1,9 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { type EmbeddingRow, LocalRowsFile } from "@gembed/ingest";
+import { collectionFields, loadMilvusSdk } from "@gembed/milvus";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type EmbeddingRow, LocalRowsFile } from "../src/ingest/index.js";
-import { collectionFields, loadMilvusSdk } from "../src/milvus/index.js";
 
 let folder: string;
 beforeEach(async () => {

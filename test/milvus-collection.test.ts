@@ -1,8 +1,5 @@
 import { inspect } from "node:util";
-import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { GeminiEmbeddingFunction } from "../src/embedding/gemini-embedding-function.js";
-import { type EmbeddingRow, ingestDocuments } from "../src/ingest/index.js";
+import { type EmbeddingRow, ingestDocuments } from "@gembed/ingest";
 import {
   connectMilvus,
   estimateRowBytes,
@@ -10,7 +7,10 @@ import {
   MilvusSchemaMismatchError,
   MilvusWriteError,
   planBatches,
-} from "../src/milvus/index.js";
+} from "@gembed/milvus";
+import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
+import { GeminiEmbeddingFunction } from "gembed";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type MilvusTestServer, startMilvusTestServer } from "./milvus-grpc-server.js";
 
 // Only `dim` and `modelName` of the embedding function are used by these tests: no Gemini call.

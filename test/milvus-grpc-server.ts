@@ -7,8 +7,8 @@
  */
 import { createRequire } from "node:module";
 import type * as GrpcModule from "@grpc/grpc-js";
-import type { EmbeddingRow, JsonValue } from "../src/ingest/documents.js";
-import { compileFilter } from "../src/ingest/filter.js";
+import type { EmbeddingRow, JsonValue } from "../packages/ingest/src/documents.js";
+import { compileFilter } from "../packages/ingest/src/filter.js";
 
 const sdkRequire = createRequire(
   createRequire(import.meta.url).resolve("@zilliz/milvus2-sdk-node"),

@@ -3,12 +3,13 @@
  * Milvus standalone). No Milvus can run on the CI machines, so there it is skipped with the reason
  * printed; the same paths are covered against the SDK's own requests in milvus-collection.test.ts.
  */
+
+import { connectMilvus, MilvusCollection, MilvusSchemaMismatchError } from "@gembed/milvus";
+import { type RunningServer, startServer } from "@gembed/server";
 import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
+import { GeminiEmbeddingFunction } from "gembed";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEMO_DOCUMENTS, DEMO_QUERIES } from "../src/cli/commands/demo.js";
-import { GeminiEmbeddingFunction } from "../src/embedding/gemini-embedding-function.js";
-import { connectMilvus, MilvusCollection, MilvusSchemaMismatchError } from "../src/milvus/index.js";
-import { type RunningServer, startServer } from "../src/server/index.js";
+import { DEMO_DOCUMENTS, DEMO_QUERIES } from "../packages/cli/src/commands/demo.js";
 
 const uri = process.env.MILVUS_URI;
 if (!uri) {

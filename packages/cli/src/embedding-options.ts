@@ -7,10 +7,7 @@
  */
 
 import { type Command, InvalidArgumentError } from "commander";
-import {
-  GeminiEmbeddingFunction,
-  type InputTooLongInfo,
-} from "../embedding/gemini-embedding-function.js";
+import { GeminiEmbeddingFunction, type InputTooLongInfo } from "gembed";
 
 /** The parsed shared options. */
 export interface EmbeddingCliOptions {

@@ -1,11 +1,11 @@
+import { RowsFileError, SourceError } from "@gembed/ingest";
 import { type Command, CommanderError } from "commander";
 import {
   EmbeddingIncompleteError,
   InvalidInputError,
   MissingApiKeyError,
   RetiredModelError,
-} from "../errors.js";
-import { RowsFileError, SourceError } from "../ingest/errors.js";
+} from "gembed";
 
 /** Exit codes scripts can rely on. */
 export const EXIT = {

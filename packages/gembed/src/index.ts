@@ -29,40 +29,5 @@ export {
 } from "./embedding/gemini-embedding-function.js";
 export { QuotaLimiter, type QuotaOptions } from "./embedding/limiter.js";
 export * from "./errors.js";
-export {
-  type ChunkOptions,
-  type ContentHashInput,
-  canonicalJson,
-  chunkDocument,
-  chunkToRow,
-  compileFilter,
-  contentHash,
-  type DocumentChunk,
-  type DocumentEmbedder,
-  type EmbeddingRow,
-  type IngestOptions,
-  type IngestProgress,
-  type IngestSummary,
-  ingestDocuments,
-  type JsonValue,
-  LocalRowsFile,
-  type LocalSearchOptions,
-  localRowsSink,
-  markdownTitle,
-  parseJsonlRow,
-  type ReadSourcesOptions,
-  type RowHit,
-  type RowSink,
-  RowsFileError,
-  type RowsFileInfo,
-  readSources,
-  rescuedVectors,
-  rowField,
-  type SourceDocument,
-  SourceError,
-  type SourceIssue,
-  type StoredRowState,
-  splitText,
-} from "./ingest/index.js";
 export * from "./models.js";
 export { estimateTokens } from "./tokens.js";

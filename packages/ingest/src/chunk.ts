@@ -1,5 +1,5 @@
-import { estimateTokens } from "../tokens.js";
-import { checkInteger, checkNumber } from "../util/checks.js";
+import { estimateTokens } from "gembed";
+import { checkInteger, checkNumber } from "gembed/internal";
 import type { DocumentChunk, SourceDocument } from "./documents.js";
 
 /** Options of {@link splitText} and {@link chunkDocument}. */

@@ -1,4 +1,4 @@
-import { GembedError } from "../errors.js";
+import { GembedError } from "gembed";
 
 /** One problem with one source (a file, a JSONL line). */
 export interface SourceIssue {

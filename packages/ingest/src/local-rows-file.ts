@@ -1,7 +1,7 @@
 import { appendFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { writeFileAtomic } from "../util/atomic-write.js";
-import { checkInteger } from "../util/checks.js";
+import { checkInteger } from "gembed/internal";
+import { writeFileAtomic } from "gembed/node";
 import type { EmbeddingRow, JsonValue } from "./documents.js";
 import { RowsFileError } from "./errors.js";
 

@@ -1,6 +1,5 @@
-import type { DocumentInput } from "../embedding/validation.js";
-import type { EmbeddingIncompleteError } from "../errors.js";
-import { checkInteger } from "../util/checks.js";
+import type { DocumentInput, EmbeddingIncompleteError } from "gembed";
+import { checkInteger } from "gembed/internal";
 import { type ChunkOptions, chunkDocument } from "./chunk.js";
 import type { DocumentChunk, EmbeddingRow, JsonValue, SourceDocument } from "./documents.js";
 import { canonicalJson, contentHash } from "./hash.js";

@@ -3,8 +3,8 @@ import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
+import { describeType, isObject } from "gembed/internal";
 import { glob, isDynamicPattern } from "tinyglobby";
-import { describeType, isObject } from "../util/objects.js";
 import type { JsonValue, SourceDocument } from "./documents.js";
 import { SourceError, type SourceIssue } from "./errors.js";
 

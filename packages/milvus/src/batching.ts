@@ -1,5 +1,5 @@
-import type { EmbeddingRow } from "../ingest/documents.js";
-import { checkInteger } from "../util/checks.js";
+import type { EmbeddingRow } from "@gembed/ingest";
+import { checkInteger } from "gembed/internal";
 
 /** Milvus refuses a request over 64 MiB (its default gRPC receive limit). */
 export const MILVUS_REQUEST_LIMIT_BYTES = 64 * 1024 * 1024;

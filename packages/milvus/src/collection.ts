@@ -1,10 +1,15 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { inspect } from "node:util";
+import type {
+  DocumentInput,
+  EmbeddingRow,
+  JsonValue,
+  RowSink,
+  StoredRowState,
+} from "@gembed/ingest";
+import { contentHash } from "@gembed/ingest";
 import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
-import type { EmbeddingRow, JsonValue } from "../ingest/documents.js";
-import { contentHash } from "../ingest/hash.js";
-import type { DocumentInput, RowSink, StoredRowState } from "../ingest/pipeline.js";
-import { checkInteger } from "../util/checks.js";
+import { checkInteger } from "gembed/internal";
 import { type BatchPlanOptions, planBatches } from "./batching.js";
 import { MilvusOperationError, MilvusSchemaMismatchError, MilvusWriteError } from "./errors.js";
 import {

@@ -1,4 +1,4 @@
-import { GembedError } from "../errors.js";
+import { GembedError } from "gembed";
 
 /** `@zilliz/milvus2-sdk-node` (an optional peer dependency) is not installed. */
 export class MilvusSdkMissingError extends GembedError {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { checkNumber } from "../util/checks.js";
+import { checkNumber } from "gembed/internal";
 
 /** The field names of a gembed collection (the same as the keys of an `EmbeddingRow`). */
 export const FIELDS = {

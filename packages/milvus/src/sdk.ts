@@ -1,5 +1,5 @@
 import type * as MilvusSdk from "@zilliz/milvus2-sdk-node";
-import { checkNumber } from "../util/checks.js";
+import { checkNumber } from "gembed/internal";
 import { MilvusSdkMissingError } from "./errors.js";
 
 /** The Milvus Node SDK module. */

@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { createReadStream, type ReadStream } from "node:fs";
 import { appendFile, open, readdir, rename, stat } from "node:fs/promises";
 import path from "node:path";
-import type { File } from "../api/types.js";
+import type { File } from "gembed";
 import { invalidArgument, notFound, rfc3339, ServerApiError } from "./status.js";
 import {
   type DataFolders,

@@ -15,6 +15,7 @@ import { createReadStream } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { ModelInfo } from "gembed";
 import {
   type BatchState,
   type EmbedContentBatch,
@@ -22,9 +23,8 @@ import {
   type Status,
   TERMINAL_BATCH_STATES,
   TYPE_URLS,
-} from "../api/types.js";
-import type { ModelInfo } from "../models.js";
-import { isObject } from "../util/objects.js";
+} from "gembed";
+import { isObject } from "gembed/internal";
 import type { FileStore } from "./files.js";
 import { embedQuantized } from "./local-model.js";
 import type { ResolvedOptions } from "./options.js";

@@ -20,9 +20,8 @@
  * @module
  */
 
-import type { TaskType } from "../api/types.js";
-import { getModelInfo, type ModelInfo, modelId } from "../models.js";
-import { estimateTokens } from "../tokens.js";
+import type { TaskType } from "gembed";
+import { estimateTokens, getModelInfo, type ModelInfo, modelId } from "gembed";
 
 /** The full size of every vector of the local model. */
 export const FULL_DIMENSION = 3072;

@@ -5,8 +5,8 @@
  * @module
  */
 
+import { BATCH_STATES, type BatchState } from "gembed";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { BATCH_STATES, type BatchState } from "../api/types.js";
 
 /** The metrics of one server. */
 export class ServerMetrics {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { TYPE_URLS } from "../api/types.js";
+import { TYPE_URLS } from "gembed";
 import type { ResolvedOptions } from "./options.js";
 import { formatDuration, ServerApiError } from "./status.js";
 

@@ -5,9 +5,15 @@
  * @module
  */
 
-import { TASK_TYPES, type TaskType } from "../api/types.js";
-import { getModelInfo, type ModelInfo, modelId, retiredReplacement } from "../models.js";
-import { isObject } from "../util/objects.js";
+import {
+  getModelInfo,
+  type ModelInfo,
+  modelId,
+  retiredReplacement,
+  TASK_TYPES,
+  type TaskType,
+} from "gembed";
+import { isObject } from "gembed/internal";
 import { fitInput } from "./local-model.js";
 import { invalidArgument, notFound, type ServerApiError } from "./status.js";
 

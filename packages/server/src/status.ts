@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type AnyMessage, type Status, TYPE_URLS } from "../api/types.js";
+import { type AnyMessage, type Status, TYPE_URLS } from "gembed";
 
 const STATUS_NAMES: Record<number, string> = {
   400: "INVALID_ARGUMENT",

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { temporaryPath, writeFileAtomic } from "../util/atomic-write.js";
+import { temporaryPath, writeFileAtomic } from "gembed/node";
 
 /** Ids of jobs, files and upload sessions: what may appear in a path of the data folder. */
 const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;

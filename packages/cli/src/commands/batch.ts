@@ -8,16 +8,21 @@
 
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
+import { SourceError } from "@gembed/ingest";
 import cliProgress from "cli-progress";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { TASK_TYPES, type TaskType } from "../../api/types.js";
-import { BatchJob, type BatchProgress, parseBatchStats } from "../../batch/batch-job.js";
-import { splitLines } from "../../batch/results.js";
-import { GeminiClient } from "../../client/gemini-client.js";
-import { GeminiEmbeddingFunction } from "../../embedding/gemini-embedding-function.js";
-import { InvalidInputError } from "../../errors.js";
-import { SourceError } from "../../ingest/errors.js";
-import { writeFileAtomic } from "../../util/atomic-write.js";
+import {
+  BatchJob,
+  type BatchProgress,
+  GeminiClient,
+  GeminiEmbeddingFunction,
+  InvalidInputError,
+  parseBatchStats,
+  TASK_TYPES,
+  type TaskType,
+} from "gembed";
+import { splitLines } from "gembed/internal";
+import { writeFileAtomic } from "gembed/node";
 import { interruptSignal } from "../embedding-options.js";
 
 /** One row of a `gembed batch submit` input. */

@@ -7,10 +7,9 @@
  * @module
  */
 
+import { connectMilvus, MilvusCollection } from "@gembed/milvus";
+import { startServer } from "@gembed/server";
 import type { Command } from "commander";
-import { MilvusCollection } from "../../milvus/collection.js";
-import { connectMilvus } from "../../milvus/sdk.js";
-import { startServer } from "../../server/index.js";
 import {
   addEmbeddingOptions,
   type EmbeddingCliOptions,

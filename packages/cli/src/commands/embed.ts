@@ -5,9 +5,9 @@
  * @module
  */
 
+import { SourceError } from "@gembed/ingest";
 import { type Command, Option } from "commander";
-import { TASK_TYPES, type TaskType } from "../../api/types.js";
-import { SourceError } from "../../ingest/errors.js";
+import { TASK_TYPES, type TaskType } from "gembed";
 import {
   addEmbeddingOptions,
   type EmbeddingCliOptions,

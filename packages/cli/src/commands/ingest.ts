@@ -7,23 +7,20 @@
  */
 
 import { access } from "node:fs/promises";
-import { type Command, InvalidArgumentError } from "commander";
-import { encodeWithBatchApi } from "../../batch/encode-batch.js";
-import type { GeminiEmbeddingFunction } from "../../embedding/gemini-embedding-function.js";
-import { LocalRowsFile } from "../../ingest/local-rows-file.js";
-import { localRowsSink } from "../../ingest/local-sink.js";
 import {
   type DocumentEmbedder,
   type IngestOptions,
   type IngestSummary,
   ingestDocuments,
+  LocalRowsFile,
+  localRowsSink,
   type RowSink,
-} from "../../ingest/pipeline.js";
-import { readSources } from "../../ingest/sources.js";
-import { MilvusCollection } from "../../milvus/collection.js";
-import { TEXT_MAX_LENGTH } from "../../milvus/schema.js";
-import { connectMilvus } from "../../milvus/sdk.js";
-import { getModelInfo } from "../../models.js";
+  readSources,
+} from "@gembed/ingest";
+import { connectMilvus, MilvusCollection, TEXT_MAX_LENGTH } from "@gembed/milvus";
+import { type Command, InvalidArgumentError } from "commander";
+import type { GeminiEmbeddingFunction } from "gembed";
+import { encodeWithBatchApi, getModelInfo } from "gembed";
 import {
   addEmbeddingOptions,
   type EmbeddingCliOptions,

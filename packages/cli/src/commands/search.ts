@@ -5,14 +5,10 @@
  * @module
  */
 
+import { compileFilter, LocalRowsFile, RowsFileError } from "@gembed/ingest";
+import { connectMilvus, FIELDS, MilvusCollection } from "@gembed/milvus";
 import type { Command } from "commander";
-import { RowsFileError } from "../../ingest/errors.js";
-import { compileFilter } from "../../ingest/filter.js";
-import { LocalRowsFile } from "../../ingest/local-rows-file.js";
-import { MilvusCollection } from "../../milvus/collection.js";
-import { FIELDS } from "../../milvus/schema.js";
-import { connectMilvus } from "../../milvus/sdk.js";
-import { modelId } from "../../models.js";
+import { modelId } from "gembed";
 import {
   addEmbeddingOptions,
   type EmbeddingCliOptions,

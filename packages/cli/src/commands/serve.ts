@@ -6,8 +6,8 @@
  * @module
  */
 
+import { type ServerOptions, startServer } from "@gembed/server";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { type ServerOptions, startServer } from "../../server/index.js";
 
 interface ServeFlags {
   port?: number;

@@ -2,10 +2,11 @@
  * The engine against the real local server (`startServer` on 127.0.0.1:0): a quota that is not a
  * multiple of the call size is filled with a smaller call rather than left partly empty.
  */
+
+import { localEmbedding, type RunningServer, startServer } from "@gembed/server";
 import { afterEach, describe, expect, it } from "vitest";
 import { GeminiClient } from "../client/gemini-client.js";
 import { EmbeddingIncompleteError, RateLimitError } from "../errors.js";
-import { localEmbedding, type RunningServer, startServer } from "../server/index.js";
 import { GeminiEmbeddingFunction } from "./gemini-embedding-function.js";
 
 let server: RunningServer | undefined;
