@@ -30,7 +30,13 @@ function sourceAliases(): { find: RegExp; replacement: string }[] {
 }
 
 export default defineConfig({
-  resolve: { alias: sourceAliases() },
+  resolve: {
+    alias: [
+      ...sourceAliases(),
+      // The core's runtime seam (package.json "imports"): the tests run on Node.
+      { find: /^#platform$/, replacement: `${packages}gembed/src/platform/node.ts` },
+    ],
+  },
   test: {
     include: ["packages/*/src/**/*.test.ts", "test/**/*.test.ts"],
     testTimeout: 30_000,

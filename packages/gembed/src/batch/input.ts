@@ -15,6 +15,7 @@ import type {
   InlinedEmbedContentRequest,
 } from "../api/types.js";
 import { checkNumber } from "../util/checks.js";
+import { utf8Bytes, utf8Length } from "../util/utf8.js";
 
 /** Size limits of the Batch API input. */
 export interface BatchInputLimits {
@@ -115,10 +116,10 @@ export function planBatchJobs(
   for (let index = 0; index < requests.length; index++) {
     const request = requests[index] as EmbedContentRequest;
     const key = keyOf(index);
-    const line = Buffer.byteLength(inputLine(key, request)) + 1;
+    const line = utf8Length(inputLine(key, request)) + 1;
     lineBytes[index] = line;
     if (options.mode !== "file") {
-      inlineBytes += Buffer.byteLength(JSON.stringify(inlineRequest(key, request))) + 1;
+      inlineBytes += utf8Length(JSON.stringify(inlineRequest(key, request))) + 1;
       outputBytes +=
         OUTPUT_BYTES_PER_ITEM +
         OUTPUT_BYTES_PER_VALUE * (request.outputDimensionality ?? DEFAULT_OUTPUT_VALUES);
@@ -176,12 +177,12 @@ export async function* jsonlInput(
     pending.push(line);
     pendingLength += line.length;
     if (pendingLength >= chunkBytes) {
-      yield Buffer.from(pending.join(""));
+      yield utf8Bytes(pending.join(""));
       pending = [];
       pendingLength = 0;
     }
   }
-  if (pending.length > 0) yield Buffer.from(pending.join(""));
+  if (pending.length > 0) yield utf8Bytes(pending.join(""));
 }
 
 /** The inline requests of `requests[start, end)`. */

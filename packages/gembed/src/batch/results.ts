@@ -6,7 +6,6 @@
  * @module
  */
 
-import { StringDecoder } from "node:string_decoder";
 import type { BatchOutputLine, InlinedEmbedContentResponse, Status } from "../api/types.js";
 import { BatchResultsError, GeminiApiError, InvalidResponseError } from "../errors.js";
 import { indexForKey } from "./input.js";
@@ -250,10 +249,11 @@ export async function* readResponsesFile(
 export async function* splitLines(
   stream: NodeJS.ReadableStream | AsyncIterable<Uint8Array | string>,
 ): AsyncGenerator<string> {
-  const decoder = new StringDecoder("utf8");
+  const decoder = new TextDecoder();
   let rest = "";
   for await (const chunk of stream as AsyncIterable<Uint8Array | string>) {
-    const text = rest + (typeof chunk === "string" ? chunk : decoder.write(chunk as Buffer));
+    const text =
+      rest + (typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true }));
     let from = 0;
     for (let end = text.indexOf("\n"); end !== -1; end = text.indexOf("\n", from)) {
       yield text.charCodeAt(end - 1) === 13 ? text.slice(from, end - 1) : text.slice(from, end);
@@ -261,6 +261,6 @@ export async function* splitLines(
     }
     rest = text.slice(from);
   }
-  rest += decoder.end();
+  rest += decoder.decode();
   if (rest.length > 0) yield rest;
 }

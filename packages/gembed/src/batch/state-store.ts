@@ -8,11 +8,9 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
-import { mkdir, readFile, rm } from "node:fs/promises";
-import { dirname } from "node:path";
+import { readTextFile, removeFile, writeTextFile } from "#platform";
 import type { EmbedContentRequest } from "../api/types.js";
-import { writeFileAtomic } from "../util/atomic-write.js";
+import { Sha256 } from "../util/sha256.js";
 import type { BatchInputMode } from "./input.js";
 
 /** One job of a run, as stored. */
@@ -68,14 +66,14 @@ export function fingerprintRequests(
   requests: readonly EmbedContentRequest[],
   keys?: readonly string[],
 ): string {
-  const hash = createHash("sha256");
+  const hash = new Sha256();
   hash.update(`gembed-batch-v1\n${model}\n${requests.length}\n`);
   for (let index = 0; index < requests.length; index++) {
     if (keys) hash.update(`${keys[index]}\t`);
     hash.update(JSON.stringify(requests[index]));
     hash.update("\n");
   }
-  return hash.digest("hex");
+  return hash.hex();
 }
 
 /** Keeps the state in memory (for tests, or a caller that persists it elsewhere). */
@@ -112,13 +110,8 @@ export class FileBatchStateStore implements BatchStateStore {
   }
 
   async load(): Promise<BatchRunState | undefined> {
-    let text: string;
-    try {
-      text = await readFile(this.path, "utf8");
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw error;
-    }
+    const text = await readTextFile(this.path);
+    if (text === undefined) return undefined;
     const state = JSON.parse(text) as BatchRunState;
     if (
       state?.version !== 1 ||
@@ -131,11 +124,10 @@ export class FileBatchStateStore implements BatchStateStore {
   }
 
   async save(state: BatchRunState): Promise<void> {
-    await mkdir(dirname(this.path), { recursive: true });
-    await writeFileAtomic(this.path, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+    await writeTextFile(this.path, `${JSON.stringify(state, null, 2)}\n`, 0o600);
   }
 
   async clear(): Promise<void> {
-    await rm(this.path, { force: true });
+    await removeFile(this.path);
   }
 }

@@ -16,6 +16,7 @@ import type {
 } from "../api/types.js";
 import { InvalidResponseError } from "../errors.js";
 import { modelResourceName } from "../models.js";
+import { environmentVariable } from "../util/environment.js";
 import { isObject } from "../util/objects.js";
 import {
   checkApiKey,
@@ -148,7 +149,7 @@ export class GeminiClient {
     }
     if (apiKey === undefined) {
       for (const variable of ["GOOGLE_API_KEY", "GEMINI_API_KEY"] as const) {
-        apiKey = nonEmpty(process.env[variable]);
+        apiKey = nonEmpty(environmentVariable(variable));
         keySource = variable;
         if (apiKey !== undefined) break;
       }
@@ -156,7 +157,7 @@ export class GeminiClient {
     if (apiKey !== undefined) apiKey = checkApiKey(apiKey, keySource);
     const baseUrl =
       optionalString(options.baseUrl, "baseUrl") ??
-      nonEmpty(process.env.GOOGLE_GEMINI_BASE_URL) ??
+      nonEmpty(environmentVariable("GOOGLE_GEMINI_BASE_URL")) ??
       DEFAULT_BASE_URL;
     let parsed: URL;
     try {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Readable } from "node:stream";
+import { Buffer, Readable } from "#platform";
 import type { Status } from "../api/types.js";
 import {
   GeminiApiError,

@@ -6,12 +6,11 @@
  * @module
  */
 
-import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
-import { extname } from "node:path";
+import { openFile } from "#platform";
 import type { File } from "../api/types.js";
 import { InvalidResponseError, UploadResumeError } from "../errors.js";
 import { isObject } from "../util/objects.js";
+import { utf8Bytes } from "../util/utf8.js";
 import {
   checkNamed,
   checkRequestOptions,
@@ -60,20 +59,9 @@ export interface OpenedSource {
   reopen: ((offset: number) => AsyncIterable<Uint8Array>) | undefined;
 }
 
-const MIME_TYPES: Record<string, string> = {
-  ".jsonl": "application/jsonl",
-  ".json": "application/json",
-  ".txt": "text/plain",
-  ".csv": "text/csv",
-  ".md": "text/markdown",
-  ".html": "text/html",
-  ".pdf": "application/pdf",
-};
-
 /**
- * Opens a source. A path is streamed (its size from `stat`), never read whole, and the file is
- * opened only when its first byte is wanted: an upload that fails before sending any chunk (a
- * refused start, no key) leaves no file descriptor behind.
+ * Opens a source. A path goes to the runtime (`#platform`): Node streams it, never reading it
+ * whole; a runtime without files refuses it.
  */
 export async function openSource(source: UploadSource): Promise<OpenedSource> {
   if (source instanceof Uint8Array) {
@@ -85,13 +73,12 @@ export async function openSource(source: UploadSource): Promise<OpenedSource> {
     };
   }
   if (typeof source === "string") {
-    const info = await stat(source);
-    if (!info.isFile()) throw new TypeError(`upload source is not a file: ${source}`);
+    const file = await openFile(source);
     return {
-      size: info.size,
-      mimeType: MIME_TYPES[extname(source).toLowerCase()],
-      pieces: readLazily(source, 0),
-      reopen: (offset) => readLazily(source, offset),
+      size: file.size,
+      mimeType: file.mimeType,
+      pieces: file.read(0),
+      reopen: (offset) => file.read(offset),
     };
   }
   if (source !== null && typeof source === "object" && Symbol.asyncIterator in source) {
@@ -102,11 +89,6 @@ export async function openSource(source: UploadSource): Promise<OpenedSource> {
   );
 }
 
-async function* readLazily(path: string, start: number): AsyncGenerator<Uint8Array> {
-  // Leaving this loop early (an error, return()) destroys the stream and closes the file.
-  yield* createReadStream(path, { highWaterMark: 1024 * 1024, start }) as AsyncIterable<Buffer>;
-}
-
 async function* single(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   yield bytes;
 }
@@ -115,7 +97,7 @@ async function* toBytes(
   source: AsyncIterable<Uint8Array | string> | NodeJS.ReadableStream,
 ): AsyncGenerator<Uint8Array> {
   for await (const piece of source as AsyncIterable<unknown>) {
-    if (typeof piece === "string") yield Buffer.from(piece);
+    if (typeof piece === "string") yield utf8Bytes(piece);
     else if (piece instanceof Uint8Array) yield piece;
     else throw new TypeError(`upload stream gave a ${typeof piece}, expected bytes`);
   }
@@ -134,7 +116,7 @@ export async function* chunkPieces(
   startOffset = 0,
 ): AsyncGenerator<UploadChunk> {
   let offset = startOffset;
-  let filling = Buffer.allocUnsafe(chunkSize);
+  let filling = new Uint8Array(chunkSize);
   let filled = 0;
   for await (const piece of pieces) {
     let position = 0;
@@ -143,7 +125,7 @@ export async function* chunkPieces(
         yield { bytes: filling, offset, last: false };
         offset += chunkSize;
         // A fresh buffer: the one just handed out may still be in flight.
-        filling = Buffer.allocUnsafe(chunkSize);
+        filling = new Uint8Array(chunkSize);
         filled = 0;
       }
       const take = Math.min(chunkSize - filled, piece.byteLength - position);

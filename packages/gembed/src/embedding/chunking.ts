@@ -6,6 +6,7 @@
  */
 
 import type { EmbedContentRequest } from "../api/types.js";
+import { utf8Length } from "../util/utf8.js";
 
 /** The API's cap on requests per `batchEmbedContents` call. */
 export const MAX_TEXTS_PER_CALL = 100;
@@ -46,7 +47,7 @@ export interface ChunkLimits {
 
 /** The UTF-8 size of a request's JSON. */
 export function requestBytes(request: EmbedContentRequest): number {
-  return Buffer.byteLength(JSON.stringify(request), "utf8");
+  return utf8Length(JSON.stringify(request));
 }
 
 /**

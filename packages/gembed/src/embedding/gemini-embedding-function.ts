@@ -8,6 +8,7 @@
  * @module
  */
 
+import { emitWarning } from "#platform";
 import { type EmbedContentRequest, TASK_TYPES, type TaskType } from "../api/types.js";
 import type { BatchEncodeOptions, BatchEncodeProgress } from "../batch/encode-batch.js";
 import { GeminiClient, type GeminiClientOptions } from "../client/gemini-client.js";
@@ -644,9 +645,9 @@ export class GeminiEmbeddingFunction {
       .slice(0, 20)
       .map((info) => info.index)
       .join(", ");
-    process.emitWarning(
+    emitWarning(
       `${over.length} text(s) over the ${limit}-token input limit of ${this.modelName} will be truncated by the API: index ${shown}${over.length > 20 ? ", ..." : ""}`,
-      { code: "GEMBED_INPUT_TOO_LONG" },
+      "GEMBED_INPUT_TOO_LONG",
     );
     return true;
   }
