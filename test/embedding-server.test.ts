@@ -10,8 +10,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { localEmbedding, type RunningServer, startServer } from "@gembed/server";
-import type { TaskType } from "gembed";
-import { EmbeddingIncompleteError, GeminiEmbeddingFunction, RateLimitError } from "gembed";
+import {
+  EmbeddingIncompleteError,
+  GeminiEmbeddingFunction,
+  RateLimitError,
+  type TaskType,
+} from "gembed";
 import { afterEach, describe, expect, it } from "vitest";
 import { l2Norm } from "../packages/gembed/src/embedding/normalization.js";
 

@@ -16,8 +16,7 @@ import { localEmbedding, type ServerOptions } from "@gembed/server";
 import { GoogleGenAI } from "@google/genai";
 import { GoogleGenerativeAIEmbeddings } from "@langchain/google-genai";
 import { embedMany } from "ai";
-import type { TaskType } from "gembed";
-import { GeminiEmbeddingFunction } from "gembed";
+import { GeminiEmbeddingFunction, type TaskType } from "gembed";
 import { l2Norm, toFloat32Vector } from "../../packages/gembed/src/embedding/normalization.js";
 
 const MODEL = "gemini-embedding-001";

@@ -1,20 +1,80 @@
 /**
- * gembed: Gemini text embeddings for Milvus.
+ * gembed: Gemini text embeddings, on any runtime with `fetch`.
  *
- * This file only re-exports; each part lives in its own folder (see docs/architecture.md).
+ * What a user calls: the embedding function, the client, the Batch API workflow, the model table,
+ * the wire types and the errors. This file only re-exports (see docs/architecture.md); the
+ * helpers the sibling packages share are in `./internal.ts`, and Node's side in `./node.ts`.
  *
  * @module
  */
 
-export * from "./api/types.js";
-export * from "./batch/index.js";
-export * from "./client/gemini-client.js";
 export {
-  isRetryableError,
-  type RetryDelayOptions,
-  retryDelayMs,
-  sleep,
-} from "./client/retry.js";
+  type AnyMessage,
+  type AsyncBatchEmbedContentRequest,
+  type BatchEmbedContentsRequest,
+  type BatchEmbedContentsResponse,
+  type BatchInputLine,
+  type BatchOutputLine,
+  type BatchState,
+  type Content,
+  type ContentEmbedding,
+  type EmbedBatchStats,
+  type EmbedContentBatch,
+  type EmbedContentRequest,
+  type EmbedContentResponse,
+  type EmbedContentUsageMetadata,
+  type EmbedInputConfig,
+  type EmbedOutput,
+  type File,
+  type FileSource,
+  type FileState,
+  type InlinedEmbedContentRequest,
+  type InlinedEmbedContentResponse,
+  type ListFilesResponse,
+  type ListModelsResponse,
+  type ListOperationsResponse,
+  type Model,
+  type Operation,
+  type Part,
+  type Status,
+  TASK_TYPES,
+  type TaskType,
+  TERMINAL_BATCH_STATES,
+} from "./api/types.js";
+export {
+  type BatchApiClient,
+  type BatchDocumentInput,
+  type BatchEmbedder,
+  type BatchEncodeOptions,
+  type BatchEncodeProgress,
+  type BatchEncodeResult,
+  type BatchItemResult,
+  BatchJob,
+  type BatchProgress,
+  type BatchRunJobState,
+  type BatchRunState,
+  type BatchStateStore,
+  type BatchStats,
+  type CreateBatchJobOptions,
+  encodeWithBatchApi,
+  encodeWithBatchApiDetailed,
+  FileBatchStateStore,
+  MemoryBatchStateStore,
+  type WaitBatchJobOptions,
+} from "./batch/index.js";
+export {
+  type BatchesApi,
+  DEFAULT_BASE_URL,
+  type FilesApi,
+  GeminiClient,
+  type GeminiClientOptions,
+  type ListParams,
+  type ModelsApi,
+  type RequestOptions,
+  type RetryEvent,
+  type UploadParams,
+  type UploadSource,
+} from "./client/gemini-client.js";
 export {
   type BatchModeEncodeOptions,
   type DocumentInput,
@@ -24,10 +84,41 @@ export {
   type GeminiEmbeddingFunctionOptions,
   type InputKind,
   type InputTooLongInfo,
-  toMilvusVector,
-  toMilvusVectors,
 } from "./embedding/gemini-embedding-function.js";
-export { QuotaLimiter, type QuotaOptions } from "./embedding/limiter.js";
-export * from "./errors.js";
-export * from "./models.js";
+export type { QuotaOptions } from "./embedding/limiter.js";
+export {
+  AuthenticationError,
+  BadRequestError,
+  BatchDeadlineError,
+  BatchDeadlineIncompleteError,
+  type BatchIncompleteWork,
+  BatchInputChangedError,
+  type BatchItemFailure,
+  BatchItemsFailedError,
+  BatchJobError,
+  type BatchJobFailureReason,
+  BatchJobIncompleteError,
+  BatchResultsError,
+  ConflictError,
+  EmbeddingIncompleteError,
+  GembedAbortError,
+  GembedError,
+  GeminiApiError,
+  type GeminiApiErrorOptions,
+  GeminiConnectionError,
+  GeminiTimeoutError,
+  type InputIssue,
+  InternalServerError,
+  InvalidInputError,
+  InvalidResponseError,
+  MissingApiKeyError,
+  NotFoundError,
+  PayloadTooLargeError,
+  PermissionDeniedError,
+  type QuotaViolation,
+  RateLimitError,
+  RetiredModelError,
+  UploadResumeError,
+} from "./errors.js";
+export { DEFAULT_MODEL, getModelInfo, MODELS, type ModelInfo } from "./models.js";
 export { estimateTokens } from "./tokens.js";

@@ -10,13 +10,12 @@ export { type ChunkOptions, chunkDocument, splitText } from "./chunk.js";
 export type { DocumentChunk, EmbeddingRow, JsonValue, SourceDocument } from "./documents.js";
 export { RowsFileError, SourceError, type SourceIssue } from "./errors.js";
 export { compileFilter } from "./filter.js";
-export { type ContentHashInput, canonicalJson, contentHash } from "./hash.js";
+export { type ContentHashInput, contentHash } from "./hash.js";
 export {
   LocalRowsFile,
   type LocalSearchOptions,
   type RowHit,
   type RowsFileInfo,
-  rowField,
 } from "./local-rows-file.js";
 export { localRowsSink } from "./local-sink.js";
 export {
@@ -31,4 +30,4 @@ export {
   rescuedVectors,
   type StoredRowState,
 } from "./pipeline.js";
-export { markdownTitle, parseJsonlRow, type ReadSourcesOptions, readSources } from "./sources.js";
+export { type ReadSourcesOptions, readSources } from "./sources.js";

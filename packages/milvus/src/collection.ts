@@ -1,13 +1,13 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { inspect } from "node:util";
-import type {
-  DocumentInput,
-  EmbeddingRow,
-  JsonValue,
-  RowSink,
-  StoredRowState,
+import {
+  contentHash,
+  type DocumentInput,
+  type EmbeddingRow,
+  type JsonValue,
+  type RowSink,
+  type StoredRowState,
 } from "@gembed/ingest";
-import { contentHash } from "@gembed/ingest";
 import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
 import { checkInteger } from "gembed/internal";
 import { type BatchPlanOptions, planBatches } from "./batching.js";

@@ -1,5 +1,5 @@
 /**
- * `gembed/milvus`: Gemini embeddings into Milvus with the official Node SDK
+ * `@gembed/milvus`: Gemini embeddings into Milvus with the official Node SDK
  * (`@zilliz/milvus2-sdk-node`, an optional peer dependency loaded on first use).
  *
  * @module
@@ -47,3 +47,4 @@ export {
   loadMilvusSdk,
   type MilvusSdkModule,
 } from "./sdk.js";
+export { toMilvusVector, toMilvusVectors } from "./vectors.js";

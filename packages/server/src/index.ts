@@ -1,5 +1,5 @@
 /**
- * `gembed/server`: a local server that answers the embeddings surface of the Gemini API the way
+ * `@gembed/server`: a local server that answers the embeddings surface of the Gemini API the way
  * the real service does (same paths, JSON and error bodies), with a deterministic local model,
  * quotas, fault injection, batch jobs and the files API. See docs/local-server.md.
  *

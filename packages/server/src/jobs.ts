@@ -15,16 +15,15 @@ import { createReadStream } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { ModelInfo } from "gembed";
 import {
   type BatchState,
   type EmbedContentBatch,
+  type ModelInfo,
   type Operation,
   type Status,
   TERMINAL_BATCH_STATES,
-  TYPE_URLS,
 } from "gembed";
-import { isObject } from "gembed/internal";
+import { isObject, TYPE_URLS } from "gembed/internal";
 import type { FileStore } from "./files.js";
 import { embedQuantized } from "./local-model.js";
 import type { ResolvedOptions } from "./options.js";

@@ -20,8 +20,8 @@
  * @module
  */
 
-import type { TaskType } from "gembed";
-import { estimateTokens, getModelInfo, type ModelInfo, modelId } from "gembed";
+import { estimateTokens, getModelInfo, type ModelInfo, type TaskType } from "gembed";
+import { modelId } from "gembed/internal";
 
 /** The full size of every vector of the local model. */
 export const FULL_DIMENSION = 3072;

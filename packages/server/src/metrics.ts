@@ -5,7 +5,8 @@
  * @module
  */
 
-import { BATCH_STATES, type BatchState } from "gembed";
+import type { BatchState } from "gembed";
+import { BATCH_STATES } from "gembed/internal";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
 /** The metrics of one server. */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { TYPE_URLS } from "gembed";
+import { TYPE_URLS } from "gembed/internal";
 import type { ResolvedOptions } from "./options.js";
 import { formatDuration, ServerApiError } from "./status.js";
 

@@ -5,15 +5,8 @@
  * @module
  */
 
-import {
-  getModelInfo,
-  type ModelInfo,
-  modelId,
-  retiredReplacement,
-  TASK_TYPES,
-  type TaskType,
-} from "gembed";
-import { isObject } from "gembed/internal";
+import { getModelInfo, type ModelInfo, TASK_TYPES, type TaskType } from "gembed";
+import { isObject, modelId, retiredReplacement } from "gembed/internal";
 import { fitInput } from "./local-model.js";
 import { invalidArgument, notFound, type ServerApiError } from "./status.js";
 

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { type AnyMessage, type Status, TYPE_URLS } from "gembed";
+import type { AnyMessage, Status } from "gembed";
+import { TYPE_URLS } from "gembed/internal";
 
 const STATUS_NAMES: Record<number, string> = {
   400: "INVALID_ARGUMENT",

@@ -17,11 +17,10 @@ import {
   GeminiClient,
   GeminiEmbeddingFunction,
   InvalidInputError,
-  parseBatchStats,
   TASK_TYPES,
   type TaskType,
 } from "gembed";
-import { splitLines } from "gembed/internal";
+import { parseBatchStats, splitLines } from "gembed/internal";
 import { writeFileAtomic } from "gembed/node";
 import { interruptSignal } from "../embedding-options.js";
 

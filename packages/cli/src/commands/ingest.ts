@@ -19,8 +19,7 @@ import {
 } from "@gembed/ingest";
 import { connectMilvus, MilvusCollection, TEXT_MAX_LENGTH } from "@gembed/milvus";
 import { type Command, InvalidArgumentError } from "commander";
-import type { GeminiEmbeddingFunction } from "gembed";
-import { encodeWithBatchApi, getModelInfo } from "gembed";
+import { encodeWithBatchApi, type GeminiEmbeddingFunction, getModelInfo } from "gembed";
 import {
   addEmbeddingOptions,
   type EmbeddingCliOptions,

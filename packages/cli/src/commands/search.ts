@@ -8,7 +8,7 @@
 import { compileFilter, LocalRowsFile, RowsFileError } from "@gembed/ingest";
 import { connectMilvus, FIELDS, MilvusCollection } from "@gembed/milvus";
 import type { Command } from "commander";
-import { modelId } from "gembed";
+import { modelId } from "gembed/internal";
 import {
   addEmbeddingOptions,
   type EmbeddingCliOptions,

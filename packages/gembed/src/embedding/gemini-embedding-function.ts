@@ -51,7 +51,6 @@ import {
 } from "./validation.js";
 
 export type { QuotaOptions } from "./limiter.js";
-export { toMilvusVector, toMilvusVectors } from "./normalization.js";
 export type { DocumentInput, InputKind } from "./validation.js";
 
 /** Per-call options of the encode methods. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { InvalidResponseError } from "../errors.js";
-import { l2Norm, toFloat32Vector, toMilvusVector, toMilvusVectors } from "./normalization.js";
+import { l2Norm, toFloat32Vector } from "./normalization.js";
 
 describe("toFloat32Vector", () => {
   it("copies and L2-normalizes", () => {
@@ -34,14 +34,5 @@ describe("toFloat32Vector", () => {
       /finite number/,
     );
     expect(() => toFloat32Vector([1, Number.NaN, 3], 3, false)).toThrow(InvalidResponseError);
-  });
-});
-
-describe("toMilvusVector", () => {
-  it("gives plain number arrays", () => {
-    const vector = new Float32Array([0.5, -0.25]);
-    expect(toMilvusVector(vector)).toEqual([0.5, -0.25]);
-    expect(Array.isArray(toMilvusVector(vector))).toBe(true);
-    expect(toMilvusVectors([vector, new Float32Array([1])])).toEqual([[0.5, -0.25], [1]]);
   });
 });
