@@ -30,11 +30,8 @@ export async function runCli(program: Command, argv: string[]): Promise<void> {
     for (const child of command.commands) override(child);
   };
   override(program);
-  // `gembed … | head` closes the pipe early: that is the reader's choice, not an error.
-  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-    if (error.code === "EPIPE") process.exit(EXIT.ok);
-    throw error;
-  });
+  // Once per process, however many runs (the tests run the program many times in one process).
+  process.stdout.off("error", exitOnClosedPipe).on("error", exitOnClosedPipe);
   try {
     await program.parseAsync(argv);
   } catch (error) {
@@ -62,6 +59,12 @@ export async function runCli(program: Command, argv: string[]): Promise<void> {
     if (debug && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
     process.exitCode = exitCodeOf(decisive);
   }
+}
+
+/** `gembed … | head` closes the pipe early: that is the reader's choice, not an error. */
+function exitOnClosedPipe(error: NodeJS.ErrnoException): void {
+  if (error.code === "EPIPE") process.exit(EXIT.ok);
+  throw error;
 }
 
 function exitCodeOf(error: unknown): number {
