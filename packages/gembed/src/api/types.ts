@@ -253,3 +253,11 @@ export const TYPE_URLS = {
   errorInfo: "type.googleapis.com/google.rpc.ErrorInfo",
   badRequest: "type.googleapis.com/google.rpc.BadRequest",
 } as const;
+
+// ----- gembed's own input types, shared by the sync and the batch paths -----
+
+/** One text to embed: a plain string, or a text with an optional title (documents only). */
+export type DocumentInput = string | { text: string; title?: string };
+
+/** What a list of inputs holds: decides what is allowed (queries take plain strings only). */
+export type InputKind = "documents" | "queries" | "texts";

@@ -6,8 +6,7 @@
  * @module
  */
 
-import type { EmbedContentRequest, TaskType } from "../api/types.js";
-import type { DocumentInput } from "../embedding/validation.js";
+import type { DocumentInput, EmbedContentRequest, TaskType } from "../api/types.js";
 import {
   BatchDeadlineError,
   BatchDeadlineIncompleteError,

@@ -5,14 +5,11 @@
  * @module
  */
 
+import type { InputKind } from "../api/types.js";
 import { type InputIssue, InvalidInputError } from "../errors.js";
 import { describeType } from "../util/objects.js";
 
-/** One text to embed: a plain string, or a text with an optional title (documents only). */
-export type DocumentInput = string | { text: string; title?: string };
-
-/** What a list of inputs holds: decides what is allowed (queries take plain strings only). */
-export type InputKind = "documents" | "queries" | "texts";
+export type { DocumentInput, InputKind } from "../api/types.js";
 
 /** An input once checked: the text and, for documents, the title to send (if any). */
 export interface NormalizedInput {
