@@ -5,6 +5,7 @@
  * kin, embeds texts against the local server (what `gembed serve` runs), synchronously and
  * through the Batch API, with the same vectors as the core running on Node.
  */
+import { readdir, readFile } from "node:fs/promises";
 import { builtinModules } from "node:module";
 import { fileURLToPath } from "node:url";
 import { createContext, runInContext } from "node:vm";
@@ -101,6 +102,19 @@ describe("the core on web globals only", () => {
     expect(imports.filter((path) => nodeBuiltins.has(path) || path.startsWith("node:"))).toEqual(
       [],
     );
+  });
+
+  it("imports no node: module in its source, types included, but on its Node side", async () => {
+    const source = fileURLToPath(new URL("../packages/gembed/src/", import.meta.url));
+    // The Node side: reached only through the "node" condition of #platform and gembed/node.
+    const nodeSide = new Set(["platform/node.ts", "util/atomic-write.ts", "node.ts"]);
+    const offenders: string[] = [];
+    for (const file of await readdir(source, { recursive: true })) {
+      if (!file.endsWith(".ts") || file.endsWith(".test.ts") || nodeSide.has(file)) continue;
+      const text = await readFile(`${source}${file}`, "utf8");
+      if (/from\s+"node:|import\("node:/.test(text)) offenders.push(file);
+    }
+    expect(offenders).toEqual([]);
   });
 
   it("embeds texts and queries with the vectors the core gives on Node", async () => {

@@ -25,7 +25,10 @@ export const Buffer = {
   },
 };
 
-/** A download's body: a web `ReadableStream`, which is async-iterable like Node's `Readable`. */
+/** A download's body here: a web `ReadableStream`, which is async-iterable like Node's `Readable`. */
+export type Readable = ReadableStream<Uint8Array>;
+
+/** Makes a download's body from its pieces. */
 export const Readable = {
   from(pieces: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): ReadableStream<Uint8Array> {
     const iterator =

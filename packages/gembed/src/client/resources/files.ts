@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Readable } from "node:stream";
+import type { Readable } from "#platform";
 import type { File, ListFilesResponse } from "../../api/types.js";
 import { checkRequestOptions, resourcePath } from "../checks.js";
 import type { RequestOptions } from "../http.js";
