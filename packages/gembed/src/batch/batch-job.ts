@@ -64,7 +64,7 @@ export interface BatchApiClient {
       params?: { displayName?: string; mimeType?: string; size?: number },
       options?: RequestOptions,
     ): Promise<File>;
-    download(name: string, options?: RequestOptions): Promise<NodeJS.ReadableStream>;
+    download(name: string, options?: RequestOptions): Promise<AsyncIterable<Uint8Array>>;
     delete(name: string, options?: RequestOptions): Promise<void>;
   };
 }

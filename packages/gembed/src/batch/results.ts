@@ -219,7 +219,7 @@ export function* readInlineResponses(
  */
 export async function* readResponsesFile(
   jobName: string,
-  stream: NodeJS.ReadableStream | AsyncIterable<Uint8Array | string>,
+  stream: AsyncIterable<Uint8Array | string>,
   space: BatchKeySpace,
 ): AsyncGenerator<BatchItemResult> {
   const tracker = new ResultTracker(jobName, space);
@@ -247,7 +247,7 @@ export async function* readResponsesFile(
  * (a dropped download) is thrown to the reader rather than ending the lines early.
  */
 export async function* splitLines(
-  stream: NodeJS.ReadableStream | AsyncIterable<Uint8Array | string>,
+  stream: AsyncIterable<Uint8Array | string>,
 ): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   let rest = "";

@@ -29,7 +29,7 @@ import {
 } from "./retry.js";
 
 /** What `files.upload` accepts: bytes, a file path, a Node stream or any async iterable of bytes. */
-export type UploadSource = Uint8Array | string | NodeJS.ReadableStream | AsyncIterable<Uint8Array>;
+export type UploadSource = Uint8Array | string | AsyncIterable<Uint8Array | string>;
 
 /** The default upload chunk: 8 MiB, as the official SDKs send. */
 export const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
@@ -93,9 +93,7 @@ async function* single(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   yield bytes;
 }
 
-async function* toBytes(
-  source: AsyncIterable<Uint8Array | string> | NodeJS.ReadableStream,
-): AsyncGenerator<Uint8Array> {
+async function* toBytes(source: AsyncIterable<Uint8Array | string>): AsyncGenerator<Uint8Array> {
   for await (const piece of source as AsyncIterable<unknown>) {
     if (typeof piece === "string") yield utf8Bytes(piece);
     else if (piece instanceof Uint8Array) yield piece;
