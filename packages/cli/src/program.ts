@@ -4,6 +4,7 @@
  * runs it as the command; the tests run it in their own process.
  */
 
+import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { registerBatchCommand } from "./commands/batch.js";
 import { registerDemoCommand } from "./commands/demo.js";
@@ -20,7 +21,17 @@ export function createProgram(): Command {
     .description(
       "Gemini text embeddings for Milvus: embed, ingest, search, batch jobs, local server",
     )
-    .option("--debug", "print stack traces on errors");
+    .option("--debug", "print stack traces on errors")
+    // package.json is one folder up from both src/program.ts and dist/program.js.
+    .version(
+      (
+        JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+          version: string;
+        }
+      ).version,
+      "-v, --version",
+      "print gembed's version",
+    );
 
   // Sub-commands register themselves here, one line each.
   registerBatchCommand(program);

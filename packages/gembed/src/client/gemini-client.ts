@@ -61,7 +61,8 @@ export interface GeminiClientOptions {
    */
   apiKey?: string | undefined;
   /**
-   * The API host (a path prefix is kept), without the version.
+   * The API host (a path prefix is kept). A version at its end (`.../v1beta`) is taken off, since
+   * `apiVersion` is added to every path.
    * @default process.env.GOOGLE_GEMINI_BASE_URL, else "https://generativelanguage.googleapis.com"
    */
   baseUrl?: string | undefined;
@@ -168,11 +169,17 @@ export class GeminiClient {
     if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
       throw new TypeError("baseUrl must be an absolute http(s) URL");
     }
-    this.baseUrl = baseUrl.replace(/\/+$/, "");
     this.apiVersion = optionalString(options.apiVersion, "apiVersion") ?? "v1beta";
     if (!/^[A-Za-z0-9._-]+$/.test(this.apiVersion)) {
       throw new RangeError(`apiVersion must look like "v1beta", got "${this.apiVersion}"`);
     }
+    // A base URL copied with the version at its end (`http://127.0.0.1:8080/v1beta`) means the
+    // same host: the version is added to every path, so it is taken off here.
+    const trimmed = baseUrl.replace(/\/+$/, "");
+    const versionSuffix = `/${this.apiVersion}`;
+    this.baseUrl = trimmed.endsWith(versionSuffix)
+      ? trimmed.slice(0, -versionSuffix.length)
+      : trimmed;
     const fetchFunction = options.fetch ?? globalThis.fetch;
     if (typeof fetchFunction !== "function") throw new TypeError("fetch must be a function");
     if (options.onRetry !== undefined && typeof options.onRetry !== "function") {
