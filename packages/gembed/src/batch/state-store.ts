@@ -112,7 +112,16 @@ export class FileBatchStateStore implements BatchStateStore {
   async load(): Promise<BatchRunState | undefined> {
     const text = await readTextFile(this.path);
     if (text === undefined) return undefined;
-    const state = JSON.parse(text) as BatchRunState;
+    let state: BatchRunState;
+    try {
+      state = JSON.parse(text) as BatchRunState;
+    } catch (error) {
+      // JSON.parse names no file: "Unexpected end of JSON input" alone sends a user nowhere.
+      throw new SyntaxError(
+        `${this.path} is not valid JSON (${(error as Error).message}): a gembed batch state file cut short or edited. Its jobs may still be running; delete the file to start anew (gembed batch list shows the jobs).`,
+        { cause: error },
+      );
+    }
     if (
       state?.version !== 1 ||
       typeof state.fingerprint !== "string" ||
