@@ -1,6 +1,6 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { createProgress } from "../src/cli/progress.js";
+import { createProgress } from "../packages/cli/src/progress.js";
 
 /** A stream that keeps what is written; `isTTY` says whether it plays a terminal. */
 function capture(isTTY: boolean): { stream: NodeJS.WriteStream; text: () => string } {

@@ -12,13 +12,12 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { createGoogleGenerativeAI } from "@ai-sdk/google";
+import { localEmbedding, type ServerOptions } from "@gembed/server";
 import { GoogleGenAI } from "@google/genai";
 import { GoogleGenerativeAIEmbeddings } from "@langchain/google-genai";
 import { embedMany } from "ai";
-import type { TaskType } from "../../src/api/types.js";
-import { GeminiEmbeddingFunction } from "../../src/embedding/gemini-embedding-function.js";
-import { l2Norm, toFloat32Vector } from "../../src/embedding/normalization.js";
-import { localEmbedding, type ServerOptions } from "../../src/server/index.js";
+import { GeminiEmbeddingFunction, type TaskType } from "gembed";
+import { l2Norm, toFloat32Vector } from "../../packages/gembed/src/embedding/normalization.js";
 
 const MODEL = "gemini-embedding-001";
 /** Output size of the quota, faulty and memory runs. */
@@ -34,9 +33,13 @@ interface Running {
 
 async function startChildServer(options: ServerOptions): Promise<Running> {
   const script = fileURLToPath(new URL("../support/embedding-server-child.ts", import.meta.url));
-  const child = spawn(process.execPath, ["--import", "tsx", script, JSON.stringify(options)], {
-    stdio: ["pipe", "pipe", "inherit"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--conditions=@gembed/source", "--import", "tsx", script, JSON.stringify(options)],
+    {
+      stdio: ["pipe", "pipe", "inherit"],
+    },
+  );
   const lines = createInterface({ input: child.stdout! });
   const url = await new Promise<string>((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`server child exited with ${code}`)));
@@ -409,7 +412,15 @@ async function memory(): Promise<void> {
   const script = fileURLToPath(new URL("../support/embedding-stream-child.ts", import.meta.url));
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", script, running.url, String(count), String(DIMENSION)],
+    [
+      "--conditions=@gembed/source",
+      "--import",
+      "tsx",
+      script,
+      running.url,
+      String(count),
+      String(DIMENSION),
+    ],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   const line = await new Promise<string>((resolve, reject) => {
