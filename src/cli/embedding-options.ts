@@ -11,6 +11,7 @@ import {
   GeminiEmbeddingFunction,
   type InputTooLongInfo,
 } from "../embedding/gemini-embedding-function.js";
+import { showWait } from "./progress.js";
 
 /** The parsed shared options. */
 export interface EmbeddingCliOptions {
@@ -66,6 +67,8 @@ export function embeddingFunctionFrom(
     ...(extra.apiKey !== undefined ? { apiKey: extra.apiKey } : {}),
     ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
     onInputTooLong: tooLongWarning(options.model),
+    // A wait for quota or a retry shows at once (on the progress bar when one is drawn).
+    onWait: (wait) => showWait(wait),
   });
 }
 

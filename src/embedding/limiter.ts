@@ -143,6 +143,17 @@ export class QuotaLimiter {
   private pausedUntil = 0;
   /** Set by a 429: learn from it once the pause is over (answers in flight have come back). */
   private pending: PendingLesson | undefined;
+  /**
+   * The window learned is measured from when the oldest call counted was sent, an upper bound
+   * (it holds that call's way to the server, long on a cold start); when it was answered gives a
+   * lower bound. While `probing`, the window is shortened halfway to that bound after each
+   * window in which the limiter held calls back, until a 429 says it went too short (the 429
+   * then measures it again, on warm connections) or the two bounds meet.
+   */
+  private windowFloorMs = 0;
+  private probing = false;
+  private lastProbeAt = 0;
+  private heldBack = false;
   private tail: Promise<void> = Promise.resolve();
   /** How many 429s this limiter has seen (for figures and tests). */
   rateLimitedCount = 0;
@@ -280,6 +291,7 @@ export class QuotaLimiter {
           continue;
         }
         if (this.pending !== undefined) this.learn();
+        this.probe(now);
         const granted = decide(now);
         if (typeof granted !== "number") {
           const ticket: QuotaTicket = { time: now, sentAt: now, ...granted };
@@ -414,6 +426,18 @@ export class QuotaLimiter {
         LONGEST_LEARNED_WINDOW_MS,
         Math.max(1, Math.ceil(lesson.roomAt - oldest.sentAt)),
       );
+      const floor = Math.max(1, Math.min(observed, Math.floor(lesson.roomAt - oldest.time)));
+      if (this.learned === undefined) {
+        this.windowFloorMs = floor;
+        this.probing = observed - floor > observed / 100;
+      } else if (observed > previous.windowMs) {
+        // Went too short (probing), or a fixed window answered mid-way the first time: this
+        // measure, on warm connections, is the window.
+        this.probing = false;
+        this.windowFloorMs = Math.max(this.windowFloorMs, floor);
+      }
+      this.lastProbeAt = lesson.roomAt;
+      this.heldBack = false;
       windowMs = Math.max(previous.windowMs, observed);
     }
     // Counted on the same times the limits are kept on: a window told by the user runs on
@@ -425,10 +449,13 @@ export class QuotaLimiter {
     }
     if (measured === 0) return;
     // One measure never drops the ceiling by more than 10%: a window half-empty after a pause
-    // is not the server's ceiling.
-    const ceiling = Number.isFinite(previousCeiling)
-      ? Math.max(measured, Math.floor(previousCeiling * 0.9))
-      : measured;
+    // is not the server's ceiling. Nor does it raise the ceiling when the window just grew: the
+    // longer window then spans calls the server counted in two of its windows (fixed windows).
+    let ceiling = measured;
+    if (Number.isFinite(previousCeiling)) {
+      ceiling = Math.max(measured, Math.floor(previousCeiling * 0.9));
+      if (windowMs > previous.windowMs) ceiling = Math.min(ceiling, previousCeiling);
+    }
     // Only the measure the 429 named is learned: a texts quota says nothing of tokens.
     this.learned = {
       texts: lesson.measure === "texts" ? ceiling : previous.texts,
@@ -436,6 +463,18 @@ export class QuotaLimiter {
       windowMs,
       timeOf,
     };
+  }
+
+  /** Shortens a learned window halfway to its lower bound, once per window that held calls back. */
+  private probe(now: number): void {
+    const learned = this.learned;
+    if (!this.probing || learned === undefined || now - this.lastProbeAt < learned.windowMs) return;
+    this.lastProbeAt = now;
+    if (!this.heldBack) return;
+    this.heldBack = false;
+    const shorter = Math.ceil(this.windowFloorMs + (learned.windowMs - this.windowFloorMs) / 2);
+    if (learned.windowMs - shorter <= learned.windowMs / 100) this.probing = false;
+    else this.learned = { ...learned, windowMs: shorter };
   }
 
   /** Milliseconds to wait before `texts`/`tokens` fit; 0 when they fit now. */
@@ -456,7 +495,9 @@ export class QuotaLimiter {
         }
       }
       inWindow.sort((a, b) => a.time - b.time);
-      wait = Math.max(wait, waitForLimits(inWindow, limits, texts, tokens, now, windowMs));
+      const limitWait = waitForLimits(inWindow, limits, texts, tokens, now, windowMs);
+      if (limitWait > 0 && limits === this.learned) this.heldBack = true;
+      wait = Math.max(wait, limitWait);
     }
     return wait;
   }
