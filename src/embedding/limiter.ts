@@ -4,9 +4,9 @@
  * - {@link QuotaLimiter} keeps calls under the server's quota of texts and tokens per window. It
  *   needs neither the ceiling nor the window: the first 429 tells both. The server says when room
  *   comes back (`RetryInfo.retryDelay`); room comes back when the oldest text it still counts
- *   leaves its window, so "room time - when that text was sent" is the window, and what the server
- *   accepted over that window is the ceiling. From then on a sliding log of what was sent keeps
- *   every window under the ceiling, so the wall is not hit again.
+ *   leaves its window, so "room time - when that text was answered" is the window (as seen from
+ *   here), and what the server accepted over that window is the ceiling. From then on a sliding
+ *   log of what was sent keeps every window under the ceiling, so the wall is not hit again.
  * - {@link ConcurrencyLimiter} sets how many calls are in flight: additive increase while answers
  *   come back at a steady latency, multiplicative decrease on 429, 503, timeouts and a latency
  *   that doubles (AIMD, as TCP and Netflix's concurrency-limits do it).
@@ -68,14 +68,11 @@ export interface QuotaLimits {
   windowMs: number;
 }
 
-interface Limits extends QuotaLimits {
-  /**
-   * Which time of a ticket counts: when it was sent (a learned window is measured from send
-   * times, so it already holds the network's delay) or when it was answered (a window told by
-   * the user: the answer is the latest the server can have counted it).
-   */
-  timeOf: "sentAt" | "time";
-}
+/**
+ * A ceiling as kept: on answer times (the server counted a call before it answered it, so a
+ * window on this side never ends before the server's does).
+ */
+type Limits = QuotaLimits;
 
 function checkPositive(name: string, value: unknown): void {
   if (value === undefined) return;
@@ -108,8 +105,11 @@ export interface QuotaWait {
   reason: "rate-limited" | "window-full";
 }
 
-/** No learned window is longer than Gemini's longest (a minute); per-day quotas stop the work. */
-const LONGEST_LEARNED_WINDOW_MS = 60_000;
+/**
+ * No learned window is much longer than Gemini's longest (a minute, plus room for the calls' own
+ * delays); per-day quotas stop the work instead.
+ */
+const LONGEST_LEARNED_WINDOW_MS = 75_000;
 /** How far back the log is kept when no window is known. */
 const LOG_HORIZON_MS = 2 * LONGEST_LEARNED_WINDOW_MS;
 
@@ -143,17 +143,6 @@ export class QuotaLimiter {
   private pausedUntil = 0;
   /** Set by a 429: learn from it once the pause is over (answers in flight have come back). */
   private pending: PendingLesson | undefined;
-  /**
-   * The window learned is measured from when the oldest call counted was sent, an upper bound
-   * (it holds that call's way to the server, long on a cold start); when it was answered gives a
-   * lower bound. While `probing`, the window is shortened halfway to that bound after each
-   * window in which the limiter held calls back, until a 429 says it went too short (the 429
-   * then measures it again, on warm connections) or the two bounds meet.
-   */
-  private windowFloorMs = 0;
-  private probing = false;
-  private lastProbeAt = 0;
-  private heldBack = false;
   private tail: Promise<void> = Promise.resolve();
   /** How many 429s this limiter has seen (for figures and tests). */
   rateLimitedCount = 0;
@@ -188,7 +177,6 @@ export class QuotaLimiter {
         texts: settings.textsPerMinute ?? Number.POSITIVE_INFINITY,
         tokens: settings.tokensPerMinute ?? Number.POSITIVE_INFINITY,
         windowMs: settings.windowMs ?? 60_000,
-        timeOf: "time",
       };
     }
   }
@@ -281,7 +269,9 @@ export class QuotaLimiter {
       release = resolve;
     });
     try {
-      await raceAbort(previous, signal);
+      // No abort listener while queued (dozens may queue): an aborted caller leaves as soon as
+      // its turn comes, and the one ahead of it, sleeping on the same signal, wakes at once.
+      await previous;
       for (;;) {
         if (signal?.aborted) throw abortError(signal);
         const now = this.clock.now();
@@ -291,7 +281,6 @@ export class QuotaLimiter {
           continue;
         }
         if (this.pending !== undefined) this.learn();
-        this.probe(now);
         const granted = decide(now);
         if (typeof granted !== "number") {
           const ticket: QuotaTicket = { time: now, sentAt: now, ...granted };
@@ -332,7 +321,7 @@ export class QuotaLimiter {
       let usedTokens = 0;
       for (let index = this.logStart; index < this.log.length; index++) {
         const entry = this.log[index] as QuotaTicket;
-        if (entry[limits.timeOf] > since) {
+        if (entry.time > since) {
           usedTexts += entry.texts;
           usedTokens += entry.tokens;
         }
@@ -382,9 +371,12 @@ export class QuotaLimiter {
 
   /**
    * Learns the window and the ceiling from the last 429. Room came back at `roomAt` because the
-   * oldest call the server still counted left its window: that call was sent one window before
-   * `roomAt`. Which call it was: the first one of all, the first time; then, knowing the
-   * ceiling, the one where the calls counted back from the refusal reach it.
+   * oldest call the server still counted left its window. Which call: the first one of all, the
+   * first time; then, knowing the ceiling, the one where the calls counted back from the
+   * refusal reach it. Times are answer times: the server counted each call a little before
+   * answering it, by about the same work for every call, so a window measured from an answer and
+   * kept on answers lines up with the server's (a send time would carry the call's way to the
+   * server, long on a cold start, into the window).
    */
   private learn(): void {
     const lesson = this.pending as PendingLesson;
@@ -397,21 +389,18 @@ export class QuotaLimiter {
       if (
         entry.accepted === true &&
         amount(entry) > 0 &&
-        entry.sentAt <= lesson.refusedAt &&
-        entry.sentAt > lesson.refusedAt - LONGEST_LEARNED_WINDOW_MS
+        entry.time <= lesson.refusedAt &&
+        entry.time > lesson.refusedAt - LONGEST_LEARNED_WINDOW_MS
       ) {
         accepted.push(entry);
       }
     }
     if (accepted.length === 0) return;
-    const previous = this.learned ?? {
-      texts: Number.POSITIVE_INFINITY,
-      tokens: Number.POSITIVE_INFINITY,
-      windowMs: 0,
-      timeOf: "sentAt" as const,
-    };
-    const previousCeiling = previous[lesson.measure];
+    accepted.sort((a, b) => a.time - b.time);
+    const previous = this.learned;
+    const previousCeiling = previous?.[lesson.measure] ?? Number.POSITIVE_INFINITY;
     let windowMs = this.fixedWindowMs;
+    let windowGrew = false;
     if (windowMs === undefined) {
       let oldest = accepted[0] as QuotaTicket;
       if (Number.isFinite(previousCeiling)) {
@@ -424,57 +413,36 @@ export class QuotaLimiter {
       }
       const observed = Math.min(
         LONGEST_LEARNED_WINDOW_MS,
-        Math.max(1, Math.ceil(lesson.roomAt - oldest.sentAt)),
+        Math.max(1, Math.ceil(lesson.roomAt - oldest.time)),
       );
-      const floor = Math.max(1, Math.min(observed, Math.floor(lesson.roomAt - oldest.time)));
-      if (this.learned === undefined) {
-        this.windowFloorMs = floor;
-        this.probing = observed - floor > observed / 100;
-      } else if (observed > previous.windowMs) {
-        // Went too short (probing), or a fixed window answered mid-way the first time: this
-        // measure, on warm connections, is the window.
-        this.probing = false;
-        this.windowFloorMs = Math.max(this.windowFloorMs, floor);
-      }
-      this.lastProbeAt = lesson.roomAt;
-      this.heldBack = false;
-      windowMs = Math.max(previous.windowMs, observed);
+      // The window only grows: a server whose windows are fixed, not sliding, answers the
+      // first 429 with the rest of its current window.
+      windowGrew = previous !== undefined && observed > previous.windowMs;
+      windowMs = Math.max(previous?.windowMs ?? 0, observed);
     }
-    // Counted on the same times the limits are kept on: a window told by the user runs on
-    // answer times (a slow answer still counts in the window it ends in).
-    const timeOf = this.fixedWindowMs === undefined ? "sentAt" : "time";
     let measured = 0;
     for (const entry of accepted) {
-      if (entry[timeOf] > lesson.refusedAt - windowMs) measured += amount(entry);
+      if (entry.time > lesson.refusedAt - windowMs) measured += amount(entry);
     }
     if (measured === 0) return;
-    // One measure never drops the ceiling by more than 10%: a window half-empty after a pause
-    // is not the server's ceiling. Nor does it raise the ceiling when the window just grew: the
-    // longer window then spans calls the server counted in two of its windows (fixed windows).
     let ceiling = measured;
     if (Number.isFinite(previousCeiling)) {
-      ceiling = Math.max(measured, Math.floor(previousCeiling * 0.9));
-      if (windowMs > previous.windowMs) ceiling = Math.min(ceiling, previousCeiling);
+      // A 429 with the window just grown says the window was too short, not the ceiling too
+      // high. Otherwise one measure never drops the ceiling by more than 10% (a window
+      // half-empty after a pause is not the server's ceiling), nor raises it.
+      ceiling = windowGrew
+        ? previousCeiling
+        : Math.min(previousCeiling, Math.max(measured, Math.floor(previousCeiling * 0.9)));
     }
     // Only the measure the 429 named is learned: a texts quota says nothing of tokens.
     this.learned = {
-      texts: lesson.measure === "texts" ? ceiling : previous.texts,
-      tokens: lesson.measure === "tokens" ? Math.max(ceiling, 1) : previous.tokens,
+      texts: lesson.measure === "texts" ? ceiling : (previous?.texts ?? Number.POSITIVE_INFINITY),
+      tokens:
+        lesson.measure === "tokens"
+          ? Math.max(ceiling, 1)
+          : (previous?.tokens ?? Number.POSITIVE_INFINITY),
       windowMs,
-      timeOf,
     };
-  }
-
-  /** Shortens a learned window halfway to its lower bound, once per window that held calls back. */
-  private probe(now: number): void {
-    const learned = this.learned;
-    if (!this.probing || learned === undefined || now - this.lastProbeAt < learned.windowMs) return;
-    this.lastProbeAt = now;
-    if (!this.heldBack) return;
-    this.heldBack = false;
-    const shorter = Math.ceil(this.windowFloorMs + (learned.windowMs - this.windowFloorMs) / 2);
-    if (learned.windowMs - shorter <= learned.windowMs / 100) this.probing = false;
-    else this.learned = { ...learned, windowMs: shorter };
   }
 
   /** Milliseconds to wait before `texts`/`tokens` fit; 0 when they fit now. */
@@ -489,15 +457,13 @@ export class QuotaLimiter {
       const inWindow: { time: number; texts: number; tokens: number }[] = [];
       for (let index = this.logStart; index < this.log.length; index++) {
         const entry = this.log[index] as QuotaTicket;
-        const time = entry[limits.timeOf];
+        const time = entry.time;
         if (time > now - windowMs && (entry.texts > 0 || entry.tokens > 0)) {
           inWindow.push({ time, texts: entry.texts, tokens: entry.tokens });
         }
       }
       inWindow.sort((a, b) => a.time - b.time);
-      const limitWait = waitForLimits(inWindow, limits, texts, tokens, now, windowMs);
-      if (limitWait > 0 && limits === this.learned) this.heldBack = true;
-      wait = Math.max(wait, limitWait);
+      wait = Math.max(wait, waitForLimits(inWindow, limits, texts, tokens, now, windowMs));
     }
     return wait;
   }

@@ -51,10 +51,10 @@ describe("adaptive limits with gembed's defaults", () => {
       });
       const learned = ef.limiter.learnedLimits;
       expect(learned?.texts).toBe(300);
-      // The window learned is the server's, measured from send times: never shorter, and
-      // longer by no more than the calls' own delays.
-      expect(learned?.windowMs).toBeGreaterThanOrEqual(windowMs);
-      expect(learned?.windowMs).toBeLessThan(windowMs * 1.25);
+      // The window learned is the server's, as seen on answer times (shorter by the server's
+      // work on a call, which is small beside it).
+      expect(learned?.windowMs).toBeGreaterThan(windowMs * 0.9);
+      expect(learned?.windowMs).toBeLessThan(windowMs * 1.1);
       // Once learned, the wall is not hit again and again.
       expect(server.stats().quotaRejections - (firstBurstRejections ?? 0)).toBeLessThan(4);
       expect(server.stats().texts).toBe(1200);

@@ -86,10 +86,13 @@ export class ChunkRunner {
    */
   async run(
     chunk: Chunk,
-    signal: AbortSignal | undefined,
+    runSignal: AbortSignal | undefined,
     granted?: QuotaTicket,
     onWait?: (wait: PipelineWait) => void,
   ): Promise<Float32Array[]> {
+    // A signal of its own for this chunk's waits and calls: dozens of chunks at once would
+    // otherwise each add a listener to the run's signal (Node warns past 10).
+    const signal = runSignal && AbortSignal.any([runSignal]);
     const { client, model, limiter, concurrency } = this.settings;
     const clock = this.settings.clock ?? systemClock;
     const onQuotaWait =
@@ -334,7 +337,7 @@ export async function* runOrdered(
   const start = (chunk: Chunk): Slot => {
     const slot: Slot = { chunk, promise: Promise.resolve(undefined as unknown as ChunkResult) };
     slot.promise = (async () => {
-      await slots.acquire(callSignal);
+      await slots.acquire();
       try {
         if (failure) throw new Error("stopped");
         const vectors = await runner.run(chunk, callSignal, undefined, settings.onWait);
