@@ -95,6 +95,8 @@ export interface QuotaTicket {
   tokens: number;
   /** Set when the server accepted it (only answered calls teach the ceiling). */
   accepted?: boolean;
+  /** Set when its call ended (accepted, refused or failed). */
+  resolved?: boolean;
 }
 
 /** A wait of the quota limiter, as told to `onWait`. */
@@ -119,6 +121,8 @@ interface PendingLesson {
   measure: QuotaMeasure;
   /** Texts or tokens (per `measure`) of the refused call. */
   requested: number;
+  /** The ceiling the server named (`QuotaFailure` `quotaValue`), when it did. */
+  ceiling: number | undefined;
 }
 
 /**
@@ -144,6 +148,8 @@ export class QuotaLimiter {
   /** Set by a 429: learn from it once the pause is over (answers in flight have come back). */
   private pending: PendingLesson | undefined;
   private tail: Promise<void> = Promise.resolve();
+  /** Callers waiting for answers before a lesson: woken by each answer. */
+  private readonly wakers = new Set<AbortController>();
   /** How many 429s this limiter has seen (for figures and tests). */
   rateLimitedCount = 0;
 
@@ -280,10 +286,23 @@ export class QuotaLimiter {
           await this.clock.sleep(this.pausedUntil - now, signal);
           continue;
         }
-        if (this.pending !== undefined) this.learn();
+        if (this.pending !== undefined) {
+          // Learn once every call sent before the refusal has its answer: on a cold start the
+          // server may answer the calls it accepted after the 429's pause is over.
+          if (this.unanswered(this.pending.refusedAt)) {
+            await this.sleepUnlessAnswered(1000, signal);
+            continue;
+          }
+          this.learn();
+        }
         const granted = decide(now);
         if (typeof granted !== "number") {
-          const ticket: QuotaTicket = { time: now, sentAt: now, ...granted };
+          const ticket: QuotaTicket = {
+            time: now,
+            sentAt: now,
+            texts: granted.texts,
+            tokens: granted.tokens,
+          };
           this.log.push(ticket);
           return ticket;
         }
@@ -295,14 +314,50 @@ export class QuotaLimiter {
     }
   }
 
+  /** Sleeps `ms`, or less when an answer comes. */
+  private async sleepUnlessAnswered(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    const wake = new AbortController();
+    this.wakers.add(wake);
+    try {
+      await this.clock.sleep(ms, signal ? AbortSignal.any([signal, wake.signal]) : wake.signal);
+    } catch (error) {
+      if (signal?.aborted || !wake.signal.aborted) throw error;
+    } finally {
+      this.wakers.delete(wake);
+    }
+  }
+
+  private wakeSleepers(): void {
+    for (const wake of this.wakers) wake.abort();
+    this.wakers.clear();
+  }
+
+  /** Whether a call sent by `time` has no answer yet. */
+  private unanswered(time: number): boolean {
+    for (let index = this.logStart; index < this.log.length; index++) {
+      const entry = this.log[index] as QuotaTicket;
+      if (entry.sentAt > time) return false;
+      if (entry.resolved !== true) return true;
+    }
+    return false;
+  }
+
+  /** The limits kept: those told, and those learned. */
+  private slidingLimits(): Limits[] {
+    const limits: Limits[] = [];
+    if (this.configured !== undefined) limits.push(this.configured);
+    if (this.learned !== undefined) limits.push(this.learned);
+    return limits;
+  }
+
   private marginFor(windowMs: number): number {
     return this.marginOption ?? Math.min(50, windowMs / 100);
   }
 
   private smallestMargin(): number {
     let margin = Number.POSITIVE_INFINITY;
-    for (const limits of [this.configured, this.learned]) {
-      if (limits !== undefined) margin = Math.min(margin, this.marginFor(limits.windowMs));
+    for (const limits of this.slidingLimits()) {
+      margin = Math.min(margin, this.marginFor(limits.windowMs));
     }
     return Number.isFinite(margin) ? margin : 0;
   }
@@ -314,8 +369,7 @@ export class QuotaLimiter {
   ): { texts: number; tokens: number } {
     let roomTexts = Number.POSITIVE_INFINITY;
     let roomTokens = Number.POSITIVE_INFINITY;
-    for (const limits of [this.configured, this.learned]) {
-      if (limits === undefined) continue;
+    for (const limits of this.slidingLimits()) {
       const since = now - limits.windowMs - this.marginFor(limits.windowMs);
       let usedTexts = 0;
       let usedTokens = 0;
@@ -345,8 +399,15 @@ export class QuotaLimiter {
    * (the server's `retryDelay`), and, when adaptive, the limiter then learns from it (once the
    * pause is over, so the answers still in flight are in).
    */
-  onRateLimited(delayMs: number, ticket?: QuotaTicket, measure: QuotaMeasure = "texts"): void {
+  onRateLimited(
+    delayMs: number,
+    ticket?: QuotaTicket,
+    measure: QuotaMeasure = "texts",
+    ceiling?: number,
+  ): void {
     this.rateLimitedCount++;
+    if (ticket !== undefined) ticket.resolved = true;
+    this.wakeSleepers();
     const requested = ticket ? (measure === "texts" ? ticket.texts : ticket.tokens) : 0;
     if (ticket) {
       ticket.texts = 0;
@@ -354,9 +415,16 @@ export class QuotaLimiter {
     }
     const now = this.clock.now();
     const alreadyPaused = now < this.pausedUntil;
-    this.pausedUntil = Math.max(this.pausedUntil, now + Math.max(0, delayMs));
-    if (this.adaptive && !alreadyPaused) {
-      this.pending = { refusedAt: now, roomAt: this.pausedUntil, measure, requested };
+    const roomAt = now + Math.max(0, delayMs);
+    this.pausedUntil = Math.max(this.pausedUntil, roomAt);
+    if (!this.adaptive) return;
+    if (!alreadyPaused) {
+      this.pending = { refusedAt: now, roomAt, measure, requested, ceiling };
+    } else if (this.pending !== undefined && roomAt < this.pending.roomAt) {
+      // The refusals of one burst name the same room time, each late by how long this process
+      // took to read it (busy with the burst's answers): the earliest is the truest. Callers
+      // still wait for the latest.
+      this.pending.roomAt = roomAt;
     }
   }
 
@@ -367,16 +435,36 @@ export class QuotaLimiter {
   onSuccess(ticket: QuotaTicket): void {
     ticket.time = Math.max(ticket.time, this.clock.now());
     ticket.accepted = true;
+    ticket.resolved = true;
+    if (this.pending !== undefined) this.wakeSleepers();
   }
 
   /**
-   * Learns the window and the ceiling from the last 429. Room came back at `roomAt` because the
-   * oldest call the server still counted left its window. Which call: the first one of all, the
-   * first time; then, knowing the ceiling, the one where the calls counted back from the
-   * refusal reach it. Times are answer times: the server counted each call a little before
-   * answering it, by about the same work for every call, so a window measured from an answer and
-   * kept on answers lines up with the server's (a send time would carry the call's way to the
-   * server, long on a cold start, into the window).
+   * `ticket`'s call failed otherwise (5xx, dropped, timeout): it stays counted (the server may
+   * have counted it).
+   */
+  onFailed(ticket: QuotaTicket): void {
+    ticket.resolved = true;
+    if (this.pending !== undefined) this.wakeSleepers();
+  }
+
+  /**
+   * Learns from the last 429, once every call sent before it has its answer.
+   *
+   * The ceiling: what the server accepted over the window before the 429. The window, when not
+   * told: room came back at `roomAt` because the oldest call the server still counted left its
+   * window; which call that was: the first one of all, the first time; then, knowing the
+   * ceiling, the one where the calls counted back from the refusal reach it. Times are answer
+   * times: the server counted each call a little before answering it, by about the same work
+   * for every call, so a window measured from an answer and kept on answers lines up with the
+   * server's (a send time would carry the call's way to the server, long on a cold start).
+   *
+   * The window only grows (a server whose windows are fixed, not sliding, answers the first 429
+   * with the rest of its current window; a 429 on a window learned too short measures it
+   * again); the ceiling stays when the window grew (the window was too short, not the ceiling
+   * too high), and otherwise one measure never lowers it by more than 10% (a window half-empty
+   * after a pause is not the server's ceiling), nor raises it (answers bunched together can
+   * make one window look fuller than the server counted it).
    */
   private learn(): void {
     const lesson = this.pending as PendingLesson;
@@ -389,7 +477,8 @@ export class QuotaLimiter {
       if (
         entry.accepted === true &&
         amount(entry) > 0 &&
-        entry.time <= lesson.refusedAt &&
+        // Sent before the refusal; answered before or after it (answers come in any order).
+        entry.sentAt <= lesson.refusedAt &&
         entry.time > lesson.refusedAt - LONGEST_LEARNED_WINDOW_MS
       ) {
         accepted.push(entry);
@@ -398,7 +487,9 @@ export class QuotaLimiter {
     if (accepted.length === 0) return;
     accepted.sort((a, b) => a.time - b.time);
     const previous = this.learned;
-    const previousCeiling = previous?.[lesson.measure] ?? Number.POSITIVE_INFINITY;
+    // A ceiling the server named is the ceiling (Gemini names it: `quotaValue`).
+    const previousCeiling =
+      lesson.ceiling ?? previous?.[lesson.measure] ?? Number.POSITIVE_INFINITY;
     let windowMs = this.fixedWindowMs;
     let windowGrew = false;
     if (windowMs === undefined) {
@@ -415,8 +506,6 @@ export class QuotaLimiter {
         LONGEST_LEARNED_WINDOW_MS,
         Math.max(1, Math.ceil(lesson.roomAt - oldest.time)),
       );
-      // The window only grows: a server whose windows are fixed, not sliding, answers the
-      // first 429 with the rest of its current window.
       windowGrew = previous !== undefined && observed > previous.windowMs;
       windowMs = Math.max(previous?.windowMs ?? 0, observed);
     }
@@ -426,10 +515,9 @@ export class QuotaLimiter {
     }
     if (measured === 0) return;
     let ceiling = measured;
-    if (Number.isFinite(previousCeiling)) {
-      // A 429 with the window just grown says the window was too short, not the ceiling too
-      // high. Otherwise one measure never drops the ceiling by more than 10% (a window
-      // half-empty after a pause is not the server's ceiling), nor raises it.
+    if (lesson.ceiling !== undefined) {
+      ceiling = lesson.ceiling;
+    } else if (Number.isFinite(previousCeiling)) {
       ceiling = windowGrew
         ? previousCeiling
         : Math.min(previousCeiling, Math.max(measured, Math.floor(previousCeiling * 0.9)));
@@ -450,8 +538,7 @@ export class QuotaLimiter {
     this.compact(now);
     if (this.configured === undefined && this.learned === undefined) return 0;
     let wait = 0;
-    for (const limits of [this.configured, this.learned]) {
-      if (limits === undefined) continue;
+    for (const limits of this.slidingLimits()) {
       const windowMs = limits.windowMs + this.marginFor(limits.windowMs);
       // Entries still in the window, oldest first (a ticket's time moves when its answer arrives).
       const inWindow: { time: number; texts: number; tokens: number }[] = [];

@@ -135,12 +135,20 @@ export class ChunkRunner {
         concurrency.onResult("ok", { sentAt, latencyMs: clock.now() - sentAt, inFlight });
         return vectors;
       } catch (error) {
+        const waitable = error instanceof RateLimitError && !error.isPerDayQuota;
+        if (!waitable || signal?.aborted) limiter.onFailed(ticket);
         if (signal?.aborted) throw abortError(signal);
         concurrency.onResult(outcomeOf(error), { sentAt, inFlight });
-        if (error instanceof RateLimitError && !error.isPerDayQuota) {
+        if (waitable) {
           rateLimitWaits++;
           if (rateLimitWaits > this.settings.maxRateLimitWaits) throw error;
-          limiter.onRateLimited(this.delay(error, rateLimitWaits - 1), ticket, quotaMeasure(error));
+          const measure = quotaMeasure(error);
+          limiter.onRateLimited(
+            this.delay(error, rateLimitWaits - 1),
+            ticket,
+            measure,
+            namedCeiling(error, measure),
+          );
           // A chunk refused again and again may be larger than the whole quota: halve it.
           const maxCount =
             rateLimitWaits >= 3 && count > 1 ? Math.ceil(count / 2) : limiter.maxTextsPerCall;
@@ -244,6 +252,22 @@ function describeFailure(error: unknown): string {
   if (error instanceof GeminiApiError) return `${error.httpStatus} ${error.status ?? "error"}`;
   if (error instanceof InvalidResponseError) return "a malformed answer";
   return "a failed call";
+}
+
+/**
+ * The texts-per-window ceiling a 429 names (`QuotaFailure` `quotaValue`), when it names one. Not
+ * for tokens: the server counts real tokens, this side estimates them.
+ */
+function namedCeiling(error: RateLimitError, measure: QuotaMeasure): number | undefined {
+  if (measure !== "texts") return undefined;
+  let ceiling: number | undefined;
+  for (const violation of error.quotaViolations) {
+    const id = `${violation.quotaId ?? ""} ${violation.quotaMetric ?? ""}`;
+    if (/token|per ?day/i.test(id)) continue;
+    const value = Number(violation.quotaValue);
+    if (Number.isInteger(value) && value > 0) ceiling = Math.min(ceiling ?? value, value);
+  }
+  return ceiling;
 }
 
 /** Which measure a 429 names: tokens when only token quotas are violated, else texts. */
