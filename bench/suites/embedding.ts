@@ -3,8 +3,8 @@
  * against what users pick today, side by side in one run, all pointed at `gembed serve` (in a
  * child process, one per tool and scenario) with the same settings:
  * - quota-bound: the server allows a fixed number of texts per window of 1 s, 2 s, 10 s or 60 s
- *   (these tools run at once, each against its own server: they mostly wait, so they do not
- *   slow each other down);
+ *   (with the 10 s and 60 s windows the tools run at once, each against its own server: they
+ *   mostly wait, so they do not slow each other down);
  * - latency-bound: no quota, 150 ms + 1 ms per text, or 1,000 ms per call;
  * - faulty: 10% 503, 5% 500, 5% dropped connections, 3% short answers;
  * - client CPU: a 100 x 3072 answer into normalized Float32Arrays vs plain JSON.parse;
@@ -76,12 +76,21 @@ const tools: Record<string, Tool> = {
       apiKey: API_KEY,
       config: { outputDimensionality: dimension },
     });
+    // The 429s met before anything was learned (the first burst) and after.
+    let firstBurst: number | undefined;
     try {
-      return await ef.encodeDocuments(texts);
+      return await ef.encodeDocuments(texts, {
+        onProgress: () => {
+          if (firstBurst === undefined && ef.limiter.learnedLimits !== undefined) {
+            firstBurst = ef.limiter.rateLimitedCount;
+          }
+        },
+      });
     } finally {
       const learned = ef.limiter.learnedLimits;
+      const after = ef.limiter.rateLimitedCount - (firstBurst ?? ef.limiter.rateLimitedCount);
       report(
-        `${learned ? `learned ${learned.texts} texts per ${(learned.windowMs / 1000).toFixed(2)} s; ` : ""}concurrency now ${ef.concurrencyLimiter.limit}`,
+        `${learned ? `learned ${learned.texts} texts per ${(learned.windowMs / 1000).toFixed(2)} s; 429s after learning: ${after}; ` : ""}concurrency now ${ef.concurrencyLimiter.limit}`,
       );
     }
   },
@@ -503,7 +512,9 @@ export default async function (): Promise<void> {
           dimension: DIMENSION,
           ideal: ((quota.count - quota.ceiling) / quota.ceiling) * (quota.windowMs / 1000),
           tools: pick([GEMBED, ...PEERS]),
-          parallel: true,
+          // Long windows: the tools mostly wait, so they run at once; short ones one by one
+          // (the servers' CPU per call weighs against a 1 s window).
+          parallel: quota.windowMs >= 10_000,
         })),
       );
     }
