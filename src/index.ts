@@ -19,11 +19,13 @@ export {
   type BatchModeEncodeOptions,
   type DocumentInput,
   type EmbeddingConfig,
+  type EmbeddingProgress,
   type EncodeOptions,
   GeminiEmbeddingFunction,
   type GeminiEmbeddingFunctionOptions,
   type InputKind,
   type InputTooLongInfo,
+  type PipelineWait,
   toMilvusVector,
   toMilvusVectors,
 } from "./embedding/gemini-embedding-function.js";

@@ -54,6 +54,8 @@ export type { PipelineWait } from "./pipeline.js";
 
 /** Calls in flight at first, when `concurrency` is not set (the limit then adapts). */
 export const INITIAL_CONCURRENCY = 32;
+/** The most calls in flight of one `encodeStream` (bounds its memory). */
+export const STREAM_CONCURRENCY = 8;
 /** The most calls in flight when `concurrency` is not set: one process never opens hundreds of sockets. */
 export const DEFAULT_MAX_CONCURRENCY = 64;
 
@@ -542,6 +544,9 @@ export class GeminiEmbeddingFunction {
     try {
       for await (const result of runOrdered(chunks(), this.#runner, {
         concurrency: this.concurrencyLimiter,
+        // A stream is for inputs too large to hold: each call in flight holds an answer, so a
+        // stream keeps at most STREAM_CONCURRENCY (or a `concurrency` set lower).
+        maxInFlight: STREAM_CONCURRENCY,
         signal,
         onChunkDone: (finished) => {
           done += finished.vectors.length;

@@ -21,7 +21,7 @@ import { type Chunk, type ChunkItem, chunkItems, splitChunk } from "./chunking.j
 import {
   type CallOutcome,
   type Clock,
-  type ConcurrencyLimiter,
+  ConcurrencyLimiter,
   type QuotaLimiter,
   type QuotaMeasure,
   type QuotaTicket,
@@ -319,9 +319,15 @@ export interface OrderedSettings {
   concurrency: ConcurrencyLimiter;
   /**
    * Chunks started ahead of the oldest one not yet yielded (bounds memory when streaming).
-   * @default twice the current concurrency limit
+   * @default twice the calls this run may have in flight
    */
   lookahead?: number;
+  /**
+   * The most calls of this run in flight, below the shared limit (a stream bounds its memory
+   * with it: each call in flight holds its answer).
+   * @default the shared limit only
+   */
+  maxInFlight?: number;
   signal: AbortSignal | undefined;
   /** Called as each chunk finishes (any order). */
   onChunkDone?: (result: ChunkResult) => void;
@@ -356,11 +362,17 @@ export async function* runOrdered(
   let failure: { error: unknown } | undefined;
   let exhausted = false;
   const slots = settings.concurrency;
-  const lookahead = (): number => settings.lookahead ?? 2 * slots.limit;
+  const own = new ConcurrencyLimiter({
+    initial: settings.maxInFlight ?? Number.MAX_SAFE_INTEGER,
+    max: settings.maxInFlight ?? Number.MAX_SAFE_INTEGER,
+  });
+  const lookahead = (): number =>
+    settings.lookahead ?? 2 * Math.min(slots.limit, settings.maxInFlight ?? slots.limit);
 
   const start = (chunk: Chunk): Slot => {
     const slot: Slot = { chunk, promise: Promise.resolve(undefined as unknown as ChunkResult) };
     slot.promise = (async () => {
+      await own.acquire();
       await slots.acquire();
       try {
         if (failure) throw new Error("stopped");
@@ -381,6 +393,7 @@ export async function* runOrdered(
         throw error;
       } finally {
         slots.release();
+        own.release();
       }
     })();
     // The failure is collected below; never an unhandled rejection.
