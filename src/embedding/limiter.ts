@@ -730,8 +730,9 @@ export class ConcurrencyLimiter {
       this.longLatency === undefined
         ? latency
         : this.longLatency + (latency - this.longLatency) * 0.05;
-    // A millisecond floor: answers of a local server are too quick for their ratio to mean much.
-    if (this.shortLatency > LATENCY_TOLERANCE * Math.max(this.longLatency, 5)) {
+    // A floor of 50 ms: below it, latency swings with the machine's own load (a local server,
+    // a busy client), not with the server's queue.
+    if (this.shortLatency > LATENCY_TOLERANCE * Math.max(this.longLatency, 50)) {
       if (fresh) this.decrease(0.9, now);
       return;
     }

@@ -92,7 +92,8 @@ describe("adaptive limits with gembed's defaults", () => {
   });
 
   it("grows the calls in flight while no 429 comes back", async () => {
-    server = await startServer({ faults: { latencyMs: 40 }, logLevel: "silent" });
+    // A staged latency well above the machine's own jitter (shared cores).
+    server = await startServer({ faults: { latencyMs: 150 }, logLevel: "silent" });
     const ef = new GeminiEmbeddingFunction({
       apiKey: "test-key",
       baseUrl: server.url,
