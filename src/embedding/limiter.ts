@@ -511,7 +511,9 @@ export class QuotaLimiter {
     }
     let measured = 0;
     for (const entry of accepted) {
-      if (entry.time > lesson.refusedAt - windowMs) measured += amount(entry);
+      // Sent or answered in the window: on a loaded machine answers can lag a short window.
+      const since = lesson.refusedAt - windowMs;
+      if (entry.time > since || entry.sentAt > since) measured += amount(entry);
     }
     if (measured === 0) return;
     let ceiling = measured;

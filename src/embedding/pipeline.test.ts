@@ -55,8 +55,9 @@ describe("adaptive limits with gembed's defaults", () => {
       // work on a call, which is small beside it).
       expect(learned?.windowMs).toBeGreaterThan(windowMs * 0.9);
       expect(learned?.windowMs).toBeLessThan(windowMs * 1.1);
-      // Once learned, the wall is not hit again and again.
-      expect(server.stats().quotaRejections - (firstBurstRejections ?? 0)).toBeLessThan(4);
+      // Once learned, the wall is not hit again and again: a few 429s in the four windows
+      // after (each one measures the window again), not one per call.
+      expect(server.stats().quotaRejections - (firstBurstRejections ?? 0)).toBeLessThanOrEqual(6);
       expect(server.stats().texts).toBe(1200);
       for (const index of [0, 299, 300, 899, 1199]) {
         expect(cosineToServer(vectors[index], texts[index] as string)).toBeGreaterThan(0.999);
