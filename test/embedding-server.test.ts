@@ -160,7 +160,16 @@ console.log("Queries:", queries.length, queries[1].length);
     });
     const texts = corpus(1000, "quota");
     const started = Date.now();
-    const vectors = await ef.encodeDocuments(texts);
+    // The 429s of the first burst (sent before anything was known of the quota), counted once
+    // its answers are all in: the first chunk done after the first window.
+    let firstBurstRejections: number | undefined;
+    const vectors = await ef.encodeDocuments(texts, {
+      onProgress: ({ done }) => {
+        if (done > 200 && firstBurstRejections === undefined) {
+          firstBurstRejections = server?.stats().quotaRejections;
+        }
+      },
+    });
     // 1,000 texts at 200 per 400 ms cannot finish before 4 more windows have passed.
     expect(Date.now() - started).toBeGreaterThanOrEqual(4 * 400 - 50);
     texts.forEach((text, index) => {
@@ -169,7 +178,8 @@ console.log("Queries:", queries.length, queries[1].length);
     expect(ef.limiter.rateLimitedCount).toBeGreaterThan(0);
     expect(ef.limiter.learnedLimits?.texts).toBe(200);
     // Once learned, the wall is not hit again and again.
-    expect(server.stats().quotaRejections).toBeLessThan(10);
+    expect(firstBurstRejections).toBeDefined();
+    expect(server.stats().quotaRejections - (firstBurstRejections ?? 0)).toBeLessThan(5);
     expect(server.stats().texts).toBe(1000);
   });
 

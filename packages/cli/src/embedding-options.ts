@@ -8,6 +8,7 @@
 
 import { type Command, InvalidArgumentError } from "commander";
 import { GeminiEmbeddingFunction, type InputTooLongInfo, MissingApiKeyError } from "gembed";
+import { showWait } from "./progress.js";
 
 /** The parsed shared options. */
 export interface EmbeddingCliOptions {
@@ -98,6 +99,8 @@ export function embeddingFunctionFrom(
     ...(apiKey !== undefined ? { apiKey } : {}),
     ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
     onInputTooLong: tooLongWarning(options.model),
+    // A wait for quota or a retry shows at once (on the progress bar when one is drawn).
+    onWait: (wait) => showWait(wait),
   });
 }
 

@@ -81,11 +81,13 @@ export {
   type BatchModeEncodeOptions,
   type DocumentInput,
   type EmbeddingConfig,
+  type EmbeddingProgress,
   type EncodeOptions,
   GeminiEmbeddingFunction,
   type GeminiEmbeddingFunctionOptions,
   type InputKind,
   type InputTooLongInfo,
+  type PipelineWait,
 } from "./embedding/gemini-embedding-function.js";
 export type { QuotaOptions } from "./embedding/limiter.js";
 export {

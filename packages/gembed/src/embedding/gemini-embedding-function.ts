@@ -43,10 +43,10 @@ import {
   MAX_TEXTS_PER_CALL,
   requestBytes,
 } from "./chunking.js";
-import { QuotaLimiter, type QuotaOptions } from "./limiter.js";
+import { ConcurrencyLimiter, QuotaLimiter, type QuotaOptions } from "./limiter.js";
 import { toFloat32Vector } from "./normalization.js";
 import { checkOptionNames } from "./option-names.js";
-import { ChunkRunner, PipelineStoppedError, runOrdered } from "./pipeline.js";
+import { ChunkRunner, PipelineStoppedError, type PipelineWait, runOrdered } from "./pipeline.js";
 import {
   checkInput,
   type DocumentInput,
@@ -56,6 +56,34 @@ import {
 } from "./validation.js";
 
 export type { QuotaOptions } from "./limiter.js";
+export type { PipelineWait } from "./pipeline.js";
+
+/** Calls in flight at first, when `concurrency` is not set (the limit then adapts). */
+export const INITIAL_CONCURRENCY = 32;
+/** The most calls in flight of one `encodeStream` (bounds its memory). */
+export const STREAM_CONCURRENCY = 8;
+/** The most calls in flight when `concurrency` is not set: one process never opens hundreds of sockets. */
+export const DEFAULT_MAX_CONCURRENCY = 64;
+
+/**
+ * What `onProgress` is told: texts done, and whether the work is running or waiting (and until
+ * when), as each chunk finishes and as a wait begins. The fields past `total` are always set by
+ * the synchronous path (they are optional so one callback also fits the Batch API's progress).
+ */
+export interface EmbeddingProgress {
+  /** Texts embedded so far. */
+  done: number;
+  /** Texts in all (when streaming: the texts read so far). */
+  total: number;
+  /** `embedding`, or the wait the work is in (see {@link PipelineWait}). */
+  phase?: "embedding" | PipelineWait["state"];
+  /** While waiting: when the work goes on, in ms since the epoch. */
+  resumeAt?: number;
+  /** While waiting: why, in a few words. */
+  reason?: string;
+  /** Calls allowed in flight now (the adaptive limit). */
+  concurrency?: number;
+}
 export type { DocumentInput, InputKind } from "./validation.js";
 
 /** Per-call options of the encode methods. */
@@ -64,9 +92,10 @@ export interface EncodeOptions {
   signal?: AbortSignal;
   /**
    * Called as each chunk finishes, with the texts done and the total (when streaming: the texts
-   * read so far).
+   * read so far), and as a wait begins (for quota, or backing off after a failure), with when
+   * the work resumes.
    */
-  onProgress?: (progress: { done: number; total: number }) => void;
+  onProgress?: (progress: EmbeddingProgress) => void;
   /** The task type; overrides the method's own and `config.taskType`. */
   taskType?: TaskType;
   /**
@@ -152,10 +181,18 @@ export interface GeminiEmbeddingFunctionOptions {
    */
   maxRetries?: number;
   /**
-   * Calls in flight at once (a sliding window: the next call starts as soon as one ends).
-   * @default 8
+   * The most calls in flight at once (a sliding window: the next call starts as soon as one
+   * ends). The number in flight adapts below it: it grows while answers come back steadily and
+   * shrinks on 429s, 503s, timeouts and rising latency.
+   * @default 64 (starting at 32)
    */
   concurrency?: number;
+  /**
+   * Told when any call of this instance starts to wait (for quota, or backing off after a
+   * failure), with when it resumes: for a display that shows waits (the CLI does).
+   * @default undefined
+   */
+  onWait?: (wait: PipelineWait) => void;
   /**
    * The client-side quota limiter; `false` turns it off (429s are still waited out).
    * @default {} (adaptive: learns the ceiling from 429s)
@@ -249,6 +286,7 @@ const CONSTRUCTOR_OPTIONS = [
   "timeout",
   "maxRetries",
   "concurrency",
+  "onWait",
   "quota",
   "normalize",
   "onInputTooLong",
@@ -308,10 +346,12 @@ export class GeminiEmbeddingFunction {
   readonly config: Readonly<EmbeddingConfig>;
   /** The quota limiter shared by every call of this instance. */
   readonly limiter: QuotaLimiter;
+  /** The adaptive limit of calls in flight, shared by every call of this instance. */
+  readonly concurrencyLimiter: ConcurrencyLimiter;
+  readonly #onWait: ((wait: PipelineWait) => void) | undefined;
   readonly #model: ModelInfo | undefined;
   readonly #resource: string;
   readonly #normalize: boolean;
-  readonly #concurrency: number;
   readonly #maxTextsPerCall: number;
   readonly #maxBytesPerCall: number;
   readonly #onInputTooLong: ((info: InputTooLongInfo) => void) | undefined;
@@ -328,6 +368,7 @@ export class GeminiEmbeddingFunction {
     checkType("baseUrl", options.baseUrl, "string");
     checkType("normalize", options.normalize, "boolean");
     checkType("onInputTooLong", options.onInputTooLong, "function");
+    checkType("onWait", options.onWait, "function");
     checkInteger("timeout", options.timeout, 1);
     checkInteger("maxRetries", options.maxRetries, 0, 100);
     checkInteger("concurrency", options.concurrency, 1, 1024);
@@ -369,7 +410,12 @@ export class GeminiEmbeddingFunction {
     }
     this.config = Object.freeze({ ...config });
     this.#normalize = options.normalize ?? true;
-    this.#concurrency = options.concurrency ?? 8;
+    const maxConcurrency = options.concurrency ?? DEFAULT_MAX_CONCURRENCY;
+    this.concurrencyLimiter = new ConcurrencyLimiter({
+      initial: Math.min(INITIAL_CONCURRENCY, maxConcurrency),
+      max: maxConcurrency,
+    });
+    this.#onWait = options.onWait;
     this.#maxTextsPerCall = options.maxTextsPerCall ?? MAX_TEXTS_PER_CALL;
     this.#maxBytesPerCall = options.maxBytesPerCall ?? MAX_BYTES_PER_CALL;
     this.#onInputTooLong = options.onInputTooLong;
@@ -404,6 +450,7 @@ export class GeminiEmbeddingFunction {
       client: this.client,
       model: this.#resource,
       limiter: this.limiter,
+      concurrency: this.concurrencyLimiter,
       maxRetries: options.maxRetries ?? 6,
       maxRateLimitWaits: 50,
       timeout: options.timeout,
@@ -576,13 +623,16 @@ export class GeminiEmbeddingFunction {
     }
     try {
       for await (const result of runOrdered(chunks(), this.#runner, {
-        concurrency: this.#concurrency,
-        lookahead: this.#concurrency * 2,
+        concurrency: this.concurrencyLimiter,
+        // A stream is for inputs too large to hold: each call in flight holds an answer, so a
+        // stream keeps at most STREAM_CONCURRENCY (or a `concurrency` set lower).
+        maxInFlight: STREAM_CONCURRENCY,
         signal,
         onChunkDone: (finished) => {
           done += finished.vectors.length;
-          options.onProgress?.({ done, total: read });
+          options.onProgress?.(this.#progress(done, read));
         },
+        onWait: this.#waitReporter(options.onProgress, () => [done, read]),
       })) {
         for (const vector of result.vectors) {
           yielded++;
@@ -678,6 +728,42 @@ export class GeminiEmbeddingFunction {
    */
   validateInputs(inputs: DocumentInput[], kind: InputKind): void {
     validateInputList(inputs, kind);
+  }
+
+  #progress(done: number, total: number): EmbeddingProgress {
+    return { done, total, phase: "embedding", concurrency: this.concurrencyLimiter.limit };
+  }
+
+  /**
+   * Tells a wait to `onProgress` and to the instance's `onWait`, once per wait: the chunks that
+   * wait for the same room are one wait.
+   */
+  #waitReporter(
+    onProgress: ((progress: EmbeddingProgress) => void) | undefined,
+    counts: () => [number, number],
+  ): ((wait: PipelineWait) => void) | undefined {
+    if (onProgress === undefined && this.#onWait === undefined) return undefined;
+    let last: PipelineWait | undefined;
+    return (wait) => {
+      if (
+        last !== undefined &&
+        last.state === wait.state &&
+        last.reason === wait.reason &&
+        Math.abs(last.resumeAt - wait.resumeAt) < 1000 &&
+        Date.now() < last.resumeAt
+      ) {
+        return;
+      }
+      last = wait;
+      const [done, total] = counts();
+      onProgress?.({
+        ...this.#progress(done, total),
+        phase: wait.state,
+        resumeAt: wait.resumeAt,
+        reason: wait.reason,
+      });
+      this.#onWait?.(wait);
+    };
   }
 
   #knownDim(): number | undefined {
@@ -818,7 +904,7 @@ export class GeminiEmbeddingFunction {
     let done = 0;
     try {
       const results = runOrdered(chunks[Symbol.iterator](), this.#runner, {
-        concurrency: this.#concurrency,
+        concurrency: this.concurrencyLimiter,
         lookahead: Number.POSITIVE_INFINITY,
         signal,
         onChunkDone: (result) => {
@@ -826,8 +912,9 @@ export class GeminiEmbeddingFunction {
             vectors[item.index] = result.vectors[position];
           });
           done += result.vectors.length;
-          options.onProgress?.({ done, total });
+          options.onProgress?.(this.#progress(done, total));
         },
+        onWait: this.#waitReporter(options.onProgress, () => [done, total]),
       });
       for await (const _ of results) {
         // Results are placed as each chunk finishes (above), so partial work survives a stop.
