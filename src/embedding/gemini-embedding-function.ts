@@ -39,6 +39,13 @@ import {
   requestBytes,
 } from "./chunking.js";
 import { QuotaLimiter, type QuotaOptions } from "./limiter.js";
+import {
+  type EmbeddingInput,
+  isMultimodalInput,
+  multimodalBatchEmbedder,
+  prepareMultimodalItems,
+  UploadCache,
+} from "./media.js";
 import { toFloat32Vector } from "./normalization.js";
 import { ChunkRunner, PipelineStoppedError, runOrdered } from "./pipeline.js";
 import {
@@ -50,6 +57,15 @@ import {
 } from "./validation.js";
 
 export type { QuotaOptions } from "./limiter.js";
+export type {
+  EmbeddingInput,
+  MediaBytes,
+  MediaInput,
+  MultimodalInput,
+  PartInput,
+  PartsInput,
+  UploadedFileInput,
+} from "./media.js";
 export { toMilvusVector, toMilvusVectors } from "./normalization.js";
 export type { DocumentInput, InputKind } from "./validation.js";
 
@@ -257,6 +273,8 @@ export class GeminiEmbeddingFunction {
   readonly #maxBytesPerCall: number;
   readonly #onInputTooLong: ((info: InputTooLongInfo) => void) | undefined;
   readonly #runner: ChunkRunner;
+  /** Media uploaded to the Files API by this instance, by content hash (reused on retry/resume). */
+  readonly uploads = new UploadCache();
   #learnedDim: number | undefined;
 
   constructor(options: GeminiEmbeddingFunctionOptions = {}) {
@@ -377,13 +395,13 @@ export class GeminiEmbeddingFunction {
    * const vectors = await ef.encodeDocuments([{ text: "Turing was born in London.", title: "Alan Turing" }]);
    * ```
    */
-  encodeDocuments(documents: DocumentInput[], options?: EncodeOptions): Promise<Float32Array[]>;
+  encodeDocuments(documents: EmbeddingInput[], options?: EncodeOptions): Promise<Float32Array[]>;
   encodeDocuments(
-    documents: DocumentInput[],
+    documents: EmbeddingInput[],
     options: BatchModeEncodeOptions,
   ): Promise<Float32Array[]>;
   encodeDocuments(
-    documents: DocumentInput[],
+    documents: EmbeddingInput[],
     options: EncodeOptions | BatchModeEncodeOptions = {},
   ): Promise<Float32Array[]> {
     return this.#encode(documents, "documents", options, "RETRIEVAL_DOCUMENT");
@@ -415,15 +433,15 @@ export class GeminiEmbeddingFunction {
    * ```
    */
   encode(
-    texts: DocumentInput[],
+    texts: EmbeddingInput[],
     options: EncodeOptions & { taskType: TaskType },
   ): Promise<Float32Array[]>;
   encode(
-    texts: DocumentInput[],
+    texts: EmbeddingInput[],
     options: BatchModeEncodeOptions & { taskType: TaskType },
   ): Promise<Float32Array[]>;
   encode(
-    texts: DocumentInput[],
+    texts: EmbeddingInput[],
     options: (EncodeOptions | BatchModeEncodeOptions) & { taskType: TaskType },
   ): Promise<Float32Array[]> {
     if (options === null || typeof options !== "object") {
@@ -671,7 +689,7 @@ export class GeminiEmbeddingFunction {
    * `buildRequest` and `toVector` as the synchronous path give the same vectors.
    */
   async #encodeBatch(
-    inputs: DocumentInput[],
+    inputs: EmbeddingInput[],
     kind: InputKind,
     options: BatchModeEncodeOptions,
     methodTaskType: TaskType,
@@ -680,11 +698,24 @@ export class GeminiEmbeddingFunction {
     const taskType = options.taskType ?? this.config.taskType ?? methodTaskType;
     const { encodeWithBatchApi } = await import("../batch/encode-batch.js");
     const { mode: _mode, taskType: _taskType, ...batchOptions } = options;
-    return encodeWithBatchApi(this, inputs, { ...batchOptions, taskType, inputKind: kind });
+    if (Array.isArray(inputs) && inputs.some(isMultimodalInput)) {
+      // Media goes into the job as uploaded files (fileData), the same request for each input.
+      const embedder = await multimodalBatchEmbedder(this, inputs, kind, taskType, options.signal);
+      return encodeWithBatchApi(embedder, inputs as DocumentInput[], {
+        ...batchOptions,
+        taskType,
+        inputKind: kind,
+      });
+    }
+    return encodeWithBatchApi(this, inputs as DocumentInput[], {
+      ...batchOptions,
+      taskType,
+      inputKind: kind,
+    });
   }
 
   async #encode(
-    inputs: DocumentInput[],
+    inputs: EmbeddingInput[],
     kind: InputKind,
     options: EncodeOptions | BatchModeEncodeOptions,
     methodTaskType: TaskType,
@@ -701,13 +732,25 @@ export class GeminiEmbeddingFunction {
     }
     this.#checkEncodeOptions(options as EncodeOptions);
     const taskType = options.taskType ?? this.config.taskType ?? methodTaskType;
-    const normalized = validateInputList(inputs, kind);
+    // Media and multi-part inputs (gemini-embedding-2): checked, then one request each (media.ts).
+    const multimodal = Array.isArray(inputs) && inputs.some(isMultimodalInput);
+    const normalized = multimodal ? [] : validateInputList(inputs, kind);
     const signal = options.signal;
     if (signal?.aborted) throw abortError(signal);
     this.#reportTooLong(normalized, 0);
-    const total = normalized.length;
+    const items = multimodal
+      ? await prepareMultimodalItems(inputs, kind, {
+          model: this.modelName,
+          client: this.client,
+          uploads: this.uploads,
+          maxBytesPerCall: this.#maxBytesPerCall,
+          textItem: (input, index) => this.#item(input, index, taskType),
+          textRequest: (text) => this.buildRequest(text, taskType),
+          signal,
+        })
+      : normalized.map((input, index) => this.#item(input, index, taskType));
+    const total = items.length;
     if (total === 0) return [];
-    const items = normalized.map((input, index) => this.#item(input, index, taskType));
     const chunks = chunkItems(items, {
       maxCount: Math.min(this.#maxTextsPerCall, this.limiter.maxTextsPerCall ?? MAX_TEXTS_PER_CALL),
       maxBytes: this.#maxBytesPerCall,

@@ -9,6 +9,7 @@ import { TASK_TYPES, type TaskType } from "../api/types.js";
 import { getModelInfo, type ModelInfo, modelId, retiredReplacement } from "../models.js";
 import { isObject } from "../util/objects.js";
 import { fitInput } from "./local-model.js";
+import { checkContentParts, type MediaFiles } from "./media.js";
 import { invalidArgument, notFound, type ServerApiError } from "./status.js";
 
 /** An embedding request, checked and ready for the local model. */
@@ -91,6 +92,7 @@ export function checkRequest(
   urlModel: ModelInfo,
   path: string,
   violations: Violation[],
+  files?: MediaFiles,
 ): CheckedRequest | undefined {
   const prefix = path === "" ? "" : `${path}.`;
   const start = violations.length;
@@ -156,21 +158,20 @@ export function checkRequest(
 
   const content = raw.content;
   let text = "";
+  // Media parts (gemini-embedding-2): one word per part from its bytes, and their tokens.
+  let mediaWords = "";
+  let mediaTokens = 0;
   if (!isObject(content) || !Array.isArray(content.parts)) {
     violations.push({ field: `${prefix}content`, description: "content is required." });
   } else if (content.parts.length === 0) {
     violations.push({ field: `${prefix}content`, description: "contains an empty Part." });
   } else {
-    const texts: string[] = [];
-    for (const part of content.parts) {
-      const partText = isObject(part) ? part.text : undefined;
-      if (typeof partText !== "string" || partText.trim().length === 0) {
-        violations.push({ field: `${prefix}content`, description: "contains an empty Part." });
-        break;
-      }
-      texts.push(partText);
+    const parts = checkContentParts(content.parts, urlModel, prefix, violations, files);
+    if (parts !== undefined) {
+      text = parts.text;
+      mediaWords = parts.mediaWords;
+      mediaTokens = parts.mediaTokens;
     }
-    text = texts.join("\n");
   }
 
   let taskType: TaskType | undefined;
@@ -243,8 +244,8 @@ export function checkRequest(
   const fitted = fitInput(text, urlModel);
   return {
     model: urlModel,
-    text: fitted.text,
-    tokens: fitted.tokens,
+    text: fitted.text + mediaWords,
+    tokens: fitted.tokens + mediaTokens,
     taskType,
     title,
     dimension,
