@@ -28,6 +28,23 @@ export {
   toMilvusVectors,
 } from "./embedding/gemini-embedding-function.js";
 export { QuotaLimiter, type QuotaOptions } from "./embedding/limiter.js";
+export {
+  type EmbeddingInput,
+  InvalidMediaInputError,
+  isMultimodalInput,
+  type MediaBytes,
+  type MediaInput,
+  type MultimodalInput,
+  type PartInput,
+  type PartsInput,
+  UploadCache,
+  type UploadedFileInput,
+} from "./embedding/media.js";
+export {
+  MEDIA_FILE_EXTENSIONS,
+  mediaMimeTypeOfPath,
+  readMediaFile,
+} from "./embedding/media-node.js";
 export * from "./errors.js";
 export {
   type ChunkOptions,
@@ -65,5 +82,6 @@ export {
   type StoredRowState,
   splitText,
 } from "./ingest/index.js";
+export * from "./media-rules.js";
 export * from "./models.js";
 export { estimateTokens } from "./tokens.js";

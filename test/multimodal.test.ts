@@ -284,3 +284,49 @@ describe("the local server's media validation", () => {
     expect(answer.body.usageMetadata.promptTokenCount).toBe(258 + 3 * 258 + 320 + 4 * 263);
   });
 });
+
+describe("media through the Batch API", () => {
+  it("sends media as uploaded files in the job and gives the synchronous path's vectors", async () => {
+    const running = await start({ batch: { delayPerItemMs: 1 } });
+    const ef = embedder(running);
+    const inputs: EmbeddingInput[] = [
+      "a text between images",
+      media("image/png", png(31)),
+      { parts: ["a caption", media("image/jpeg", jpeg(32))] },
+      media("application/pdf", pdf(2, "batch")),
+      media("audio/wav", wav(2)),
+    ];
+    const batch = await ef.encodeDocuments(inputs, { mode: "batch", pollInterval: 20 });
+    expect(running.stats().batchesCreated).toBe(1);
+    // Every media part went up as a file (4 parts), none inline in the job.
+    expect(running.stats().filesUploaded).toBeGreaterThanOrEqual(4);
+    expect(ef.uploads.uploads).toBe(4);
+    // The same through a JSONL input file: its lines carry fileData; the uploads are reused.
+    const fromFile = await ef.encodeDocuments(inputs, {
+      mode: "batch",
+      pollInterval: 20,
+      inputMode: "file",
+    });
+    expect(running.stats().batchesCreated).toBe(2);
+    expect(ef.uploads.uploads).toBe(4);
+    expect(fromFile.map((vector) => Array.from(vector))).toEqual(
+      batch.map((vector) => Array.from(vector)),
+    );
+    const sync = await embedder(running).encodeDocuments(inputs);
+    expect(batch).toHaveLength(inputs.length);
+    for (let index = 0; index < inputs.length; index++) {
+      expect(Array.from(batch[index] as Float32Array)).toEqual(
+        Array.from(sync[index] as Float32Array),
+      );
+    }
+  });
+
+  it("refuses a media rule before creating a job", async () => {
+    const running = await start();
+    const ef = embedder(running);
+    await expect(
+      ef.encodeDocuments(["ok", media("application/pdf", pdf(9))], { mode: "batch" }),
+    ).rejects.toBeInstanceOf(InvalidMediaInputError);
+    expect(running.stats().requests).toBe(0);
+  });
+});
