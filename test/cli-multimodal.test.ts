@@ -7,10 +7,11 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { GeminiEmbeddingFunction } from "../src/embedding/gemini-embedding-function.js";
 import type { EmbeddingRow } from "../src/ingest/index.js";
 import { type RunningServer, startServer } from "../src/server/index.js";
 import { cleanEnvironment, runCli } from "./cli-run.js";
-import { jpeg, pdf, png, wav } from "./support/media-fixtures.js";
+import { jpeg, mp4, pdf, png, wav } from "./support/media-fixtures.js";
 
 let server: RunningServer;
 let folder: string;
@@ -66,6 +67,27 @@ describe("gembed ingest with media files", () => {
     expect(byPath.get("shop/manual.pdf")?.metadata).toMatchObject({ mimeType: "application/pdf" });
     expect(byPath.get("shop/jingle.wav")?.metadata).toMatchObject({ mimeType: "audio/wav" });
     expect(rows.every((row) => row.vector.length === 256)).toBe(true);
+    // Each media row holds the vector of its file's bytes, not of its text.
+    const ef = new GeminiEmbeddingFunction({
+      modelName: "gemini-embedding-2",
+      baseUrl: server.url,
+      apiKey: "media-cli-key",
+      config: { outputDimensionality: 256 },
+    });
+    const [boot, sandal] = await ef.encodeDocuments([
+      { media: { mimeType: "image/png", data: png(1) } },
+      { media: { mimeType: "image/jpeg", data: jpeg(2) } },
+    ]);
+    const stored = (id: string) => byPath.get(id)?.vector ?? [];
+    for (const [id, vector] of [
+      ["shop/photos/boot.png", boot],
+      ["shop/photos/sandal.JPG", sandal],
+    ] as const) {
+      const row = stored(id);
+      let dot = 0;
+      for (let index = 0; index < 256; index++) dot += (row[index] ?? 0) * (vector?.[index] ?? 0);
+      expect(dot).toBeCloseTo(1, 4);
+    }
 
     const second = await runCli(["ingest", "shop", ...MEDIA, "--json"], { cwd: folder, env });
     expect(JSON.parse(second.stdout)).toMatchObject({ skipped: 5, embedded: 0, written: 0 });
@@ -126,6 +148,26 @@ describe("gembed ingest with media files", () => {
       /4 image, PDF, audio or video file\(s\) in the folders left out.*gemini-embedding-2/,
     );
     expect(JSON.parse(folderRun.stdout)).toMatchObject({ documents: 1, written: 1 });
+  });
+});
+
+describe("gembed ingest with large media files", () => {
+  it("streams a large video to the Files API after checking its header, and refuses one over the limit", async () => {
+    await mkdir(path.join(folder, "clips"));
+    // 3 MiB: over the size sent inline; the moov box (the length) comes after the mdat.
+    await writeFile(path.join(folder, "clips", "ok.mp4"), mp4(60, false, 1, 3 * 1024 * 1024));
+    const uploadsBefore = server.stats().filesUploaded;
+    const ok = await runCli(["ingest", "clips", ...MEDIA, "--json"], { cwd: folder, env });
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ documents: 1, written: 1 });
+    expect(server.stats().filesUploaded).toBe(uploadsBefore + 1);
+    await writeFile(path.join(folder, "clips", "long.mp4"), mp4(95, true, 2, 3 * 1024 * 1024));
+    const refused = await runCli(["ingest", "clips", ...MEDIA], { cwd: folder, env });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(
+      /clips\/long\.mp4: video of 95\.0 s is over the limit of 80 s with an audio track/,
+    );
+    expect(server.stats().filesUploaded).toBe(uploadsBefore + 1);
   });
 });
 

@@ -16,15 +16,31 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { glob, isDynamicPattern } from "tinyglobby";
-import type { EmbeddingInput } from "../embedding/media.js";
-import { readMediaFile } from "../embedding/media-node.js";
+import type { GeminiClient } from "../client/gemini-client.js";
+import {
+  type EmbeddingInput,
+  InvalidMediaInputError,
+  type UploadCache,
+} from "../embedding/media.js";
+import { readMediaFactsFromFile, readMediaFile } from "../embedding/media-node.js";
 import type { DocumentInput } from "../embedding/validation.js";
 import type { SourceDocument } from "../ingest/documents.js";
 import { SourceError, type SourceIssue } from "../ingest/errors.js";
 import type { DocumentEmbedder } from "../ingest/pipeline.js";
 import { globBase, SKIPPED_FOLDERS } from "../ingest/sources.js";
-import { MEDIA_EXTENSIONS, mimeTypeOfName, modelTakesMedia } from "../media-rules.js";
+import {
+  checkMediaParts,
+  MEDIA_EXTENSIONS,
+  mimeTypeOfName,
+  modelTakesMedia,
+} from "../media-rules.js";
 import { modelId } from "../models.js";
+
+/**
+ * Files larger than this go to the Files API streamed from their path (their base64 would not
+ * fit one 3.5 MB call anyway); smaller ones are read and sent inline.
+ */
+export const STREAMED_FROM_BYTES = 2 * 1024 * 1024;
 
 /** Bytes of media files read for one embedding call (the rest wait their turn). */
 export const MEDIA_BYTES_PER_CALL = 64 * 1024 * 1024;
@@ -167,6 +183,11 @@ export async function splitMediaInputs(
   return { textInputs, exclude: [...exclude], documents, files, leftOut };
 }
 
+/** The text of an ingest input (a plain string when the chunk has no title). */
+function textOf(document: DocumentInput): string {
+  return typeof document === "string" ? document : document.text;
+}
+
 /**
  * An embedder for ingest that embeds media rows from their files' bytes and text rows as texts,
  * reading at most {@link MEDIA_BYTES_PER_CALL} bytes of files per call to the embedding function.
@@ -175,6 +196,8 @@ export function mediaAwareEmbedder(
   inner: {
     readonly modelName: string;
     readonly dim: number;
+    readonly client: GeminiClient;
+    readonly uploads: UploadCache;
     encodeDocuments(
       inputs: EmbeddingInput[],
       options?: { signal?: AbortSignal },
@@ -182,31 +205,55 @@ export function mediaAwareEmbedder(
   },
   files: Map<string, MediaFile>,
 ): DocumentEmbedder {
+  /** A large file: checked from its header, then streamed to the Files API from its path. */
+  const uploaded = async (file: MediaFile, index: number, signal: AbortSignal | undefined) => {
+    const facts = await readMediaFactsFromFile(file.path, file.mimeType);
+    const reasons = checkMediaParts(inner.modelName, [
+      { mimeType: file.mimeType, sizeBytes: file.sizeBytes, ...facts },
+    ]);
+    if (reasons.length > 0) {
+      throw new InvalidMediaInputError(
+        reasons.map((reason) => ({ index, field: file.id, reason })),
+        "media files",
+      );
+    }
+    const fileUri = await inner.uploads.fileUriOf(
+      inner.client,
+      { mimeType: file.mimeType, data: file.path },
+      file.sha256,
+      signal,
+    );
+    return { fileUri, mimeType: file.mimeType };
+  };
   return {
     modelName: inner.modelName,
     get dim() {
       return inner.dim;
     },
     async encodeDocuments(documents: DocumentInput[], options = {}) {
+      const signal = options.signal;
       const vectors: Float32Array[] = [];
       let start = 0;
       while (start < documents.length) {
         let end = start;
         let bytes = 0;
         while (end < documents.length) {
-          const document = documents[end] as DocumentInput;
-          const file = typeof document === "string" ? undefined : files.get(document.text);
-          const size = file?.sizeBytes ?? 0;
+          const file = files.get(textOf(documents[end] as DocumentInput));
+          // Large files are streamed, never held: only small ones count toward the bytes read.
+          const size = file && file.sizeBytes <= STREAMED_FROM_BYTES ? file.sizeBytes : 0;
           if (end > start && bytes + size > MEDIA_BYTES_PER_CALL) break;
           bytes += size;
           end++;
         }
         const inputs: EmbeddingInput[] = [];
-        for (const document of documents.slice(start, end)) {
-          const file = typeof document === "string" ? undefined : files.get(document.text);
-          inputs.push(file ? await readMediaFile(file.path, file.mimeType) : document);
+        for (let index = start; index < end; index++) {
+          const document = documents[index] as DocumentInput;
+          const file = files.get(textOf(document));
+          if (file === undefined) inputs.push(document);
+          else if (file.sizeBytes > STREAMED_FROM_BYTES)
+            inputs.push(await uploaded(file, index, signal));
+          else inputs.push(await readMediaFile(file.path, file.mimeType));
         }
-        const signal = options.signal;
         vectors.push(...(await inner.encodeDocuments(inputs, signal ? { signal } : {})));
         start = end;
       }

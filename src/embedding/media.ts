@@ -91,12 +91,13 @@ export class UploadCache {
 
   /**
    * The URI of these bytes on the Files API, uploading them only when not already uploaded (or
-   * when the earlier upload expires within the hour). Concurrent callers share one upload; a
+   * when the earlier upload expires within the hour). `data` may be a path (Node): the file is
+   * then streamed, never read whole into memory; `hash` is the SHA-256 (hex) of its bytes. Concurrent callers share one upload; a
    * failed upload is forgotten so the next call tries again.
    */
   async fileUriOf(
     client: GeminiClient,
-    media: MediaBytes,
+    media: { mimeType: string; data: Uint8Array | string },
     hash: string,
     signal: AbortSignal | undefined,
   ): Promise<string> {
@@ -294,6 +295,9 @@ export interface MultimodalContext {
   signal?: AbortSignal | undefined;
 }
 
+/** Inputs prepared (and uploads in flight) at once. */
+const UPLOAD_CONCURRENCY = 8;
+
 /** `{"requests":[` and `]}`, and a little room, around one request. */
 const ENVELOPE_ROOM = 64;
 
@@ -322,17 +326,23 @@ export async function prepareMultimodalItems(
   }
   if (issues.length > 0) throw new InvalidMediaInputError(issues, kind);
 
-  const items: ChunkItem[] = [];
-  for (let index = 0; index < checked.length; index++) {
-    const entry = checked[index];
-    if (entry === undefined) continue;
-    if ("text" in entry) {
-      items.push(context.textItem(entry.text, index));
-      continue;
+  // Requests are built a few at a time: an input over the call limit waits for its upload, and
+  // uploads of different inputs overlap (the Files API takes one file per upload).
+  const items = new Array<ChunkItem | undefined>(checked.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < checked.length) {
+      const index = next++;
+      const entry = checked[index];
+      if (entry === undefined) continue;
+      items[index] =
+        "text" in entry
+          ? context.textItem(entry.text, index)
+          : await buildItem(entry.parts, index, context);
     }
-    items.push(await buildItem(entry.parts, index, context));
-  }
-  return items;
+  };
+  await Promise.all(Array.from({ length: Math.min(UPLOAD_CONCURRENCY, checked.length) }, worker));
+  return items.filter((item): item is ChunkItem => item !== undefined);
 }
 
 async function buildItem(

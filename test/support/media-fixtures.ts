@@ -109,7 +109,7 @@ function box(type: string, ...content: Uint8Array[]): Uint8Array {
 }
 
 /** An MP4 whose `mvhd` says `seconds`, with an audio track when `withAudio`. */
-export function mp4(seconds: number, withAudio: boolean, seed = 1): Uint8Array {
+export function mp4(seconds: number, withAudio: boolean, seed = 1, payload = 256): Uint8Array {
   const ftyp = box("ftyp", ascii("isom"), u32be(512), ascii("isomiso2mp41"));
   const mvhd = box(
     "mvhd",
@@ -129,5 +129,5 @@ export function mp4(seconds: number, withAudio: boolean, seed = 1): Uint8Array {
       ),
     );
   const moov = box("moov", mvhd, track("vide"), ...(withAudio ? [track("soun")] : []));
-  return concat(ftyp, moov, box("mdat", seeded(seed, 256)));
+  return concat(ftyp, moov, box("mdat", seeded(seed, payload)));
 }
