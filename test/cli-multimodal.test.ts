@@ -12,6 +12,7 @@ import type { EmbeddingRow } from "../src/ingest/index.js";
 import { type RunningServer, startServer } from "../src/server/index.js";
 import { cleanEnvironment, runCli } from "./cli-run.js";
 import { jpeg, mp4, pdf, png, wav } from "./support/media-fixtures.js";
+import { milvusUri, uniqueCollection } from "./support/milvus.js";
 
 let server: RunningServer;
 let folder: string;
@@ -148,6 +149,42 @@ describe("gembed ingest with media files", () => {
       /4 image, PDF, audio or video file\(s\) in the folders left out.*gemini-embedding-2/,
     );
     expect(JSON.parse(folderRun.stdout)).toMatchObject({ documents: 1, written: 1 });
+  });
+});
+
+describe("gembed ingest with media files into Milvus Lite", () => {
+  it("writes a row per file with its metadata, and search returns them", async () => {
+    await mixedFolder();
+    const name = uniqueCollection("media");
+    const milvus = ["--milvus", milvusUri(), "--collection", name];
+    const ingest = await runCli(["ingest", "shop", ...MEDIA, ...milvus, "--json"], {
+      cwd: folder,
+      env,
+    });
+    expect(ingest.stderr).toBe("");
+    expect(ingest.code).toBe(0);
+    expect(JSON.parse(ingest.stdout)).toMatchObject({ documents: 5, written: 5 });
+    const search = await runCli(["search", "leather boot", ...milvus, "--limit", "10", "--json"], {
+      cwd: folder,
+      env,
+    });
+    expect(search.code).toBe(0);
+    const hits = (
+      JSON.parse(search.stdout) as { hits: { id: string; metadata: Record<string, unknown> }[] }
+    ).hits;
+    const boot = hits.find((hit) => hit.id.startsWith("shop/photos/boot.png"));
+    expect(boot?.metadata).toMatchObject({
+      path: "shop/photos/boot.png",
+      mimeType: "image/png",
+      sizeBytes: png(1).length,
+    });
+    expect(hits.map((hit) => hit.id.split("#")[0]).sort()).toEqual([
+      "shop/jingle.wav",
+      "shop/manual.pdf",
+      "shop/notes.md",
+      "shop/photos/boot.png",
+      "shop/photos/sandal.JPG",
+    ]);
   });
 });
 
