@@ -15,7 +15,7 @@
 
 import type { EmbedContentRequest, Part, TaskType } from "../api/types.js";
 import type { GeminiClient } from "../client/gemini-client.js";
-import { type InputIssue, InvalidInputError } from "../errors.js";
+import { type InputIssue, InvalidInputError, InvalidResponseError } from "../errors.js";
 import {
   bytesMatchMimeType,
   checkMediaParts,
@@ -121,7 +121,7 @@ export class UploadCache {
         options,
       );
       if (typeof file.uri !== "string" || file.uri.length === 0) {
-        throw new InvalidInputError([{ index: -1, reason: "the Files API answered no uri" }]);
+        throw new InvalidResponseError("files.upload answered a File without a uri.");
       }
       const expires = file.expirationTime ? Date.parse(file.expirationTime) : Number.NaN;
       return {
