@@ -19,6 +19,7 @@ import {
   embeddingFunctionFrom,
   integerOption,
 } from "../embedding-options.js";
+import { UsageError } from "../errors.js";
 import { addMilvusOptions, type MilvusCliOptions } from "./ingest.js";
 
 interface SearchCliOptions extends EmbeddingCliOptions, MilvusCliOptions {
@@ -120,7 +121,7 @@ Exit codes: 0 ok (even with no hit), 1 failure, 2 bad usage or input, 130 interr
     } else {
       const file = await LocalRowsFile.open(options.file ?? `${options.collection}.json`);
       if (file.size === 0)
-        throw new RangeError(`${file.path} holds no rows: run gembed ingest first`);
+        throw new RowsFileError(`${file.path} holds no rows: run gembed ingest first`);
       const info = file.info;
       const dim = options.dim ?? info?.dim ?? file.rows()[0]!.vector.length;
       const model = modelGiven ? options.model : (info?.model ?? options.model);
@@ -134,7 +135,7 @@ Exit codes: 0 ok (even with no hit), 1 failure, 2 bad usage or input, 130 interr
           `${file.path} holds ${stored.model ?? "embedding"} vectors of dim ${stored.dim}; a query embedded with ${model} at dim ${dim} cannot be compared with them. Leave out --model and --dim to use the file's.`,
         );
       }
-      const predicate = options.filter !== undefined ? compileFilter(options.filter) : undefined;
+      const predicate = options.filter !== undefined ? filterOption(options.filter) : undefined;
       const embeddingFunction = embeddingFunctionFrom({ ...options, model, dim });
       const [vector] = await embeddingFunction.encodeQueries([query]);
       const found = file.search(vector!, {
@@ -167,4 +168,16 @@ Exit codes: 0 ok (even with no hit), 1 failure, 2 bad usage or input, 130 interr
       );
     }
   });
+}
+
+/** `--filter`: a filter that does not parse is a usage error (exit 2), not a crash. */
+function filterOption(expression: string): ReturnType<typeof compileFilter> {
+  try {
+    return compileFilter(expression);
+  } catch (error) {
+    if (error instanceof SyntaxError || error instanceof TypeError) {
+      throw new UsageError(`--filter: ${error.message}`);
+    }
+    throw error;
+  }
 }
