@@ -1,13 +1,13 @@
 /**
- * `gembed/ai-sdk` with the real `ai` (`embed`, `embedMany`) against the real local server
+ * `@gembed/ai-sdk` with the real `ai` (`embed`, `embedMany`) against the real local server
  * (`startServer` on 127.0.0.1:0), behind a recording proxy that shows what went over the wire.
  */
 import { APICallError, InvalidArgumentError } from "@ai-sdk/provider";
+import { createGembed, GembedEmbeddingError } from "@gembed/ai-sdk";
+import { type RunningServer, type ServerOptions, startServer } from "@gembed/server";
 import { embed, embedMany } from "ai";
+import { EmbeddingIncompleteError, RateLimitError } from "gembed";
 import { afterEach, describe, expect, it } from "vitest";
-import { createGembed, GembedEmbeddingError } from "../src/adapters/ai-sdk/index.js";
-import { EmbeddingIncompleteError, RateLimitError } from "../src/errors.js";
-import { type RunningServer, type ServerOptions, startServer } from "../src/server/index.js";
 import { corpus, expectServerVectors, MODEL } from "./support/adapter-checks.js";
 import { type RecordingProxy, startRecordingProxy } from "./support/recording-proxy.js";
 

@@ -2,11 +2,12 @@
  * LangChain's own Milvus vector store (`@langchain/community`) with `GembedEmbeddings`, unchanged,
  * against the run's real Milvus (Milvus Lite from .venv/, or MILVUS_URI), as every Milvus test.
  */
+
+import { GembedEmbeddings } from "@gembed/langchain";
+import { type RunningServer, startServer } from "@gembed/server";
 import { Milvus } from "@langchain/community/vectorstores/milvus";
 import { Document } from "@langchain/core/documents";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GembedEmbeddings } from "../src/adapters/langchain/index.js";
-import { type RunningServer, startServer } from "../src/server/index.js";
 import { milvusUri, uniqueCollection } from "./support/milvus.js";
 
 describe("LangChain's Milvus store with GembedEmbeddings, against the run's Milvus", () => {

@@ -1,15 +1,16 @@
 /**
- * `gembed/langchain` with the real `@langchain/core` (and `@langchain/community`'s Milvus store
+ * `@gembed/langchain` with the real `@langchain/core` (and `@langchain/community`'s Milvus store
  * type) against the real local server (`startServer` on 127.0.0.1:0), behind a recording proxy
  * that shows what went over the wire.
  */
+
+import { GembedEmbeddings } from "@gembed/langchain";
+import { type RunningServer, type ServerOptions, startServer } from "@gembed/server";
 import type { Milvus } from "@langchain/community/vectorstores/milvus";
 import { Document } from "@langchain/core/documents";
 import type { EmbeddingsInterface } from "@langchain/core/embeddings";
+import { EmbeddingIncompleteError, InvalidInputError, RateLimitError } from "gembed";
 import { afterEach, describe, expect, it } from "vitest";
-import { GembedEmbeddings } from "../src/adapters/langchain/index.js";
-import { EmbeddingIncompleteError, InvalidInputError, RateLimitError } from "../src/errors.js";
-import { type RunningServer, type ServerOptions, startServer } from "../src/server/index.js";
 import { corpus, expectServerVectors, MODEL } from "./support/adapter-checks.js";
 import { type RecordingProxy, startRecordingProxy } from "./support/recording-proxy.js";
 

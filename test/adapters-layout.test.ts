@@ -1,23 +1,29 @@
 /**
- * Each adapter folder must be able to move into its own package unchanged: it imports gembed
- * only through the public entry (`../../index.js`, what `import ... from "gembed"` gives), its own
- * files, Node built-ins and its framework's packages; and package.json exports it.
+ * Each adapter is its own package: it imports gembed only through its public entry (`gembed`,
+ * never `gembed/internal`), its own files, Node built-ins and its framework's packages; its
+ * package.json depends on `gembed` alone and names its framework as a peer, which the repository
+ * pins for the tests.
  */
 import { readdir, readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 
 const root = new URL("../", import.meta.url);
-const FRAMEWORKS: Record<string, RegExp> = {
-  langchain: /^@langchain\/core(\/|$)/,
-  "ai-sdk": /^@ai-sdk\/provider$/,
-  llamaindex: /^@llamaindex\/core\/(embeddings|llms|schema|utils)$/,
+const FRAMEWORKS: Record<string, { imports: RegExp; peers: string[] }> = {
+  langchain: { imports: /^@langchain\/core(\/|$)/, peers: ["@langchain/core"] },
+  "ai-sdk": { imports: /^@ai-sdk\/provider$/, peers: ["@ai-sdk/provider", "ai"] },
+  llamaindex: {
+    imports: /^@llamaindex\/core\/(embeddings|llms|schema|utils)$/,
+    peers: ["@llamaindex/core"],
+  },
 };
 
-describe("adapter folders", () => {
+describe("adapter packages", () => {
   for (const [folder, framework] of Object.entries(FRAMEWORKS)) {
-    it(`src/adapters/${folder} imports gembed only through its public entry`, async () => {
-      const directory = new URL(`src/adapters/${folder}/`, root);
-      const files = (await readdir(directory)).filter((file) => file.endsWith(".ts"));
+    it(`packages/${folder} imports gembed only through its public entry`, async () => {
+      const directory = new URL(`packages/${folder}/src/`, root);
+      const files = (await readdir(directory)).filter(
+        (file) => file.endsWith(".ts") && !file.endsWith(".test.ts"),
+      );
       expect(files).toContain("index.ts");
       for (const file of files) {
         const source = await readFile(new URL(file, directory), "utf8");
@@ -27,33 +33,34 @@ describe("adapter folders", () => {
         expect(specifiers.length, file).toBeGreaterThan(0);
         for (const specifier of specifiers) {
           const allowed =
-            specifier === "../../index.js" ||
+            specifier === "gembed" ||
             /^\.\/[a-z-]+\.js$/.test(specifier) ||
             specifier.startsWith("node:") ||
-            framework.test(specifier);
+            framework.imports.test(specifier);
           expect(allowed, `${folder}/${file} imports "${specifier}"`).toBe(true);
         }
       }
     });
-  }
 
-  it("package.json exports each adapter, with its framework as an optional peer", async () => {
-    const manifest = JSON.parse(await readFile(new URL("package.json", root), "utf8")) as {
-      exports: Record<string, { types: string; default: string }>;
-      peerDependencies: Record<string, string>;
-      peerDependenciesMeta: Record<string, { optional?: boolean }>;
-      devDependencies: Record<string, string>;
-    };
-    for (const folder of Object.keys(FRAMEWORKS)) {
-      expect(manifest.exports[`./${folder}`]).toEqual({
-        types: `./dist/adapters/${folder}/index.d.ts`,
-        default: `./dist/adapters/${folder}/index.js`,
-      });
-    }
-    for (const name of ["@langchain/core", "ai", "@ai-sdk/provider", "@llamaindex/core"]) {
-      expect(manifest.peerDependencies[name], name).toBeDefined();
-      expect(manifest.peerDependenciesMeta[name]?.optional, name).toBe(true);
-      expect(manifest.devDependencies[name], name).toMatch(/^\d+\.\d+\.\d+$/);
-    }
-  });
+    it(`packages/${folder}/package.json depends on gembed alone, its framework a peer`, async () => {
+      const manifest = JSON.parse(
+        await readFile(new URL(`packages/${folder}/package.json`, root), "utf8"),
+      ) as {
+        name: string;
+        dependencies: Record<string, string>;
+        peerDependencies: Record<string, string>;
+      };
+      const repository = JSON.parse(await readFile(new URL("package.json", root), "utf8")) as {
+        devDependencies: Record<string, string>;
+        workspaces: string[];
+      };
+      expect(manifest.name).toBe(`@gembed/${folder}`);
+      expect(Object.keys(manifest.dependencies)).toEqual(["gembed"]);
+      expect(repository.workspaces).toContain(`packages/${folder}`);
+      for (const name of framework.peers) {
+        expect(manifest.peerDependencies[name], name).toBeDefined();
+        expect(repository.devDependencies[name], name).toMatch(/^\d+\.\d+\.\d+$/);
+      }
+    });
+  }
 });

@@ -1,13 +1,14 @@
 /**
- * `gembed/llamaindex` with the real `@llamaindex/core` against the real local server
+ * `@gembed/llamaindex` with the real `@llamaindex/core` against the real local server
  * (`startServer` on 127.0.0.1:0), behind a recording proxy that shows what went over the wire.
  */
+
+import { GembedEmbedding } from "@gembed/llamaindex";
+import { type RunningServer, type ServerOptions, startServer } from "@gembed/server";
 import { BaseEmbedding } from "@llamaindex/core/embeddings";
 import { Document, MetadataMode } from "@llamaindex/core/schema";
+import { EmbeddingIncompleteError, RateLimitError } from "gembed";
 import { afterEach, describe, expect, it } from "vitest";
-import { GembedEmbedding } from "../src/adapters/llamaindex/index.js";
-import { EmbeddingIncompleteError, RateLimitError } from "../src/errors.js";
-import { type RunningServer, type ServerOptions, startServer } from "../src/server/index.js";
 import { corpus, expectServerVectors, MODEL } from "./support/adapter-checks.js";
 import { type RecordingProxy, startRecordingProxy } from "./support/recording-proxy.js";
 

@@ -1,16 +1,14 @@
 /**
- * `gembed batch ...` run as a real process against the local server.
+ * `gembed batch ...` against the local server, run in the test's process (`runCli`).
  */
-import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { startServer } from "@gembed/server";
+import { GeminiEmbeddingFunction } from "gembed";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GeminiEmbeddingFunction } from "../src/embedding/gemini-embedding-function.js";
-import { startServer } from "../src/server/index.js";
+import { runCli } from "./cli-run.js";
 
-const MAIN = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
 const API_KEY = "cli-secret-key-123";
 
 let server: Awaited<ReturnType<typeof startServer>>;
@@ -25,18 +23,12 @@ afterAll(async () => {
   await rm(folder, { recursive: true, force: true });
 });
 
-function gembed(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ["--import", "tsx", MAIN, ...args],
-      { env: { ...process.env, GOOGLE_API_KEY: API_KEY, GEMINI_API_KEY: "" }, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+async function gembed(
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const environment = { ...process.env, GOOGLE_API_KEY: API_KEY, GEMINI_API_KEY: "" };
+  const { code, stdout, stderr } = await runCli(args, { cwd: process.cwd(), env: environment });
+  return { code: code ?? 1, stdout, stderr };
 }
 
 describe("gembed batch", () => {

@@ -8,31 +8,29 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { inspect } from "node:util";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
-import {
-  BatchJob,
-  type BatchRunState,
-  encodeWithBatchApi,
-  encodeWithBatchApiDetailed,
-  MemoryBatchStateStore,
-} from "../src/batch/index.js";
-import { GeminiClient } from "../src/client/gemini-client.js";
-import { GeminiEmbeddingFunction } from "../src/embedding/gemini-embedding-function.js";
+import { startServer } from "@gembed/server";
 import {
   BadRequestError,
   BatchDeadlineError,
   type BatchDeadlineIncompleteError,
   BatchInputChangedError,
   BatchItemsFailedError,
+  BatchJob,
   BatchJobError,
   BatchJobIncompleteError,
+  type BatchRunState,
   EmbeddingAbortedError,
   EmbeddingIncompleteError,
+  encodeWithBatchApi,
+  encodeWithBatchApiDetailed,
   GembedAbortError,
+  GeminiClient,
   GeminiConnectionError,
+  GeminiEmbeddingFunction,
   InvalidInputError,
-} from "../src/errors.js";
-import { startServer } from "../src/server/index.js";
+  MemoryBatchStateStore,
+} from "gembed";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 
 type Server = Awaited<ReturnType<typeof startServer>>;
 
@@ -484,7 +482,7 @@ describe("resume", () => {
     const stateFile = join(folder, "state.json");
     const docs = texts(50);
     const source = (name: string) =>
-      pathToFileURL(fileURLToPath(new URL(`../src/${name}`, import.meta.url))).href;
+      pathToFileURL(fileURLToPath(new URL(`../packages/gembed/src/${name}`, import.meta.url))).href;
     const child = join(folder, "child.mjs");
     await writeFile(
       child,
@@ -495,10 +493,14 @@ await encodeWithBatchApi(ef, JSON.parse(process.env.DOCS), { taskType: "RETRIEVA
 console.log("finished");
 `,
     );
-    const processHandle = spawn(process.execPath, ["--import", "tsx", child], {
-      env: { ...process.env, URL: running.url, DOCS: JSON.stringify(docs), STATE: stateFile },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const processHandle = spawn(
+      process.execPath,
+      ["--conditions=@gembed/source", "--import", "tsx", child],
+      {
+        env: { ...process.env, URL: running.url, DOCS: JSON.stringify(docs), STATE: stateFile },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let output = "";
     processHandle.stdout.on("data", (chunk) => {
       output += chunk;

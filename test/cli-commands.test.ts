@@ -1,12 +1,12 @@
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { connectMilvus } from "@gembed/milvus";
+import { type RunningServer, startServer } from "@gembed/server";
 import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { formatNumpyArray, redactUri } from "../src/cli/commands/demo.js";
-import { connectMilvus } from "../src/milvus/index.js";
-import { type RunningServer, startServer } from "../src/server/index.js";
-import { cleanEnvironment, runCli } from "./cli-run.js";
+import { formatNumpyArray, redactUri } from "../packages/cli/src/commands/demo.js";
+import { cleanEnvironment, runCli, spawnCli } from "./cli-run.js";
 import { type MilvusFaultProxy, startMilvusFaultProxy } from "./milvus-fault-proxy.js";
 import { milvusUri, uniqueCollection } from "./support/milvus.js";
 
@@ -67,6 +67,22 @@ describe("gembed embed, a text over the input limit", () => {
     expect(result.stderr).toMatch(
       /^gembed: warning: text #1 is about \d+ tokens, over the 2048-token input limit of gemini-embedding-001: the API embeds only its beginning\n$/,
     );
+  });
+});
+
+describe("the gembed command as a process (the other tests run it in-process)", () => {
+  it("embeds, and exits 0 with help, 2 on a bad option, with no stack trace", async () => {
+    const embedded = await spawnCli(["embed", "first text", "--dim", "128"], { cwd: folder, env })
+      .done;
+    expect(embedded.code).toBe(0);
+    expect(embedded.stdout.trim().split(" ").map(Number)).toHaveLength(128);
+    const help = await spawnCli(["--help"], { cwd: folder, env }).done;
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("Usage: gembed");
+    const bad = await spawnCli(["embed", "x", "--dim", "abc"], { cwd: folder, env }).done;
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--dim must be an integer");
+    expect(bad.stderr).not.toMatch(/\n\s+at /);
   });
 });
 

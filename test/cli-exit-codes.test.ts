@@ -3,13 +3,13 @@
  * errors, never for a TypeError of a bug; when nothing was embedded the cause is the message;
  * a deliberate interrupt says what was kept, not `AbortError: …`.
  */
+
+import { type RunningServer, startServer } from "@gembed/server";
 import { Command } from "commander";
+import { GembedAbortError, GeminiEmbeddingFunction, InvalidOptionError } from "gembed";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { InterruptedError, UsageError } from "../src/cli/errors.js";
-import { runCli } from "../src/cli/run.js";
-import { GeminiEmbeddingFunction } from "../src/embedding/gemini-embedding-function.js";
-import { GembedAbortError, InvalidOptionError } from "../src/errors.js";
-import { type RunningServer, startServer } from "../src/server/index.js";
+import { InterruptedError, UsageError } from "../packages/cli/src/errors.js";
+import { runCli } from "../packages/cli/src/run.js";
 import { cleanEnvironment, runCli as spawnRun } from "./cli-run.js";
 
 let server: RunningServer;

@@ -7,8 +7,6 @@
 import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { FileBatchStateStore } from "../src/batch/state-store.js";
 import {
   type EmbeddingRow,
   LocalRowsFile,
@@ -16,8 +14,10 @@ import {
   RowsFileWriteError,
   readSources,
   SourceError,
-} from "../src/ingest/index.js";
-import { type RunningServer, startServer } from "../src/server/index.js";
+} from "@gembed/ingest";
+import { type RunningServer, startServer } from "@gembed/server";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { FileBatchStateStore } from "../packages/gembed/src/batch/state-store.js";
 import { cleanEnvironment, runCli } from "./cli-run.js";
 
 let server: RunningServer;

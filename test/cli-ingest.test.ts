@@ -1,9 +1,9 @@
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import type { EmbeddingRow } from "@gembed/ingest";
+import { type RunningServer, startServer } from "@gembed/server";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { EmbeddingRow } from "../src/ingest/index.js";
-import { type RunningServer, startServer } from "../src/server/index.js";
 import { cleanEnvironment, runCli, spawnCli } from "./cli-run.js";
 
 let server: RunningServer;

@@ -6,11 +6,10 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import type { EmbeddingRow } from "@gembed/ingest";
+import { type RunningServer, startServer } from "@gembed/server";
+import { BatchJob, GeminiClient } from "gembed";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { BatchJob } from "../src/batch/index.js";
-import { GeminiClient } from "../src/client/gemini-client.js";
-import type { EmbeddingRow } from "../src/ingest/index.js";
-import { type RunningServer, startServer } from "../src/server/index.js";
 import { cleanEnvironment, runCli, spawnCli } from "./cli-run.js";
 
 let folder: string;

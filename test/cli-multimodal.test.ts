@@ -6,10 +6,10 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import type { EmbeddingRow } from "@gembed/ingest";
+import { type RunningServer, startServer } from "@gembed/server";
+import { GeminiEmbeddingFunction } from "gembed";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { GeminiEmbeddingFunction } from "../src/embedding/gemini-embedding-function.js";
-import type { EmbeddingRow } from "../src/ingest/index.js";
-import { type RunningServer, startServer } from "../src/server/index.js";
 import { cleanEnvironment, runCli } from "./cli-run.js";
 import { jpeg, mp4, pdf, png, wav } from "./support/media-fixtures.js";
 import { milvusUri, uniqueCollection } from "./support/milvus.js";

@@ -9,8 +9,8 @@ import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { type RunningServer, startServer } from "@gembed/server";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type RunningServer, startServer } from "../src/server/index.js";
 import { type CliResult, cleanEnvironment, runCli } from "./cli-run.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -163,10 +163,10 @@ describe("the README's CLI block", { timeout: 90_000 }, () => {
       .map((line) => line.replaceAll("http://127.0.0.1:8080", server.url));
     expect(lines.some((line) => line.startsWith("npx gembed embed"))).toBe(true);
     const tsx = pathToFileURL(path.join(root, "node_modules/tsx/dist/loader.mjs")).href;
-    const main = path.join(root, "src/cli/main.ts");
+    const main = path.join(root, "packages/cli/src/main.ts");
     const script = [
       "set -euo pipefail",
-      `npx() { shift; ${JSON.stringify(process.execPath)} --import ${JSON.stringify(tsx)} ${JSON.stringify(main)} "$@"; }`,
+      `npx() { shift; ${JSON.stringify(process.execPath)} --conditions=@gembed/source --import ${JSON.stringify(tsx)} ${JSON.stringify(main)} "$@"; }`,
       ...lines,
     ].join("\n");
     await cp(path.join(root, "docs"), path.join(folder, "docs"), { recursive: true });
@@ -213,35 +213,43 @@ describe("the README's CLI block", { timeout: 90_000 }, () => {
   });
 });
 
-describe("the package", { timeout: 90_000 }, () => {
-  it("holds the Apache-2.0 LICENSE and every file README and the docs link to", async () => {
+describe("the packages", { timeout: 90_000 }, () => {
+  it("each holds the Apache-2.0 LICENSE, a README, and every file its Markdown links to", async () => {
     const license = await readFile(path.join(root, "LICENSE"), "utf8");
     expect(license).toContain("Apache License");
     expect(license).toContain("Version 2.0, January 2004");
     const manifest = JSON.parse(await readFile(path.join(root, "package.json"), "utf8")) as {
       license: string;
+      workspaces: string[];
     };
     expect(manifest.license).toBe("Apache-2.0");
     const packed = await new Promise<string>((resolve, reject) => {
-      execFile("npm", ["pack", "--dry-run", "--json"], { cwd: root }, (error, stdout) =>
-        error ? reject(error) : resolve(stdout),
+      execFile(
+        "npm",
+        ["pack", "--dry-run", "--json", "--workspaces"],
+        { cwd: root, maxBuffer: 64 * 1024 * 1024 },
+        (error, stdout) => (error ? reject(error) : resolve(stdout)),
       );
     });
-    const files = new Set(
-      (JSON.parse(packed) as { files: { path: string }[] }[])[0]!.files.map((file) => file.path),
-    );
-    expect(files.has("LICENSE")).toBe(true);
-    // Every relative link of every packed Markdown page resolves to a packed file.
-    const pages = [...files].filter((file) => file.endsWith(".md"));
-    expect(pages).toContain("README.md");
+    const packages = JSON.parse(packed) as { name: string; files: { path: string }[] }[];
+    expect(packages).toHaveLength(manifest.workspaces.length);
     const broken: string[] = [];
-    for (const page of pages) {
-      const text = await readFile(path.join(root, page), "utf8");
-      for (const match of text.matchAll(/\]\(([^)\s#]+)(#[^)]*)?\)/g)) {
-        const target = match[1]!;
-        if (/^[a-z]+:/i.test(target)) continue;
-        const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(page), target));
-        if (!files.has(resolved)) broken.push(`${page} -> ${target}`);
+    for (const [index, pack] of packages.entries()) {
+      const folder = path.join(root, manifest.workspaces[index]!);
+      const files = new Set(pack.files.map((file) => file.path));
+      expect(files.has("LICENSE"), pack.name).toBe(true);
+      expect(await readFile(path.join(folder, "LICENSE"), "utf8")).toBe(license);
+      // Every relative link of every packed Markdown page resolves to a packed file.
+      const pages = [...files].filter((file) => file.endsWith(".md"));
+      expect(pages, pack.name).toContain("README.md");
+      for (const page of pages) {
+        const text = await readFile(path.join(folder, page), "utf8");
+        for (const match of text.matchAll(/\]\(([^)\s#]+)(#[^)]*)?\)/g)) {
+          const target = match[1]!;
+          if (/^[a-z]+:/i.test(target)) continue;
+          const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(page), target));
+          if (!files.has(resolved)) broken.push(`${pack.name}: ${page} -> ${target}`);
+        }
       }
     }
     expect(broken).toEqual([]);

@@ -1,13 +1,18 @@
 /**
- * Runs the `gembed` command as a child process (the TypeScript source through tsx), for the
- * end-to-end CLI tests.
+ * Runs the `gembed` command for the CLI tests: in this process (`runCli`: the program's own
+ * argument parsing, exit codes and output, without starting Node and tsx for every call), or as a
+ * child process (`spawnCli`: the TypeScript source through tsx) where a real process is the point
+ * (signals, the bin itself).
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { Readable } from "node:stream";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { createProgram } from "@gembed/cli";
+import { runCli as runProgram } from "../packages/cli/src/run.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const tsxLoader = pathToFileURL(`${root}node_modules/tsx/dist/loader.mjs`).href;
-const main = `${root}src/cli/main.ts`;
+const main = `${root}packages/cli/src/main.ts`;
 
 /** What a finished run gave. */
 export interface CliResult {
@@ -37,11 +42,15 @@ export function spawnCli(
   args: string[],
   options: { cwd: string; env: NodeJS.ProcessEnv; input?: string },
 ): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, ["--import", tsxLoader, main, ...args], {
-    cwd: options.cwd,
-    env: options.env,
-    stdio: ["pipe", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--conditions=@gembed/source", "--import", tsxLoader, main, ...args],
+    {
+      cwd: options.cwd,
+      env: options.env,
+      stdio: ["pipe", "pipe", "pipe"],
+    },
+  );
   let stdout = "";
   let stderr = "";
   child.stdout!.setEncoding("utf8").on("data", (part: string) => {
@@ -58,10 +67,71 @@ export function spawnCli(
   return { child, done };
 }
 
-/** Runs `gembed <args>` to the end. */
+/**
+ * Runs `gembed <args>` to the end inside this process, as a child would run: `env` is the whole
+ * environment, `cwd` the working folder, `input` the standard input; standard output and error
+ * are captured and the exit code read from `process.exitCode`. Every one of these is restored
+ * afterwards. The runs of one test file are sequential, so they never share these globals.
+ */
 export function runCli(
   args: string[],
   options: { cwd: string; env: NodeJS.ProcessEnv; input?: string },
 ): Promise<CliResult> {
-  return spawnCli(args, options).done;
+  // One run at a time: a run swaps the process's env, cwd and standard streams, so two at once
+  // (a test's Promise.all) would write into each other's output and restore the wrong folder.
+  const run = queue.then(() => runCliNow(args, options));
+  queue = run.then(
+    () => undefined,
+    () => undefined,
+  );
+  return run;
+}
+
+let queue: Promise<void> = Promise.resolve();
+
+async function runCliNow(
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; input?: string },
+): Promise<CliResult> {
+  const saved = {
+    env: process.env,
+    cwd: process.cwd(),
+    exitCode: process.exitCode,
+    stdoutWrite: process.stdout.write,
+    stderrWrite: process.stderr.write,
+    stdin: Object.getOwnPropertyDescriptor(process, "stdin"),
+  };
+  let stdout = "";
+  let stderr = "";
+  const capture = (append: (text: string) => void) =>
+    ((chunk: string | Uint8Array, encoding?: unknown, callback?: unknown) => {
+      append(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
+      const done = typeof encoding === "function" ? encoding : callback;
+      if (typeof done === "function") done();
+      return true;
+    }) as typeof process.stdout.write;
+  process.env = { ...options.env };
+  process.chdir(options.cwd);
+  process.exitCode = undefined;
+  process.stdout.write = capture((text) => {
+    stdout += text;
+  });
+  process.stderr.write = capture((text) => {
+    stderr += text;
+  });
+  Object.defineProperty(process, "stdin", {
+    configurable: true,
+    value: Readable.from([Buffer.from(options.input ?? "")]),
+  });
+  try {
+    await runProgram(createProgram(), [process.execPath, "gembed", ...args]);
+    return { code: Number(process.exitCode ?? 0), signal: null, stdout, stderr };
+  } finally {
+    process.stdout.write = saved.stdoutWrite;
+    process.stderr.write = saved.stderrWrite;
+    if (saved.stdin) Object.defineProperty(process, "stdin", saved.stdin);
+    process.exitCode = saved.exitCode;
+    process.chdir(saved.cwd);
+    process.env = saved.env;
+  }
 }

@@ -1,6 +1,5 @@
+import { GeminiClient, MissingApiKeyError } from "gembed";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { GeminiClient } from "../src/client/gemini-client.js";
-import { MissingApiKeyError } from "../src/errors.js";
 import { type ScriptedServer, startScriptedServer } from "./support/scripted-server.js";
 
 const KEY = "test-key-ENDPOINTS-0123456789";

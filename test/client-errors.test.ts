@@ -1,6 +1,4 @@
 import { inspect } from "node:util";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { GeminiClient } from "../src/client/gemini-client.js";
 import {
   AuthenticationError,
   BadRequestError,
@@ -8,6 +6,7 @@ import {
   GembedAbortError,
   GembedError,
   GeminiApiError,
+  GeminiClient,
   GeminiConnectionError,
   GeminiTimeoutError,
   InternalServerError,
@@ -16,7 +15,8 @@ import {
   PayloadTooLargeError,
   PermissionDeniedError,
   RateLimitError,
-} from "../src/errors.js";
+} from "gembed";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   quotaReply,
   type Reply,

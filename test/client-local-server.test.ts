@@ -4,11 +4,15 @@
  */
 import { randomBytes } from "node:crypto";
 import { inspect } from "node:util";
+import { localEmbedding, startServer } from "@gembed/server";
+import {
+  GeminiApiError,
+  GeminiClient,
+  NotFoundError,
+  RateLimitError,
+  TERMINAL_BATCH_STATES,
+} from "gembed";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TERMINAL_BATCH_STATES } from "../src/api/types.js";
-import { GeminiClient } from "../src/client/gemini-client.js";
-import { GeminiApiError, NotFoundError, RateLimitError } from "../src/errors.js";
-import { localEmbedding, startServer } from "../src/server/index.js";
 
 const KEY = "local-server-key-XYZ-987";
 const MODEL = "gemini-embedding-001";

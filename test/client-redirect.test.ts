@@ -6,10 +6,9 @@
  */
 
 import { createServer, type IncomingMessage, type Server } from "node:http";
+import { type RunningServer, startServer } from "@gembed/server";
+import { GeminiClient, RedirectError } from "gembed";
 import { afterEach, describe, expect, it } from "vitest";
-import { GeminiClient } from "../src/client/gemini-client.js";
-import { RedirectError } from "../src/errors.js";
-import { type RunningServer, startServer } from "../src/server/index.js";
 
 const KEY = "redirect-test-key-0b7e";
 const MODEL = "gemini-embedding-001";

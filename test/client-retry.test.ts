@@ -1,11 +1,12 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { GeminiClient, type RetryEvent } from "../src/client/gemini-client.js";
 import {
   GembedAbortError,
+  GeminiClient,
   GeminiConnectionError,
   InternalServerError,
   RateLimitError,
-} from "../src/errors.js";
+  type RetryEvent,
+} from "gembed";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   quotaReply,
   type ScriptedServer,

@@ -11,16 +11,17 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { GeminiClient, type RetryEvent } from "../src/client/gemini-client.js";
+import { startServer } from "@gembed/server";
 import {
   GembedAbortError,
+  GeminiClient,
   GeminiConnectionError,
   InternalServerError,
   InvalidResponseError,
+  type RetryEvent,
   UploadResumeError,
-} from "../src/errors.js";
-import { startServer } from "../src/server/index.js";
+} from "gembed";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   type RecordedRequest,
   type Reply,

@@ -4,16 +4,16 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { GeminiClient } from "../src/client/gemini-client.js";
 import {
   BadRequestError,
   GembedAbortError,
+  GeminiClient,
   GeminiConnectionError,
   InvalidResponseError,
   MissingApiKeyError,
   NotFoundError,
-} from "../src/errors.js";
+} from "gembed";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   type RecordedRequest,
   type Reply,

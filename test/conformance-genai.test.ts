@@ -5,10 +5,10 @@
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { type RunningServer, startServer } from "@gembed/server";
 import { type BatchJob, GoogleGenAI, JobState } from "@google/genai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningServer, startServer } from "../src/server/index.js";
-import { localEmbedding } from "../src/server/local-model.js";
+import { localEmbedding } from "../packages/server/src/local-model.js";
 
 const MODEL = "gemini-embedding-001";
 let server: RunningServer;

@@ -5,10 +5,9 @@
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { startServer } from "@gembed/server";
+import { GeminiEmbeddingFunction, InvalidInputError } from "gembed";
 import { afterEach, describe, expect, it } from "vitest";
-import { GeminiEmbeddingFunction } from "../src/embedding/gemini-embedding-function.js";
-import { InvalidInputError } from "../src/errors.js";
-import { startServer } from "../src/server/index.js";
 
 type Server = Awaited<ReturnType<typeof startServer>>;
 const cleanups: (() => Promise<void>)[] = [];

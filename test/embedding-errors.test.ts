@@ -4,17 +4,18 @@
  * refused naming the right one, a missing key is found when the function is built, and a refused
  * key names the variable it came from.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GeminiEmbeddingFunction } from "../src/embedding/gemini-embedding-function.js";
+
+import { type RunningServer, startServer } from "@gembed/server";
 import {
   EmbeddingAbortedError,
   EmbeddingIncompleteError,
   GembedAbortError,
+  GeminiEmbeddingFunction,
   InvalidOptionError,
   MissingApiKeyError,
-} from "../src/errors.js";
-import { rescuedVectors } from "../src/ingest/pipeline.js";
-import { type RunningServer, startServer } from "../src/server/index.js";
+} from "gembed";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { rescuedVectors } from "../packages/ingest/src/pipeline.js";
 
 let server: RunningServer;
 let locked: RunningServer;

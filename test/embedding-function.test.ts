@@ -4,19 +4,19 @@
  * abort, bad input and retired models.
  */
 import { inspect } from "node:util";
-import { afterEach, describe, expect, it } from "vitest";
-import { GeminiEmbeddingFunction } from "../src/embedding/gemini-embedding-function.js";
-import { l2Norm } from "../src/embedding/normalization.js";
 import {
   BadRequestError,
   EmbeddingIncompleteError,
   GembedAbortError,
   GembedError,
+  GeminiEmbeddingFunction,
   InvalidInputError,
   InvalidOptionError,
   RateLimitError,
   RetiredModelError,
-} from "../src/errors.js";
+} from "gembed";
+import { afterEach, describe, expect, it } from "vitest";
+import { l2Norm } from "../packages/gembed/src/embedding/normalization.js";
 import {
   type RecordedCall,
   rateLimitBody,

@@ -4,11 +4,13 @@
  * scripted server (the local server never sends such an answer), and the batch results reader.
  */
 
+import { EmbeddingIncompleteError, GeminiEmbeddingFunction, InvalidResponseError } from "gembed";
 import { afterEach, describe, expect, it } from "vitest";
-import { readInlineResponses } from "../src/batch/results.js";
-import { GeminiEmbeddingFunction } from "../src/embedding/gemini-embedding-function.js";
-import { embeddingValuesProblem, toFloat32Vector } from "../src/embedding/normalization.js";
-import { EmbeddingIncompleteError, InvalidResponseError } from "../src/errors.js";
+import { readInlineResponses } from "../packages/gembed/src/batch/results.js";
+import {
+  embeddingValuesProblem,
+  toFloat32Vector,
+} from "../packages/gembed/src/embedding/normalization.js";
 import {
   type ScriptAnswer,
   type ScriptedServer,

@@ -9,12 +9,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { localEmbedding, type RunningServer, startServer } from "@gembed/server";
+import {
+  EmbeddingIncompleteError,
+  GeminiEmbeddingFunction,
+  RateLimitError,
+  type TaskType,
+} from "gembed";
 import { afterEach, describe, expect, it } from "vitest";
-import type { TaskType } from "../src/api/types.js";
-import { GeminiEmbeddingFunction } from "../src/embedding/gemini-embedding-function.js";
-import { l2Norm } from "../src/embedding/normalization.js";
-import { EmbeddingIncompleteError, RateLimitError } from "../src/errors.js";
-import { localEmbedding, type RunningServer, startServer } from "../src/server/index.js";
+import { l2Norm } from "../packages/gembed/src/embedding/normalization.js";
 
 const MODEL = "gemini-embedding-001";
 let server: RunningServer | undefined;
@@ -116,7 +119,7 @@ describe("GeminiEmbeddingFunction against gembed serve", () => {
       const script = join(folder, "seed-example.mts");
       // The seed's example, word for word but for the import path (`gembed` is this package) and
       // the elided documents; the base URL comes from the environment, as with the official SDKs.
-      const index = fileURLToPath(new URL("../src/index.ts", import.meta.url));
+      const index = fileURLToPath(new URL("../packages/gembed/src/index.ts", import.meta.url));
       await writeFile(
         script,
         `import { GeminiEmbeddingFunction } from ${JSON.stringify(index)};
@@ -130,10 +133,14 @@ console.log("Queries:", queries.length, queries[1].length);
       const environment: NodeJS.ProcessEnv = { ...process.env, GOOGLE_GEMINI_BASE_URL: server.url };
       delete environment.GOOGLE_API_KEY;
       delete environment.GEMINI_API_KEY;
-      const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", script], {
-        env: environment,
-        cwd: fileURLToPath(new URL("..", import.meta.url)),
-      });
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        ["--conditions=@gembed/source", "--import", "tsx", script],
+        {
+          env: environment,
+          cwd: fileURLToPath(new URL("..", import.meta.url)),
+        },
+      );
       expect(stdout).toBe("Dim: 3072 3072\nQueries: 2 3072\n");
       expect(server.stats().byEndpoint.batchEmbedContents).toBe(2);
       expect(server.stats().texts).toBe(5);
@@ -153,7 +160,16 @@ console.log("Queries:", queries.length, queries[1].length);
     });
     const texts = corpus(1000, "quota");
     const started = Date.now();
-    const vectors = await ef.encodeDocuments(texts);
+    // The 429s of the first burst (sent before anything was known of the quota), counted once
+    // its answers are all in: the first chunk done after the first window.
+    let firstBurstRejections: number | undefined;
+    const vectors = await ef.encodeDocuments(texts, {
+      onProgress: ({ done }) => {
+        if (done > 200 && firstBurstRejections === undefined) {
+          firstBurstRejections = server?.stats().quotaRejections;
+        }
+      },
+    });
     // 1,000 texts at 200 per 400 ms cannot finish before 4 more windows have passed.
     expect(Date.now() - started).toBeGreaterThanOrEqual(4 * 400 - 50);
     texts.forEach((text, index) => {
@@ -162,7 +178,8 @@ console.log("Queries:", queries.length, queries[1].length);
     expect(ef.limiter.rateLimitedCount).toBeGreaterThan(0);
     expect(ef.limiter.learnedLimits?.texts).toBe(200);
     // Once learned, the wall is not hit again and again.
-    expect(server.stats().quotaRejections).toBeLessThan(10);
+    expect(firstBurstRejections).toBeDefined();
+    expect(server.stats().quotaRejections - (firstBurstRejections ?? 0)).toBeLessThan(5);
     expect(server.stats().texts).toBe(1000);
   });
 

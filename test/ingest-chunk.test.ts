@@ -1,6 +1,6 @@
+import { chunkDocument, splitText } from "@gembed/ingest";
+import { estimateTokens } from "gembed";
 import { describe, expect, it } from "vitest";
-import { chunkDocument, splitText } from "../src/ingest/index.js";
-import { estimateTokens } from "../src/tokens.js";
 
 const sentence = (index: number) => `Sentence number ${index} talks about topic ${index % 7}.`;
 const longText = Array.from({ length: 400 }, (_, index) => sentence(index)).join(" ");

@@ -1,13 +1,8 @@
 import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { compileFilter, type EmbeddingRow, LocalRowsFile, RowsFileError } from "@gembed/ingest";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  compileFilter,
-  type EmbeddingRow,
-  LocalRowsFile,
-  RowsFileError,
-} from "../src/ingest/index.js";
 
 let folder: string;
 let file: string;

@@ -7,16 +7,6 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type BatchEncodeProgress, encodeWithBatchApi } from "../src/batch/index.js";
-import { GeminiEmbeddingFunction } from "../src/embedding/gemini-embedding-function.js";
-import {
-  BatchDeadlineError,
-  BatchDeadlineIncompleteError,
-  BatchJobError,
-  BatchJobIncompleteError,
-  EmbeddingIncompleteError,
-} from "../src/errors.js";
 import {
   type DocumentEmbedder,
   ingestDocuments,
@@ -24,8 +14,19 @@ import {
   localRowsSink,
   rescuedVectors,
   type SourceDocument,
-} from "../src/ingest/index.js";
-import { type RunningServer, startServer } from "../src/server/index.js";
+} from "@gembed/ingest";
+import { type RunningServer, startServer } from "@gembed/server";
+import {
+  BatchDeadlineError,
+  BatchDeadlineIncompleteError,
+  type BatchEncodeProgress,
+  BatchJobError,
+  BatchJobIncompleteError,
+  EmbeddingIncompleteError,
+  encodeWithBatchApi,
+  GeminiEmbeddingFunction,
+} from "gembed";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 
 let server: RunningServer;
 let folder: string;

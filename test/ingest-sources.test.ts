@@ -2,8 +2,8 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
+import { contentHash, readSources, SourceError } from "@gembed/ingest";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { contentHash, readSources, SourceError } from "../src/ingest/index.js";
 
 let folder: string;
 beforeEach(async () => {

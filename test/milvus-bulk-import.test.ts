@@ -8,15 +8,15 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type EmbeddingRow, LocalRowsFile } from "../src/ingest/index.js";
+import { type EmbeddingRow, LocalRowsFile } from "@gembed/ingest";
 import {
   collectionFields,
   findMilvusLiteBin,
   loadMilvusSdk,
   writeBulkImportFiles,
-} from "../src/milvus/index.js";
-import { type RunningServer, startServer } from "../src/server/index.js";
+} from "@gembed/milvus";
+import { type RunningServer, startServer } from "@gembed/server";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { cleanEnvironment, runCli } from "./cli-run.js";
 
 /** Rows of Parquet files as pyarrow reads them (the venv's python, next to milvus-lite). */

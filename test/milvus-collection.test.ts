@@ -3,10 +3,7 @@
  * MILVUS_URI), through a recording proxy where a test needs to see or fail the requests.
  */
 import { inspect } from "node:util";
-import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { GeminiEmbeddingFunction } from "../src/embedding/gemini-embedding-function.js";
-import { type EmbeddingRow, ingestDocuments } from "../src/ingest/index.js";
+import { type EmbeddingRow, ingestDocuments } from "@gembed/ingest";
 import {
   collectionModel,
   connectMilvus,
@@ -16,7 +13,10 @@ import {
   MilvusWriteError,
   planBatches,
   QUERY_WINDOW_ROWS,
-} from "../src/milvus/index.js";
+} from "@gembed/milvus";
+import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
+import { GeminiEmbeddingFunction } from "gembed";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type MilvusFaultProxy, startMilvusFaultProxy } from "./milvus-fault-proxy.js";
 import { milvusUri, uniqueCollection } from "./support/milvus.js";
 

@@ -3,12 +3,13 @@
  * once per run by test/support/milvus-lite-setup.ts), or the Milvus standalone at MILVUS_URI when
  * set (see docs/milvus.md). Never skipped.
  */
+
+import { connectMilvus, MilvusCollection, MilvusSchemaMismatchError } from "@gembed/milvus";
+import { type RunningServer, startServer } from "@gembed/server";
 import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
+import { GeminiEmbeddingFunction } from "gembed";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEMO_DOCUMENTS, DEMO_QUERIES } from "../src/cli/commands/demo.js";
-import { GeminiEmbeddingFunction } from "../src/embedding/gemini-embedding-function.js";
-import { connectMilvus, MilvusCollection, MilvusSchemaMismatchError } from "../src/milvus/index.js";
-import { type RunningServer, startServer } from "../src/server/index.js";
+import { DEMO_DOCUMENTS, DEMO_QUERIES } from "../packages/cli/src/commands/demo.js";
 import { milvusUri, uniqueCollection } from "./support/milvus.js";
 
 describe("a real Milvus (Milvus Lite, or MILVUS_URI)", () => {

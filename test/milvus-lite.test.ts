@@ -5,14 +5,14 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   connectMilvus,
   isMilvusLitePath,
   MilvusLiteMissingError,
   MilvusLiteStartError,
   startMilvusLite,
-} from "../src/milvus/index.js";
+} from "@gembed/milvus";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 let folder: string;
 beforeEach(async () => {

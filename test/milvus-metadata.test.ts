@@ -6,12 +6,12 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { ingestDocuments, type SourceDocument } from "@gembed/ingest";
+import { connectMilvus, MilvusCollection } from "@gembed/milvus";
+import { type RunningServer, startServer } from "@gembed/server";
 import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
+import { GeminiEmbeddingFunction } from "gembed";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { GeminiEmbeddingFunction } from "../src/embedding/gemini-embedding-function.js";
-import { ingestDocuments, type SourceDocument } from "../src/ingest/index.js";
-import { connectMilvus, MilvusCollection } from "../src/milvus/index.js";
-import { type RunningServer, startServer } from "../src/server/index.js";
 import { cleanEnvironment, runCli } from "./cli-run.js";
 import {
   type MilvusFaultProxy,

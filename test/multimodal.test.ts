@@ -4,14 +4,15 @@
  * input, every rule refused before the network, inline versus Files API by size, uploads reused,
  * and the server's own validation of inlineData/fileData.
  */
-import { afterEach, describe, expect, it } from "vitest";
+
+import { type RunningServer, startServer } from "@gembed/server";
 import {
+  EmbeddingIncompleteError,
   type EmbeddingInput,
   GeminiEmbeddingFunction,
-} from "../src/embedding/gemini-embedding-function.js";
-import { InvalidMediaInputError } from "../src/embedding/media.js";
-import { EmbeddingIncompleteError } from "../src/errors.js";
-import { type RunningServer, startServer } from "../src/server/index.js";
+  InvalidMediaInputError,
+} from "gembed";
+import { afterEach, describe, expect, it } from "vitest";
 import { jpeg, mp4, pdf, png, wav } from "./support/media-fixtures.js";
 
 const MODEL = "gemini-embedding-2";

@@ -14,10 +14,10 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { type RunningServer, startServer } from "@gembed/server";
+import type { TaskType } from "gembed";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { TaskType } from "../src/api/types.js";
-import { type RunningServer, startServer } from "../src/server/index.js";
-import { type LocalEmbeddingOptions, localEmbedding } from "../src/server/local-model.js";
+import { type LocalEmbeddingOptions, localEmbedding } from "../packages/server/src/local-model.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const SCRIPTS = path.join(ROOT, "test", "python");

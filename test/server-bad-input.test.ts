@@ -5,8 +5,8 @@
 
 import { readdir } from "node:fs/promises";
 import path from "node:path";
+import { type RunningServer, type ServerOptions, startServer } from "@gembed/server";
 import { afterEach, describe, expect, it } from "vitest";
-import { type RunningServer, type ServerOptions, startServer } from "../src/server/index.js";
 
 const servers: RunningServer[] = [];
 afterEach(async () => {
@@ -214,7 +214,7 @@ describe("a cancelled or expired running job stops at once", () => {
 
 describe("the state table", () => {
   it("lets no finished job change, and a job end only from PENDING or RUNNING", async () => {
-    const { canTransition } = await import("../src/server/jobs.js");
+    const { canTransition } = await import("../packages/server/src/jobs.js");
     const terminal = [
       "BATCH_STATE_SUCCEEDED",
       "BATCH_STATE_FAILED",

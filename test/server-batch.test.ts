@@ -3,14 +3,14 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { type RunningServer, type ServerOptions, startServer } from "@gembed/server";
+import { getModelInfo } from "gembed";
 import { afterEach, describe, expect, it } from "vitest";
-import { getModelInfo } from "../src/models.js";
-import { FileStore } from "../src/server/files.js";
-import { type RunningServer, type ServerOptions, startServer } from "../src/server/index.js";
-import { JobManager } from "../src/server/jobs.js";
-import { localEmbedding } from "../src/server/local-model.js";
-import { resolveOptions } from "../src/server/options.js";
-import { prepareDataFolder } from "../src/server/storage.js";
+import { FileStore } from "../packages/server/src/files.js";
+import { JobManager } from "../packages/server/src/jobs.js";
+import { localEmbedding } from "../packages/server/src/local-model.js";
+import { resolveOptions } from "../packages/server/src/options.js";
+import { prepareDataFolder } from "../packages/server/src/storage.js";
 
 const servers: RunningServer[] = [];
 const folders: string[] = [];
@@ -648,7 +648,7 @@ describe("persistence", () => {
 
   it("finishes a job after kill -9 and a restart, every item answered exactly once", async () => {
     const dataDir = await folder();
-    const serverModule = fileURLToPath(new URL("../src/server/index.ts", import.meta.url));
+    const serverModule = fileURLToPath(new URL("../packages/server/src/index.ts", import.meta.url));
     const script = path.join(dataDir, "child.mts");
     await writeFile(
       script,
@@ -658,10 +658,14 @@ process.stdout.write(server.url + "\\n");
 setInterval(() => {}, 1000);
 `,
     );
-    const child = spawn(process.execPath, ["--import", "tsx", script], {
-      cwd: fileURLToPath(new URL("..", import.meta.url)),
-      stdio: ["ignore", "pipe", "inherit"],
-    });
+    const child = spawn(
+      process.execPath,
+      ["--conditions=@gembed/source", "--import", "tsx", script],
+      {
+        cwd: fileURLToPath(new URL("..", import.meta.url)),
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
     children.push(child);
     const url = await new Promise<string>((resolve, reject) => {
       let seen = "";

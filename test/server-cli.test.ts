@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { serveOptions } from "../src/cli/commands/serve.js";
+import { serveOptions } from "../packages/cli/src/commands/serve.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -10,9 +10,10 @@ describe("gembed serve", () => {
     const child = spawn(
       process.execPath,
       [
+        "--conditions=@gembed/source",
         "--import",
         "tsx",
-        "src/cli/main.ts",
+        "packages/cli/src/main.ts",
         "serve",
         "--port",
         "0",
@@ -63,7 +64,15 @@ describe("gembed serve", () => {
   it("refuses a quota window of 0 ms as a usage error, before starting", async () => {
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", "src/cli/main.ts", "serve", "--quota-window-ms", "0"],
+      [
+        "--conditions=@gembed/source",
+        "--import",
+        "tsx",
+        "packages/cli/src/main.ts",
+        "serve",
+        "--quota-window-ms",
+        "0",
+      ],
       { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
     );
     let output = "";

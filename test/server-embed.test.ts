@@ -1,7 +1,7 @@
+import { type RunningServer, type ServerOptions, startServer } from "@gembed/server";
 import { afterEach, describe, expect, it } from "vitest";
-import { type RunningServer, type ServerOptions, startServer } from "../src/server/index.js";
-import { localEmbedding } from "../src/server/local-model.js";
-import { redactUrl } from "../src/server/server.js";
+import { localEmbedding } from "../packages/server/src/local-model.js";
+import { redactUrl } from "../packages/server/src/server.js";
 
 const servers: RunningServer[] = [];
 afterEach(async () => {

@@ -5,8 +5,8 @@
  * does not echo the key. Bounded in count and in time.
  */
 
+import { type RunningServer, startServer } from "@gembed/server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningServer, startServer } from "../src/server/index.js";
 import { type RawAnswer, rawRequest } from "./support/raw-http.js";
 
 const KEY = "fuzz-key-3c9d1e";

@@ -4,9 +4,10 @@
  * test/python-anchors.test.ts runs the SDK itself; this file pins the server's side, the key
  * check included (the relaxed upload rule must not open anything else).
  */
+
+import { type RunningServer, startServer } from "@gembed/server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningServer, startServer } from "../src/server/index.js";
-import { v1AsV1beta } from "../src/server/server.js";
+import { v1AsV1beta } from "../packages/server/src/server.js";
 
 const KEY = "paths-key";
 let server: RunningServer;

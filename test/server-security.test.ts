@@ -7,8 +7,8 @@
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { type RunningServer, type ServerOptions, startServer } from "@gembed/server";
 import { afterEach, describe, expect, it } from "vitest";
-import { type RunningServer, type ServerOptions, startServer } from "../src/server/index.js";
 import { type RawAnswer, rawExchange, rawRequest } from "./support/raw-http.js";
 
 const servers: RunningServer[] = [];

@@ -11,18 +11,17 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { BatchJob } from "../../src/batch/batch-job.js";
-import { encodeWithBatchApiDetailed } from "../../src/batch/encode-batch.js";
-import { planBatchJobs } from "../../src/batch/input.js";
-import { GeminiClient } from "../../src/client/gemini-client.js";
-import { GeminiEmbeddingFunction } from "../../src/embedding/gemini-embedding-function.js";
+import { GeminiClient, GeminiEmbeddingFunction } from "gembed";
+import { BatchJob } from "../../packages/gembed/src/batch/batch-job.js";
+import { encodeWithBatchApiDetailed } from "../../packages/gembed/src/batch/encode-batch.js";
+import { planBatchJobs } from "../../packages/gembed/src/batch/input.js";
 
 const COUNT = Number(process.env.GEMBED_BENCH_BATCH_TEXTS ?? 100_000);
 const MiB = 1024 * 1024;
 
 async function startChildServer(): Promise<{ url: string; child: ChildProcess }> {
   const server = pathToFileURL(
-    fileURLToPath(new URL("../../src/server/index.ts", import.meta.url)),
+    fileURLToPath(new URL("../../packages/server/src/index.ts", import.meta.url)),
   ).href;
   const code = `const { startServer } = await import(${JSON.stringify(server)});
 const running = await startServer({ batch: { delayPerItemMs: 0 } });
@@ -30,7 +29,7 @@ console.log(running.url);
 process.on("SIGTERM", async () => { await running.close(); process.exit(0); });`;
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", "--input-type=module", "--eval", code],
+    ["--conditions=@gembed/source", "--import", "tsx", "--input-type=module", "--eval", code],
     {
       stdio: ["ignore", "pipe", "inherit"],
     },

@@ -1,8 +1,11 @@
 /**
- * GeminiEmbeddingFunction against what users pick today, side by side in one run, all pointed at
- * `gembed serve` (in a child process) with the same settings:
- * - quota-bound: the server allows a fixed number of texts per window;
- * - latency-bound: no quota, a fixed latency per call;
+ * GeminiEmbeddingFunction with its defaults (never told the quota, its window or a concurrency)
+ * against what users pick today, side by side in one run, all pointed at `gembed serve` (in a
+ * child process, one per tool and scenario) with the same settings:
+ * - quota-bound: the server allows a fixed number of texts per window of 1 s, 2 s, 10 s or 60 s
+ *   (with the 10 s and 60 s windows the tools run at once, each against its own server: they
+ *   mostly wait, so they do not slow each other down);
+ * - latency-bound: no quota, 150 ms + 1 ms per text, or 1,000 ms per call;
  * - faulty: 10% 503, 5% 500, 5% dropped connections, 3% short answers;
  * - client CPU: a 100 x 3072 answer into normalized Float32Arrays vs plain JSON.parse;
  * - memory: streaming 1,000,000 short texts at 768 dims (GEMBED_BENCH_STREAM_TEXTS to change).
@@ -12,13 +15,12 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { createGoogleGenerativeAI } from "@ai-sdk/google";
+import { localEmbedding, type ServerOptions } from "@gembed/server";
 import { GoogleGenAI } from "@google/genai";
 import { GoogleGenerativeAIEmbeddings } from "@langchain/google-genai";
 import { embedMany } from "ai";
-import type { TaskType } from "../../src/api/types.js";
-import { GeminiEmbeddingFunction } from "../../src/embedding/gemini-embedding-function.js";
-import { l2Norm, toFloat32Vector } from "../../src/embedding/normalization.js";
-import { localEmbedding, type ServerOptions } from "../../src/server/index.js";
+import { GeminiEmbeddingFunction, type TaskType } from "gembed";
+import { l2Norm, toFloat32Vector } from "../../packages/gembed/src/embedding/normalization.js";
 
 const MODEL = "gemini-embedding-001";
 /** Output size of the quota, faulty and memory runs. */
@@ -34,9 +36,13 @@ interface Running {
 
 async function startChildServer(options: ServerOptions): Promise<Running> {
   const script = fileURLToPath(new URL("../support/embedding-server-child.ts", import.meta.url));
-  const child = spawn(process.execPath, ["--import", "tsx", script, JSON.stringify(options)], {
-    stdio: ["pipe", "pipe", "inherit"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--conditions=@gembed/source", "--import", "tsx", script, JSON.stringify(options)],
+    {
+      stdio: ["pipe", "pipe", "inherit"],
+    },
+  );
   const lines = createInterface({ input: child.stdout! });
   const url = await new Promise<string>((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`server child exited with ${code}`)));
@@ -59,60 +65,44 @@ type Tool = (
   url: string,
   texts: string[],
   dimension: number,
-  /** Adds a note to the tool's row (gembed: its 429s and its rate after the first window). */
+  /** Adds a note to the tool's row (gembed: what it learned, its concurrency). */
   report: (note: string) => void,
 ) => Promise<(ArrayLike<number> | undefined)[]>;
 
-/** Runs gembed, then reports the 429s it met and its rate once the first window's burst is over. */
-async function runGembed(
-  ef: GeminiEmbeddingFunction,
-  texts: string[],
-  report: (note: string) => void,
-): Promise<Float32Array[]> {
-  const started = performance.now();
-  let mark: { done: number; at: number } | undefined;
-  try {
-    return await ef.encodeDocuments(texts, {
-      onProgress: ({ done }) => {
-        if (mark === undefined && done >= QUOTA_TEXTS) mark = { done, at: performance.now() };
-      },
-    });
-  } finally {
-    const seconds = (performance.now() - (mark?.at ?? started)) / 1000;
-    const rate = (texts.length - (mark?.done ?? 0)) / seconds;
-    report(
-      `429s: ${ef.limiter.rateLimitedCount}; after the first ${QUOTA_TEXTS}: ${rate.toFixed(0)} texts/s`,
-    );
-  }
-}
+const GEMBED = "gembed (defaults)";
 
 const tools: Record<string, Tool> = {
-  "gembed (adaptive)": async (url, texts, dimension, report) =>
-    runGembed(
-      new GeminiEmbeddingFunction({
-        baseUrl: url,
-        apiKey: API_KEY,
-        config: { outputDimensionality: dimension },
-        // The length of the quota window is a fact of the service (a minute for Gemini); the
-        // bench server counts per second. The ceiling itself is learned from the 429s.
-        quota: { windowMs: 1000 },
-      }),
-      texts,
-      report,
-    ),
-  "gembed (quota set)": async (url, texts, dimension, report) =>
-    runGembed(
-      new GeminiEmbeddingFunction({
-        baseUrl: url,
-        apiKey: API_KEY,
-        config: { outputDimensionality: dimension },
-        quota: { textsPerMinute: QUOTA_TEXTS, windowMs: 1000 },
-      }),
-      texts,
-      report,
-    ),
-  "@google/genai, chunks of 100": async (url, texts, dimension) => {
-    const ai = new GoogleGenAI({ apiKey: API_KEY, httpOptions: { baseUrl: url } });
+  [GEMBED]: async (url, texts, dimension, report) => {
+    // gembed's defaults: no quota, no window, no concurrency told.
+    const ef = new GeminiEmbeddingFunction({
+      baseUrl: url,
+      apiKey: API_KEY,
+      config: { outputDimensionality: dimension },
+    });
+    // The 429s met before anything was learned (the first burst) and after.
+    let firstBurst: number | undefined;
+    try {
+      return await ef.encodeDocuments(texts, {
+        onProgress: () => {
+          if (firstBurst === undefined && ef.limiter.learnedLimits !== undefined) {
+            firstBurst = ef.limiter.rateLimitedCount;
+          }
+        },
+      });
+    } finally {
+      const learned = ef.limiter.learnedLimits;
+      const after = ef.limiter.rateLimitedCount - (firstBurst ?? ef.limiter.rateLimitedCount);
+      report(
+        `${learned ? `learned ${learned.texts} texts per ${(learned.windowMs / 1000).toFixed(2)} s; 429s after learning: ${after}; ` : ""}concurrency now ${ef.concurrencyLimiter.limit}`,
+      );
+    }
+  },
+  "@google/genai + retryOptions": async (url, texts, dimension) => {
+    // Chunks of 100 one after the other, each retried by the SDK (429s and 5xx included).
+    const ai = new GoogleGenAI({
+      apiKey: API_KEY,
+      httpOptions: { baseUrl: url, retryOptions: { attempts: 10 } },
+    });
     const vectors: (number[] | undefined)[] = [];
     for (let start = 0; start < texts.length; start += 100) {
       const response = await ai.models.embedContent({
@@ -124,7 +114,7 @@ const tools: Record<string, Tool> = {
     }
     return vectors;
   },
-  "@langchain/google-genai": async (url, texts, dimension) =>
+  "LangChain embedDocuments": async (url, texts, dimension) =>
     new GoogleGenerativeAIEmbeddings({
       apiKey: API_KEY,
       model: MODEL,
@@ -132,38 +122,7 @@ const tools: Record<string, Tool> = {
       taskType: TASK as never,
       outputDimensionality: dimension,
     }).embedDocuments(texts),
-  "reference: bare fetch, 8 in flight": async (url, texts, dimension) => {
-    // What any client at the default concurrency could reach: prebuilt bodies, no checks.
-    const bodies: string[] = [];
-    for (let start = 0; start < texts.length; start += 100) {
-      const requests = texts.slice(start, start + 100).map((text) => ({
-        model: `models/${MODEL}`,
-        content: { parts: [{ text }] },
-        taskType: TASK,
-        outputDimensionality: dimension,
-      }));
-      bodies.push(JSON.stringify({ requests }));
-    }
-    const vectors: number[][] = [];
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < bodies.length) {
-        const index = next++;
-        const response = await fetch(`${url}/v1beta/models/${MODEL}:batchEmbedContents`, {
-          method: "POST",
-          headers: { "content-type": "application/json", "x-goog-api-key": API_KEY },
-          body: bodies[index]!,
-        });
-        const { embeddings } = (await response.json()) as { embeddings: { values: number[] }[] };
-        embeddings.forEach((embedding, position) => {
-          vectors[index * 100 + position] = embedding.values;
-        });
-      }
-    };
-    await Promise.all(Array.from({ length: 8 }, worker));
-    return vectors;
-  },
-  "ai embedMany + @ai-sdk/google": async (url, texts, dimension) => {
+  "AI SDK embedMany": async (url, texts, dimension) => {
     const google = createGoogleGenerativeAI({ baseURL: `${url}/v1beta`, apiKey: API_KEY });
     const { embeddings } = await embedMany({
       model: google.textEmbeddingModel(MODEL),
@@ -174,7 +133,17 @@ const tools: Record<string, Tool> = {
   },
 };
 
-const QUOTA_TEXTS = 500;
+/** The 429s a server child answered, from its Prometheus `/metrics`. */
+async function quotaRejections(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let total = 0;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("gembed_server_quota_rejections_total")) {
+      total += Number(line.split(" ").at(-1));
+    }
+  }
+  return total;
+}
 
 function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let dot = 0;
@@ -240,6 +209,10 @@ interface Row {
   ideal: number;
   lost: number;
   wrong: number;
+  /** 429s the server answered this tool. */
+  rejections: number;
+  /** The quota window, for 429s per window. */
+  windowMs: number | undefined;
   note: string;
 }
 
@@ -248,60 +221,116 @@ interface Scenario {
   server: ServerOptions;
   count: number;
   dimension: number;
-  /** Seconds at the ideal: the quota's ceiling rate, or calls / concurrency x latency. */
+  /** Seconds at the ideal: the quota's ceiling rate, or every call at once. */
   ideal: number;
   tools: string[];
   /** Run each tool once, untimed, before the timed run. */
   warmUp?: boolean;
+  /** Run the tools at once, each against its own server (quota-bound runs mostly wait). */
+  parallel?: boolean;
+}
+
+async function runTool(settings: Scenario, tool: string): Promise<Row> {
+  const run = tools[tool]!;
+  const running = await startChildServer({ ...settings.server, logLevel: "silent" });
+  if (settings.warmUp) {
+    // Fresh processes compile their hot paths on the first calls: one untimed round first.
+    await run(running.url, corpus(800, "warm-up"), settings.dimension, () => undefined);
+  }
+  if (settings.server.quota !== undefined) {
+    // Warm the fresh server (its JIT, its sockets) on another model, which its quota (counted
+    // per model) does not see: the first window should measure the tool, not a cold server.
+    await Promise.all(
+      Array.from({ length: 8 }, (_, call) =>
+        fetch(`${running.url}/v1beta/models/gemini-embedding-2-preview:batchEmbedContents`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-goog-api-key": API_KEY },
+          body: JSON.stringify({
+            requests: corpus(100, `warm ${call}`).map((text) => ({
+              model: "models/gemini-embedding-2-preview",
+              content: { parts: [{ text }] },
+              outputDimensionality: settings.dimension,
+            })),
+          }),
+        }).then((response) => response.arrayBuffer()),
+      ),
+    );
+  }
+  const before = await quotaRejections(running.url);
+  const texts = corpus(settings.count, `${settings.name} ${tool}`);
+  const limitSeconds = Math.max(60, 2 * settings.ideal + 15);
+  const started = performance.now();
+  let vectors: (ArrayLike<number> | undefined)[] = [];
+  let note = "";
+  let toolNote = "";
+  try {
+    vectors = await Promise.race([
+      run(running.url, texts, settings.dimension, (reported) => {
+        toolNote = reported;
+      }),
+      new Promise<never>((_, reject) =>
+        setTimeout(
+          () => reject(new Error(`gave up after ${limitSeconds} s`)),
+          limitSeconds * 1000,
+        ).unref(),
+      ),
+    ]);
+  } catch (error) {
+    const incomplete = error as { vectors?: (Float32Array | undefined)[] };
+    vectors = incomplete.vectors ?? [];
+    note = `threw ${(error as Error).name}: ${(error as Error).message.split("\n")[0]!.slice(0, 60)}`;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const rejections = (await quotaRejections(running.url)) - before;
+  await running.close();
+  return {
+    scenario: settings.name,
+    tool,
+    seconds,
+    ideal: settings.ideal,
+    ...check(texts, vectors, settings.dimension),
+    rejections,
+    windowMs: settings.server.quota?.windowMs,
+    note: [toolNote, note].filter(Boolean).join("; "),
+  };
 }
 
 async function scenario(settings: Scenario): Promise<Row[]> {
-  const rows: Row[] = [];
-  for (const tool of settings.tools) {
-    const run = tools[tool]!;
-    const running = await startChildServer({ ...settings.server, logLevel: "silent" });
-    if (settings.warmUp) {
-      // Fresh processes compile their hot paths on the first calls: one untimed round first.
-      await run(running.url, corpus(800, "warm-up"), settings.dimension, () => undefined);
-    }
-    const texts = corpus(settings.count, `${settings.name} ${tool}`);
-    const started = performance.now();
-    let vectors: (ArrayLike<number> | undefined)[] = [];
-    let note = "";
-    let toolNote = "";
-    try {
-      vectors = await Promise.race([
-        run(running.url, texts, settings.dimension, (reported) => {
-          toolNote = reported;
-        }),
-        new Promise<never>((_, reject) =>
-          setTimeout(() => reject(new Error("gave up after 60 s")), 60_000).unref(),
-        ),
-      ]);
-    } catch (error) {
-      const incomplete = error as { vectors?: (Float32Array | undefined)[] };
-      vectors = incomplete.vectors ?? [];
-      note = `threw ${(error as Error).name}: ${(error as Error).message.split("\n")[0]!.slice(0, 60)}`;
-    }
-    const seconds = (performance.now() - started) / 1000;
-    await running.close();
-    rows.push({
-      scenario: settings.name,
-      tool,
-      seconds,
-      ideal: settings.ideal,
-      ...check(texts, vectors, settings.dimension),
-      note: [toolNote, note].filter(Boolean).join("; "),
-    });
+  if (settings.parallel) {
+    return Promise.all(settings.tools.map((tool) => runTool(settings, tool)));
   }
+  const rows: Row[] = [];
+  for (const tool of settings.tools) rows.push(await runTool(settings, tool));
   return rows;
 }
 
 function printRows(rows: Row[]): void {
   console.log(
-    ["scenario", "tool", "wall s", "ideal s", "% of ideal", "lost", "wrong", "note"].join(" | "),
+    [
+      "scenario",
+      "tool",
+      "wall s",
+      "ideal s",
+      "% of ideal",
+      "vs fastest peer",
+      "429s",
+      "429s/window",
+      "lost",
+      "wrong",
+      "note",
+    ].join(" | "),
   );
   for (const row of rows) {
+    const peers = rows.filter(
+      (other) =>
+        other.scenario === row.scenario &&
+        other.tool !== GEMBED &&
+        other.lost === 0 &&
+        other.wrong === 0,
+    );
+    const fastest = Math.min(...peers.map((peer) => peer.seconds));
+    const windows =
+      row.windowMs === undefined ? undefined : Math.max(1, (row.seconds * 1000) / row.windowMs);
     console.log(
       [
         row.scenario,
@@ -309,6 +338,11 @@ function printRows(rows: Row[]): void {
         row.seconds.toFixed(2),
         row.ideal.toFixed(2),
         `${((row.ideal / row.seconds) * 100).toFixed(0)}%`,
+        row.tool === GEMBED && Number.isFinite(fastest)
+          ? `${(row.seconds / fastest).toFixed(3)}x`
+          : "",
+        row.rejections,
+        windows === undefined ? "" : (row.rejections / windows).toFixed(1),
         row.lost,
         row.wrong,
         row.note,
@@ -409,7 +443,15 @@ async function memory(): Promise<void> {
   const script = fileURLToPath(new URL("../support/embedding-stream-child.ts", import.meta.url));
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", script, running.url, String(count), String(DIMENSION)],
+    [
+      "--conditions=@gembed/source",
+      "--import",
+      "tsx",
+      script,
+      running.url,
+      String(count),
+      String(DIMENSION),
+    ],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   const line = await new Promise<string>((resolve, reject) => {
@@ -431,45 +473,59 @@ async function memory(): Promise<void> {
   );
 }
 
-const PEERS = [
-  "@google/genai, chunks of 100",
-  "@langchain/google-genai",
-  "ai embedMany + @ai-sdk/google",
+const PEERS = ["@google/genai + retryOptions", "LangChain embedDocuments", "AI SDK embedMany"];
+
+/** Quota scenarios: ceiling per window, texts (the 60 s one with fewer, to keep the run short). */
+const QUOTAS = [
+  { windowMs: 1000, ceiling: 500, count: 3000 },
+  { windowMs: 2000, ceiling: 500, count: 3000 },
+  { windowMs: 10_000, ceiling: 1000, count: 3000 },
+  { windowMs: 60_000, ceiling: 1000, count: 2000 },
 ];
 
 export default async function (): Promise<void> {
-  const parts = (process.env.GEMBED_BENCH_EMBEDDING ?? "quota,latency,faulty,cpu,memory").split(
+  const parts = (process.env.GEMBED_BENCH_EMBEDDING ?? "latency,quota,faulty,cpu,memory").split(
     ",",
   );
+  const only = process.env.GEMBED_BENCH_TOOLS?.split(",");
+  const pick = (names: string[]): string[] =>
+    only === undefined ? names : names.filter((name) => only.includes(name));
   const rows: Row[] = [];
-  if (parts.includes("quota")) {
-    // 3,000 texts under 500 texts per 1 s (sliding) window: the first 500 may go at once, then
-    // 500 a second, so the strict minimum (the ideal) is 5 s.
-    rows.push(
-      ...(await scenario({
-        name: "quota-bound",
-        server: { quota: { textsPerMinute: QUOTA_TEXTS, windowMs: 1000 } },
-        count: 3000,
-        dimension: DIMENSION,
-        ideal: (3000 - QUOTA_TEXTS) / QUOTA_TEXTS,
-        tools: ["gembed (adaptive)", "gembed (quota set)", ...PEERS],
-      })),
-    );
-  }
   if (parts.includes("latency")) {
-    // 2,400 texts = 24 calls of 100: 3 rounds of 8 calls at the default concurrency. 128 dims
-    // keep the server's own CPU per call small beside the latency. Two latencies: the local
-    // server's CPU per call (shared cores) weighs more against the shorter one.
-    for (const latencyMs of [1000, 500]) {
+    // 3,000 texts = 30 calls of 100; 128 dims keep the server's own CPU per call small beside
+    // the latency. The ideal: every call at once.
+    for (const faults of [
+      { latencyMs: 150, latencyPerTextMs: 1 },
+      { latencyMs: 1000, latencyPerTextMs: 0 },
+    ]) {
       rows.push(
         ...(await scenario({
-          name: `latency-bound ${latencyMs} ms`,
-          server: { faults: { latencyMs } },
-          count: 2400,
+          name: `no quota, ${faults.latencyMs} ms${faults.latencyPerTextMs ? " + 1 ms/text" : ""} per call`,
+          server: { faults },
+          count: 3000,
           dimension: 128,
-          ideal: (3 * latencyMs) / 1000,
-          tools: ["gembed (adaptive)", "reference: bare fetch, 8 in flight", ...PEERS],
+          ideal: (faults.latencyMs + 100 * faults.latencyPerTextMs) / 1000,
+          tools: pick([GEMBED, ...PEERS]),
           warmUp: true,
+        })),
+      );
+    }
+  }
+  if (parts.includes("quota")) {
+    // The first `ceiling` texts may go at once, then `ceiling` per window: the strict minimum
+    // (the ideal) is (count - ceiling) / ceiling windows. gembed is told none of it.
+    for (const quota of QUOTAS) {
+      rows.push(
+        ...(await scenario({
+          name: `quota ${quota.ceiling} texts / ${quota.windowMs / 1000} s`,
+          server: { quota: { textsPerMinute: quota.ceiling, windowMs: quota.windowMs } },
+          count: quota.count,
+          dimension: DIMENSION,
+          ideal: ((quota.count - quota.ceiling) / quota.ceiling) * (quota.windowMs / 1000),
+          tools: pick([GEMBED, ...PEERS]),
+          // Long windows: the tools mostly wait, so they run at once; short ones one by one
+          // (the servers' CPU per call weighs against a 1 s window).
+          parallel: quota.windowMs >= 10_000,
         })),
       );
     }
@@ -491,8 +547,8 @@ export default async function (): Promise<void> {
         },
         count: 2000,
         dimension: DIMENSION,
-        ideal: 0.3,
-        tools: ["gembed (adaptive)", ...PEERS],
+        ideal: 0.1,
+        tools: pick([GEMBED, ...PEERS]),
       })),
     );
   }

@@ -9,15 +9,10 @@
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { GeminiEmbeddingFunction } from "../../src/embedding/gemini-embedding-function.js";
-import {
-  type EmbeddingRow,
-  ingestDocuments,
-  LocalRowsFile,
-  localRowsSink,
-} from "../../src/ingest/index.js";
-import { connectMilvus, MilvusCollection, startMilvusLite } from "../../src/milvus/index.js";
-import { startServer } from "../../src/server/index.js";
+import { type EmbeddingRow, ingestDocuments, LocalRowsFile, localRowsSink } from "@gembed/ingest";
+import { connectMilvus, MilvusCollection, startMilvusLite } from "@gembed/milvus";
+import { startServer } from "@gembed/server";
+import { GeminiEmbeddingFunction } from "gembed";
 import { startMilvusFaultProxy } from "../../test/milvus-fault-proxy.js";
 
 const DIM = 768;

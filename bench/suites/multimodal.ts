@@ -10,10 +10,10 @@
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { mediaAwareEmbedder, splitMediaInputs } from "../../src/cli/media-sources.js";
-import { GeminiEmbeddingFunction } from "../../src/embedding/gemini-embedding-function.js";
-import { ingestDocuments, LocalRowsFile, localRowsSink } from "../../src/ingest/index.js";
-import { startServer } from "../../src/server/index.js";
+import { ingestDocuments, LocalRowsFile, localRowsSink } from "@gembed/ingest";
+import { startServer } from "@gembed/server";
+import { GeminiEmbeddingFunction } from "gembed";
+import { mediaAwareEmbedder, splitMediaInputs } from "../../packages/cli/src/media-sources.js";
 import { mp4, png } from "../../test/support/media-fixtures.js";
 
 const DIM = 768;

@@ -29,7 +29,7 @@ function text(seed: number): string {
 
 async function startChild(): Promise<{ url: string; child: ChildProcess; folder: string }> {
   const folder = await mkdtemp(path.join(tmpdir(), "gembed-bench-serve-"));
-  const entry = fileURLToPath(new URL("../../src/server/index.ts", import.meta.url));
+  const entry = fileURLToPath(new URL("../../packages/server/src/index.ts", import.meta.url));
   const script = path.join(folder, "serve.mts");
   await writeFile(
     script,
@@ -39,10 +39,14 @@ process.stdout.write(server.url + "\\n");
 process.on("SIGTERM", () => server.close().then(() => process.exit(0)));
 `,
   );
-  const child = spawn(process.execPath, ["--import", "tsx", script], {
-    cwd: fileURLToPath(new URL("../..", import.meta.url)),
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--conditions=@gembed/source", "--import", "tsx", script],
+    {
+      cwd: fileURLToPath(new URL("../..", import.meta.url)),
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
   const url = await new Promise<string>((resolve, reject) => {
     let seen = "";
     child.stdout?.on("data", (chunk: Buffer) => {

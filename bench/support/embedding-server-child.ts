@@ -4,8 +4,7 @@
  * argv[2]; prints one line `{"url": ...}`; closes when its stdin ends.
  */
 
-import type { ServerOptions } from "../../src/server/index.js";
-import { startServer } from "../../src/server/index.js";
+import { type ServerOptions, startServer } from "@gembed/server";
 
 const options = JSON.parse(process.argv[2] ?? "{}") as ServerOptions;
 const server = await startServer(options);

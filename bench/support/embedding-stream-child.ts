@@ -4,8 +4,8 @@
  * argv[2], samples RSS every 50 ms, checks sampled vectors against the local model, and prints
  * one JSON line of figures.
  */
-import { GeminiEmbeddingFunction } from "../../src/embedding/gemini-embedding-function.js";
-import { localEmbedding } from "../../src/server/local-model.js";
+import { GeminiEmbeddingFunction } from "gembed";
+import { localEmbedding } from "../../packages/server/src/local-model.js";
 
 const url = process.argv[2] ?? "";
 const count = Number(process.argv[3] ?? 1_000_000);

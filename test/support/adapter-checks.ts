@@ -6,9 +6,9 @@
  * @module
  */
 
+import { localEmbedding } from "@gembed/server";
+import type { TaskType } from "gembed";
 import { expect } from "vitest";
-import type { TaskType } from "../../src/api/types.js";
-import { localEmbedding } from "../../src/server/index.js";
 
 export const MODEL = "gemini-embedding-001";
 

@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { EmbedContentRequest } from "../../src/api/types.js";
+import type { EmbedContentRequest } from "gembed";
 
 /** A deterministic vector for a text: not normalized, so tests see normalization happen. */
 export function scriptedValues(text: string, dimension: number): number[] {

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
-import { startMilvusLite } from "../../src/milvus/lite.js";
+import { startMilvusLite } from "../../packages/milvus/src/lite.js";
 
 declare module "vitest" {
   export interface ProvidedContext {

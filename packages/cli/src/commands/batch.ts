@@ -1,0 +1,552 @@
+/**
+ * `gembed batch`: Batch API jobs from the command line: `submit <input>`, `status <job>`,
+ * `wait <job>`, `collect <job> [--out <file>]`, `cancel <job>`, `delete <job>`, `list`. A progress display while
+ * waiting (a bar on a terminal, plain lines otherwise) and `--json` for scripts.
+ *
+ * @module
+ */
+
+import { once } from "node:events";
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { SourceError } from "@gembed/ingest";
+import cliProgress from "cli-progress";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import {
+  BatchJob,
+  type BatchProgress,
+  GeminiClient,
+  GeminiEmbeddingFunction,
+  InvalidInputError,
+  TASK_TYPES,
+  type TaskType,
+} from "gembed";
+import { parseBatchStats, splitLines } from "gembed/internal";
+import { writeFileAtomic } from "gembed/node";
+import { checkLocalServerKey, interruptSignal } from "../embedding-options.js";
+import { InterruptedError, UsageError } from "../errors.js";
+import { checkOutputFile } from "../output-file.js";
+
+/** One row of a `gembed batch submit` input. */
+export interface BatchInputRow {
+  /** The key of the row in the job; default its 0-based line number among texts. */
+  id?: string;
+  text: string;
+  title?: string;
+}
+
+interface CommonOptions {
+  baseUrl?: string;
+  json?: boolean;
+}
+
+function integer(name: string, minimum: number) {
+  return (value: string): number => {
+    const number = Number(value);
+    if (!Number.isInteger(number) || number < minimum) {
+      throw new InvalidArgumentError(`${name} must be an integer >= ${minimum}`);
+    }
+    return number;
+  };
+}
+
+/**
+ * The task type of `--task`, or of its old name `--task-type` (both given and different is a
+ * usage error); RETRIEVAL_DOCUMENT when neither is given.
+ */
+export function taskOption(options: { task?: TaskType; taskType?: TaskType }): TaskType {
+  if (
+    options.task !== undefined &&
+    options.taskType !== undefined &&
+    options.task !== options.taskType
+  ) {
+    throw new UsageError(
+      `--task ${options.task} and --task-type ${options.taskType} disagree; give --task only`,
+    );
+  }
+  return options.task ?? options.taskType ?? "RETRIEVAL_DOCUMENT";
+}
+
+function clientFrom(options: CommonOptions): GeminiClient {
+  checkLocalServerKey(options.baseUrl);
+  return new GeminiClient(options.baseUrl ? { baseUrl: options.baseUrl } : {});
+}
+
+/** Why a JSONL value is not a usable `text`, or undefined when it is one. */
+function textProblem(text: unknown): string | undefined {
+  if (text === undefined) return '"text" is missing';
+  if (typeof text !== "string")
+    return `"text" must be a string, got ${text === null ? "null" : Array.isArray(text) ? "an array" : typeof text}`;
+  if (text.trim() === "") return '"text" is empty or whitespace-only';
+  return undefined;
+}
+
+/**
+ * Reads a batch input file: JSONL rows `{"id"?, "text", "title"?}` (`.jsonl`, `.ndjson`, `.json`),
+ * else one text per line (blank lines skipped). Throws `InvalidInputError` naming every bad line
+ * (`#<line number>`: what is wrong, including a repeated id), and `SourceError` for a missing or
+ * empty file.
+ */
+async function readBatchInput(path: string): Promise<BatchInputRow[]> {
+  const info = await stat(path).catch(() => undefined);
+  if (info === undefined) throw new SourceError([{ source: path, reason: "no such file" }]);
+  if (!info.isFile()) throw new SourceError([{ source: path, reason: "not a file" }]);
+  const jsonl = /\.(jsonl|ndjson|json)$/i.test(path);
+  const rows: BatchInputRow[] = [];
+  const issues: { index: number; reason: string }[] = [];
+  /** The line of each key (an id, else the row's 0-based number among texts). */
+  const keyLines = new Map<string, number>();
+  let lineNumber = 0;
+  for await (const line of splitLines(createReadStream(path))) {
+    lineNumber++;
+    if (line.trim() === "") continue;
+    if (!jsonl) {
+      rows.push({ text: line });
+      continue;
+    }
+    let row: unknown;
+    try {
+      row = JSON.parse(line);
+    } catch {
+      issues.push({ index: lineNumber, reason: "line is not JSON" });
+      continue;
+    }
+    if (typeof row !== "object" || row === null || Array.isArray(row)) {
+      issues.push({ index: lineNumber, reason: "line is not a JSON object" });
+      continue;
+    }
+    const record = row as Record<string, unknown>;
+    const problem = textProblem(record.text);
+    if (problem !== undefined) {
+      issues.push({ index: lineNumber, reason: problem });
+      continue;
+    }
+    if (record.id !== undefined && typeof record.id !== "string" && typeof record.id !== "number") {
+      issues.push({ index: lineNumber, reason: '"id" must be a string or a number' });
+      continue;
+    }
+    if (record.title !== undefined && typeof record.title !== "string") {
+      issues.push({ index: lineNumber, reason: '"title" must be a string' });
+      continue;
+    }
+    const key = record.id !== undefined ? String(record.id) : String(rows.length);
+    const first = keyLines.get(key);
+    if (first !== undefined) {
+      issues.push({ index: lineNumber, reason: `duplicate id "${key}" (first on line ${first})` });
+      continue;
+    }
+    keyLines.set(key, lineNumber);
+    rows.push({
+      text: record.text as string,
+      ...(record.id !== undefined ? { id: String(record.id) } : {}),
+      ...(typeof record.title === "string" ? { title: record.title } : {}),
+    });
+  }
+  if (issues.length > 0) throw new InvalidInputError(issues, `lines of ${path}`);
+  if (rows.length === 0) {
+    throw new SourceError([{ source: path, reason: "no text (the file is empty or blank)" }]);
+  }
+  return rows;
+}
+
+/** The job as `--json` prints it. */
+function summary(job: BatchJob) {
+  const batch = job.batch;
+  const output = job.output;
+  return {
+    name: job.name,
+    displayName: batch.displayName,
+    model: batch.model,
+    state: job.state,
+    priority: batch.priority ?? "0",
+    batchStats: job.batchStats,
+    createTime: batch.createTime,
+    updateTime: batch.updateTime,
+    endTime: batch.endTime,
+    ...(output?.responsesFile ? { responsesFile: output.responsesFile } : {}),
+    ...(output?.inlinedResponses
+      ? { inlinedResponses: output.inlinedResponses.inlinedResponses?.length ?? 0 }
+      : {}),
+    ...(job.operation.error ? { error: job.operation.error } : {}),
+  };
+}
+
+function printJob(job: BatchJob, json: boolean | undefined): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(summary(job))}\n`);
+    return;
+  }
+  const stats = job.batchStats;
+  const lines = [
+    `${job.name}  ${job.state}`,
+    `  display name: ${job.batch.displayName ?? ""}`,
+    `  requests: ${stats.requestCount}  succeeded: ${stats.successfulRequestCount}  failed: ${stats.failedRequestCount}  pending: ${stats.pendingRequestCount}`,
+  ];
+  if (job.output?.responsesFile) lines.push(`  responses file: ${job.output.responsesFile}`);
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+/** A progress display on stderr: a bar on a terminal, a line per change otherwise. */
+function progressDisplay(json: boolean | undefined) {
+  const tty = process.stderr.isTTY === true && !json;
+  let bar: cliProgress.SingleBar | undefined;
+  let last = "";
+  return {
+    update(progress: BatchProgress) {
+      const stats = progress.batchStats;
+      const finished = stats.successfulRequestCount + stats.failedRequestCount;
+      const state = progress.state.replace("BATCH_STATE_", "");
+      if (tty) {
+        if (!bar) {
+          bar = new cliProgress.SingleBar(
+            {
+              stream: process.stderr,
+              format: "{job} [{bar}] {value}/{total} {state} {elapsed}s",
+              hideCursor: true,
+            },
+            cliProgress.Presets.shades_classic,
+          );
+          bar.start(Math.max(1, stats.requestCount), finished, {
+            job: progress.jobName,
+            state,
+            elapsed: 0,
+          });
+        }
+        bar.setTotal(Math.max(1, stats.requestCount));
+        bar.update(finished, { state, elapsed: Math.round(progress.elapsedMs / 1000) });
+        return;
+      }
+      const line = `${progress.jobName} ${state} ${finished}/${stats.requestCount} (failed ${stats.failedRequestCount})`;
+      if (line !== last) process.stderr.write(`${line}\n`);
+      last = line;
+    },
+    stop() {
+      bar?.stop();
+    },
+  };
+}
+
+/**
+ * Writes a job's results as JSONL `{"id", "embedding"}` / `{"id", "error"}`, streaming: to `out`
+ * (atomically), or to standard output when `out` is undefined.
+ */
+async function collect(
+  job: BatchJob,
+  out: string | undefined,
+  options: { normalize: boolean; signal?: AbortSignal },
+): Promise<{ written: number; failed: number }> {
+  const model = job.batch.model ?? "models/gemini-embedding-001";
+  let embedder: GeminiEmbeddingFunction | undefined;
+  let written = 0;
+  let failed = 0;
+  async function* lines(): AsyncGenerator<string> {
+    for await (const result of job.results(options.signal ? { signal: options.signal } : {})) {
+      written++;
+      if (result.values) {
+        embedder ??= new GeminiEmbeddingFunction({
+          client: job.client as GeminiClient,
+          modelName: model,
+          config: { outputDimensionality: result.values.length },
+          normalize: options.normalize,
+        });
+        const vector = embedder.toVector(result.values);
+        yield `{"id":${JSON.stringify(result.key)},"embedding":[${vector.join(",")}]}\n`;
+      } else {
+        failed++;
+        yield `${JSON.stringify({
+          id: result.key,
+          error: {
+            code: result.error.code,
+            status: result.error.status,
+            message: result.error.message,
+          },
+        })}\n`;
+      }
+    }
+  }
+  if (out === undefined) {
+    // Waits for the pipe to drain: a slow reader (`| gzip`) never makes gembed buffer it all.
+    for await (const line of lines()) {
+      if (!process.stdout.write(line)) await once(process.stdout, "drain");
+    }
+  } else {
+    await writeFileAtomic(out, lines(), { temporary: `${out}.partial` });
+  }
+  return { written, failed };
+}
+
+/** Each sub-command's help examples (the README promises examples in every `--help`). */
+const EXAMPLES: Record<string, string[]> = {
+  submit: [
+    "gembed batch submit corpus.jsonl --dim 768      # rows {id?, text, title?}; prints the job name",
+    "gembed batch submit queries.txt --task RETRIEVAL_QUERY --display-name nightly",
+  ],
+  status: ["gembed batch status batches/abc123", "gembed batch status batches/abc123 --json"],
+  wait: [
+    "gembed batch wait batches/abc123                  # Ctrl-C stops waiting, the job runs on",
+    "gembed batch wait batches/abc123 --deadline 3600000 --json",
+  ],
+  collect: [
+    "gembed batch collect batches/abc123 --out vectors.jsonl",
+    "gembed batch collect batches/abc123 | head -n 3   # no --out: JSONL on standard output",
+  ],
+  cancel: ["gembed batch cancel batches/abc123"],
+  delete: ["gembed batch delete batches/abc123            # after collect: removes the job"],
+  list: ["gembed batch list --limit 20", "gembed batch list --json"],
+};
+
+function withExamples(command: Command): Command {
+  const lines = EXAMPLES[command.name()];
+  if (lines !== undefined) {
+    command.addHelpText("after", `\nExamples:\n${lines.map((line) => `  $ ${line}`).join("\n")}`);
+  }
+  return command;
+}
+
+/**
+ * Adds `gembed batch` and its sub-commands to the program.
+ *
+ * @example
+ * ```ts
+ * registerBatchCommand(program);
+ * ```
+ */
+export function registerBatchCommand(program: Command): void {
+  const batch = program
+    .command("batch")
+    .description(
+      "embed large corpora through the Batch API (half the price): submit, status, wait, collect, cancel, delete, list",
+    );
+  batch.addHelpText(
+    "after",
+    `
+Examples:
+  $ job=$(gembed batch submit corpus.jsonl --dim 768)
+  $ gembed batch wait "$job" && gembed batch collect "$job" --out vectors.jsonl
+  $ gembed batch list
+
+Run "gembed batch <command> --help" for each command's options and examples.`,
+  );
+  const common = (command: Command) =>
+    withExamples(command)
+      .option("--base-url <url>", "API base URL (default: GOOGLE_GEMINI_BASE_URL, else Google's)")
+      .option("--json", "print JSON for scripts");
+
+  common(
+    batch
+      .command("submit <input>")
+      .description(
+        "create a job from a JSONL file of {id?, text, title?} rows or a text file with one text per line",
+      )
+      .option("--model <model>", "embedding model", "gemini-embedding-001")
+      .option(
+        "--dim <n>",
+        "output dimensionality (128..3072); default the model's",
+        integer("--dim", 1),
+      )
+      .addOption(
+        new Option("--task <type>", "task type (default: RETRIEVAL_DOCUMENT)").choices([
+          ...TASK_TYPES,
+        ]),
+      )
+      // The name this option had: still taken, as `embed` takes it, and no longer shown.
+      .addOption(new Option("--task-type <type>").choices([...TASK_TYPES]).hideHelp())
+      .option("--display-name <name>", "the job's display name")
+      .option(
+        "--priority <n>",
+        "priority (higher runs first)",
+        integer("--priority", Number.MIN_SAFE_INTEGER),
+      )
+      .addOption(
+        new Option("--input-mode <mode>", "inline requests or an uploaded JSONL file")
+          .choices(["auto", "inline", "file"])
+          .default("auto"),
+      ),
+  ).action(
+    async (
+      input: string,
+      options: CommonOptions & {
+        model: string;
+        dim?: number;
+        task?: TaskType;
+        taskType?: TaskType;
+        displayName?: string;
+        priority?: number;
+        inputMode: "auto" | "inline" | "file";
+      },
+    ) => {
+      const taskType = taskOption(options);
+      const rows = await readBatchInput(input);
+      const client = clientFrom(options);
+      const embedder = new GeminiEmbeddingFunction({
+        client,
+        modelName: options.model,
+        config: options.dim !== undefined ? { outputDimensionality: options.dim } : {},
+      });
+      const requests = rows.map((row) =>
+        embedder.buildRequest(
+          row.title !== undefined ? { text: row.text, title: row.title } : row.text,
+          taskType,
+        ),
+      );
+      const ids = rows.map((row, index) => row.id ?? String(index));
+      if (new Set(ids).size !== ids.length) {
+        throw new InvalidInputError([{ index: 0, reason: "ids must be unique" }], input);
+      }
+      const job = await BatchJob.create(client, {
+        model: options.model,
+        requests,
+        keys: ids,
+        mode: options.inputMode,
+        ...(options.displayName !== undefined ? { displayName: options.displayName } : {}),
+        ...(options.priority !== undefined ? { priority: options.priority } : {}),
+      });
+      if (options.json) printJob(job, true);
+      else process.stdout.write(`${job.name}\n`);
+    },
+  );
+
+  common(batch.command("status <job>").description("show a job's state and counts")).action(
+    async (name: string, options: CommonOptions) => {
+      printJob(await BatchJob.attach(clientFrom(options), name), options.json);
+    },
+  );
+
+  common(
+    batch
+      .command("wait <job>")
+      .description("wait until a job ends, showing its progress")
+      .option(
+        "--poll-interval <ms>",
+        "first wait between polls",
+        integer("--poll-interval", 1),
+        5_000,
+      )
+      .option(
+        "--max-poll-interval <ms>",
+        "longest wait between polls",
+        integer("--max-poll-interval", 1),
+        60_000,
+      )
+      .option(
+        "--deadline <ms>",
+        "give up after this long (the job keeps running)",
+        integer("--deadline", 0),
+      ),
+  ).action(
+    async (
+      name: string,
+      options: CommonOptions & { pollInterval: number; maxPollInterval: number; deadline?: number },
+    ) => {
+      const job = await BatchJob.attach(clientFrom(options), name);
+      const display = progressDisplay(options.json);
+      const interrupt = interruptSignal();
+      try {
+        await job.wait({
+          pollInterval: options.pollInterval,
+          maxPollInterval: options.maxPollInterval,
+          ...(options.deadline !== undefined ? { deadline: options.deadline } : {}),
+          onProgress: (progress) => display.update(progress),
+          // Ctrl-C stops waiting; it does not cancel the job (use `gembed batch cancel`).
+          signal: interrupt.signal,
+          cancelOnAbort: false,
+        });
+      } catch (error) {
+        if (interrupt.signal.aborted) {
+          throw new InterruptedError(
+            `interrupted: job ${job.name} keeps running (not cancelled). \`gembed batch wait ${job.name}\` waits again, \`gembed batch cancel ${job.name}\` stops it.`,
+            { cause: error },
+          );
+        }
+        throw error;
+      } finally {
+        display.stop();
+        interrupt.dispose();
+      }
+      printJob(job, options.json);
+    },
+  );
+
+  common(
+    batch
+      .command("collect <job>")
+      .description(
+        "write a finished job's vectors to a JSONL file of {id, embedding} (or {id, error})",
+      )
+      .option("--out <file>", "output JSONL file (default: standard output)")
+      .option("--no-normalize", "keep the values as the API sent them (no L2 normalization)"),
+  ).action(async (name: string, options: CommonOptions & { out?: string; normalize: boolean }) => {
+    // A folder or an unwritable path is found before the results are read, not at the rename.
+    if (options.out !== undefined) await checkOutputFile(options.out, "--out");
+    const job = await BatchJob.attach(clientFrom(options), name);
+    job.throwIfFailed();
+    const interrupt = interruptSignal();
+    const counts = await collect(job, options.out, {
+      normalize: options.normalize,
+      signal: interrupt.signal,
+    }).finally(() => interrupt.dispose());
+    if (options.out === undefined) {
+      // Standard output holds the results: the counts go to stderr, out of the data's way.
+      process.stderr.write(
+        `${counts.written} result(s) written to standard output${counts.failed ? ` (${counts.failed} failed)` : ""}\n`,
+      );
+    } else if (options.json) {
+      process.stdout.write(`${JSON.stringify({ name: job.name, out: options.out, ...counts })}\n`);
+    } else {
+      process.stdout.write(
+        `${counts.written} result(s) written to ${options.out}${counts.failed ? ` (${counts.failed} failed)` : ""}\n`,
+      );
+    }
+  });
+
+  common(batch.command("delete <job>").description("delete a job (and its results)")).action(
+    async (name: string, options: CommonOptions) => {
+      const client = clientFrom(options);
+      const job = await BatchJob.attach(client, name);
+      const running = job.state === "BATCH_STATE_PENDING" || job.state === "BATCH_STATE_RUNNING";
+      await job.delete();
+      if (running) {
+        process.stderr.write(
+          `gembed: ${name} was ${job.state.replace("BATCH_STATE_", "")}; deleting does not cancel it (gembed batch cancel does)\n`,
+        );
+      }
+      if (options.json) process.stdout.write(`${JSON.stringify({ name, deleted: true })}\n`);
+      else process.stdout.write(`deleted ${name}\n`);
+    },
+  );
+
+  common(batch.command("cancel <job>").description("cancel a job")).action(
+    async (name: string, options: CommonOptions) => {
+      const job = await BatchJob.attach(clientFrom(options), name);
+      await job.cancel();
+      await job.refresh();
+      printJob(job, options.json);
+    },
+  );
+
+  common(
+    batch
+      .command("list")
+      .description("list jobs")
+      .option("--limit <n>", "at most this many jobs", integer("--limit", 1), 100),
+  ).action(async (options: CommonOptions & { limit: number }) => {
+    const client = clientFrom(options);
+    const jobs: BatchJob[] = [];
+    for await (const operation of client.batches.listAll({
+      pageSize: Math.min(100, options.limit),
+    })) {
+      jobs.push(new BatchJob(client, operation));
+      if (jobs.length >= options.limit) break;
+    }
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(jobs.map(summary))}\n`);
+      return;
+    }
+    for (const job of jobs) {
+      const stats = parseBatchStats(job.batch.batchStats);
+      process.stdout.write(
+        `${job.name}\t${job.state.replace("BATCH_STATE_", "")}\t${stats.successfulRequestCount + stats.failedRequestCount}/${stats.requestCount}\t${job.batch.displayName ?? ""}\n`,
+      );
+    }
+  });
+}

@@ -1,0 +1,140 @@
+/**
+ * `gembed embed "text" ...`: prints the vector of each text (one line of space-separated values
+ * per text), or everything as JSON with `--json`.
+ *
+ * @module
+ */
+
+import { SourceError } from "@gembed/ingest";
+import { type Command, Option } from "commander";
+import { type EmbeddingInput, TASK_TYPES, type TaskType } from "gembed";
+import { readMediaFile } from "gembed/node";
+import {
+  addEmbeddingOptions,
+  type EmbeddingCliOptions,
+  embeddingFunctionFrom,
+} from "../embedding-options.js";
+import { UsageError } from "../errors.js";
+import { taskOption } from "./batch.js";
+
+interface EmbedOptions extends EmbeddingCliOptions {
+  task?: TaskType;
+  taskType?: TaskType;
+  query?: boolean;
+  title?: string;
+  json?: boolean;
+  file?: string[];
+}
+
+async function readStdinLines(): Promise<string[]> {
+  const parts: Buffer[] = [];
+  for await (const part of process.stdin) parts.push(part as Buffer);
+  return Buffer.concat(parts)
+    .toString("utf8")
+    .split(/\r?\n/)
+    .filter((line) => line.trim().length > 0);
+}
+
+/** Registers `gembed embed`. */
+export function registerEmbedCommand(program: Command): void {
+  const command = program
+    .command("embed")
+    .description("embed texts and print their vectors")
+    .argument("[texts...]", 'texts to embed; "-" reads one text per line from standard input')
+    .option(
+      "--file <paths...>",
+      "images, PDFs, audio or video to embed, one vector each (needs --model gemini-embedding-2)",
+    )
+    .option("--query", "embed as search queries (RETRIEVAL_QUERY) instead of documents")
+    .addOption(
+      new Option("--task <type>", "any task type (overrides --query)").choices([...TASK_TYPES]),
+    )
+    // `batch submit` once called it this: taken here too, not shown.
+    .addOption(new Option("--task-type <type>").choices([...TASK_TYPES]).hideHelp())
+    .option("--title <title>", "title of the documents (RETRIEVAL_DOCUMENT only)")
+    .option("--json", 'print {"model","dim","embeddings":[{"text","values"}]}');
+  addEmbeddingOptions(command);
+  command.addHelpText(
+    "after",
+    `
+Examples:
+  $ gembed embed "Alan Turing was born in London."
+  $ gembed embed --query --dim 768 "Where was Alan Turing born?" --json
+  $ cat lines.txt | gembed embed - --json > vectors.json
+  $ gembed embed --model gemini-embedding-2 --file photo.jpg scan.pdf --json
+
+The API key comes from GEMINI_API_KEY or GOOGLE_API_KEY.
+Exit codes: 0 ok, 1 failure (API, network), 2 bad usage or input, 130 interrupted.`,
+  );
+  command.action(async (texts: string[], options: EmbedOptions) => {
+    if (options.task !== undefined || options.taskType !== undefined)
+      options.task = taskOption(options);
+    const fromStdin = texts.length === 1 && texts[0] === "-";
+    const inputs = fromStdin ? await readStdinLines() : texts;
+    const files = options.file ?? [];
+    // Nothing to embed is a usage problem (exit 2), as it is for `ingest -`.
+    if (inputs.length === 0 && files.length === 0)
+      throw new SourceError([{ source: fromStdin ? "stdin" : "arguments", reason: "empty input" }]);
+    const embeddingFunction = embeddingFunctionFrom(options);
+    let vectors: Float32Array[];
+    if (files.length > 0) {
+      // Files are documents (media takes no task type; see docs/multimodal.md).
+      if (options.query || options.task !== undefined || options.title !== undefined)
+        throw new UsageError("--file embeds documents: --query, --task and --title do not apply");
+      const media = await Promise.all(files.map((path) => readMediaFile(path)));
+      const all: EmbeddingInput[] = [...inputs, ...media];
+      vectors = await embeddingFunction.encodeDocuments(all);
+      if (options.json) {
+        const embeddings = [
+          ...inputs.map((text, index) => ({ text, values: Array.from(vectors[index]!) })),
+          ...files.map((path, position) => ({
+            file: path,
+            mimeType: media[position]!.media.mimeType,
+            sizeBytes: media[position]!.media.data.byteLength,
+            values: Array.from(vectors[inputs.length + position]!),
+          })),
+        ];
+        process.stdout.write(
+          `${JSON.stringify({ model: embeddingFunction.modelName, dim: vectors[0]?.length ?? embeddingFunction.dim, embeddings })}\n`,
+        );
+        return;
+      }
+      for (const vector of vectors) process.stdout.write(`${Array.from(vector).join(" ")}\n`);
+      return;
+    }
+    if (options.task !== undefined) {
+      // The API takes a title with RETRIEVAL_DOCUMENT only: a title dropped in silence is a surprise.
+      if (options.title !== undefined && options.task !== "RETRIEVAL_DOCUMENT")
+        throw new UsageError(
+          `--title only applies to documents (RETRIEVAL_DOCUMENT), not to --task ${options.task}`,
+        );
+      vectors = await embeddingFunction.encode(
+        options.title !== undefined && options.task === "RETRIEVAL_DOCUMENT"
+          ? inputs.map((text) => ({ text, title: options.title! }))
+          : inputs,
+        { taskType: options.task },
+      );
+    } else if (options.query) {
+      if (options.title !== undefined)
+        throw new UsageError("--title only applies to documents, not to --query");
+      vectors = await embeddingFunction.encodeQueries(inputs);
+    } else {
+      vectors = await embeddingFunction.encodeDocuments(
+        options.title !== undefined
+          ? inputs.map((text) => ({ text, title: options.title! }))
+          : inputs,
+      );
+    }
+    if (options.json) {
+      process.stdout.write(
+        `${JSON.stringify({
+          model: embeddingFunction.modelName,
+          dim: vectors[0]?.length ?? embeddingFunction.dim,
+          embeddings: inputs.map((text, index) => ({ text, values: Array.from(vectors[index]!) })),
+        })}\n`,
+      );
+      return;
+    }
+    for (const vector of vectors) process.stdout.write(`${Array.from(vector).join(" ")}\n`);
+  });
+}

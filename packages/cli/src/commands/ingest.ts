@@ -1,0 +1,442 @@
+/**
+ * `gembed ingest <files, folders, globs, a JSONL file or ->`: documents to rows of a Milvus
+ * collection (`--milvus`), or of a local bulk-import file when no server is at hand. Restartable:
+ * a second run embeds and writes only what is missing or changed.
+ *
+ * @module
+ */
+
+import { access } from "node:fs/promises";
+import {
+  type DocumentEmbedder,
+  type IngestOptions,
+  type IngestProgress,
+  type IngestSummary,
+  ingestDocuments,
+  LocalRowsFile,
+  localRowsSink,
+  pruneRowsFile,
+  pruneScope,
+  type RowSink,
+  readSources,
+} from "@gembed/ingest";
+import {
+  bulkImportFormat,
+  connectMilvus,
+  MilvusCollection,
+  TEXT_MAX_LENGTH,
+  writeBulkImportFiles,
+} from "@gembed/milvus";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import {
+  EmbeddingAbortedError,
+  encodeWithBatchApi,
+  type GeminiEmbeddingFunction,
+  getModelInfo,
+} from "gembed";
+import { type FileLock, lockFile } from "gembed/node";
+import {
+  addEmbeddingOptions,
+  type EmbeddingCliOptions,
+  embeddingFunctionFrom,
+  integerOption,
+  interruptSignal,
+} from "../embedding-options.js";
+import { UsageError } from "../errors.js";
+import { interruptedIngest } from "../interrupted.js";
+import { mediaAwareEmbedder, splitMediaInputs } from "../media-sources.js";
+import { checkOutputFile } from "../output-file.js";
+import { createProgress } from "../progress.js";
+
+/** Options shared by `ingest` and `search` to reach Milvus. */
+export interface MilvusCliOptions {
+  milvus?: string;
+  token?: string;
+  database?: string;
+  collection: string;
+}
+
+interface IngestCliOptions extends EmbeddingCliOptions, MilvusCliOptions {
+  out?: string;
+  chunkTokens?: number;
+  overlapTokens?: number;
+  batchSize: number;
+  batch?: boolean;
+  batchState?: string;
+  pollInterval?: number;
+  maxPollInterval?: number;
+  json?: boolean;
+  progress: boolean;
+  exclude: string[];
+  skipBad?: boolean;
+  encoding: "utf8" | "latin1";
+  prune?: boolean;
+}
+
+/** Checks a collection name the way Milvus does. */
+export function collectionName(value: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,254}$/.test(value)) {
+    throw new InvalidArgumentError(
+      "a collection name starts with a letter or _ and holds only letters, digits and _.",
+    );
+  }
+  return value;
+}
+
+/** Adds `--milvus`, `--token`, `--database` and `--collection`. */
+export function addMilvusOptions(command: Command): Command {
+  return command
+    .option(
+      "--milvus <uri>",
+      "Milvus address, e.g. http://127.0.0.1:19530, or a folder such as ./gembed.db for Milvus Lite (without it: a local file)",
+    )
+    .option("--token <token>", "Milvus token, user:password or an API key (default: $MILVUS_TOKEN)")
+    .option("--database <name>", "Milvus database (default: default)")
+    .option(
+      "--collection <name>",
+      "collection name (and local file <name>.json)",
+      collectionName,
+      "gembed",
+    );
+}
+
+/** Registers `gembed ingest`. */
+export function registerIngestCommand(program: Command): void {
+  const command = program
+    .command("ingest")
+    .description("embed documents into a Milvus collection, or into a local bulk-import file")
+    .argument(
+      "<inputs...>",
+      '.txt/.md files, folders, globs, .jsonl files of {id, text, title?, metadata?}, or "-"',
+    );
+  addMilvusOptions(command)
+    .option(
+      "--out <file>",
+      "bulk-import file when no --milvus: JSON rows, or Parquet for a .parquet name (default: <collection>.json)",
+    )
+    .option(
+      "--chunk-tokens <n>",
+      "largest chunk, in tokens (default: the model's input limit)",
+      integerOption("--chunk-tokens", 8),
+    )
+    .option(
+      "--overlap-tokens <n>",
+      "tokens repeated between chunks (default: a tenth)",
+      integerOption("--overlap-tokens", 0),
+    )
+    .option(
+      "--batch-size <n>",
+      "chunks embedded and written per step",
+      integerOption("--batch-size", 1),
+      256,
+    )
+    .option("--batch", "embed through the Batch API (half price, slower)")
+    .option(
+      "--batch-state <file>",
+      "resume file of --batch jobs (default: <out or collection>.batch-state.json)",
+    )
+    .option(
+      "--poll-interval <ms>",
+      "first wait between two polls of a --batch job",
+      integerOption("--poll-interval", 1),
+    )
+    .option(
+      "--max-poll-interval <ms>",
+      "longest wait between two polls of a --batch job",
+      integerOption("--max-poll-interval", 1),
+    )
+    .option(
+      "--exclude <glob>",
+      "leave out files whose id matches (.gitignore syntax; repeatable)",
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
+    .option("--skip-bad", "skip empty, binary and non-UTF-8 files (listed) instead of stopping")
+    .addOption(
+      new Option("--encoding <name>", "encoding of .txt/.md files")
+        .choices(["utf8", "latin1"])
+        .default("utf8"),
+    )
+    .option(
+      "--prune",
+      "remove the rows of files gone from the folders given (and of files not read this run)",
+    )
+    .option("--json", "print the summary as JSON")
+    .option("--no-progress", "no progress display");
+  addEmbeddingOptions(command);
+  command.addHelpText(
+    "after",
+    `
+Examples:
+  $ gembed ingest docs/                                   # -> ./gembed.json (Milvus bulk-import rows)
+  $ gembed ingest "notes/**/*.md" rows.jsonl --collection notes --dim 768
+  $ gembed ingest docs/ --out docs.parquet                # Parquet for Milvus bulk import
+  $ gembed ingest docs/ --milvus http://127.0.0.1:19530 --collection docs
+  $ gembed ingest docs/ --milvus ./gembed.db --collection docs   # Milvus Lite in ./gembed.db
+  $ cat rows.jsonl | gembed ingest - --milvus http://127.0.0.1:19530 --collection docs --batch
+  $ gembed ingest corpus --exclude "drafts/" --exclude "*.tmp.md" --skip-bad --prune
+
+A file's id is its path from the folder named, that folder's name first: "gembed ingest corpus"
+and "cd corpus && gembed ingest ." both give corpus/a.md. Folders skip hidden files, node_modules
+and the like, and what their .gitignore files ignore. --prune removes the rows of the files under
+the folders given that this run did not read (deleted, excluded or skipped).
+
+Each document is split into overlapping chunks when longer than the model's input; chunk ids are
+<id>#0, <id>#1, ... Running the same ingest again writes nothing for chunks whose id, content and
+metadata did not change, so an interrupted ingest is finished by running it again. A chunk whose
+metadata alone changed is written again with its stored vector, without a new embedding.
+The API key comes from GEMINI_API_KEY or GOOGLE_API_KEY.
+Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interrupted.`,
+  );
+  command.action(async (inputs: string[], options: IngestCliOptions) => {
+    const skippedFiles: { source: string; reason: string }[] = [];
+    // Images, PDFs, audio and video (gemini-embedding-2): one row per file (media-sources.ts).
+    const media = await splitMediaInputs(inputs, options.model);
+    if (media.documents.length > 0 && options.batch)
+      throw new UsageError("--batch does not take image, PDF, audio or video files yet");
+    const documents =
+      media.textInputs.length > 0 || media.documents.length === 0
+        ? await readSources(media.textInputs, {
+            exclude: [...options.exclude, ...media.exclude],
+            encoding: options.encoding,
+            ...(options.skipBad ? { onSkip: (issue) => skippedFiles.push(issue) } : {}),
+          })
+        : [];
+    documents.push(...media.documents);
+    if (media.leftOut > 0)
+      process.stderr.write(
+        `gembed: ${media.leftOut} image, PDF, audio or video file(s) in the folders left out: ${options.model} takes text only; use --model gemini-embedding-2 to embed them\n`,
+      );
+    for (const issue of skippedFiles)
+      process.stderr.write(`gembed: skipped ${issue.source}: ${issue.reason}\n`);
+    const modelLimit = getModelInfo(options.model)?.inputTokenLimit ?? 2048;
+    if (options.chunkTokens !== undefined && options.chunkTokens > modelLimit) {
+      // Like any bad option: commander's "error: …" line and exit 2.
+      command.error(
+        `error: --chunk-tokens ${options.chunkTokens} is over the ${modelLimit}-token input limit of ${options.model}: the API would embed only the beginning of each chunk. Use ${modelLimit} or less.`,
+        { code: "gembed.chunkTokensOverLimit", exitCode: 2 },
+      );
+    }
+    // Found before anything is paid for: a folder, or a path that cannot be written.
+    if (!options.milvus)
+      await checkOutputFile(options.out ?? `${options.collection}.json`, "--out");
+    const embeddingFunction = embeddingFunctionFrom(options);
+    const dim = options.dim ?? (await embeddingFunction.resolveDim());
+    // Milvus keeps text in a VarChar of 65,535 bytes: up to 3 bytes per UTF-16 unit, 4 units per token.
+    const maxTokens = Math.min(
+      options.chunkTokens ?? modelLimit,
+      options.milvus ? Math.floor(TEXT_MAX_LENGTH / 12) : Number.MAX_SAFE_INTEGER,
+    );
+    if (options.overlapTokens !== undefined && options.overlapTokens > maxTokens / 2) {
+      throw new UsageError(
+        `--overlap-tokens must be at most half of ${maxTokens} (the chunk size)`,
+      );
+    }
+    const chunk = {
+      maxTokens,
+      ...(options.overlapTokens !== undefined ? { overlapTokens: options.overlapTokens } : {}),
+    };
+    const interrupt = interruptSignal();
+    const progress = options.progress
+      ? createProgress({ label: "ingest", unit: "chunks" })
+      : undefined;
+    let close: () => Promise<void> = async () => {};
+    let finish: () => Promise<void> = async () => {};
+    let sink: RowSink;
+    let target: string;
+    let reuse: IngestOptions["reuse"];
+    let onWriteFailure: IngestOptions["onWriteFailure"];
+    let prune: () => Promise<number> = async () => 0;
+    let succeeded = false;
+    let lock: FileLock | undefined;
+    let last: IngestProgress | undefined;
+    const stateFile = batchStateFile(options);
+    try {
+      if (options.milvus) {
+        const client = await connectMilvus({
+          uri: options.milvus,
+          ...(options.token !== undefined ? { token: options.token } : {}),
+          ...(options.database !== undefined ? { database: options.database } : {}),
+        });
+        close = async () => {
+          await client.closeConnection();
+        };
+        const collection = await MilvusCollection.open({
+          client,
+          collectionName: options.collection,
+          embeddingFunction,
+        });
+        sink = collection.asSink({ signal: interrupt.signal });
+        prune = async () =>
+          collection.pruneDocuments(
+            await pruneScope(inputs),
+            new Set(documents.map((document) => document.id)),
+          );
+        target = `Milvus collection ${options.collection}`;
+        // Rows embedded but not written (Milvus failed after every retry) are kept here, and the
+        // next run writes them without paying for their vectors again.
+        const keptPath = `${options.collection}.unwritten.json`;
+        let kept = await openKeptRows(keptPath);
+        reuse = (id, hash) => {
+          const row = kept?.get(id);
+          return row !== undefined && row.content_hash === hash ? row.vector : undefined;
+        };
+        onWriteFailure = async (rows) => {
+          kept ??= await LocalRowsFile.open(keptPath);
+          await kept.append(rows);
+          await kept.commit();
+          process.stderr.write(
+            `gembed: ${rows.length} embedded row(s) could not be written; kept in ${kept.path}, the next run writes them without embedding them again\n`,
+          );
+        };
+        finish = async () => {
+          // A run that ended well wrote (or found unchanged) every row the file held.
+          if (succeeded && kept !== undefined) await kept.delete();
+        };
+      } else {
+        const out = options.out ?? `${options.collection}.json`;
+        // Parquet is written by the Milvus SDK's BulkWriter from the rows file kept beside it,
+        // which is what makes the run restartable (and what `search --file` reads).
+        const parquet = bulkImportFormat(out) === "parquet";
+        const rowsPath = parquet ? `${out}.rows.json` : out;
+        // One writer at a time: a second run on the same file would lose the first one's rows.
+        lock = await lockFile(rowsPath, "the rows file");
+        const file = await LocalRowsFile.open(rowsPath, {
+          model: embeddingFunction.modelName,
+          dim,
+        });
+        sink = localRowsSink(file);
+        prune = async () =>
+          pruneRowsFile(
+            file,
+            await pruneScope(inputs),
+            new Set(documents.map((document) => document.id)),
+          );
+        // The journal is merged even when the run stops early: what was paid for is kept.
+        finish = async () => {
+          await file.commit();
+          if (parquet && succeeded) await writeBulkImportFiles(file.rows(), { out, dim });
+        };
+        target = parquet ? out : file.path;
+      }
+      const embedder: DocumentEmbedder = options.batch
+        ? batchEmbedder(embeddingFunction, options, interrupt.signal)
+        : media.documents.length > 0
+          ? mediaAwareEmbedder(embeddingFunction, media.files)
+          : embeddingFunction;
+      let summary: IngestSummary & { pruned?: number; skippedFiles?: typeof skippedFiles };
+      try {
+        summary = await ingestDocuments(documents, {
+          embedder,
+          sink,
+          chunk,
+          batchSize: options.batch ? 1_000_000 : options.batchSize,
+          signal: interrupt.signal,
+          onProgress: (state) => {
+            last = state;
+            progress?.update(state.done, state.total, `skipped ${state.skipped}`);
+          },
+          ...(reuse !== undefined ? { reuse } : {}),
+          ...(onWriteFailure !== undefined ? { onWriteFailure } : {}),
+        });
+        // Only after a whole run: an interrupted one has not seen every file it keeps.
+        if (options.prune) summary = { ...summary, pruned: await prune() };
+        succeeded = true;
+      } catch (error) {
+        // Ctrl-C: say what was kept (the pipeline wrote every vector received) and how to resume.
+        throw interruptedIngest(error, {
+          target,
+          progress: last,
+          stateFile: options.batch ? stateFile : undefined,
+        });
+      } finally {
+        progress?.stop();
+        await finish();
+      }
+      if (options.skipBad) summary.skippedFiles = skippedFiles;
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify({ ...summary, target })}\n`);
+      } else {
+        process.stdout.write(
+          `ingested ${summary.documents} document(s): ${summary.chunks} chunk(s), ${summary.skipped} unchanged, ${summary.embedded} embedded${summary.updated > 0 ? `, ${summary.updated} metadata-only (not embedded)` : ""}${summary.reused > 0 ? `, ${summary.reused} kept from an earlier run` : ""}, ${summary.written} written, ${summary.removed} removed${summary.pruned !== undefined ? `, ${summary.pruned} pruned` : ""}${skippedFiles.length > 0 ? `, ${skippedFiles.length} file(s) skipped` : ""} -> ${target}\n`,
+        );
+        for (const issue of skippedFiles)
+          process.stdout.write(`  skipped ${issue.source}: ${issue.reason}\n`);
+      }
+    } finally {
+      interrupt.dispose();
+      await close();
+      await lock?.release();
+    }
+  });
+}
+
+/** The rows an earlier run embedded and could not write to Milvus, when it left any. */
+async function openKeptRows(file: string): Promise<LocalRowsFile | undefined> {
+  const exists = await access(file).then(
+    () => true,
+    () => false,
+  );
+  return exists ? LocalRowsFile.open(file) : undefined;
+}
+
+function batchEmbedder(
+  embeddingFunction: GeminiEmbeddingFunction,
+  options: IngestCliOptions,
+  signal: AbortSignal,
+): DocumentEmbedder {
+  const stateFile = batchStateFile(options);
+  return detachedOnAbort({
+    modelName: embeddingFunction.modelName,
+    get dim() {
+      return embeddingFunction.dim;
+    },
+    encodeDocuments: (inputs) =>
+      encodeWithBatchApi(embeddingFunction, inputs, {
+        taskType: "RETRIEVAL_DOCUMENT",
+        stateFile,
+        signal,
+        ...(options.pollInterval !== undefined ? { pollInterval: options.pollInterval } : {}),
+        ...(options.maxPollInterval !== undefined
+          ? { maxPollInterval: options.maxPollInterval }
+          : {}),
+        onProgress: (state) => {
+          if (options.progress) {
+            process.stderr.write(
+              `batch job ${state.jobIndex + 1}/${state.jobCount}: ${state.state}\n`,
+            );
+          }
+        },
+      }),
+  });
+}
+
+function batchStateFile(options: IngestCliOptions): string {
+  return options.batchState ?? `${options.out ?? options.collection}.batch-state.json`;
+}
+
+/**
+ * Ctrl-C detaches from the Batch API jobs: they run on and the state file keeps them. The vectors
+ * already read are not written here: the rerun, with the same missing chunks, matches the state
+ * file and reads every job's results again at no cost (writing some now would change the input,
+ * and the state file would no longer match it). Also when the jobs were read and the synchronous
+ * step was stopped: the state is kept then too.
+ */
+function detachedOnAbort(embedder: DocumentEmbedder): DocumentEmbedder {
+  return {
+    modelName: embedder.modelName,
+    get dim() {
+      return embedder.dim;
+    },
+    async encodeDocuments(inputs, encodeOptions) {
+      try {
+        return await embedder.encodeDocuments(inputs, encodeOptions);
+      } catch (error) {
+        if (error instanceof EmbeddingAbortedError) {
+          throw new EmbeddingAbortedError(error.message, [], [], error, error.jobNames);
+        }
+        throw error;
+      }
+    },
+  };
+}

@@ -1,0 +1,44 @@
+/**
+ * The `gembed` program: every sub-command wired onto one commander `Command`. Each sub-command
+ * lives in `./commands/<name>.ts` and exports a `register…Command(program)` function. `main.ts`
+ * runs it as the command; the tests run it in their own process.
+ */
+
+import { readFileSync } from "node:fs";
+import { Command } from "commander";
+import { registerBatchCommand } from "./commands/batch.js";
+import { registerDemoCommand } from "./commands/demo.js";
+import { registerEmbedCommand } from "./commands/embed.js";
+import { registerIngestCommand } from "./commands/ingest.js";
+import { registerSearchCommand } from "./commands/search.js";
+import { registerServeCommand } from "./commands/serve.js";
+
+/** A fresh `gembed` program (commander keeps parse state, so one per run). */
+export function createProgram(): Command {
+  const program = new Command();
+  program
+    .name("gembed")
+    .description(
+      "Gemini text embeddings for Milvus: embed, ingest, search, batch jobs, local server",
+    )
+    .option("--debug", "print stack traces on errors")
+    // package.json is one folder up from both src/program.ts and dist/program.js.
+    .version(
+      (
+        JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+          version: string;
+        }
+      ).version,
+      "-v, --version",
+      "print gembed's version",
+    );
+
+  // Sub-commands register themselves here, one line each.
+  registerBatchCommand(program);
+  registerEmbedCommand(program);
+  registerIngestCommand(program);
+  registerSearchCommand(program);
+  registerDemoCommand(program);
+  registerServeCommand(program);
+  return program;
+}

@@ -1,0 +1,104 @@
+import { RowsFileError, SourceError } from "@gembed/ingest";
+import { type Command, CommanderError } from "commander";
+import {
+  BatchStateFileError,
+  EmbeddingIncompleteError,
+  InvalidInputError,
+  InvalidOptionError,
+  MissingApiKeyError,
+  RetiredModelError,
+} from "gembed";
+import { InterruptedError, UsageError } from "./errors.js";
+
+/** Exit codes scripts can rely on. */
+export const EXIT = {
+  ok: 0,
+  /** A failure at run time (API error, I/O error). */
+  failure: 1,
+  /**
+   * Bad usage or bad input (bad option, retired model, missing file, bad JSONL line, bad filter,
+   * no key): gembed's usage and option errors only, never a TypeError of a bug.
+   */
+  usage: 2,
+  /** Interrupted (SIGINT). */
+  interrupted: 130,
+} as const;
+
+/**
+ * Runs the program, printing errors without a stack trace unless `--debug` is given.
+ * Never prints an API key: gembed's errors do not contain one.
+ */
+export async function runCli(program: Command, argv: string[]): Promise<void> {
+  // Sub-commands copy the setting only when created: set it on every one, so a bad option of a
+  // sub-command ends as a usage error (exit 2), not commander's process.exit(1).
+  const override = (command: Command) => {
+    command.exitOverride();
+    for (const child of command.commands) override(child);
+  };
+  override(program);
+  // Once per process, however many runs (the tests run the program many times in one process).
+  process.stdout.off("error", exitOnClosedPipe).on("error", exitOnClosedPipe);
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      return;
+    }
+    const debug = program.opts<{ debug?: boolean }>().debug === true;
+    // Work stopped by a usage problem (no key, bad input) or by Ctrl-C exits as that problem.
+    const decisive =
+      error instanceof EmbeddingIncompleteError && exitCodeOf(error.cause) !== EXIT.failure
+        ? error.cause
+        : error;
+    // When nothing was embedded, the cause is the whole story: "AuthenticationError: API key not
+    // valid…", not "EmbeddingIncompleteError: Embedded 0 of 3 texts; 3 missing. Stopped by: …".
+    const shown =
+      error instanceof EmbeddingIncompleteError &&
+      error.cause !== undefined &&
+      error.vectors.every((vector) => vector === undefined)
+        ? error.cause
+        : decisive;
+    process.stderr.write(`gembed: ${describe(shown)}\n`);
+    if (debug && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+    process.exitCode = exitCodeOf(decisive);
+  }
+}
+
+/** `gembed … | head` closes the pipe early: that is the reader's choice, not an error. */
+function exitOnClosedPipe(error: NodeJS.ErrnoException): void {
+  if (error.code === "EPIPE") process.exit(EXIT.ok);
+  throw error;
+}
+
+/** One line for an error: a deliberate interrupt says what was kept, others name their class. */
+function describe(error: unknown): string {
+  if (error instanceof InterruptedError) return error.message;
+  if (isAbort(error)) return "interrupted (Ctrl-C); nothing was left half-written.";
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+function isAbort(error: unknown): boolean {
+  // gembed's GembedAbortError and the platform's DOMException both say "AbortError".
+  return error instanceof Error && error.name === "AbortError";
+}
+
+/**
+ * Exit code 2 for usage problems only: gembed's option and input errors. A TypeError, RangeError
+ * or SyntaxError of any other kind is a bug (or a failure) and exits 1, so a script never takes a
+ * crash for its own mistake.
+ */
+function exitCodeOf(error: unknown): number {
+  return error instanceof InvalidOptionError ||
+    error instanceof UsageError ||
+    error instanceof InvalidInputError ||
+    error instanceof MissingApiKeyError ||
+    error instanceof RetiredModelError ||
+    error instanceof SourceError ||
+    error instanceof RowsFileError ||
+    error instanceof BatchStateFileError
+    ? EXIT.usage
+    : isAbort(error)
+      ? EXIT.interrupted
+      : EXIT.failure;
+}

@@ -1,0 +1,123 @@
+/**
+ * Splits texts into `batchEmbedContents` calls: at most 100 requests and at most about 3.5 MB
+ * of JSON per call (the API refuses more than 100 requests, and bodies over 4 MiB).
+ *
+ * @module
+ */
+
+import type { EmbedContentRequest } from "../api/types.js";
+import { utf8Length } from "../util/utf8.js";
+
+/** The API's cap on requests per `batchEmbedContents` call. */
+export const MAX_TEXTS_PER_CALL = 100;
+
+/** Bytes of JSON per call, kept well under the API's 4,194,304-byte payload limit. */
+export const MAX_BYTES_PER_CALL = 3_500_000;
+
+/** `{"requests":[` and `]}` around the requests. */
+const ENVELOPE_BYTES = '{"requests":[]}'.length;
+
+/** One text on its way: where it sits in the input, its request, and its cost. */
+export interface ChunkItem {
+  /** Index in the caller's input. */
+  index: number;
+  request: EmbedContentRequest;
+  /** UTF-8 bytes of the request's JSON. */
+  bytes: number;
+  /** Estimated tokens (for a tokens-per-minute quota). */
+  tokens: number;
+}
+
+/** One `batchEmbedContents` call. */
+export interface Chunk {
+  items: ChunkItem[];
+  /** UTF-8 bytes of the whole body. */
+  bytes: number;
+  /** Estimated tokens of all texts. */
+  tokens: number;
+}
+
+/** Limits of one chunk. */
+export interface ChunkLimits {
+  /** @default 100 */
+  maxCount?: number;
+  /** @default 3_500_000 */
+  maxBytes?: number;
+}
+
+/** The UTF-8 size of a request's JSON. */
+export function requestBytes(request: EmbedContentRequest): number {
+  return utf8Length(JSON.stringify(request));
+}
+
+/**
+ * Builds chunks one item at a time (the streaming path needs this; the array path uses
+ * {@link chunkItems}). A single item larger than `maxBytes` gets a chunk of its own: the API
+ * then says what is wrong with it.
+ */
+export class ChunkBuilder {
+  readonly maxCount: number;
+  readonly maxBytes: number;
+  private items: ChunkItem[] = [];
+  private bytes = ENVELOPE_BYTES;
+  private tokens = 0;
+
+  constructor(limits: ChunkLimits = {}) {
+    this.maxCount = Math.max(
+      1,
+      Math.min(MAX_TEXTS_PER_CALL, limits.maxCount ?? MAX_TEXTS_PER_CALL),
+    );
+    this.maxBytes = limits.maxBytes ?? MAX_BYTES_PER_CALL;
+  }
+
+  /** Adds an item; returns the chunk it closed, if adding it would overflow the current one. */
+  add(item: ChunkItem): Chunk | undefined {
+    const separator = this.items.length > 0 ? 1 : 0;
+    let closed: Chunk | undefined;
+    if (
+      this.items.length > 0 &&
+      (this.items.length >= this.maxCount || this.bytes + separator + item.bytes > this.maxBytes)
+    ) {
+      closed = this.flush();
+    }
+    this.bytes += (this.items.length > 0 ? 1 : 0) + item.bytes;
+    this.tokens += item.tokens;
+    this.items.push(item);
+    if (closed === undefined && this.items.length >= this.maxCount) return this.flush();
+    return closed;
+  }
+
+  /** Closes and returns the current chunk, if it holds anything. */
+  flush(): Chunk | undefined {
+    if (this.items.length === 0) return undefined;
+    const chunk: Chunk = { items: this.items, bytes: this.bytes, tokens: this.tokens };
+    this.items = [];
+    this.bytes = ENVELOPE_BYTES;
+    this.tokens = 0;
+    return chunk;
+  }
+
+  /** Items waiting in the open chunk. */
+  get pending(): number {
+    return this.items.length;
+  }
+}
+
+/** Splits items, in order, into chunks within the limits. */
+export function chunkItems(items: Iterable<ChunkItem>, limits: ChunkLimits = {}): Chunk[] {
+  const builder = new ChunkBuilder(limits);
+  const chunks: Chunk[] = [];
+  for (const item of items) {
+    const closed = builder.add(item);
+    if (closed) chunks.push(closed);
+  }
+  const last = builder.flush();
+  if (last) chunks.push(last);
+  return chunks;
+}
+
+/** Splits one chunk into pieces of at most `maxCount` items (after a quota turned out small). */
+export function splitChunk(chunk: Chunk, maxCount: number): Chunk[] {
+  if (chunk.items.length <= maxCount) return [chunk];
+  return chunkItems(chunk.items, { maxCount });
+}

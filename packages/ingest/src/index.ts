@@ -1,0 +1,34 @@
+/**
+ * Reading documents, splitting them into chunks, content hashes, and the local bulk-import rows
+ * file with its exact cosine search: everything `gembed ingest` and `gembed search` do that does
+ * not need a Milvus server.
+ *
+ * @module
+ */
+
+export { type ChunkOptions, chunkDocument, splitText } from "./chunk.js";
+export type { DocumentChunk, EmbeddingRow, JsonValue, SourceDocument } from "./documents.js";
+export { RowsFileError, RowsFileWriteError, SourceError, type SourceIssue } from "./errors.js";
+export { compileFilter } from "./filter.js";
+export { type ContentHashInput, contentHash } from "./hash.js";
+export {
+  LocalRowsFile,
+  type LocalSearchOptions,
+  type RowHit,
+  type RowsFileInfo,
+} from "./local-rows-file.js";
+export { localRowsSink } from "./local-sink.js";
+export {
+  chunkToRow,
+  type DocumentEmbedder,
+  type DocumentInput,
+  type IngestOptions,
+  type IngestProgress,
+  type IngestSummary,
+  ingestDocuments,
+  type RowSink,
+  rescuedVectors,
+  type StoredRowState,
+} from "./pipeline.js";
+export { isPrunable, pruneRowsFile, pruneScope } from "./prune.js";
+export { globBase, type ReadSourcesOptions, readSources, SKIPPED_FOLDERS } from "./sources.js";

@@ -1,0 +1,7 @@
+/**
+ * `@gembed/llamaindex`: gembed as a LlamaIndex.TS `BaseEmbedding`. See docs/adapters.md.
+ *
+ * @module
+ */
+
+export { GembedEmbedding, type GembedEmbeddingOptions } from "./gembed-embedding.js";
