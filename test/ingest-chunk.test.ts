@@ -67,3 +67,22 @@ describe("chunkDocument", () => {
     }
   });
 });
+
+describe("chunkDocument with a title", () => {
+  it("keeps every chunk and its title within maxTokens (the title is embedded with each chunk)", () => {
+    const sentence = "Vector databases index embeddings so that similar items are found fast. ";
+    const document = {
+      id: "doc",
+      title: "A title of some length for the whole document",
+      text: sentence.repeat(400),
+      source: "doc.md",
+    };
+    const chunks = chunkDocument(document, { maxTokens: 512, overlapTokens: 256 });
+    expect(chunks.length).toBeGreaterThan(1);
+    for (const chunk of chunks) {
+      expect(estimateTokens(chunk.text) + estimateTokens(chunk.title ?? "")).toBeLessThanOrEqual(
+        512,
+      );
+    }
+  });
+});

@@ -91,6 +91,18 @@ export {
 } from "./embedding/gemini-embedding-function.js";
 export type { QuotaOptions } from "./embedding/limiter.js";
 export {
+  type EmbeddingInput,
+  InvalidMediaInputError,
+  isMultimodalInput,
+  type MediaBytes,
+  type MediaInput,
+  type MultimodalInput,
+  type PartInput,
+  type PartsInput,
+  UploadCache,
+  type UploadedFileInput,
+} from "./embedding/media.js";
+export {
   AuthenticationError,
   BadRequestError,
   BatchDeadlineError,
@@ -129,5 +141,13 @@ export {
   RetiredModelError,
   UploadResumeError,
 } from "./errors.js";
+export {
+  MEDIA_EXTENSIONS,
+  MEDIA_LIMITS,
+  MEDIA_MIME_TYPES,
+  MEDIA_TOKENS,
+  type Modality,
+  modelTakesMedia,
+} from "./media-rules.js";
 export { DEFAULT_MODEL, getModelInfo, MODELS, type ModelInfo } from "./models.js";
 export { estimateTokens } from "./tokens.js";

@@ -5,6 +5,12 @@
  * @module
  */
 
+export {
+  MEDIA_FILE_EXTENSIONS,
+  mediaMimeTypeOfPath,
+  readMediaFactsFromFile,
+  readMediaFile,
+} from "./embedding/media-node.js";
 export { type FileLock, type LockOwner, lockFile } from "./platform/file-lock.js";
 export {
   type AtomicWriteData,

@@ -102,7 +102,23 @@ export function chunkDocument(
   document: SourceDocument,
   options: ChunkOptions = {},
 ): DocumentChunk[] {
-  const pieces = splitText(document.text, options);
+  // The title is embedded with every chunk (the API's `title`, or gemini-embedding-2's prompt):
+  // it takes its share of the input limit, so a full chunk plus its title still fits.
+  const titleTokens = document.title === undefined ? 0 : estimateTokens(document.title);
+  const maxTokens = options.maxTokens ?? 2048;
+  const room = maxTokens - titleTokens;
+  const pieces = splitText(
+    document.text,
+    titleTokens > 0 && room >= 16
+      ? {
+          ...options,
+          maxTokens: room,
+          ...(options.overlapTokens !== undefined
+            ? { overlapTokens: Math.min(options.overlapTokens, Math.floor(room / 2)) }
+            : {}),
+        }
+      : options,
+  );
   return pieces.map((text, index) => {
     const chunk: DocumentChunk = {
       id: pieces.length === 1 ? document.id : `${document.id}#${index}`,

@@ -31,4 +31,4 @@ export {
   type StoredRowState,
 } from "./pipeline.js";
 export { isPrunable, pruneRowsFile, pruneScope } from "./prune.js";
-export { type ReadSourcesOptions, readSources, SKIPPED_FOLDERS } from "./sources.js";
+export { globBase, type ReadSourcesOptions, readSources, SKIPPED_FOLDERS } from "./sources.js";

@@ -622,7 +622,7 @@ export class JobManager {
           ? `,"metadata":${JSON.stringify(object.metadata)}`
           : "";
     const violations: Violation[] = [];
-    const checked = checkItem(object.request, model, violations);
+    const checked = checkItem(object.request, model, violations, this.files);
     if (checked === undefined) {
       return failure(
         violations.length > 0
@@ -821,10 +821,11 @@ function checkItem(
   request: unknown,
   model: ModelInfo,
   violations: Violation[],
+  files?: FileStore,
 ): ReturnType<typeof checkRequest> | ServerApiError {
   if (request === undefined) return undefined;
   try {
-    return checkRequest(request, model, "", violations);
+    return checkRequest(request, model, "", violations, files);
   } catch (error) {
     if (error instanceof ServerApiError) return error;
     throw error;

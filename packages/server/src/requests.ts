@@ -8,6 +8,7 @@
 import { getModelInfo, type ModelInfo, TASK_TYPES, type TaskType } from "gembed";
 import { isObject, modelId, retiredReplacement } from "gembed/internal";
 import { fitInput } from "./local-model.js";
+import { checkContentParts, type MediaFiles } from "./media.js";
 import { invalidArgument, notFound, type ServerApiError } from "./status.js";
 
 /** An embedding request, checked and ready for the local model. */
@@ -90,6 +91,7 @@ export function checkRequest(
   urlModel: ModelInfo,
   path: string,
   violations: Violation[],
+  files?: MediaFiles,
 ): CheckedRequest | undefined {
   const prefix = path === "" ? "" : `${path}.`;
   const start = violations.length;
@@ -155,21 +157,20 @@ export function checkRequest(
 
   const content = raw.content;
   let text = "";
+  // Media parts (gemini-embedding-2): one word per part from its bytes, and their tokens.
+  let mediaWords = "";
+  let mediaTokens = 0;
   if (!isObject(content) || !Array.isArray(content.parts)) {
     violations.push({ field: `${prefix}content`, description: "content is required." });
   } else if (content.parts.length === 0) {
     violations.push({ field: `${prefix}content`, description: "contains an empty Part." });
   } else {
-    const texts: string[] = [];
-    for (const part of content.parts) {
-      const partText = isObject(part) ? part.text : undefined;
-      if (typeof partText !== "string" || partText.trim().length === 0) {
-        violations.push({ field: `${prefix}content`, description: "contains an empty Part." });
-        break;
-      }
-      texts.push(partText);
+    const parts = checkContentParts(content.parts, urlModel, prefix, violations, files);
+    if (parts !== undefined) {
+      text = parts.text;
+      mediaWords = parts.mediaWords;
+      mediaTokens = parts.mediaTokens;
     }
-    text = texts.join("\n");
   }
 
   let taskType: TaskType | undefined;
@@ -242,8 +243,8 @@ export function checkRequest(
   const fitted = fitInput(text, urlModel);
   return {
     model: urlModel,
-    text: fitted.text,
-    tokens: fitted.tokens,
+    text: fitted.text + mediaWords,
+    tokens: fitted.tokens + mediaTokens,
     taskType,
     title,
     dimension,

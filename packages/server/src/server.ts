@@ -316,7 +316,7 @@ function registerRoutes(app: FastifyInstance, server: LocalServer, self: SelfAdd
       const violations: Violation[] = [];
       const checked: CheckedRequest[] = [];
       if (verb === "embedContent") {
-        const one = checkRequest(body, model, "", violations);
+        const one = checkRequest(body, model, "", violations, files);
         if (one === undefined) throw singleRequestError(violations);
         checked.push(one);
       } else {
@@ -342,7 +342,7 @@ function registerRoutes(app: FastifyInstance, server: LocalServer, self: SelfAdd
           );
         }
         for (let index = 0; index < requests.length; index++) {
-          const one = checkRequest(requests[index], model, `requests[${index}]`, violations);
+          const one = checkRequest(requests[index], model, `requests[${index}]`, violations, files);
           if (one !== undefined) checked.push(one);
         }
         if (violations.length > 0) throw batchRequestError(violations);

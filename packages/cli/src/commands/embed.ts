@@ -7,7 +7,8 @@
 
 import { SourceError } from "@gembed/ingest";
 import { type Command, Option } from "commander";
-import { TASK_TYPES, type TaskType } from "gembed";
+import { type EmbeddingInput, TASK_TYPES, type TaskType } from "gembed";
+import { readMediaFile } from "gembed/node";
 import {
   addEmbeddingOptions,
   type EmbeddingCliOptions,
@@ -22,6 +23,7 @@ interface EmbedOptions extends EmbeddingCliOptions {
   query?: boolean;
   title?: string;
   json?: boolean;
+  file?: string[];
 }
 
 async function readStdinLines(): Promise<string[]> {
@@ -38,7 +40,11 @@ export function registerEmbedCommand(program: Command): void {
   const command = program
     .command("embed")
     .description("embed texts and print their vectors")
-    .argument("<texts...>", 'texts to embed; "-" reads one text per line from standard input')
+    .argument("[texts...]", 'texts to embed; "-" reads one text per line from standard input')
+    .option(
+      "--file <paths...>",
+      "images, PDFs, audio or video to embed, one vector each (needs --model gemini-embedding-2)",
+    )
     .option("--query", "embed as search queries (RETRIEVAL_QUERY) instead of documents")
     .addOption(
       new Option("--task <type>", "any task type (overrides --query)").choices([...TASK_TYPES]),
@@ -55,6 +61,7 @@ Examples:
   $ gembed embed "Alan Turing was born in London."
   $ gembed embed --query --dim 768 "Where was Alan Turing born?" --json
   $ cat lines.txt | gembed embed - --json > vectors.json
+  $ gembed embed --model gemini-embedding-2 --file photo.jpg scan.pdf --json
 
 The API key comes from GEMINI_API_KEY or GOOGLE_API_KEY.
 Exit codes: 0 ok, 1 failure (API, network), 2 bad usage or input, 130 interrupted.`,
@@ -64,10 +71,37 @@ Exit codes: 0 ok, 1 failure (API, network), 2 bad usage or input, 130 interrupte
       options.task = taskOption(options);
     const fromStdin = texts.length === 1 && texts[0] === "-";
     const inputs = fromStdin ? await readStdinLines() : texts;
+    const files = options.file ?? [];
     // Nothing to embed is a usage problem (exit 2), as it is for `ingest -`.
-    if (inputs.length === 0) throw new SourceError([{ source: "stdin", reason: "empty input" }]);
+    if (inputs.length === 0 && files.length === 0)
+      throw new SourceError([{ source: fromStdin ? "stdin" : "arguments", reason: "empty input" }]);
     const embeddingFunction = embeddingFunctionFrom(options);
     let vectors: Float32Array[];
+    if (files.length > 0) {
+      // Files are documents (media takes no task type; see docs/multimodal.md).
+      if (options.query || options.task !== undefined || options.title !== undefined)
+        throw new UsageError("--file embeds documents: --query, --task and --title do not apply");
+      const media = await Promise.all(files.map((path) => readMediaFile(path)));
+      const all: EmbeddingInput[] = [...inputs, ...media];
+      vectors = await embeddingFunction.encodeDocuments(all);
+      if (options.json) {
+        const embeddings = [
+          ...inputs.map((text, index) => ({ text, values: Array.from(vectors[index]!) })),
+          ...files.map((path, position) => ({
+            file: path,
+            mimeType: media[position]!.media.mimeType,
+            sizeBytes: media[position]!.media.data.byteLength,
+            values: Array.from(vectors[inputs.length + position]!),
+          })),
+        ];
+        process.stdout.write(
+          `${JSON.stringify({ model: embeddingFunction.modelName, dim: vectors[0]?.length ?? embeddingFunction.dim, embeddings })}\n`,
+        );
+        return;
+      }
+      for (const vector of vectors) process.stdout.write(`${Array.from(vector).join(" ")}\n`);
+      return;
+    }
     if (options.task !== undefined) {
       // The API takes a title with RETRIEVAL_DOCUMENT only: a title dropped in silence is a surprise.
       if (options.title !== undefined && options.task !== "RETRIEVAL_DOCUMENT")

@@ -44,6 +44,7 @@ import {
 } from "../embedding-options.js";
 import { UsageError } from "../errors.js";
 import { interruptedIngest } from "../interrupted.js";
+import { mediaAwareEmbedder, splitMediaInputs } from "../media-sources.js";
 import { checkOutputFile } from "../output-file.js";
 import { createProgress } from "../progress.js";
 
@@ -189,11 +190,23 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
   );
   command.action(async (inputs: string[], options: IngestCliOptions) => {
     const skippedFiles: { source: string; reason: string }[] = [];
-    const documents = await readSources(inputs, {
-      exclude: options.exclude,
-      encoding: options.encoding,
-      ...(options.skipBad ? { onSkip: (issue) => skippedFiles.push(issue) } : {}),
-    });
+    // Images, PDFs, audio and video (gemini-embedding-2): one row per file (media-sources.ts).
+    const media = await splitMediaInputs(inputs, options.model);
+    if (media.documents.length > 0 && options.batch)
+      throw new UsageError("--batch does not take image, PDF, audio or video files yet");
+    const documents =
+      media.textInputs.length > 0 || media.documents.length === 0
+        ? await readSources(media.textInputs, {
+            exclude: [...options.exclude, ...media.exclude],
+            encoding: options.encoding,
+            ...(options.skipBad ? { onSkip: (issue) => skippedFiles.push(issue) } : {}),
+          })
+        : [];
+    documents.push(...media.documents);
+    if (media.leftOut > 0)
+      process.stderr.write(
+        `gembed: ${media.leftOut} image, PDF, audio or video file(s) in the folders left out: ${options.model} takes text only; use --model gemini-embedding-2 to embed them\n`,
+      );
     for (const issue of skippedFiles)
       process.stderr.write(`gembed: skipped ${issue.source}: ${issue.reason}\n`);
     const modelLimit = getModelInfo(options.model)?.inputTokenLimit ?? 2048;
@@ -308,7 +321,9 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
       }
       const embedder: DocumentEmbedder = options.batch
         ? batchEmbedder(embeddingFunction, options, interrupt.signal)
-        : embeddingFunction;
+        : media.documents.length > 0
+          ? mediaAwareEmbedder(embeddingFunction, media.files)
+          : embeddingFunction;
       let summary: IngestSummary & { pruned?: number; skippedFiles?: typeof skippedFiles };
       try {
         summary = await ingestDocuments(documents, {

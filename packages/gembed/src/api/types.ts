@@ -45,9 +45,28 @@ export const TERMINAL_BATCH_STATES: ReadonlySet<BatchState> = new Set<BatchState
   "BATCH_STATE_EXPIRED",
 ]);
 
-/** A part of a content; only `text` counts for embeddings. */
+/** Bytes sent inside the request, base64-encoded (gemini-embedding-2 media). */
+export interface MediaBlob {
+  mimeType: string;
+  /** Base64 of the bytes. */
+  data: string;
+}
+
+/** A file of the Files API referenced by its URI (gemini-embedding-2 media). */
+export interface FileData {
+  mimeType: string;
+  /** The file's `uri` as the Files API returned it. */
+  fileUri: string;
+}
+
+/**
+ * A part of a content: a text, or (gemini-embedding-2 only) media inline or as an uploaded file.
+ * All parts of one content are embedded into ONE vector.
+ */
 export interface Part {
   text?: string;
+  inlineData?: MediaBlob;
+  fileData?: FileData;
 }
 
 /** The content to embed. */

@@ -44,6 +44,13 @@ import {
   requestBytes,
 } from "./chunking.js";
 import { ConcurrencyLimiter, QuotaLimiter, type QuotaOptions } from "./limiter.js";
+import {
+  type EmbeddingInput,
+  isMultimodalInput,
+  multimodalBatchEmbedder,
+  prepareMultimodalItems,
+  UploadCache,
+} from "./media.js";
 import { toFloat32Vector } from "./normalization.js";
 import { checkOptionNames } from "./option-names.js";
 import { ChunkRunner, PipelineStoppedError, type PipelineWait, runOrdered } from "./pipeline.js";
@@ -56,6 +63,15 @@ import {
 } from "./validation.js";
 
 export type { QuotaOptions } from "./limiter.js";
+export type {
+  EmbeddingInput,
+  MediaBytes,
+  MediaInput,
+  MultimodalInput,
+  PartInput,
+  PartsInput,
+  UploadedFileInput,
+} from "./media.js";
 export type { PipelineWait } from "./pipeline.js";
 
 /** Calls in flight at first, when `concurrency` is not set (the limit then adapts). */
@@ -356,6 +372,8 @@ export class GeminiEmbeddingFunction {
   readonly #maxBytesPerCall: number;
   readonly #onInputTooLong: ((info: InputTooLongInfo) => void) | undefined;
   readonly #runner: ChunkRunner;
+  /** Media uploaded to the Files API by this instance, by content hash (reused on retry/resume). */
+  readonly uploads = new UploadCache();
   #learnedDim: number | undefined;
 
   constructor(options: GeminiEmbeddingFunctionOptions = {}) {
@@ -504,13 +522,13 @@ export class GeminiEmbeddingFunction {
    * const vectors = await ef.encodeDocuments([{ text: "Turing was born in London.", title: "Alan Turing" }]);
    * ```
    */
-  encodeDocuments(documents: DocumentInput[], options?: EncodeOptions): Promise<Float32Array[]>;
+  encodeDocuments(documents: EmbeddingInput[], options?: EncodeOptions): Promise<Float32Array[]>;
   encodeDocuments(
-    documents: DocumentInput[],
+    documents: EmbeddingInput[],
     options: BatchModeEncodeOptions,
   ): Promise<Float32Array[]>;
   encodeDocuments(
-    documents: DocumentInput[],
+    documents: EmbeddingInput[],
     options: EncodeOptions | BatchModeEncodeOptions = {},
   ): Promise<Float32Array[]> {
     return this.#encode(documents, "documents", options, "RETRIEVAL_DOCUMENT");
@@ -542,15 +560,15 @@ export class GeminiEmbeddingFunction {
    * ```
    */
   encode(
-    texts: DocumentInput[],
+    texts: EmbeddingInput[],
     options: EncodeOptions & { taskType: TaskType },
   ): Promise<Float32Array[]>;
   encode(
-    texts: DocumentInput[],
+    texts: EmbeddingInput[],
     options: BatchModeEncodeOptions & { taskType: TaskType },
   ): Promise<Float32Array[]>;
   encode(
-    texts: DocumentInput[],
+    texts: EmbeddingInput[],
     options: (EncodeOptions | BatchModeEncodeOptions) & { taskType: TaskType },
   ): Promise<Float32Array[]> {
     if (options === null || typeof options !== "object") {
@@ -859,7 +877,7 @@ export class GeminiEmbeddingFunction {
    * `buildRequest` and `toVector` as the synchronous path give the same vectors.
    */
   async #encodeBatch(
-    inputs: DocumentInput[],
+    inputs: EmbeddingInput[],
     kind: InputKind,
     options: BatchModeEncodeOptions,
     methodTaskType: TaskType,
@@ -868,11 +886,24 @@ export class GeminiEmbeddingFunction {
     const taskType = options.taskType ?? this.config.taskType ?? methodTaskType;
     const { encodeWithBatchApi } = await import("../batch/encode-batch.js");
     const { mode: _mode, taskType: _taskType, ...batchOptions } = options;
-    return encodeWithBatchApi(this, inputs, { ...batchOptions, taskType, inputKind: kind });
+    if (Array.isArray(inputs) && inputs.some(isMultimodalInput)) {
+      // Media goes into the job as uploaded files (fileData), the same request for each input.
+      const embedder = await multimodalBatchEmbedder(this, inputs, kind, taskType, options.signal);
+      return encodeWithBatchApi(embedder, inputs as DocumentInput[], {
+        ...batchOptions,
+        taskType,
+        inputKind: kind,
+      });
+    }
+    return encodeWithBatchApi(this, inputs as DocumentInput[], {
+      ...batchOptions,
+      taskType,
+      inputKind: kind,
+    });
   }
 
   async #encode(
-    inputs: DocumentInput[],
+    inputs: EmbeddingInput[],
     kind: InputKind,
     options: EncodeOptions | BatchModeEncodeOptions,
     methodTaskType: TaskType,
@@ -889,13 +920,25 @@ export class GeminiEmbeddingFunction {
     }
     this.#checkEncodeOptions(options as EncodeOptions);
     const taskType = options.taskType ?? this.config.taskType ?? methodTaskType;
-    const normalized = validateInputList(inputs, kind);
+    // Media and multi-part inputs (gemini-embedding-2): checked, then one request each (media.ts).
+    const multimodal = Array.isArray(inputs) && inputs.some(isMultimodalInput);
+    const normalized = multimodal ? [] : validateInputList(inputs, kind);
     const signal = options.signal;
     if (signal?.aborted) throw abortError(signal);
     this.#reportTooLong(normalized, 0);
-    const total = normalized.length;
+    const items = multimodal
+      ? await prepareMultimodalItems(inputs, kind, {
+          model: this.modelName,
+          client: this.client,
+          uploads: this.uploads,
+          maxBytesPerCall: this.#maxBytesPerCall,
+          textItem: (input, index) => this.#item(input, index, taskType),
+          textRequest: (text) => this.buildRequest(text, taskType),
+          signal,
+        })
+      : normalized.map((input, index) => this.#item(input, index, taskType));
+    const total = items.length;
     if (total === 0) return [];
-    const items = normalized.map((input, index) => this.#item(input, index, taskType));
     const chunks = chunkItems(items, {
       maxCount: Math.min(this.#maxTextsPerCall, this.limiter.maxTextsPerCall ?? MAX_TEXTS_PER_CALL),
       maxBytes: this.#maxBytesPerCall,
