@@ -78,6 +78,13 @@ describe("isRetryableError", () => {
     expect(isRetryableError(new GeminiTimeoutError("slow"), once)).toBe(false);
     expect(isRetryableError(reset)).toBe(true);
   });
+
+  it("retries an answer that failed the caller's checks only when the caller checks answers", () => {
+    const short = new InvalidResponseError("2 embeddings for 3 texts");
+    expect(isRetryableError(short)).toBe(false);
+    expect(isRetryableError(short, { checkedAnswers: true })).toBe(true);
+    expect(isRetryableError(apiError(400), { checkedAnswers: true })).toBe(false);
+  });
 });
 
 /** A fake clock's sleep: records each wait and returns at once. */

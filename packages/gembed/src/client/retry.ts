@@ -15,6 +15,7 @@ import {
   GeminiApiError,
   GeminiConnectionError,
   GeminiTimeoutError,
+  InvalidResponseError,
 } from "../errors.js";
 
 /** Options of {@link isRetryableError}. */
@@ -25,6 +26,14 @@ export interface RetryClassOptions {
    * @default true
    */
   idempotent?: boolean | undefined;
+  /**
+   * True when the caller checks each answer itself and a failed check (an
+   * `InvalidResponseError`, e.g. fewer embeddings than texts) is worth another attempt: the
+   * embedding pipeline's chunks. The HTTP layer leaves it false: a malformed answer of one
+   * endpoint is given back.
+   * @default false
+   */
+  checkedAnswers?: boolean | undefined;
 }
 
 /** Options of {@link retryDelayMs}. */
@@ -71,6 +80,7 @@ export function isRetryableError(error: unknown, options: RetryClassOptions = {}
     return error instanceof GeminiConnectionError && error.code === "ECONNREFUSED";
   }
   if (error instanceof GeminiTimeoutError) return true;
+  if (error instanceof InvalidResponseError) return options.checkedAnswers === true;
   if (error instanceof GembedError && "isRetryable" in error) return error.isRetryable === true;
   return false;
 }
