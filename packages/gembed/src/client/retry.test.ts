@@ -73,6 +73,13 @@ describe("isRetryableError", () => {
     expect(isRetryableError(apiError(429), once)).toBe(true);
     expect(isRetryableError(apiError(503), once)).toBe(true);
     expect(isRetryableError(apiError(500), once)).toBe(false);
+    const perDay = apiError(429, [
+      {
+        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+        violations: [{ quotaId: "GenerateRequestsPerDayPerProjectPerModel" }],
+      },
+    ]);
+    expect(isRetryableError(perDay, once)).toBe(false);
     expect(isRetryableError(refused, once)).toBe(true);
     expect(isRetryableError(reset, once)).toBe(false);
     expect(isRetryableError(new GeminiTimeoutError("slow"), once)).toBe(false);

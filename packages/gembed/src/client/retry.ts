@@ -71,14 +71,16 @@ export const DEFAULT_MAX_RETRY_DELAY = 60_000;
  * ```
  */
 export function isRetryableError(error: unknown, options: RetryClassOptions = {}): boolean {
+  if (!retryableKind(error, options)) return false;
+  if (options.idempotent !== false) return true;
+  // The request may have done its work before the answer was lost: only retry when the server
+  // surely did nothing.
+  if (error instanceof GeminiApiError) return error.httpStatus === 429 || error.httpStatus === 503;
+  return error instanceof GeminiConnectionError && error.code === "ECONNREFUSED";
+}
+
+function retryableKind(error: unknown, options: RetryClassOptions): boolean {
   if (error instanceof GembedAbortError) return false;
-  if (options.idempotent === false) {
-    // The request may have done its work before the answer was lost: only retry when the
-    // server surely did nothing.
-    if (error instanceof GeminiApiError)
-      return error.httpStatus === 429 || error.httpStatus === 503;
-    return error instanceof GeminiConnectionError && error.code === "ECONNREFUSED";
-  }
   if (error instanceof GeminiTimeoutError) return true;
   if (error instanceof InvalidResponseError) return options.checkedAnswers === true;
   if (error instanceof GembedError && "isRetryable" in error) return error.isRetryable === true;
