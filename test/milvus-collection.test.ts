@@ -9,6 +9,7 @@ import {
   connectMilvus,
   estimateRowBytes,
   MilvusCollection,
+  MilvusOperationError,
   MilvusSchemaMismatchError,
   MilvusWriteError,
   planBatches,
@@ -322,6 +323,90 @@ describe("writing rows", () => {
     expect([...(await storedRows(name)).keys()].sort()).toEqual(["r0", "r1", "r2", "r3"]);
     // One good batch, then the failing one three times (a try and two retries).
     expect(server.calls("Upsert")).toHaveLength(3 + 1 + 3);
+  });
+
+  it("does not retry a schema error (over max_length, dim mismatch, wrong field, no collection), but does a server failure", async () => {
+    const dim = 128;
+    const name = fresh("schema");
+    const collection = await MilvusCollection.open({
+      client,
+      collectionName: name,
+      embeddingFunction: embeddingFunction(dim),
+      maxRetries: 3,
+      retryDelayMs: 1,
+    });
+    const upserts = () => server.calls("Upsert").length;
+    /** Writes through `collection`; the cause of the MilvusWriteError and the Upserts sent. */
+    async function refused(rows: EmbeddingRow[]) {
+      const before = upserts();
+      const error = await collection.upsertRows(rows).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(MilvusWriteError);
+      const cause = (error as MilvusWriteError).cause as MilvusOperationError;
+      expect(cause).toBeInstanceOf(MilvusOperationError);
+      expect(cause.isRetryable).toBe(false);
+      return { cause, sent: upserts() - before };
+    }
+
+    // A value over a field's max_length (content_hash holds 64): Milvus refuses it, once.
+    const long = await refused([row("a", unit(dim, 0), "a", { content_hash: "x".repeat(65) })]);
+    expect(long.sent).toBe(1);
+    expect(long.cause.reason).toMatch(/length|64/i);
+
+    // The collection was replaced behind this object's back by one of another dim.
+    await client.dropCollection({ collection_name: name });
+    await MilvusCollection.open({
+      client,
+      collectionName: name,
+      embeddingFunction: embeddingFunction(256),
+    });
+    const wrongDim = await refused([row("b", unit(dim, 1))]);
+    expect(wrongDim.sent).toBe(1);
+    expect(wrongDim.cause.reason).toMatch(/dim|128|256/);
+
+    // ... then by one with a required field the rows lack.
+    await client.dropCollection({ collection_name: name });
+    const made = await client.createCollection({
+      collection_name: name,
+      fields: [
+        { name: "id", data_type: "VarChar", is_primary_key: true, max_length: 512 },
+        { name: "text", data_type: "VarChar", max_length: 65_535 },
+        { name: "title", data_type: "VarChar", max_length: 1_024 },
+        { name: "metadata", data_type: "JSON" },
+        { name: "content_hash", data_type: "VarChar", max_length: 64 },
+        { name: "source", data_type: "VarChar", max_length: 64 },
+        { name: "vector", data_type: "FloatVector", dim },
+      ],
+      index_params: [{ field_name: "vector", index_type: "AUTOINDEX", metric_type: "COSINE" }],
+    });
+    expect(made.error_code).toBe("Success");
+    const wrongField = await refused([row("c", unit(dim, 2))]);
+    expect(wrongField.sent).toBe(1);
+    expect(wrongField.cause.reason).toMatch(/source/);
+
+    // ... then dropped: the SDK asks DescribeCollection first, and Milvus says it does not exist.
+    await client.dropCollection({ collection_name: name });
+    const describes = () =>
+      server.calls("DescribeCollection").filter((call) => call.request.collection_name === name)
+        .length;
+    const describedBefore = describes();
+    const gone = await refused([row("d", unit(dim, 3))]);
+    expect(gone.sent).toBe(0);
+    expect(describes() - describedBefore).toBe(1);
+    expect(gone.cause.code).toBe("CollectionNotExists");
+
+    // A failure of the server itself is still retried, with the same settings.
+    await MilvusCollection.open({
+      client,
+      collectionName: name,
+      embeddingFunction: embeddingFunction(dim),
+    });
+    server.failWrites(2);
+    const before = upserts();
+    await expect(collection.upsertRows([row("e", unit(dim, 4))])).resolves.toEqual({
+      written: 1,
+      batches: 1,
+    });
+    expect(upserts() - before).toBe(3);
   });
 
   it("stops waiting for a retry when the signal aborts, keeping what was written", async () => {

@@ -23,7 +23,6 @@ import {
   GeminiEmbeddingFunction,
   type GeminiEmbeddingFunctionOptions,
   InvalidInputError,
-  InvalidResponseError,
   isRetryableError,
   TASK_TYPES,
   type TaskType,
@@ -100,7 +99,7 @@ export class GembedEmbeddingError extends APICallError {
       ...(apiError ? { statusCode: apiError.httpStatus, responseHeaders: headers } : {}),
       cause: incomplete,
       // gembed retries a short answer itself: one that stays short may still come right.
-      isRetryable: isRetryableError(cause) || cause instanceof InvalidResponseError,
+      isRetryable: isRetryableError(cause, { checkedAnswers: true }),
       data: { missingIndices: incomplete.missingIndices },
     });
     this.vectors = vectors;

@@ -76,7 +76,7 @@ export {
   type UploadSource,
 } from "./client/gemini-client.js";
 /** Whether an error is worth retrying (the classification every retry loop of gembed uses). */
-export { isRetryableError } from "./client/retry.js";
+export { isRetryableError, type RetryClassOptions } from "./client/retry.js";
 export {
   type BatchModeEncodeOptions,
   type DocumentInput,

@@ -10,7 +10,7 @@
 export { BATCH_STATES, TYPE_URLS } from "./api/types.js";
 export { parseBatchStats } from "./batch/batch-job.js";
 export { splitLines } from "./batch/results.js";
-export { isRetryableError, sleep } from "./client/retry.js";
+export { isRetryableError, sleep, withRetry } from "./client/retry.js";
 export {
   bytesMatchMimeType,
   checkMediaParts,

@@ -9,9 +9,15 @@ import {
   type StoredRowState,
 } from "@gembed/ingest";
 import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
-import { checkInteger } from "gembed/internal";
+import { GembedAbortError } from "gembed";
+import { checkInteger, withRetry } from "gembed/internal";
 import { type BatchPlanOptions, planBatches } from "./batching.js";
-import { MilvusOperationError, MilvusSchemaMismatchError, MilvusWriteError } from "./errors.js";
+import {
+  MilvusOperationError,
+  MilvusSchemaMismatchError,
+  type MilvusStatus,
+  MilvusWriteError,
+} from "./errors.js";
 import {
   collectionFields,
   collectionIndex,
@@ -61,12 +67,14 @@ export interface OpenCollectionOptions extends BatchPlanOptions {
    */
   description?: string;
   /**
-   * Tries per batch after the first when a write fails.
+   * Tries per batch after the first when a write fails with a retryable error (never for a
+   * schema error: a wrong field, a dim mismatch, a collection that does not exist).
    * @default 3
    */
   maxRetries?: number;
   /**
-   * First wait before a retry, doubled each time, ms.
+   * First wait before a retry, doubled each time (a random wait between half and all of it, as
+   * every retry of gembed), ms.
    * @default 500
    */
   retryDelayMs?: number;
@@ -120,11 +128,7 @@ export interface CollectionHit {
   fields: Record<string, unknown>;
 }
 
-interface Status {
-  error_code?: string | number;
-  code?: number;
-  reason?: string;
-}
+type Status = MilvusStatus;
 
 function isSuccess(status: Status | undefined): boolean {
   if (status === undefined) return true;
@@ -137,12 +141,8 @@ function isSuccess(status: Status | undefined): boolean {
 }
 
 function check(operation: string, status: Status | undefined): void {
-  if (!isSuccess(status)) {
-    throw new MilvusOperationError(
-      operation,
-      String(status?.error_code ?? status?.code),
-      status?.reason,
-    );
+  if (status !== undefined && !isSuccess(status)) {
+    throw MilvusOperationError.fromStatus(operation, status);
   }
 }
 
@@ -357,41 +357,43 @@ export class MilvusCollection {
     let written = 0;
     for (const [position, batch] of batches.entries()) {
       options.signal?.throwIfAborted();
-      let lastError: unknown;
-      let done = false;
-      for (let attempt = 0; attempt <= this.#options.maxRetries && !done; attempt++) {
-        if (attempt > 0) {
-          // Abortable: a Ctrl-C during the wait stops at once (the batches before stay written).
-          await sleep(
-            this.#options.retryDelayMs * 2 ** (attempt - 1),
-            undefined,
-            options.signal ? { signal: options.signal } : {},
-          );
-        }
-        try {
-          // EmbeddingRow is a RowData; the SDK's index-signature type just cannot see it.
-          const request = {
-            collection_name: this.name,
-            data: batch as unknown as Record<string, never>[],
-          };
-          const result =
-            kind === "upsert"
-              ? await this.client.upsert(request)
-              : await this.client.insert(request);
-          check(`${kind} into ${this.name}`, result.status);
-          if (Array.isArray(result.err_index) && result.err_index.length > 0) {
-            throw new MilvusOperationError(
-              `${kind} into ${this.name}`,
-              "PartialFailure",
-              `${result.err_index.length} row(s) refused`,
-            );
-          }
-          done = true;
-        } catch (error) {
-          lastError = error;
-        }
-      }
-      if (!done) {
+      const operation = `${kind} into ${this.name}`;
+      try {
+        // One retry path with the rest of gembed: a schema error (a wrong field, a dim mismatch,
+        // a collection that does not exist) is not retried; the waits are abortable, so a
+        // Ctrl-C stops at once (the batches before stay written).
+        await withRetry(
+          async () => {
+            try {
+              // EmbeddingRow is a RowData; the SDK's index-signature type just cannot see it.
+              const request = {
+                collection_name: this.name,
+                data: batch as unknown as Record<string, never>[],
+              };
+              const result =
+                kind === "upsert"
+                  ? await this.client.upsert(request)
+                  : await this.client.insert(request);
+              check(operation, result.status);
+              if (Array.isArray(result.err_index) && result.err_index.length > 0) {
+                throw new MilvusOperationError(
+                  operation,
+                  "PartialFailure",
+                  `${result.err_index.length} row(s) refused`,
+                );
+              }
+            } catch (error) {
+              throw MilvusOperationError.fromThrown(operation, error);
+            }
+          },
+          {
+            maxRetries: this.#options.maxRetries,
+            baseDelay: this.#options.retryDelayMs,
+            signal: options.signal,
+          },
+        );
+      } catch (error) {
+        if (error instanceof GembedAbortError) throw error;
         const pending = batches
           .slice(position)
           .flat()
@@ -401,7 +403,7 @@ export class MilvusCollection {
           batch.map((row) => row.id),
           pending,
           written,
-          lastError,
+          error,
         );
       }
       written += batch.length;

@@ -18,7 +18,7 @@ import type {
 } from "../api/types.js";
 import { TERMINAL_BATCH_STATES } from "../api/types.js";
 import type { RequestOptions } from "../client/http.js";
-import { abortError, isRetryableError, sleep } from "../client/retry.js";
+import { abortError, isRetryableError, sleep, withRetry } from "../client/retry.js";
 import {
   BatchDeadlineError,
   BatchJobError,
@@ -433,38 +433,56 @@ export class BatchJob {
     const signal = options.signal;
     let interval = Math.min(first, longest);
     let polled = false;
-    let failures = 0;
+    const report = () =>
+      options.onProgress?.({
+        jobName: this.name,
+        state: this.state,
+        batchStats: this.batchStats,
+        elapsedMs: Date.now() - started,
+      });
+    const deadlineError = () =>
+      new BatchDeadlineError(
+        `Batch job ${this.name} is still ${this.state} after the deadline; it keeps running (resume or cancel it)`,
+        this.name,
+        this.state,
+        "deadline",
+      );
+    // The next wait between two polls, growing each time, never past the deadline.
+    const nextWait = () => {
+      const wait = Math.max(0, Math.min(interval, deadline - Date.now()));
+      interval = Math.min(longest, interval * backoff);
+      return wait;
+    };
     try {
       for (;;) {
         if (signal?.aborted) throw abortError(signal);
         if (polled || !this.done) {
-          try {
-            await this.refresh(signal ? { signal } : {});
-            failures = 0;
-          } catch (error) {
-            // A long wait should not die of one network blip: keep polling until the deadline.
-            if (!isRetryableError(error) || ++failures > maxFailures) throw error;
-          }
+          // A long wait should not die of one network blip: a failed poll is retried (the same
+          // classification as every retry) after the usual poll wait, from the last known state,
+          // up to maxFailures in a row and until the deadline.
+          let pastDeadline = false;
+          await withRetry(() => this.refresh(signal ? { signal } : {}), {
+            maxRetries: Math.floor(maxFailures),
+            shouldRetry: (error) => {
+              if (!isRetryableError(error)) return false;
+              pastDeadline = deadline <= Date.now();
+              return !pastDeadline;
+            },
+            delay: nextWait,
+            maxDelay: Number.POSITIVE_INFINITY,
+            signal,
+            onRetry: report,
+          }).catch((error: unknown) => {
+            if (!pastDeadline) throw error;
+            report();
+            throw deadlineError();
+          });
         }
         polled = true;
-        options.onProgress?.({
-          jobName: this.name,
-          state: this.state,
-          batchStats: this.batchStats,
-          elapsedMs: Date.now() - started,
-        });
+        report();
         if (this.done) break;
-        const left = deadline - Date.now();
-        if (left <= 0) {
-          throw new BatchDeadlineError(
-            `Batch job ${this.name} is still ${this.state} after the deadline; it keeps running (resume or cancel it)`,
-            this.name,
-            this.state,
-            "deadline",
-          );
-        }
-        await sleep(Math.min(interval, left), signal);
-        interval = Math.min(longest, interval * backoff);
+        if (deadline - Date.now() <= 0) throw deadlineError();
+        await sleep(nextWait(), signal);
       }
     } catch (error) {
       if (error instanceof GembedAbortError && options.cancelOnAbort !== false) {

@@ -18,14 +18,7 @@ import {
 } from "../errors.js";
 import { isObject } from "../util/objects.js";
 import { redactJson, redactText } from "./redact.js";
-import {
-  abortError,
-  DEFAULT_BASE_DELAY,
-  isRetryableError,
-  retryDelayMs,
-  serverRequestedDelayMs,
-  sleep,
-} from "./retry.js";
+import { abortError, DEFAULT_BASE_DELAY, isRetryableError, withRetry } from "./retry.js";
 
 /** Options every client call takes. */
 export interface RequestOptions {
@@ -194,27 +187,16 @@ export class Transport {
       );
     }
     const timeout = options.timeout ?? this.#settings.timeout;
-    const maxRetries = options.maxRetries ?? this.#settings.maxRetries;
-    const { maxRetryDelay } = this.#settings;
-    const signal = options.signal;
-    for (let attempt = 0; ; attempt++) {
-      if (signal?.aborted) throw abortError(signal);
-      try {
-        return await this.#attempt(call, timeout, signal, streaming);
-      } catch (error) {
-        if (attempt >= maxRetries || !shouldRetry(error, call.retry ?? "all")) throw error;
-        const requested = serverRequestedDelayMs(error);
-        // The server asks for a longer wait than the caller allows: give the error back at once
-        // (it carries `retryDelayMs`) rather than retry too early.
-        if (requested !== undefined && requested > maxRetryDelay) throw error;
-        const delayMs = retryDelayMs(error, attempt, {
-          baseDelay: DEFAULT_BASE_DELAY,
-          maxDelay: maxRetryDelay,
-        });
-        this.#settings.onRetry?.({ attempt, delayMs, error, operation: call.operation });
-        await sleep(delayMs, signal);
-      }
-    }
+    const { maxRetryDelay, onRetry } = this.#settings;
+    const idempotent = call.retry !== "safe";
+    return withRetry(() => this.#attempt(call, timeout, options.signal, streaming), {
+      maxRetries: options.maxRetries ?? this.#settings.maxRetries,
+      shouldRetry: (error) => isRetryableError(error, { idempotent }),
+      baseDelay: DEFAULT_BASE_DELAY,
+      maxDelay: maxRetryDelay,
+      signal: options.signal,
+      onRetry: onRetry && ((event) => onRetry({ ...event, operation: call.operation })),
+    });
   }
 
   async #attempt(
@@ -411,13 +393,6 @@ async function readCapped(response: Response, limit: number): Promise<string> {
 export function excerpt(text: string, length = 200): string {
   const flat = text.replace(/\s+/g, " ").trim();
   return flat.length > length ? `${flat.slice(0, length)}…` : flat;
-}
-
-function shouldRetry(error: unknown, policy: RetryPolicy): boolean {
-  if (!isRetryableError(error)) return false;
-  if (policy === "all") return true;
-  if (error instanceof GeminiApiError) return error.httpStatus === 429 || error.httpStatus === 503;
-  return error instanceof GeminiConnectionError && causeCode(error.cause) === "ECONNREFUSED";
 }
 
 function causeCode(error: unknown): string | undefined {

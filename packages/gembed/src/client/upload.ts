@@ -20,13 +20,7 @@ import {
 } from "./checks.js";
 import type { RequestOptions } from "./http.js";
 import type { Requester } from "./requester.js";
-import {
-  DEFAULT_BASE_DELAY,
-  isRetryableError,
-  retryDelayMs,
-  serverRequestedDelayMs,
-  sleep,
-} from "./retry.js";
+import { DEFAULT_BASE_DELAY, withRetry } from "./retry.js";
 
 /** What `files.upload` accepts: bytes, a file path, a Node stream or any async iterable of bytes. */
 export type UploadSource = Uint8Array | string | AsyncIterable<Uint8Array | string>;
@@ -252,89 +246,90 @@ async function sendChunk(
 ): Promise<{ file?: File; rewindTo?: number; attemptsSpent: number }> {
   const end = chunk.offset + chunk.bytes.byteLength;
   const { maxRetryDelay, onRetry } = requester.transport.settings;
-  const signal = session.requestOptions.signal;
   const once = { ...session.requestOptions, maxRetries: 0 };
   let from = chunk.offset;
   let query = false;
   let failure: unknown;
-  for (let attempt = attemptsSpent; ; attempt++) {
-    const operation = `POST upload session (offset ${from}${chunk.last ? ", finalize" : ""})`;
-    try {
-      if (query) {
-        const state = await queryUpload(requester, session, once);
-        if (state.file !== undefined) {
-          if (!chunk.last || (state.received !== undefined && state.received !== end)) {
-            throw new InvalidResponseError(
-              `POST upload session (query): the upload is final with ${state.received ?? "an unknown number of"} bytes, but ${end} were sent${chunk.last ? "" : " and more are to come"}.`,
-            );
-          }
-          return { file: state.file, attemptsSpent: 0 };
-        }
-        const received = state.received as number;
-        if (received > end) {
+  let operation = "";
+  const attemptOnce = async (
+    attempt: number,
+  ): Promise<{ file?: File; rewindTo?: number; attemptsSpent: number }> => {
+    operation = `POST upload session (offset ${from}${chunk.last ? ", finalize" : ""})`;
+    if (query) {
+      const state = await queryUpload(requester, session, once);
+      if (state.file !== undefined) {
+        if (!chunk.last || (state.received !== undefined && state.received !== end)) {
           throw new InvalidResponseError(
-            `POST upload session (query): the server holds ${received} bytes, but only ${end} were sent.`,
+            `POST upload session (query): the upload is final with ${state.received ?? "an unknown number of"} bytes, but ${end} were sent${chunk.last ? "" : " and more are to come"}.`,
           );
         }
-        if (received < chunk.offset) {
-          if (session.reopen === undefined) {
-            throw new UploadResumeError(
-              `The upload cannot resume: the server holds ${received} bytes, but the bytes before offset ${chunk.offset} of this stream are no longer in memory. Start the upload again (an upload from bytes or a path can resume).`,
-              received,
-              chunk.offset,
-              { cause: failure },
-            );
-          }
-          return { rewindTo: received, attemptsSpent: attempt };
-        }
-        // The server already holds this whole chunk: nothing to send again.
-        if (received === end && !chunk.last) return { attemptsSpent: 0 };
-        from = received;
-        query = false;
+        return { file: state.file, attemptsSpent: 0 };
       }
-      const answer = await requester.transport.send(
-        {
-          method: "POST",
-          url: session.url,
-          operation,
-          headers: {
-            "x-goog-upload-command": chunk.last ? "upload, finalize" : "upload",
-            "x-goog-upload-offset": String(from),
-          },
-          bytes: from === chunk.offset ? chunk.bytes : chunk.bytes.subarray(from - chunk.offset),
-          sendKey: session.sendKey,
-        },
-        once,
-      );
-      const status = answer.response.headers.get("x-goog-upload-status");
-      if (!chunk.last) {
-        if (status !== null && status !== "active") {
-          throw new InvalidResponseError(
-            `${operation}: upload status "${status}" before the last chunk (expected "active").`,
-          );
-        }
-        return { attemptsSpent: 0 };
-      }
-      if (status !== null && status !== "final") {
+      const received = state.received as number;
+      if (received > end) {
         throw new InvalidResponseError(
-          `${operation}: upload status "${status}" after the last chunk (expected "final").`,
+          `POST upload session (query): the server holds ${received} bytes, but only ${end} were sent.`,
         );
       }
-      return { file: uploadedFile(requester, answer.text, operation), attemptsSpent: 0 };
-    } catch (error) {
-      if (attempt >= session.maxRetries || !isRetryableError(error)) throw error;
-      const requested = serverRequestedDelayMs(error);
-      if (requested !== undefined && requested > maxRetryDelay) throw error;
-      const delayMs = retryDelayMs(error, attempt, {
-        baseDelay: DEFAULT_BASE_DELAY,
-        maxDelay: maxRetryDelay,
-      });
-      onRetry?.({ attempt, delayMs, error, operation });
-      await sleep(delayMs, signal);
-      failure = error;
-      query = true;
+      if (received < chunk.offset) {
+        if (session.reopen === undefined) {
+          throw new UploadResumeError(
+            `The upload cannot resume: the server holds ${received} bytes, but the bytes before offset ${chunk.offset} of this stream are no longer in memory. Start the upload again (an upload from bytes or a path can resume).`,
+            received,
+            chunk.offset,
+            { cause: failure },
+          );
+        }
+        return { rewindTo: received, attemptsSpent: attempt };
+      }
+      // The server already holds this whole chunk: nothing to send again.
+      if (received === end && !chunk.last) return { attemptsSpent: 0 };
+      from = received;
+      query = false;
     }
-  }
+    const answer = await requester.transport.send(
+      {
+        method: "POST",
+        url: session.url,
+        operation,
+        headers: {
+          "x-goog-upload-command": chunk.last ? "upload, finalize" : "upload",
+          "x-goog-upload-offset": String(from),
+        },
+        bytes: from === chunk.offset ? chunk.bytes : chunk.bytes.subarray(from - chunk.offset),
+        sendKey: session.sendKey,
+      },
+      once,
+    );
+    const status = answer.response.headers.get("x-goog-upload-status");
+    if (!chunk.last) {
+      if (status !== null && status !== "active") {
+        throw new InvalidResponseError(
+          `${operation}: upload status "${status}" before the last chunk (expected "active").`,
+        );
+      }
+      return { attemptsSpent: 0 };
+    }
+    if (status !== null && status !== "final") {
+      throw new InvalidResponseError(
+        `${operation}: upload status "${status}" after the last chunk (expected "final").`,
+      );
+    }
+    return { file: uploadedFile(requester, answer.text, operation), attemptsSpent: 0 };
+  };
+  return withRetry(attemptOnce, {
+    maxRetries: session.maxRetries,
+    firstAttempt: attemptsSpent,
+    baseDelay: DEFAULT_BASE_DELAY,
+    maxDelay: maxRetryDelay,
+    signal: session.requestOptions.signal,
+    onRetry: (event) => {
+      onRetry?.({ ...event, operation });
+      // The next attempt first asks the session what it holds.
+      failure = event.error;
+      query = true;
+    },
+  });
 }
 
 /** Asks an upload session what it holds (`X-Goog-Upload-Command: query`). */

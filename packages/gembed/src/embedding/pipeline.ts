@@ -158,7 +158,8 @@ export class ChunkRunner {
           }
           continue;
         }
-        const retryable = isRetryableError(error) || error instanceof InvalidResponseError;
+        // The same classification as every retry of gembed; a short answer is retried too.
+        const retryable = isRetryableError(error, { checkedAnswers: true });
         if (!retryable || attempt >= this.settings.maxRetries) throw error;
         const delay = this.delay(error, attempt);
         // Told at once, so a refused connection is seen on the first failure, not after the
