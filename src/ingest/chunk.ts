@@ -19,7 +19,11 @@ export interface ChunkOptions {
 
 const CHARS_PER_TOKEN = 4;
 
-function resolveChunkOptions(options: ChunkOptions): { maxChars: number; overlapChars: number } {
+/** Checks chunk options and turns them into characters (4 per token). */
+export function resolveChunkOptions(options: ChunkOptions): {
+  maxChars: number;
+  overlapChars: number;
+} {
   const maxTokens = checkInteger(options.maxTokens ?? 2048, "maxTokens", 8);
   const overlapTokens = checkNumber(
     options.overlapTokens ?? Math.floor(maxTokens / 10),
@@ -38,7 +42,7 @@ function isHighSurrogate(code: number): boolean {
 }
 
 /** The best place to end a chunk in `text[from, to)`: a paragraph, a line, a sentence, a space. */
-function findBreak(text: string, from: number, to: number): number {
+export function findBreak(text: string, from: number, to: number): number {
   const window = text.slice(from, to);
   const candidates = [/\n\s*\n/g, /\n/g, /[.!?。！？]["')\]]?\s/g, /\s/g];
   for (const pattern of candidates) {
@@ -51,7 +55,7 @@ function findBreak(text: string, from: number, to: number): number {
 }
 
 /** The start of the word at or after `position` (so an overlap does not begin mid-word). */
-function wordStart(text: string, position: number, limit: number): number {
+export function wordStart(text: string, position: number, limit: number): number {
   if (position <= 0) return 0;
   if (/\s/.test(text[position - 1] ?? "")) return position;
   for (let index = position; index < limit; index++) {

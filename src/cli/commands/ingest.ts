@@ -35,6 +35,7 @@ import {
 } from "../embedding-options.js";
 import { checkOutputFile } from "../output-file.js";
 import { createProgress } from "../progress.js";
+import { runStreamingIngest } from "./ingest-stream.js";
 
 /** Options shared by `ingest` and `search` to reach Milvus. */
 export interface MilvusCliOptions {
@@ -44,7 +45,7 @@ export interface MilvusCliOptions {
   collection: string;
 }
 
-interface IngestCliOptions extends EmbeddingCliOptions, MilvusCliOptions {
+export interface IngestCliOptions extends EmbeddingCliOptions, MilvusCliOptions {
   out?: string;
   chunkTokens?: number;
   overlapTokens?: number;
@@ -177,6 +178,8 @@ The API key comes from GEMINI_API_KEY or GOOGLE_API_KEY.
 Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interrupted.`,
   );
   command.action(async (inputs: string[], options: IngestCliOptions) => {
+    // Every run but the Batch API's streams its sources and outputs (bounded memory).
+    if (!options.batch) return runStreamingIngest(inputs, options, command);
     const skippedFiles: { source: string; reason: string }[] = [];
     const documents = await readSources(inputs, {
       exclude: options.exclude,
