@@ -93,6 +93,8 @@ export interface RowLine {
   offset: number;
   /** Offset just past the line's newline. */
   end: number;
+  /** 1-based line number in the file. */
+  line: number;
 }
 
 /**
@@ -106,11 +108,13 @@ export async function* readRowLines(file: string, isJournal: boolean): AsyncGene
     crlfDelay: Number.POSITIVE_INFINITY,
   });
   let position = isJournal ? 0 : -HEADER_BYTES;
+  let number = 0;
   for await (const line of lines) {
+    number++;
     const offset = position;
     position += Buffer.byteLength(line) + 1;
     const row = parseRowLine(line);
-    if (row !== undefined) yield { row, offset, end: position };
+    if (row !== undefined) yield { row, offset, end: position, line: number };
   }
 }
 
@@ -250,10 +254,13 @@ export class RowParts {
     if (rebuild) {
       await writeFile(parts.#dirtyPath, "");
       for (let number = 1; number <= parts.#parts; number++) {
-        for await (const { row, offset } of readRowLines(partPath(parts.path, number), false)) {
+        for await (const { row, offset, line } of readRowLines(
+          partPath(parts.path, number),
+          false,
+        )) {
           if (row.vector.length !== expect.dim) {
             throw new RowsFileError(
-              `${partPath(parts.path, number)} holds vectors of dim ${row.vector.length} (row ${JSON.stringify(row.id)}); this run makes dim ${expect.dim}. Use another output file.`,
+              `${partPath(parts.path, number)} (line ${line}) holds vectors of dim ${row.vector.length} (row ${JSON.stringify(row.id)}); this run makes dim ${expect.dim}. Use another output file.`,
             );
           }
           parts.#record(row, number, offset);
@@ -266,10 +273,10 @@ export class RowParts {
     if (await exists(journal)) {
       let end = 0;
       const size = (await stat(journal)).size;
-      for await (const { row, offset, end: lineEnd } of readRowLines(journal, true)) {
+      for await (const { row, offset, end: lineEnd, line } of readRowLines(journal, true)) {
         if (row.vector.length !== expect.dim) {
           throw new RowsFileError(
-            `${journal} holds vectors of dim ${row.vector.length} (row ${JSON.stringify(row.id)}); this run makes dim ${expect.dim}. Use another output file.`,
+            `${journal} (line ${line}) holds vectors of dim ${row.vector.length} (row ${JSON.stringify(row.id)}); this run makes dim ${expect.dim}. Use another output file.`,
           );
         }
         // A last line without its newline was torn, even when what it holds parses.
@@ -418,7 +425,8 @@ export class RowParts {
         if (gone.length >= 10_000) this.#forgetAll(gone);
       }
     }
-    return this.#removedCount + this.#forgetAll(gone);
+    this.#forgetAll(gone);
+    return this.#removedCount;
   }
 
   #removedCount = 0;
