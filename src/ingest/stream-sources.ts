@@ -152,8 +152,10 @@ async function* decodeFile(
 ): AsyncGenerator<string> {
   const decoder = new TextDecoder(encoding === "latin1" ? "latin1" : "utf-8", { fatal: true });
   let offset = 0;
+  let last: Buffer = Buffer.alloc(0);
   for await (const bytes of createReadStream(file, { highWaterMark: 256 * 1024 })) {
     const buffer = bytes as Buffer;
+    last = buffer;
     let text: string;
     try {
       text = decoder.decode(buffer, { stream: true });
@@ -169,7 +171,9 @@ async function* decodeFile(
     const last = decoder.decode();
     if (last.length > 0) yield last;
   } catch {
-    throw new InvalidTextError(offset);
+    // A sequence cut short by the end of the file: found in the last part read.
+    const at = firstInvalidUtf8(last);
+    throw new InvalidTextError(at >= 0 ? offset - last.length + at : offset);
   }
 }
 
