@@ -77,7 +77,7 @@ async function writeStream(
  * A corpus of `bytes`: 40% in 64 KB Markdown files, 10% in two large Markdown files (split as
  * they are read), 50% in one JSONL of 4 KB rows.
  */
-async function makeCorpus(folder: string, bytes: number): Promise<void> {
+export async function makeCorpus(folder: string, bytes: number): Promise<void> {
   const docs = path.join(folder, "docs");
   await mkdir(docs, { recursive: true });
   const smallBytes = 64 * 1024;

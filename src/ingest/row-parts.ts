@@ -248,7 +248,9 @@ export class RowParts {
     // A seal that renamed its part but did not record it.
     while (await exists(partPath(parts.path, parts.#parts + 1))) parts.#parts++;
     let rebuild = (await exists(parts.#dirtyPath)) || !(await exists(parts.#indexPath));
-    if (!rebuild && info === undefined && baseInfo !== undefined) rebuild = true;
+    // No part count recorded beside an existing file: written by `LocalRowsFile` (before parts
+    // existed, or by a `--batch` run), which rewrites the file whole: the offsets are not ours.
+    if (!rebuild && info?.parts === undefined && baseInfo !== undefined) rebuild = true;
     if (rebuild) await rm(parts.#indexPath, { force: true });
     parts.#index = StateIndex.open(parts.#indexPath);
     if (rebuild) {

@@ -66,3 +66,4 @@ export {
   loadMilvusSdk,
   type MilvusSdkModule,
 } from "./sdk.js";
+export { milvusStreamSink } from "./stream-sink.js";
