@@ -64,10 +64,23 @@ async function writeStream(
   produce: (write: (text: string) => Promise<void>) => Promise<void>,
 ) {
   const output = createWriteStream(file);
+  let failure: unknown;
+  let waiting: ((error: unknown) => void) | undefined;
+  output.on("error", (error) => {
+    failure = error;
+    waiting?.(error);
+  });
   const write = (text: string) =>
     new Promise<void>((resolve, reject) => {
-      if (output.write(text)) resolve();
-      else output.once("drain", resolve).once("error", reject);
+      if (failure !== undefined) reject(failure);
+      else if (output.write(text)) resolve();
+      else {
+        waiting = reject;
+        output.once("drain", () => {
+          waiting = undefined;
+          resolve();
+        });
+      }
     });
   await produce(write);
   await new Promise<void>((resolve) => output.end(resolve));

@@ -495,10 +495,24 @@ export class RowParts {
     if (withJournal)
       sources.push({ file: this.journalPath, part: this.journalPart, journal: true });
     const output = createWriteStream(temporary);
+    // One error listener for the whole file (one per write would pile up).
+    let failure: unknown;
+    let waiting: ((error: unknown) => void) | undefined;
+    output.on("error", (error) => {
+      failure = error;
+      waiting?.(error);
+    });
     const write = (text: string) =>
       new Promise<void>((resolve, reject) => {
-        if (output.write(text)) resolve();
-        else output.once("drain", resolve).once("error", reject);
+        if (failure !== undefined) reject(failure);
+        else if (output.write(text)) resolve();
+        else {
+          waiting = reject;
+          output.once("drain", () => {
+            waiting = undefined;
+            resolve();
+          });
+        }
       });
     try {
       await write(PART_HEADER);
@@ -520,8 +534,7 @@ export class RowParts {
       }
       await write(pending !== undefined ? `${pending} \n]}\n` : "]}\n");
       await new Promise<void>((resolve, reject) => {
-        output.end(() => resolve());
-        output.once("error", reject);
+        output.end(() => (failure === undefined ? resolve() : reject(failure)));
       });
       await rename(temporary, target);
     } catch (error) {

@@ -143,9 +143,10 @@ export class StateIndex {
     this.#write(index, slot);
     if (!found) {
       this.#used++;
-      const count = Buffer.alloc(4);
-      count.writeUInt32LE(this.#used);
-      writeSync(this.#fd, count, 0, 4, 20);
+      // The count on disk trails by at most 256 entries (a crash can leave it that far behind):
+      // a write per entry would double the writes; the table is rebuilt at 70% full anyway, so a
+      // count that low is harmless.
+      if (this.#used % 256 === 0) this.#writeCount();
       if (this.#used * 10 > this.#slots * 7) this.#rebuild(this.#slots * 2);
     }
   }
@@ -241,8 +242,15 @@ export class StateIndex {
     this.#used = target.#used;
   }
 
-  /** Closes the file. */
+  #writeCount(): void {
+    const count = Buffer.alloc(4);
+    count.writeUInt32LE(this.#used);
+    writeSync(this.#fd, count, 0, 4, 20);
+  }
+
+  /** Records the entry count and closes the file. */
   close(): void {
+    this.#writeCount();
     closeSync(this.#fd);
   }
 }
