@@ -334,3 +334,90 @@ describe("ingestStream into local parts", () => {
     expect(onDisk.sort()).toEqual([...ids].sort());
   });
 });
+
+describe("StateIndex and RowParts recovery", () => {
+  it("keeps every entry through rebuilds at twice the size, removals and a reopen", async () => {
+    const { StateIndex } = await import("../src/ingest/state-index.js");
+    const file = path.join(folder, "state.index");
+    const index = StateIndex.open(file);
+    const hash = (value: number) => value.toString(16).padStart(64, "0");
+    // 4,096 slots at first: 10,000 entries force two rebuilds.
+    for (let value = 0; value < 10_000; value++)
+      index.put(`id-${value}`, {
+        contentHash: hash(value),
+        metadataHash: "00000000000000ff",
+        part: 1 + (value % 3),
+        offset: value * 10,
+      });
+    for (let value = 0; value < 10_000; value += 2) expect(index.delete(`id-${value}`)).toBe(true);
+    index.setDocumentChunks("doc", 7);
+    index.close();
+    const reopened = StateIndex.open(file);
+    for (let value = 0; value < 10_000; value++) {
+      const entry = reopened.get(`id-${value}`);
+      if (value % 2 === 0) expect(entry).toBeUndefined();
+      else
+        expect(entry).toEqual({
+          contentHash: hash(value),
+          metadataHash: "00000000000000ff",
+          part: 1 + (value % 3),
+          offset: value * 10,
+        });
+    }
+    expect(reopened.documentChunks("doc")).toBe(7);
+    expect(reopened.get("doc")).toBeUndefined();
+    reopened.close();
+  });
+
+  it("a torn journal line (a kill mid-write) is cut off and not counted as written", async () => {
+    const base = path.join(folder, "rows.json");
+    const parts = await RowParts.open(base, { model: "m", dim: 2 });
+    const row = (id: string) => ({
+      id,
+      text: id,
+      title: "",
+      metadata: {},
+      content_hash: "ab".repeat(32),
+      vector: [0.5, 0.5],
+    });
+    await parts.append([row("a"), row("b")]);
+    parts.close();
+    const journal = parts.journalPath;
+    // Whole JSON but no newline: the write was cut after the row, before its `,\n`.
+    await writeFile(journal, `${await readFile(journal, "utf8")}${JSON.stringify(row("c"))}`);
+    const again = await RowParts.open(base, { model: "m", dim: 2 });
+    expect([...again.lookup(["a", "b", "c"]).keys()]).toEqual(["a", "b"]);
+    await again.append([row("d")]);
+    await again.finish();
+    again.close();
+    const parsed = JSON.parse(await readFile(base, "utf8")) as { rows: { id: string }[] };
+    expect(parsed.rows.map((stored) => stored.id)).toEqual(["a", "b", "d"]);
+  });
+
+  it("a part rewrite cut short (its marker left) rebuilds the index from the parts at the next open", async () => {
+    const base = path.join(folder, "rows.json");
+    const parts = await RowParts.open(base, { model: "m", dim: 2 });
+    const row = (id: string, hash: string) => ({
+      id,
+      text: id,
+      title: "",
+      metadata: {},
+      content_hash: hash.repeat(64),
+      vector: [1, 0],
+    });
+    await parts.append([row("a", "1"), row("b", "2")]);
+    await parts.finish();
+    parts.close();
+    await writeFile(`${base}.index.rebuild`, "");
+    await writeFile(`${base}.index`, "garbage, as a crash could leave it");
+    const again = await RowParts.open(base, { model: "m", dim: 2 });
+    expect(again.lookup(["a", "b"]).get("b")?.contentHash).toBe("2".repeat(64));
+    expect((await again.storedVectors(["a"])).get("a")).toEqual([1, 0]);
+    again.close();
+    // And an index file that is not one (no marker) is made again from the parts too.
+    await writeFile(`${base}.index`, "not an index");
+    const third = await RowParts.open(base, { model: "m", dim: 2 });
+    expect(third.lookup(["a"]).get("a")?.contentHash).toBe("1".repeat(64));
+    third.close();
+  });
+});

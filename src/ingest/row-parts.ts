@@ -252,7 +252,15 @@ export class RowParts {
     // existed, or by a `--batch` run), which rewrites the file whole: the offsets are not ours.
     if (!rebuild && info?.parts === undefined && baseInfo !== undefined) rebuild = true;
     if (rebuild) await rm(parts.#indexPath, { force: true });
-    parts.#index = StateIndex.open(parts.#indexPath);
+    try {
+      parts.#index = StateIndex.open(parts.#indexPath);
+    } catch {
+      // Not an index (a crash while it was created, a stray file): it is only a cache of the
+      // parts, so it is made again from them.
+      await rm(parts.#indexPath, { force: true });
+      parts.#index = StateIndex.open(parts.#indexPath);
+      rebuild = true;
+    }
     if (rebuild) {
       await writeFile(parts.#dirtyPath, "");
       for (let number = 1; number <= parts.#parts; number++) {
