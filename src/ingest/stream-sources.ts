@@ -9,7 +9,7 @@
  */
 
 import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
@@ -198,7 +198,7 @@ async function checkTextFile(
   if (bytes === 0) return "empty file";
   // A PDF, an image or an archive (e.g. matched by a glob) would be embedded as noise.
   const head = Buffer.alloc(Math.min(8192, bytes));
-  const handle = await (await import("node:fs/promises")).open(file, "r");
+  const handle = await open(file, "r");
   try {
     await handle.read(head, 0, head.length, 0);
   } finally {
