@@ -217,6 +217,77 @@ export class GembedAbortError extends GembedError {
   override name = "AbortError";
 }
 
+/**
+ * The caller's `signal` stopped an encode call part-way. Nothing paid for is lost: as with
+ * {@link EmbeddingIncompleteError}, `vectors[i]` holds every vector already received (undefined
+ * where missing) and `missingIndices` the inputs still to do. A Batch API run that was stopped
+ * names its jobs in `jobNames`: they keep running (they are not cancelled unless the caller asked
+ * for it) and a run with the same state file collects them. Its `name` stays `"AbortError"`, so
+ * `error.name === "AbortError"` checks keep working, and it is a {@link GembedAbortError}.
+ *
+ * @example
+ * ```ts
+ * try { await ef.encodeDocuments(texts, { signal }); }
+ * catch (error) { if (error instanceof EmbeddingAbortedError) keep(error.vectors); }
+ * ```
+ */
+export class EmbeddingAbortedError extends GembedAbortError {
+  readonly vectors: (Float32Array | undefined)[];
+  readonly missingIndices: number[];
+  /** Batch API jobs left running (detached), `batches/{id}`; empty for the synchronous path. */
+  readonly jobNames: string[];
+  constructor(
+    message: string,
+    vectors: (Float32Array | undefined)[],
+    missingIndices: number[],
+    cause: unknown,
+    jobNames: string[] = [],
+  ) {
+    super(message, { cause });
+    this.vectors = vectors;
+    this.missingIndices = missingIndices;
+    this.jobNames = jobNames;
+  }
+}
+
+/**
+ * An option that gembed does not take, or takes with another name or value: an unknown key
+ * (`output_dimensionality` from pymilvus: the message names `config.outputDimensionality`), a
+ * value of the wrong type, or out of range. Thrown when the object is built, before any call.
+ * It extends `TypeError` (the options object is not of the expected shape), so existing
+ * `instanceof TypeError` checks still hold; the CLI maps it (and only it among TypeErrors) to
+ * exit code 2.
+ */
+export class InvalidOptionError extends TypeError {
+  override name = "InvalidOptionError";
+  /** The option at fault, as the caller wrote it (e.g. `output_dimensionality`, `config.taskType`). */
+  readonly option: string;
+  /** The option to use instead, when the caller wrote a known alias (e.g. `config.outputDimensionality`). */
+  readonly suggestion: string | undefined;
+  constructor(option: string, message: string, suggestion?: string) {
+    super(message);
+    this.option = option;
+    this.suggestion = suggestion;
+  }
+}
+
+/**
+ * A file that another process is writing (a local rows file, a batch state file): refused instead
+ * of letting two writers lose each other's rows. The message names the file and the process.
+ */
+export class FileLockedError extends GembedError {
+  override name = "FileLockedError";
+  /** The file that is locked. */
+  readonly path: string;
+  /** The process holding the lock, when its lock file says. */
+  readonly pid: number | undefined;
+  constructor(path: string, pid: number | undefined, message: string) {
+    super(message);
+    this.path = path;
+    this.pid = pid;
+  }
+}
+
 /** An answer that does not have the expected shape (e.g. fewer embeddings than requests). */
 export class InvalidResponseError extends GembedError {
   override name = "InvalidResponseError";
@@ -325,6 +396,20 @@ export class BatchDeadlineError extends BatchJobError {
  * config changed since the job was submitted. Nothing was submitted; delete the state file (and
  * cancel the old job if it is no longer wanted) to start anew.
  */
+/**
+ * A batch state file that cannot be read back (cut short, edited by hand): names the file. Its
+ * jobs may still be running, so gembed never deletes it for the user.
+ */
+export class BatchStateFileError extends GembedError {
+  override readonly name: string = "BatchStateFileError";
+  /** The state file. */
+  readonly path: string;
+  constructor(path: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.path = path;
+  }
+}
+
 export class BatchInputChangedError extends GembedError {
   override name = "BatchInputChangedError";
   /** The jobs the stored state points at. */

@@ -1,21 +1,15 @@
 /**
  * LangChain's own Milvus vector store (`@langchain/community`) with `GembedEmbeddings`, unchanged,
- * against a real Milvus: runs only when MILVUS_URI is set (as milvus-integration.test.ts). The
- * in-repo gRPC stand-in cannot serve it (LangChain's store polls `GetFlushState` until the
- * segments it names are flushed); the type-level fit is checked in adapters-langchain.test.ts.
+ * against the run's real Milvus (Milvus Lite from .venv/, or MILVUS_URI), as every Milvus test.
  */
 import { Milvus } from "@langchain/community/vectorstores/milvus";
 import { Document } from "@langchain/core/documents";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GembedEmbeddings } from "../src/adapters/langchain/index.js";
 import { type RunningServer, startServer } from "../src/server/index.js";
+import { milvusUri, uniqueCollection } from "./support/milvus.js";
 
-const uri = process.env.MILVUS_URI;
-if (!uri) {
-  console.log("adapters-langchain-milvus: skipped, MILVUS_URI is not set (see docs/milvus.md)");
-}
-
-describe.skipIf(!uri)("LangChain's Milvus store with GembedEmbeddings, at MILVUS_URI", () => {
+describe("LangChain's Milvus store with GembedEmbeddings, against the run's Milvus", () => {
   let server: RunningServer;
   beforeAll(async () => {
     server = await startServer({ logLevel: "silent" });
@@ -38,8 +32,8 @@ describe.skipIf(!uri)("LangChain's Milvus store with GembedEmbeddings, at MILVUS
       (text, index) => new Document({ pageContent: text, metadata: { source: `doc-${index}` } }),
     );
     const store = await Milvus.fromDocuments(documents, embeddings, {
-      collectionName: `gembed_langchain_${process.pid}`,
-      clientConfig: { address: uri! },
+      collectionName: uniqueCollection("langchain"),
+      clientConfig: { address: milvusUri() },
     });
     const [hit] = await store.similaritySearch("Where was Alan Turing born?", 1);
     expect(hit?.pageContent).toBe(documents[0]!.pageContent);

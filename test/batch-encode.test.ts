@@ -26,6 +26,7 @@ import {
   BatchItemsFailedError,
   BatchJobError,
   BatchJobIncompleteError,
+  EmbeddingAbortedError,
   EmbeddingIncompleteError,
   GembedAbortError,
   GeminiConnectionError,
@@ -621,7 +622,42 @@ console.log("finished");
 });
 
 describe("jobs that do not finish", () => {
-  it("an abort cancels the remote job", async () => {
+  it("an abort detaches: the job runs on, the state keeps it, a rerun collects it without a new job", async () => {
+    const running = await server({ delayPerItemMs: 20 });
+    const ef = embedder(running.url);
+    const store = new MemoryBatchStateStore();
+    const docs = texts(40);
+    const controller = new AbortController();
+    let jobName = "";
+    const error = await encodeWithBatchApi(ef, docs, {
+      taskType: "RETRIEVAL_DOCUMENT",
+      ...fast,
+      store,
+      signal: controller.signal,
+      onProgress: (progress) => {
+        jobName = progress.jobName;
+        controller.abort();
+      },
+    }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(EmbeddingAbortedError);
+    expect(error).toBeInstanceOf(GembedAbortError);
+    expect((error as EmbeddingAbortedError).jobNames).toEqual([jobName]);
+    expect((error as Error).message).toContain("keep running");
+    expect(running.stats().byEndpoint["batches.cancel"] ?? 0).toBe(0);
+    expect((await store.load())?.jobs[0]?.name).toBe(jobName);
+    // The job is not cancelled: the rerun attaches to it and reads its results.
+    const vectors = await encodeWithBatchApi(ef, docs, {
+      taskType: "RETRIEVAL_DOCUMENT",
+      ...fast,
+      store,
+    });
+    expect(vectors).toHaveLength(40);
+    expect(running.stats().batchesCreated).toBe(1);
+    expect((await ef.client.batches.get(jobName)).metadata?.state).toBe("BATCH_STATE_SUCCEEDED");
+    expect(await store.load()).toBeUndefined();
+  });
+
+  it("an abort with cancelOnAbort cancels the remote job", async () => {
     const running = await server({ delayPerItemMs: 50 });
     const ef = embedder(running.url);
     const controller = new AbortController();
@@ -629,6 +665,7 @@ describe("jobs that do not finish", () => {
     const error = await encodeWithBatchApi(ef, texts(40), {
       taskType: "RETRIEVAL_DOCUMENT",
       ...fast,
+      cancelOnAbort: true,
       signal: controller.signal,
       onProgress: (progress) => {
         jobName = progress.jobName;

@@ -13,6 +13,7 @@ import {
   GembedAbortError,
   GembedError,
   InvalidInputError,
+  InvalidOptionError,
   RateLimitError,
   RetiredModelError,
 } from "../src/errors.js";
@@ -333,25 +334,31 @@ describe("GeminiEmbeddingFunction input and options", () => {
     }
   });
 
-  it("checks option types and ranges", () => {
-    const bad: [unknown, typeof TypeError | typeof RangeError][] = [
-      [{ concurrency: 0 }, RangeError],
-      [{ concurrency: "4" }, TypeError],
-      [{ maxRetries: -1 }, RangeError],
-      [{ timeout: 1.5 }, RangeError],
-      [{ normalize: "yes" }, TypeError],
-      [{ config: { outputDimensionality: 5000 } }, RangeError],
-      [{ config: { outputDimensionality: 64 } }, RangeError],
-      [{ config: { taskType: "SEARCH" } }, RangeError],
-      [{ quota: { textsPerMinute: -5 } }, RangeError],
-      [{ modelName: 42 }, TypeError],
-      [{ client: {} }, TypeError],
-      [{ maxTextsPerCall: 101 }, RangeError],
+  it("checks option types and ranges (InvalidOptionError, a TypeError naming the option)", () => {
+    const bad: [unknown, string][] = [
+      [{ concurrency: 0 }, "concurrency"],
+      [{ concurrency: "4" }, "concurrency"],
+      [{ maxRetries: -1 }, "maxRetries"],
+      [{ timeout: 1.5 }, "timeout"],
+      [{ normalize: "yes" }, "normalize"],
+      [{ config: { outputDimensionality: 5000 } }, "config.outputDimensionality"],
+      [{ config: { outputDimensionality: 64 } }, "config.outputDimensionality"],
+      [{ config: { taskType: "SEARCH" } }, "config.taskType"],
+      [{ quota: { textsPerMinute: -5 } }, "quota"],
+      [{ modelName: 42 }, "modelName"],
+      [{ client: {} }, "client"],
+      [{ maxTextsPerCall: 101 }, "maxTextsPerCall"],
     ];
-    for (const [options, type] of bad) {
-      expect(
-        () => new GeminiEmbeddingFunction({ apiKey: API_KEY, ...(options as object) }),
-      ).toThrow(type);
+    for (const [options, option] of bad) {
+      let caught: unknown;
+      try {
+        new GeminiEmbeddingFunction({ apiKey: API_KEY, ...(options as object) });
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught, JSON.stringify(options)).toBeInstanceOf(InvalidOptionError);
+      expect(caught).toBeInstanceOf(TypeError);
+      expect((caught as InvalidOptionError).option).toBe(option);
     }
   });
 

@@ -10,12 +10,11 @@ import type { EmbedContentRequest, TaskType } from "../api/types.js";
 import type { DocumentInput } from "../embedding/validation.js";
 import {
   BatchDeadlineError,
-  BatchDeadlineIncompleteError,
   BatchInputChangedError,
   type BatchItemFailure,
   BatchItemsFailedError,
   BatchJobError,
-  BatchJobIncompleteError,
+  EmbeddingAbortedError,
   EmbeddingIncompleteError,
   GembedAbortError,
 } from "../errors.js";
@@ -27,6 +26,13 @@ import {
   modelPath,
   priorityToWire,
 } from "./batch-job.js";
+import {
+  type BatchDecision,
+  type CollectOutcome,
+  decide,
+  type JobOutcome,
+  missingIndices,
+} from "./decide.js";
 import {
   type BatchInputLimits,
   type BatchInputMode,
@@ -109,8 +115,19 @@ export interface BatchEncodeOptions {
   deadline?: number | Date;
   /** Called after each poll with the job's state and `batchStats`. */
   onProgress?: (progress: BatchEncodeProgress) => void;
-  /** Aborts the work and cancels the remote job(s). */
+  /**
+   * Stops the work. The remote job(s) keep running and the state keeps them (a run with the same
+   * state collects them at no new cost): the error is an `EmbeddingAbortedError` that names them
+   * (`jobNames`) and carries the vectors already read. Cancelling is a separate choice:
+   * `cancelOnAbort`, or `gembed batch cancel <job>`.
+   */
   signal?: AbortSignal;
+  /**
+   * Cancel the remote job(s), and remove the state, when `signal` aborts, instead of leaving them
+   * running.
+   * @default false
+   */
+  cancelOnAbort?: boolean;
   /** A JSON file keeping the job names, so a new process resumes instead of paying again. */
   stateFile?: string;
   /** Where to keep the resume state, instead of `stateFile`. */
@@ -205,6 +222,9 @@ function checkOptions(options: BatchEncodeOptions): void {
   if (options.fallback !== undefined && typeof options.fallback !== "boolean") {
     throw new TypeError("fallback must be a boolean");
   }
+  if (options.cancelOnAbort !== undefined && typeof options.cancelOnAbort !== "boolean") {
+    throw new TypeError("cancelOnAbort must be a boolean");
+  }
   const kind = options.inputKind;
   if (kind !== undefined && kind !== "documents" && kind !== "queries" && kind !== "texts") {
     throw new RangeError(
@@ -259,79 +279,30 @@ async function findSubmittedJob(
   return undefined;
 }
 
+/** What {@link submitJobs} and {@link collectJobs} share about one run. */
+interface RunContext {
+  embedder: BatchEmbedder;
+  inputs: BatchDocumentInput[];
+  options: BatchEncodeOptions & { taskType: TaskType | undefined };
+  model: string;
+  requests: EmbedContentRequest[];
+  state: BatchRunState;
+  store: BatchStateStore | undefined;
+  deadline: Date | undefined;
+  save(): Promise<void>;
+}
+
 /**
- * Embeds `inputs` through the Batch API and reports everything: vectors, failed items, jobs.
- * See {@link encodeWithBatchApi}.
+ * Creates (or finds again) every job of the run, so that they all run on the server at once. On
+ * abort the jobs created stay running and the state keeps them (with `cancelOnAbort`: they are
+ * cancelled and the state removed); the error is an {@link EmbeddingAbortedError} naming them.
  */
-export async function encodeWithBatchApiDetailed(
-  embedder: BatchEmbedder,
-  inputs: BatchDocumentInput[],
-  options: BatchEncodeOptions & { taskType: TaskType | undefined },
-): Promise<BatchEncodeResult> {
-  checkOptions(options);
-  if (!Array.isArray(inputs)) throw new TypeError("inputs must be an array");
-  embedder.validateInputs?.(inputs, options.inputKind ?? "texts");
-  const { taskType, signal } = options;
-  const started = Date.now();
-  const deadline =
-    options.deadline === undefined
-      ? undefined
-      : options.deadline instanceof Date
-        ? options.deadline
-        : new Date(started + options.deadline);
-  const result: BatchEncodeResult = {
-    vectors: new Array<Float32Array | undefined>(inputs.length).fill(undefined),
-    failures: [],
-    jobNames: [],
-    syncCount: 0,
-  };
-  if (inputs.length === 0) return result;
-
-  const model = modelPath(embedder.modelName);
-  const requests = inputs.map((input) => embedder.buildRequest(input, taskType));
-  const fingerprint = fingerprintRequests(model, requests);
-  const store =
-    options.store ?? (options.stateFile ? new FileBatchStateStore(options.stateFile) : undefined);
-  const where = options.stateFile ? `the state file ${options.stateFile}` : "the state store";
-
-  let state = await store?.load();
-  if (state && state.fingerprint !== fingerprint) {
-    const names = state.jobs.flatMap((job) => (job.name ? [job.name] : []));
-    throw new BatchInputChangedError(
-      `The input changed since ${where} was written for job(s) ${names.join(", ") || "(not yet created)"} (${state.count} inputs, ${state.model}; now ${inputs.length} inputs, ${model}): the texts, model or config differ. Nothing was submitted; delete the state, and cancel the old job if unwanted, to start anew.`,
-      names,
-    );
-  }
-  if (state === undefined) {
-    const plans = planBatchJobs(requests, {
-      ...(options.limits ? { limits: options.limits } : {}),
-      ...(options.inputMode && options.inputMode !== "auto" ? { mode: options.inputMode } : {}),
-    });
-    const base = options.displayName ?? `gembed-${fingerprint.slice(0, 12)}`;
-    state = {
-      version: 1,
-      fingerprint,
-      model,
-      count: inputs.length,
-      createdAt: new Date(started).toISOString(),
-      jobs: plans.map((plan, index) => ({
-        start: plan.start,
-        end: plan.end,
-        mode: plan.mode,
-        displayName: plans.length === 1 ? base : `${base}-${index + 1}of${plans.length}`,
-      })),
-    };
-  }
-  const runState: BatchRunState = state;
-  const save = async () => {
-    await store?.save(runState);
-  };
-
-  // 1. Create (or find again) every job, so that they all run on the server at once.
+async function submitJobs(run: RunContext): Promise<BatchJob[]> {
+  const { embedder, options, model, requests } = run;
+  const { signal, priority } = options;
   const jobs: BatchJob[] = [];
-  const priority = options.priority;
   try {
-    for (const entry of runState.jobs) {
+    for (const entry of run.state.jobs) {
       const keySpace = { start: entry.start, end: entry.end };
       if (entry.name === undefined && entry.submittedAt !== undefined) {
         // A crash between the create call and saving its answer: look for the job before paying again.
@@ -348,7 +319,7 @@ export async function encodeWithBatchApiDetailed(
         continue;
       }
       entry.submittedAt = new Date().toISOString();
-      await save();
+      await run.save();
       const job = await BatchJob.create(embedder.client, {
         model,
         requests: requests.slice(entry.start, entry.end),
@@ -359,45 +330,66 @@ export async function encodeWithBatchApiDetailed(
         ...(entry.fileName ? { fileName: entry.fileName } : {}),
         onUploaded: async (fileName) => {
           entry.fileName = fileName;
-          await save();
+          await run.save();
         },
         ...(options.limits ? { limits: options.limits } : {}),
         ...(signal ? { signal } : {}),
       });
       entry.name = job.name;
-      await save();
+      await run.save();
       jobs.push(job);
     }
   } catch (error) {
     if (error instanceof GembedAbortError) {
-      await Promise.all(
-        jobs.map((job) => job.cancel({ timeout: 10_000, maxRetries: 1 }).catch(() => undefined)),
+      const names = jobs.map((job) => job.name);
+      const vectors = new Array<Float32Array | undefined>(run.inputs.length).fill(undefined);
+      const all = vectors.map((_, index) => index);
+      if (options.cancelOnAbort === true) {
+        await Promise.all(
+          jobs.map((job) => job.cancel({ timeout: 10_000, maxRetries: 1 }).catch(() => undefined)),
+        );
+        await run.store?.clear();
+        throw new EmbeddingAbortedError(
+          `Aborted by the caller while creating batch jobs; ${names.length} created and cancelled.`,
+          vectors,
+          all,
+          error,
+        );
+      }
+      // Detached: a job whose create call went out is found again by the next run (submittedAt).
+      await run.save();
+      throw new EmbeddingAbortedError(
+        `Aborted by the caller while creating batch jobs; ${names.length > 0 ? `job(s) ${names.join(", ")} keep running (not cancelled) and ` : ""}a run with the same state picks the run up.`,
+        vectors,
+        all,
+        error,
+        names,
       );
-      await store?.clear();
     }
     throw error;
   }
-  result.jobNames = jobs.map((job) => job.name);
+  return jobs;
+}
 
-  // 2. Wait for each job and read its results. Every vector is placed as soon as it is read, so
-  // whatever stops the run below, the work already done travels with the error.
-  const itemFailures: BatchItemFailure[] = [];
-  const missing: number[] = [];
-  const jobErrors: BatchJobError[] = [];
-  const failedEntries: BatchRunJobState[] = [];
-  let resultsError: unknown;
-  let stoppedBy: { error: unknown } | undefined;
-  let keepState = false;
+/**
+ * Waits for each job and reads its results. Every vector is placed as soon as it is read, so
+ * whatever stops the wait, the work already done is in the outcome; nothing is cancelled or
+ * thrown here but the fallback's cancel of a job past its deadline (its partial output is read
+ * next). What to keep and throw is {@link decide}'s.
+ */
+async function collectJobs(run: RunContext, jobs: BatchJob[]): Promise<CollectOutcome> {
+  const { embedder, options, deadline } = run;
+  const { signal } = options;
+  const outcome: CollectOutcome = {
+    vectors: new Array<Float32Array | undefined>(run.inputs.length).fill(undefined),
+    itemFailures: [],
+    jobs: [],
+    jobNames: jobs.map((job) => job.name),
+  };
   const finishedPerJob = new Array<number>(jobs.length).fill(0);
-  const cancelRunning = (except?: BatchJob) =>
-    Promise.all(
-      jobs
-        .filter((other) => other !== except && !other.done)
-        .map((other) => other.cancel({ timeout: 10_000, maxRetries: 1 }).catch(() => undefined)),
-    );
   for (let jobIndex = 0; jobIndex < jobs.length; jobIndex++) {
     const job = jobs[jobIndex] as BatchJob;
-    const entry = runState.jobs[jobIndex] as BatchRunJobState;
+    const entry = run.state.jobs[jobIndex] as BatchRunJobState;
     let jobError: BatchJobError | undefined;
     try {
       await job.wait({
@@ -408,6 +400,8 @@ export async function encodeWithBatchApiDetailed(
         ...(options.pollBackoff !== undefined ? { pollBackoff: options.pollBackoff } : {}),
         ...(deadline ? { deadline } : {}),
         ...(signal ? { signal } : {}),
+        // Whether an abort cancels the jobs is decide's call, for all of them at once.
+        cancelOnAbort: false,
         ...(options.onProgress
           ? {
               onProgress: (progress) => {
@@ -418,7 +412,7 @@ export async function encodeWithBatchApiDetailed(
                   jobIndex,
                   jobCount: jobs.length,
                   done: finishedPerJob.reduce((sum, count) => sum + count, 0),
-                  total: inputs.length,
+                  total: run.inputs.length,
                 });
               },
             }
@@ -426,17 +420,13 @@ export async function encodeWithBatchApiDetailed(
       });
     } catch (error) {
       if (error instanceof GembedAbortError) {
-        // job.wait cancelled its own job; cancel the others too.
-        await cancelRunning(job);
-        await store?.clear();
-        throw error;
+        outcome.stoppedBy = { error, aborted: true };
+        return outcome;
       }
       if (!(error instanceof BatchJobError)) {
-        // The job cannot be reached (an outage, a lost job): stop waiting; the jobs keep running
-        // and the state is kept, so a later run picks them up.
-        stoppedBy = { error };
-        keepState = true;
-        break;
+        // The job cannot be reached (an outage, a lost job): stop waiting.
+        outcome.stoppedBy = { error, aborted: false };
+        return outcome;
       }
       jobError = error;
       if (options.fallback && error instanceof BatchDeadlineError) {
@@ -446,7 +436,13 @@ export async function encodeWithBatchApiDetailed(
       }
     }
     const seen = new Uint8Array(entry.end - entry.start);
-    let complete = false;
+    const result: JobOutcome = {
+      jobIndex,
+      jobName: job.name,
+      jobError,
+      complete: false,
+      missing: [],
+    };
     if (jobError === undefined || job.output) {
       try {
         for await (const item of job.results({
@@ -454,134 +450,221 @@ export async function encodeWithBatchApiDetailed(
           ...(signal ? { signal } : {}),
         })) {
           seen[item.index - entry.start] = 1;
-          if (item.values) result.vectors[item.index] = embedder.toVector(item.values);
-          else itemFailures.push({ index: item.index, error: item.error });
+          if (item.values) outcome.vectors[item.index] = embedder.toVector(item.values);
+          else outcome.itemFailures.push({ index: item.index, error: item.error });
         }
-        complete = true;
+        result.complete = true;
       } catch (error) {
         if (error instanceof GembedAbortError) {
-          await cancelRunning();
-          await store?.clear();
-          throw error;
+          outcome.stoppedBy = { error, aborted: true };
+          return outcome;
         }
         // A partial output of a job that did not succeed may lack keys: what came is kept. A
         // successful job's results that break off (a gap, a dropped download) are what is missing.
-        if (jobError === undefined) {
-          resultsError ??= error;
-          // The job's output stays readable for 48 h: a later run reads it again.
-          if (!options.fallback) keepState = true;
-        }
+        if (jobError === undefined) result.resultsError = error;
       }
     }
-    if (!complete) {
+    if (!result.complete) {
       for (let offset = 0; offset < seen.length; offset++)
-        if (seen[offset] === 0) missing.push(entry.start + offset);
+        if (seen[offset] === 0) result.missing.push(entry.start + offset);
     }
-    if (jobError !== undefined && !options.fallback) {
-      jobErrors.push(jobError);
-      // A deadline leaves the job running: keep the state so a later run picks it up.
-      if (jobError instanceof BatchDeadlineError) keepState = true;
-      else failedEntries.push(entry);
-    }
+    outcome.jobs.push(result);
   }
-
-  if (stoppedBy !== undefined || jobErrors.length > 0 || (resultsError && !options.fallback)) {
-    if (keepState) {
-      // A later run reattaches the running and finished jobs, and creates new ones only for the
-      // ranges whose job ended FAILED, CANCELLED or EXPIRED (attaching to those would fail again).
-      for (const entry of failedEntries) {
-        delete entry.name;
-        delete entry.fileName;
-        delete entry.submittedAt;
-      }
-      await save();
-    } else {
-      await store?.clear();
-    }
-    throw incompleteError(result.vectors, itemFailures, jobErrors, stoppedBy, resultsError);
-  }
-
-  // 3. What the jobs did not give: the synchronous path, as the caller allows.
-  const resync = options.onItemError !== "return";
-  const toSync = resync ? [...missing, ...itemFailures.map((failure) => failure.index)] : missing;
-  if (!resync) result.failures = itemFailures.sort((a, b) => a.index - b.index);
-  if (toSync.length > 0) {
-    toSync.sort((a, b) => a - b);
-    try {
-      const vectors = await embedSync(
-        embedder,
-        toSync.map((index) => inputs[index] as BatchDocumentInput),
-        taskType,
-        signal,
-      );
-      toSync.forEach((index, position) => {
-        result.vectors[index] = vectors[position];
-      });
-    } catch (error) {
-      // The jobs' vectors are paid for: keep them, with whatever the synchronous path finished.
-      // The state stays, so a later run reads the jobs again and only re-embeds what is missing.
-      const partial = error instanceof EmbeddingIncompleteError ? error.vectors : [];
-      toSync.forEach((index, position) => {
-        const vector = partial[position];
-        if (vector !== undefined) result.vectors[index] = vector;
-      });
-      const cause = error instanceof EmbeddingIncompleteError ? error.cause : error;
-      const stillMissing = missingIndices(result.vectors);
-      const reason = cause instanceof Error ? cause.message : String(cause);
-      throw new EmbeddingIncompleteError(
-        `Embedded ${inputs.length - stillMissing.length} of ${inputs.length} texts through batch job(s) ${result.jobNames.join(", ")} and the synchronous path; ${stillMissing.length} missing. Stopped by: ${reason}`,
-        result.vectors,
-        stillMissing,
-        cause,
-      );
-    }
-    result.syncCount = toSync.length;
-  }
-  await store?.clear();
-  return result;
+  return outcome;
 }
 
-function missingIndices(vectors: readonly (Float32Array | undefined)[]): number[] {
-  const missing: number[] = [];
-  for (let index = 0; index < vectors.length; index++)
-    if (vectors[index] === undefined) missing.push(index);
-  return missing;
+/**
+ * The stored state of this input, or a new plan of jobs when there is none; a state written for
+ * another input throws {@link BatchInputChangedError} (nothing submitted).
+ */
+async function openRunState(
+  store: BatchStateStore | undefined,
+  where: string,
+  plan: { model: string; requests: EmbedContentRequest[]; fingerprint: string; started: number },
+  options: BatchEncodeOptions,
+): Promise<BatchRunState> {
+  const { model, requests, fingerprint } = plan;
+  const state = await store?.load();
+  if (state && state.fingerprint !== fingerprint) {
+    const names = state.jobs.flatMap((job) => (job.name ? [job.name] : []));
+    throw new BatchInputChangedError(
+      `The input changed since ${where} was written for job(s) ${names.join(", ") || "(not yet created)"} (${state.count} inputs, ${state.model}; now ${requests.length} inputs, ${model}): the texts, model or config differ. Nothing was submitted; delete the state, and cancel the old job if unwanted, to start anew.`,
+      names,
+    );
+  }
+  if (state !== undefined) return state;
+  const plans = planBatchJobs(requests, {
+    ...(options.limits ? { limits: options.limits } : {}),
+    ...(options.inputMode && options.inputMode !== "auto" ? { mode: options.inputMode } : {}),
+  });
+  const base = options.displayName ?? `gembed-${fingerprint.slice(0, 12)}`;
+  return {
+    version: 1,
+    fingerprint,
+    model,
+    count: requests.length,
+    createdAt: new Date(plan.started).toISOString(),
+    jobs: plans.map((job, index) => ({
+      start: job.start,
+      end: job.end,
+      mode: job.mode,
+      displayName: plans.length === 1 ? base : `${base}-${index + 1}of${plans.length}`,
+    })),
+  };
 }
 
-/** The error of a run stopped by its jobs, carrying every vector already computed. */
-function incompleteError(
-  vectors: (Float32Array | undefined)[],
-  itemFailures: BatchItemFailure[],
-  jobErrors: BatchJobError[],
-  stoppedBy: { error: unknown } | undefined,
-  resultsError: unknown,
-): Error {
-  const missing = missingIndices(vectors);
-  const kept = `${vectors.length - missing.length} of ${vectors.length} vectors kept, ${missing.length} missing (error.vectors, error.missingIndices)`;
-  const failures = itemFailures.sort((a, b) => a.index - b.index);
-  const first = jobErrors[0];
-  if (stoppedBy === undefined && first !== undefined) {
-    const others =
-      jobErrors.length > 1
-        ? `; ${jobErrors.length - 1} other job(s) did not finish either: ${jobErrors
-            .slice(1)
-            .map((error) => `${error.jobName} (${error.state})`)
-            .join(", ")}`
-        : "";
-    const message = `${first.message}${others}; ${kept}`;
-    const work = { vectors, missingIndices: missing, jobErrors, failures };
-    return first instanceof BatchDeadlineError
-      ? new BatchDeadlineIncompleteError(message, first, work)
-      : new BatchJobIncompleteError(message, first, work);
+/** Carries out a decision to stop: cancels, keeps or clears the state as decided, then throws. */
+async function stopAsDecided(
+  run: RunContext,
+  jobs: BatchJob[],
+  decision: Extract<BatchDecision, { kind: "throw" }>,
+): Promise<never> {
+  if (decision.cancelRunning) {
+    await Promise.all(
+      jobs
+        .filter((job) => !job.done)
+        .map((job) => job.cancel({ timeout: 10_000, maxRetries: 1 }).catch(() => undefined)),
+    );
   }
-  const cause = stoppedBy ? stoppedBy.error : resultsError;
-  const reason = cause instanceof Error ? cause.message : String(cause);
-  return new EmbeddingIncompleteError(
-    `Batch run stopped: ${reason}; ${kept}`,
-    vectors,
-    missing,
-    cause,
-  );
+  if (decision.state === "keep") {
+    // A later run reattaches the running and finished jobs, and creates new ones only for the
+    // ranges whose job ended FAILED, CANCELLED or EXPIRED (attaching to those would fail again).
+    for (const jobIndex of decision.resetJobs) {
+      const entry = run.state.jobs[jobIndex] as BatchRunJobState;
+      delete entry.name;
+      delete entry.fileName;
+      delete entry.submittedAt;
+    }
+    await run.save();
+  } else {
+    await run.store?.clear();
+  }
+  throw decision.error;
+}
+
+/**
+ * Embeds through the synchronous path the inputs the jobs did not give (`indices`), into
+ * `result`. On failure the jobs' vectors are kept, with whatever the synchronous path finished,
+ * and the state stays, so a later run reads the jobs again and only re-embeds what is missing.
+ */
+async function embedTheRest(
+  run: RunContext,
+  result: BatchEncodeResult,
+  indices: number[],
+): Promise<void> {
+  const { inputs } = run;
+  try {
+    const vectors = await embedSync(
+      run.embedder,
+      indices.map((index) => inputs[index] as BatchDocumentInput),
+      run.options.taskType,
+      run.options.signal,
+    );
+    indices.forEach((index, position) => {
+      result.vectors[index] = vectors[position];
+    });
+  } catch (error) {
+    const partial = rescued(error);
+    indices.forEach((index, position) => {
+      const vector = partial[position];
+      if (vector !== undefined) result.vectors[index] = vector;
+    });
+    const cause =
+      error instanceof EmbeddingIncompleteError || error instanceof EmbeddingAbortedError
+        ? error.cause
+        : error;
+    const stillMissing = missingIndices(result.vectors);
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    const message = `Embedded ${inputs.length - stillMissing.length} of ${inputs.length} texts through batch job(s) ${result.jobNames.join(", ")} and the synchronous path; ${stillMissing.length} missing. Stopped by: ${reason}`;
+    throw error instanceof GembedAbortError
+      ? new EmbeddingAbortedError(message, result.vectors, stillMissing, cause)
+      : new EmbeddingIncompleteError(message, result.vectors, stillMissing, cause);
+  }
+  result.syncCount = indices.length;
+}
+
+/**
+ * Embeds `inputs` through the Batch API and reports everything: vectors, failed items, jobs.
+ * See {@link encodeWithBatchApi}. Three steps: {@link submitJobs}, {@link collectJobs} (an
+ * outcome) and the pure {@link decide} (what to keep, what to throw, what to embed synchronously).
+ */
+export async function encodeWithBatchApiDetailed(
+  embedder: BatchEmbedder,
+  inputs: BatchDocumentInput[],
+  options: BatchEncodeOptions & { taskType: TaskType | undefined },
+): Promise<BatchEncodeResult> {
+  checkOptions(options);
+  if (!Array.isArray(inputs)) throw new TypeError("inputs must be an array");
+  embedder.validateInputs?.(inputs, options.inputKind ?? "texts");
+  const started = Date.now();
+  const deadline =
+    options.deadline === undefined
+      ? undefined
+      : options.deadline instanceof Date
+        ? options.deadline
+        : new Date(started + options.deadline);
+  const result: BatchEncodeResult = {
+    vectors: new Array<Float32Array | undefined>(inputs.length).fill(undefined),
+    failures: [],
+    jobNames: [],
+    syncCount: 0,
+  };
+  if (inputs.length === 0) return result;
+
+  const model = modelPath(embedder.modelName);
+  const requests = inputs.map((input) => embedder.buildRequest(input, options.taskType));
+  const fingerprint = fingerprintRequests(model, requests);
+  const store =
+    options.store ?? (options.stateFile ? new FileBatchStateStore(options.stateFile) : undefined);
+  const where = options.stateFile ? `the state file ${options.stateFile}` : "the state store";
+
+  // One run at a time per state: two would each create jobs and pay twice.
+  const lock = await store?.lock?.();
+  try {
+    const state = await openRunState(
+      store,
+      where,
+      { model, requests, fingerprint, started },
+      options,
+    );
+    const run: RunContext = {
+      embedder,
+      inputs,
+      options,
+      model,
+      requests,
+      state,
+      store,
+      deadline,
+      save: async () => {
+        await store?.save(state);
+      },
+    };
+    const jobs = await submitJobs(run);
+    result.jobNames = jobs.map((job) => job.name);
+    const outcome = await collectJobs(run, jobs);
+    result.vectors = outcome.vectors;
+    const decision = decide(outcome, {
+      fallback: options.fallback === true,
+      onItemError: options.onItemError ?? "resync",
+      cancelOnAbort: options.cancelOnAbort === true,
+    });
+    if (decision.kind === "throw") return await stopAsDecided(run, jobs, decision);
+    // What the jobs did not give: the synchronous path, as the caller allows.
+    result.failures = decision.failures;
+    if (decision.indices.length > 0) await embedTheRest(run, result, decision.indices);
+    await store?.clear();
+    return result;
+  } finally {
+    await lock?.release();
+  }
+}
+
+/** The vectors an error of the synchronous path carries (none for another error). */
+function rescued(error: unknown): (Float32Array | undefined)[] {
+  return error instanceof EmbeddingIncompleteError || error instanceof EmbeddingAbortedError
+    ? error.vectors
+    : [];
 }
 
 /**
@@ -594,15 +677,16 @@ function incompleteError(
  * `stateFile` (or `store`), a process that dies while waiting picks up the same job(s) when run
  * again with the same input; a changed input throws {@link BatchInputChangedError}.
  *
- * Nothing already done is lost: every error thrown once jobs exist (but an abort) carries
- * `vectors` (what was computed) and `missingIndices`.
+ * Nothing already done is lost: every error thrown once jobs exist carries `vectors` (what was
+ * computed) and `missingIndices`; an abort leaves the jobs running for a later run to collect.
  *
  * @throws {@link BatchJobIncompleteError} (a {@link BatchJobError}) when a job ends `FAILED`,
  *   `CANCELLED` or `EXPIRED` (without `fallback`); {@link BatchDeadlineIncompleteError} (a
  *   {@link BatchDeadlineError}) at the deadline; {@link BatchItemsFailedError} when items failed
  *   and `onItemError` is `"return"`; `EmbeddingIncompleteError` when a job cannot be reached, its
  *   results break off or the synchronous step fails; `InvalidInputError` for bad inputs, before
- *   any call; `GembedAbortError` on abort (jobs cancelled).
+ *   any call; `EmbeddingAbortedError` (a `GembedAbortError`) on abort: the jobs keep running,
+ *   the state keeps them (with `cancelOnAbort`, they are cancelled).
  *
  * @example
  * ```ts

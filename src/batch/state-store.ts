@@ -12,7 +12,9 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { EmbedContentRequest } from "../api/types.js";
+import { BatchStateFileError } from "../errors.js";
 import { writeFileAtomic } from "../util/atomic-write.js";
+import { type FileLock, lockFile } from "../util/file-lock.js";
 import type { BatchInputMode } from "./input.js";
 
 /** One job of a run, as stored. */
@@ -57,6 +59,11 @@ export interface BatchStateStore {
   save(state: BatchRunState): Promise<void>;
   /** Removes the state (the run finished). */
   clear(): Promise<void>;
+  /**
+   * Takes the state for one run, until `release`; a store another run holds throws (e.g.
+   * `FileLockedError`), so two runs never create jobs for one input twice. Optional.
+   */
+  lock?(): Promise<{ release(): Promise<void> }>;
 }
 
 /**
@@ -124,7 +131,8 @@ export class FileBatchStateStore implements BatchStateStore {
       state = JSON.parse(text) as BatchRunState;
     } catch (error) {
       // JSON.parse names no file: "Unexpected end of JSON input" alone sends a user nowhere.
-      throw new SyntaxError(
+      throw new BatchStateFileError(
+        this.path,
         `${this.path} is not valid JSON (${(error as Error).message}): a gembed batch state file cut short or edited. Its jobs may still be running; delete the file to start anew (gembed batch list shows the jobs).`,
         { cause: error },
       );
@@ -146,5 +154,14 @@ export class FileBatchStateStore implements BatchStateStore {
 
   async clear(): Promise<void> {
     await rm(this.path, { force: true });
+  }
+
+  /**
+   * Locks the state file (`<path>.lock`, holding this process's pid) for one run: a second run
+   * on the same file throws `FileLockedError` naming the file and the process, instead of
+   * creating its own jobs. A lock left by a process that is gone is taken over.
+   */
+  async lock(): Promise<FileLock> {
+    return lockFile(this.path, "the batch state file");
   }
 }

@@ -1,18 +1,24 @@
 import { type Command, CommanderError } from "commander";
 import {
+  BatchStateFileError,
   EmbeddingIncompleteError,
   InvalidInputError,
+  InvalidOptionError,
   MissingApiKeyError,
   RetiredModelError,
 } from "../errors.js";
 import { RowsFileError, SourceError } from "../ingest/errors.js";
+import { InterruptedError, UsageError } from "./errors.js";
 
 /** Exit codes scripts can rely on. */
 export const EXIT = {
   ok: 0,
   /** A failure at run time (API error, I/O error). */
   failure: 1,
-  /** Bad usage or bad input (bad option, retired model, missing file, bad JSONL line, bad filter, no key). */
+  /**
+   * Bad usage or bad input (bad option, retired model, missing file, bad JSONL line, bad filter,
+   * no key): gembed's usage and option errors only, never a TypeError of a bug.
+   */
   usage: 2,
   /** Interrupted (SIGINT). */
   interrupted: 130,
@@ -48,34 +54,48 @@ export async function runCli(program: Command, argv: string[]): Promise<void> {
       error instanceof EmbeddingIncompleteError && exitCodeOf(error.cause) !== EXIT.failure
         ? error.cause
         : error;
-    // A usage problem that stopped the work before anything was embedded is the whole story:
-    // "MissingApiKeyError: …", not "Embedded 0 of 3 texts; 3 missing. Stopped by: …".
+    // When nothing was embedded, the cause is the whole story: "AuthenticationError: API key not
+    // valid…", not "EmbeddingIncompleteError: Embedded 0 of 3 texts; 3 missing. Stopped by: …".
     const shown =
-      decisive !== error &&
-      exitCodeOf(decisive) === EXIT.usage &&
       error instanceof EmbeddingIncompleteError &&
+      error.cause !== undefined &&
       error.vectors.every((vector) => vector === undefined)
-        ? decisive
-        : error;
-    const message = shown instanceof Error ? `${shown.name}: ${shown.message}` : String(shown);
-    process.stderr.write(`gembed: ${message}\n`);
+        ? error.cause
+        : decisive;
+    process.stderr.write(`gembed: ${describe(shown)}\n`);
     if (debug && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
     process.exitCode = exitCodeOf(decisive);
   }
 }
 
+/** One line for an error: a deliberate interrupt says what was kept, others name their class. */
+function describe(error: unknown): string {
+  if (error instanceof InterruptedError) return error.message;
+  if (isAbort(error)) return "interrupted (Ctrl-C); nothing was left half-written.";
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+function isAbort(error: unknown): boolean {
+  // gembed's GembedAbortError and the platform's DOMException both say "AbortError".
+  return error instanceof Error && error.name === "AbortError";
+}
+
+/**
+ * Exit code 2 for usage problems only: gembed's option and input errors. A TypeError, RangeError
+ * or SyntaxError of any other kind is a bug (or a failure) and exits 1, so a script never takes a
+ * crash for its own mistake.
+ */
 function exitCodeOf(error: unknown): number {
-  return error instanceof InvalidInputError ||
+  return error instanceof InvalidOptionError ||
+    error instanceof UsageError ||
+    error instanceof InvalidInputError ||
     error instanceof MissingApiKeyError ||
     error instanceof RetiredModelError ||
     error instanceof SourceError ||
     error instanceof RowsFileError ||
-    error instanceof SyntaxError ||
-    error instanceof TypeError ||
-    error instanceof RangeError
+    error instanceof BatchStateFileError
     ? EXIT.usage
-    : // gembed's GembedAbortError and the platform's DOMException both say "AbortError".
-      error instanceof Error && error.name === "AbortError"
+    : isAbort(error)
       ? EXIT.interrupted
       : EXIT.failure;
 }

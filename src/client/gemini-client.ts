@@ -241,6 +241,11 @@ export class GeminiClient {
   readonly files: FilesApi;
   /** The models API. */
   readonly models: ModelsApi;
+  /**
+   * Where the API key came from: `"GOOGLE_API_KEY"`, `"GEMINI_API_KEY"`, `"the apiKey option"` or
+   * `"the x-goog-api-key header"`; undefined when there is none. Never the key itself.
+   */
+  readonly apiKeySource: string | undefined;
 
   constructor(options: GeminiClientOptions = {}) {
     if (options === null || typeof options !== "object") {
@@ -308,7 +313,9 @@ export class GeminiClient {
       headers,
       fetch: fetchFunction,
       onRetry: options.onRetry,
+      keySource: apiKey === undefined ? undefined : keySource,
     });
+    this.apiKeySource = apiKey === undefined ? undefined : keySource;
 
     this.batches = {
       get: (name, requestOptions) => this.#getBatch(name, requestOptions),

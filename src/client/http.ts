@@ -68,6 +68,8 @@ export interface TransportSettings {
   headers: Record<string, string>;
   fetch: typeof fetch;
   onRetry: ((event: RetryEvent) => void) | undefined;
+  /** Where the key came from (`GOOGLE_API_KEY`, `the apiKey option`…), named when it is refused. */
+  keySource?: string | undefined;
 }
 
 /**
@@ -345,12 +347,23 @@ export class Transport {
     } catch {
       // Not JSON: keep an excerpt instead.
     }
+    // A refused key says where it came from: with both variables set, GOOGLE_API_KEY wins, and a
+    // user who fixed GEMINI_API_KEY would not know why the old key is still sent.
+    const keyRefused =
+      this.#apiKey !== undefined &&
+      this.#settings.keySource !== undefined &&
+      (response.status === 401 ||
+        status?.details?.some(
+          (detail) => typeof detail.reason === "string" && detail.reason.startsWith("API_KEY_"),
+        ) === true);
     return GeminiApiError.generate({
       httpStatus: response.status,
       error: status,
       bodyExcerpt: status === undefined ? excerpt(this.redact(text)) : undefined,
       headers: response.headers,
-      operation,
+      operation: keyRefused
+        ? `${operation}; the API key came from ${this.#settings.keySource}`
+        : operation,
     });
   }
 }

@@ -13,11 +13,15 @@ import type { BatchEncodeOptions, BatchEncodeProgress } from "../batch/encode-ba
 import { GeminiClient, type GeminiClientOptions } from "../client/gemini-client.js";
 import { abortError } from "../client/retry.js";
 import {
+  EmbeddingAbortedError,
   EmbeddingIncompleteError,
+  GembedAbortError,
   GembedError,
   type InputIssue,
   InvalidInputError,
+  InvalidOptionError,
   InvalidResponseError,
+  MissingApiKeyError,
 } from "../errors.js";
 import {
   assertNotRetired,
@@ -40,6 +44,7 @@ import {
 } from "./chunking.js";
 import { QuotaLimiter, type QuotaOptions } from "./limiter.js";
 import { toFloat32Vector } from "./normalization.js";
+import { checkOptionNames } from "./option-names.js";
 import { ChunkRunner, PipelineStoppedError, runOrdered } from "./pipeline.js";
 import {
   checkInput,
@@ -203,9 +208,12 @@ const TASK_TYPE_SET: ReadonlySet<string> = new Set(TASK_TYPES);
 
 function checkTaskType(name: string, value: unknown): void {
   if (value === undefined) return;
-  if (typeof value !== "string") throw new TypeError(`${name} must be a string.`);
+  if (typeof value !== "string") throw new InvalidOptionError(name, `${name} must be a string.`);
   if (!TASK_TYPE_SET.has(value)) {
-    throw new RangeError(`${name} must be one of ${TASK_TYPES.join(", ")}; got "${value}".`);
+    throw new InvalidOptionError(
+      name,
+      `${name} must be one of ${TASK_TYPES.join(", ")}; got "${value}".`,
+    );
   }
 }
 
@@ -217,16 +225,67 @@ function checkInteger(
 ): void {
   if (value === undefined) return;
   if (typeof value !== "number" || Number.isNaN(value))
-    throw new TypeError(`${name} must be a number.`);
+    throw new InvalidOptionError(name, `${name} must be a number.`);
   if (!Number.isInteger(value) || value < minimum || value > maximum) {
-    throw new RangeError(`${name} must be an integer from ${minimum} to ${maximum}, got ${value}.`);
+    throw new InvalidOptionError(
+      name,
+      `${name} must be an integer from ${minimum} to ${maximum}, got ${value}.`,
+    );
   }
 }
 
 function checkType(name: string, value: unknown, type: "string" | "boolean" | "function"): void {
   if (value !== undefined && typeof value !== type)
-    throw new TypeError(`${name} must be a ${type}.`);
+    throw new InvalidOptionError(name, `${name} must be a ${type}.`);
 }
+
+/** Every option of {@link GeminiEmbeddingFunctionOptions}: any other name is refused. */
+const CONSTRUCTOR_OPTIONS = [
+  "modelName",
+  "apiKey",
+  "config",
+  "baseUrl",
+  "client",
+  "timeout",
+  "maxRetries",
+  "concurrency",
+  "quota",
+  "normalize",
+  "onInputTooLong",
+  "maxTextsPerCall",
+  "maxBytesPerCall",
+  "retryBaseDelay",
+  "maxRetryDelay",
+] as const satisfies readonly (keyof GeminiEmbeddingFunctionOptions)[];
+
+/** pymilvus's (and other libraries') names for what gembed keeps under another name. */
+const CONSTRUCTOR_ALIASES = {
+  model_name: "modelName",
+  model: "modelName",
+  api_key: "apiKey",
+  base_url: "baseUrl",
+  output_dimensionality: "config.outputDimensionality",
+  outputDimensionality: "config.outputDimensionality",
+  dimensions: "config.outputDimensionality",
+  dimension: "config.outputDimensionality",
+  dim: "config.outputDimensionality",
+  task_type: "config.taskType",
+  taskType: "config.taskType",
+} as const;
+
+const CONFIG_OPTIONS = ["outputDimensionality", "taskType"] as const;
+const CONFIG_ALIASES = {
+  output_dimensionality: "config.outputDimensionality",
+  dimensions: "config.outputDimensionality",
+  task_type: "config.taskType",
+} as const;
+
+/** Per-call options of the synchronous path (the Batch API path checks its own). */
+const ENCODE_OPTIONS = ["signal", "onProgress", "taskType", "mode"] as const;
+const ENCODE_ALIASES = {
+  task_type: "options.taskType",
+  on_progress: "options.onProgress",
+} as const;
 
 /**
  * Gemini text embeddings for Milvus: documents and queries in, one `Float32Array` per text out,
@@ -261,8 +320,9 @@ export class GeminiEmbeddingFunction {
 
   constructor(options: GeminiEmbeddingFunctionOptions = {}) {
     if (options === null || typeof options !== "object") {
-      throw new TypeError("GeminiEmbeddingFunction options must be an object.");
+      throw new InvalidOptionError("options", "GeminiEmbeddingFunction options must be an object.");
     }
+    checkOptionNames(options, CONSTRUCTOR_OPTIONS, "GeminiEmbeddingFunction", CONSTRUCTOR_ALIASES);
     checkType("modelName", options.modelName, "string");
     checkType("apiKey", options.apiKey, "string");
     checkType("baseUrl", options.baseUrl, "string");
@@ -276,22 +336,27 @@ export class GeminiEmbeddingFunction {
     checkInteger("retryBaseDelay", options.retryBaseDelay, 0);
     checkInteger("maxRetryDelay", options.maxRetryDelay, 0);
     if (options.client !== undefined && !(options.client instanceof GeminiClient)) {
-      throw new TypeError("client must be a GeminiClient.");
+      throw new InvalidOptionError("client", "client must be a GeminiClient.");
     }
     const config = options.config ?? {};
     if (config === null || typeof config !== "object")
-      throw new TypeError("config must be an object.");
+      throw new InvalidOptionError("config", "config must be an object.");
+    checkOptionNames(config, CONFIG_OPTIONS, "GeminiEmbeddingFunction", CONFIG_ALIASES, "config.");
     checkTaskType("config.taskType", config.taskType);
 
     const name = options.modelName ?? DEFAULT_MODEL;
-    if (name.trim().length === 0) throw new RangeError("modelName must not be empty.");
+    if (name.trim().length === 0)
+      throw new InvalidOptionError("modelName", "modelName must not be empty.");
     assertNotRetired(name);
     this.modelName = modelId(name);
     this.#resource = modelResourceName(name);
     this.#model = getModelInfo(name);
     if (this.#model) {
       if (config.outputDimensionality !== undefined && !this.#model.supportsOutputDimensionality) {
-        throw new RangeError(`${this.modelName} does not take outputDimensionality.`);
+        throw new InvalidOptionError(
+          "config.outputDimensionality",
+          `${this.modelName} does not take outputDimensionality.`,
+        );
       }
       checkInteger(
         "config.outputDimensionality",
@@ -308,7 +373,15 @@ export class GeminiEmbeddingFunction {
     this.#maxTextsPerCall = options.maxTextsPerCall ?? MAX_TEXTS_PER_CALL;
     this.#maxBytesPerCall = options.maxBytesPerCall ?? MAX_BYTES_PER_CALL;
     this.#onInputTooLong = options.onInputTooLong;
-    this.limiter = new QuotaLimiter(options.quota);
+    try {
+      this.limiter = new QuotaLimiter(options.quota);
+    } catch (error) {
+      // The limiter checks its own settings: a bad one is an option error like any other.
+      if (error instanceof TypeError || error instanceof RangeError) {
+        throw new InvalidOptionError("quota", `quota: ${error.message}`);
+      }
+      throw error;
+    }
 
     if (options.client) {
       this.client = options.client;
@@ -319,6 +392,13 @@ export class GeminiEmbeddingFunction {
       if (options.timeout !== undefined) clientOptions.timeout = options.timeout;
       if (options.maxRetryDelay !== undefined) clientOptions.maxRetryDelay = options.maxRetryDelay;
       this.client = new GeminiClient(clientOptions);
+      // Found now, not at the first call, where it would arrive wrapped in the error of the
+      // work it stopped (and `instanceof MissingApiKeyError` would fail).
+      if (this.client.apiKeySource === undefined) {
+        throw new MissingApiKeyError(
+          "No Gemini API key: set the GEMINI_API_KEY or GOOGLE_API_KEY environment variable (in code, the `apiKey` option also works).",
+        );
+      }
     }
     this.#runner = new ChunkRunner({
       client: this.client,
@@ -529,6 +609,23 @@ export class GeminiEmbeddingFunction {
     }
   }
 
+  /** The abort error of an encode call, carrying the vectors received before it. */
+  #aborted(
+    vectors: (Float32Array | undefined)[],
+    total: number,
+    cause: GembedAbortError,
+  ): EmbeddingAbortedError {
+    const missing: number[] = [];
+    for (let index = 0; index < total; index++)
+      if (vectors[index] === undefined) missing.push(index);
+    return new EmbeddingAbortedError(
+      `Aborted by the caller after embedding ${total - missing.length} of ${total} texts; ${missing.length} missing (error.vectors keeps the others).`,
+      vectors,
+      missing,
+      cause,
+    );
+  }
+
   /**
    * The request the sync path sends for one text: the Batch API path uses it too, so both give
    * identical vectors.
@@ -613,9 +710,10 @@ export class GeminiEmbeddingFunction {
 
   #checkEncodeOptions(options: EncodeOptions): void {
     if (options === null || typeof options !== "object")
-      throw new TypeError("options must be an object.");
+      throw new InvalidOptionError("options", "options must be an object.");
+    checkOptionNames(options, ENCODE_OPTIONS, "An encode call", ENCODE_ALIASES, "options.");
     if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-      throw new TypeError("options.signal must be an AbortSignal.");
+      throw new InvalidOptionError("options.signal", "options.signal must be an AbortSignal.");
     }
     checkType("options.onProgress", options.onProgress, "function");
     checkTaskType("options.taskType", options.taskType);
@@ -658,8 +756,12 @@ export class GeminiEmbeddingFunction {
     cause: unknown,
   ): EmbeddingIncompleteError {
     const reason = cause instanceof Error ? cause.message : describeType(cause);
+    // With nothing embedded the cause is the whole story (an unknown model, a refused key, a
+    // refused connection): it leads the message.
     return new EmbeddingIncompleteError(
-      `Embedded ${total - missing.length} of ${total} texts; ${missing.length} missing. Stopped by: ${reason}`,
+      missing.length === total
+        ? `Nothing embedded (0 of ${total} texts): ${reason}`
+        : `Embedded ${total - missing.length} of ${total} texts; ${missing.length} missing. Stopped by: ${reason}`,
       vectors,
       missing,
       cause,
@@ -736,6 +838,11 @@ export class GeminiEmbeddingFunction {
         for (let index = 0; index < total; index++)
           if (vectors[index] === undefined) missing.push(index);
         throw this.#incomplete(vectors, missing, total, error.cause);
+      }
+      // The caller's abort surfaces from the pipeline at once, without the chunks it finished:
+      // they were placed above as each one ended, so the abort error carries them (paid for).
+      if (signal?.aborted && error instanceof GembedAbortError) {
+        throw this.#aborted(vectors.slice(), total, error);
       }
       throw error;
     }

@@ -20,6 +20,7 @@ import { InvalidInputError } from "../../errors.js";
 import { SourceError } from "../../ingest/errors.js";
 import { writeFileAtomic } from "../../util/atomic-write.js";
 import { checkLocalServerKey, interruptSignal } from "../embedding-options.js";
+import { InterruptedError, UsageError } from "../errors.js";
 import { checkOutputFile } from "../output-file.js";
 
 /** One row of a `gembed batch submit` input. */
@@ -55,7 +56,7 @@ export function taskOption(options: { task?: TaskType; taskType?: TaskType }): T
     options.taskType !== undefined &&
     options.task !== options.taskType
   ) {
-    throw new RangeError(
+    throw new UsageError(
       `--task ${options.task} and --task-type ${options.taskType} disagree; give --task only`,
     );
   }
@@ -446,6 +447,14 @@ Run "gembed batch <command> --help" for each command's options and examples.`,
           signal: interrupt.signal,
           cancelOnAbort: false,
         });
+      } catch (error) {
+        if (interrupt.signal.aborted) {
+          throw new InterruptedError(
+            `interrupted: job ${job.name} keeps running (not cancelled). \`gembed batch wait ${job.name}\` waits again, \`gembed batch cancel ${job.name}\` stops it.`,
+            { cause: error },
+          );
+        }
+        throw error;
       } finally {
         display.stop();
         interrupt.dispose();

@@ -13,6 +13,7 @@ import {
   type EmbeddingCliOptions,
   embeddingFunctionFrom,
 } from "../embedding-options.js";
+import { UsageError } from "../errors.js";
 import { taskOption } from "./batch.js";
 
 interface EmbedOptions extends EmbeddingCliOptions {
@@ -70,7 +71,7 @@ Exit codes: 0 ok, 1 failure (API, network), 2 bad usage or input, 130 interrupte
     if (options.task !== undefined) {
       // The API takes a title with RETRIEVAL_DOCUMENT only: a title dropped in silence is a surprise.
       if (options.title !== undefined && options.task !== "RETRIEVAL_DOCUMENT")
-        throw new RangeError(
+        throw new UsageError(
           `--title only applies to documents (RETRIEVAL_DOCUMENT), not to --task ${options.task}`,
         );
       vectors = await embeddingFunction.encode(
@@ -81,7 +82,7 @@ Exit codes: 0 ok, 1 failure (API, network), 2 bad usage or input, 130 interrupte
       );
     } else if (options.query) {
       if (options.title !== undefined)
-        throw new RangeError("--title only applies to documents, not to --query");
+        throw new UsageError("--title only applies to documents, not to --query");
       vectors = await embeddingFunction.encodeQueries(inputs);
     } else {
       vectors = await embeddingFunction.encodeDocuments(

@@ -19,6 +19,7 @@ import { rowPartsSink } from "../../ingest/row-parts-sink.js";
 import {
   ingestStream,
   type StreamIngestOptions,
+  type StreamIngestProgress,
   type StreamSink,
 } from "../../ingest/stream-pipeline.js";
 import { planSources, streamChunks } from "../../ingest/stream-sources.js";
@@ -28,7 +29,10 @@ import { TEXT_MAX_LENGTH } from "../../milvus/schema.js";
 import { connectMilvus } from "../../milvus/sdk.js";
 import { milvusStreamSink } from "../../milvus/stream-sink.js";
 import { getModelInfo } from "../../models.js";
+import { type FileLock, lockFile } from "../../util/file-lock.js";
 import { embeddingFunctionFrom, interruptSignal } from "../embedding-options.js";
+import { UsageError } from "../errors.js";
+import { interruptedIngest } from "../interrupted.js";
 import { checkOutputFile } from "../output-file.js";
 import { createProgress } from "../progress.js";
 import type { IngestCliOptions } from "./ingest.js";
@@ -57,6 +61,9 @@ export async function runStreamingIngest(
     options.chunkTokens ?? modelLimit,
     options.milvus ? Math.floor(TEXT_MAX_LENGTH / 12) : Number.MAX_SAFE_INTEGER,
   );
+  if (options.overlapTokens !== undefined && options.overlapTokens > maxTokens / 2) {
+    throw new UsageError(`--overlap-tokens must be at most half of ${maxTokens} (the chunk size)`);
+  }
   const chunk = {
     maxTokens,
     ...(options.overlapTokens !== undefined ? { overlapTokens: options.overlapTokens } : {}),
@@ -94,6 +101,8 @@ export async function runStreamingIngest(
   let onWriteFailure: StreamIngestOptions["onWriteFailure"];
   let prune: () => Promise<number> = async () => 0;
   let succeeded = false;
+  let lock: FileLock | undefined;
+  let last: StreamIngestProgress | undefined;
   try {
     if (options.milvus) {
       const client = await connectMilvus({
@@ -142,6 +151,8 @@ export async function runStreamingIngest(
       // which are what makes the run restartable (and what `search --file` reads).
       const parquet = bulkImportFormat(out) === "parquet";
       const base = parquet ? `${out}.rows.json` : out;
+      // One writer at a time: a second run on the same output would lose the first one's rows.
+      lock = await lockFile(base, "the rows file");
       const parts = await RowParts.open(base, { model: embeddingFunction.modelName, dim });
       sink = rowPartsSink(parts);
       prune = async () => parts.prune(await pruneScope(inputs), read);
@@ -166,6 +177,7 @@ export async function runStreamingIngest(
         batchSize: options.batchSize,
         signal: interrupt.signal,
         onProgress: (state) => {
+          last = state;
           const done = Math.round((state.bytes / MB) * 10) / 10;
           const total = Math.max(Math.round((totalBytes / MB) * 10) / 10, done);
           progress?.update(
@@ -180,6 +192,22 @@ export async function runStreamingIngest(
       // Only after a whole run: an interrupted one has not seen every file it keeps.
       if (options.prune) summary = { ...summary, pruned: await prune() };
       succeeded = true;
+    } catch (error) {
+      // Ctrl-C: say what was kept (every vector received was written) and how to resume. The
+      // chunk total of a stream is not known: the message says "the missing chunk(s)".
+      throw interruptedIngest(error, {
+        target,
+        progress:
+          last === undefined
+            ? undefined
+            : {
+                done: last.skipped + last.written,
+                total: Number.POSITIVE_INFINITY,
+                skipped: last.skipped,
+                written: last.written,
+                updated: last.updated,
+              },
+      });
     } finally {
       progress?.stop();
       await finish();
@@ -197,5 +225,6 @@ export async function runStreamingIngest(
   } finally {
     interrupt.dispose();
     await close();
+    await lock?.release();
   }
 }

@@ -10,11 +10,13 @@ import { access } from "node:fs/promises";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { encodeWithBatchApi } from "../../batch/encode-batch.js";
 import type { GeminiEmbeddingFunction } from "../../embedding/gemini-embedding-function.js";
+import { EmbeddingAbortedError } from "../../errors.js";
 import { LocalRowsFile } from "../../ingest/local-rows-file.js";
 import { localRowsSink } from "../../ingest/local-sink.js";
 import {
   type DocumentEmbedder,
   type IngestOptions,
+  type IngestProgress,
   type IngestSummary,
   ingestDocuments,
   type RowSink,
@@ -26,6 +28,7 @@ import { MilvusCollection } from "../../milvus/collection.js";
 import { TEXT_MAX_LENGTH } from "../../milvus/schema.js";
 import { connectMilvus } from "../../milvus/sdk.js";
 import { getModelInfo } from "../../models.js";
+import { type FileLock, lockFile } from "../../util/file-lock.js";
 import {
   addEmbeddingOptions,
   type EmbeddingCliOptions,
@@ -33,6 +36,8 @@ import {
   integerOption,
   interruptSignal,
 } from "../embedding-options.js";
+import { UsageError } from "../errors.js";
+import { interruptedIngest } from "../interrupted.js";
 import { checkOutputFile } from "../output-file.js";
 import { createProgress } from "../progress.js";
 import { runStreamingIngest } from "./ingest-stream.js";
@@ -206,6 +211,11 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
       options.chunkTokens ?? modelLimit,
       options.milvus ? Math.floor(TEXT_MAX_LENGTH / 12) : Number.MAX_SAFE_INTEGER,
     );
+    if (options.overlapTokens !== undefined && options.overlapTokens > maxTokens / 2) {
+      throw new UsageError(
+        `--overlap-tokens must be at most half of ${maxTokens} (the chunk size)`,
+      );
+    }
     const chunk = {
       maxTokens,
       ...(options.overlapTokens !== undefined ? { overlapTokens: options.overlapTokens } : {}),
@@ -222,6 +232,9 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
     let onWriteFailure: IngestOptions["onWriteFailure"];
     let prune: () => Promise<number> = async () => 0;
     let succeeded = false;
+    let lock: FileLock | undefined;
+    let last: IngestProgress | undefined;
+    const stateFile = batchStateFile(options);
     try {
       if (options.milvus) {
         const client = await connectMilvus({
@@ -269,7 +282,10 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
         // Parquet is written by the Milvus SDK's BulkWriter from the rows file kept beside it,
         // which is what makes the run restartable (and what `search --file` reads).
         const parquet = bulkImportFormat(out) === "parquet";
-        const file = await LocalRowsFile.open(parquet ? `${out}.rows.json` : out, {
+        const rowsPath = parquet ? `${out}.rows.json` : out;
+        // One writer at a time: a second run on the same file would lose the first one's rows.
+        lock = await lockFile(rowsPath, "the rows file");
+        const file = await LocalRowsFile.open(rowsPath, {
           model: embeddingFunction.modelName,
           dim,
         });
@@ -298,14 +314,23 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
           chunk,
           batchSize: options.batch ? 1_000_000 : options.batchSize,
           signal: interrupt.signal,
-          onProgress: (state) =>
-            progress?.update(state.done, state.total, `skipped ${state.skipped}`),
+          onProgress: (state) => {
+            last = state;
+            progress?.update(state.done, state.total, `skipped ${state.skipped}`);
+          },
           ...(reuse !== undefined ? { reuse } : {}),
           ...(onWriteFailure !== undefined ? { onWriteFailure } : {}),
         });
         // Only after a whole run: an interrupted one has not seen every file it keeps.
         if (options.prune) summary = { ...summary, pruned: await prune() };
         succeeded = true;
+      } catch (error) {
+        // Ctrl-C: say what was kept (the pipeline wrote every vector received) and how to resume.
+        throw interruptedIngest(error, {
+          target,
+          progress: last,
+          stateFile: options.batch ? stateFile : undefined,
+        });
       } finally {
         progress?.stop();
         await finish();
@@ -323,6 +348,7 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
     } finally {
       interrupt.dispose();
       await close();
+      await lock?.release();
     }
   });
 }
@@ -341,8 +367,8 @@ function batchEmbedder(
   options: IngestCliOptions,
   signal: AbortSignal,
 ): DocumentEmbedder {
-  const stateFile = options.batchState ?? `${options.out ?? options.collection}.batch-state.json`;
-  return {
+  const stateFile = batchStateFile(options);
+  return detachedOnAbort({
     modelName: embeddingFunction.modelName,
     get dim() {
       return embeddingFunction.dim;
@@ -364,5 +390,35 @@ function batchEmbedder(
           }
         },
       }),
+  });
+}
+
+function batchStateFile(options: IngestCliOptions): string {
+  return options.batchState ?? `${options.out ?? options.collection}.batch-state.json`;
+}
+
+/**
+ * Ctrl-C detaches from the Batch API jobs: they run on and the state file keeps them. The vectors
+ * already read are not written here: the rerun, with the same missing chunks, matches the state
+ * file and reads every job's results again at no cost (writing some now would change the input,
+ * and the state file would no longer match it). Also when the jobs were read and the synchronous
+ * step was stopped: the state is kept then too.
+ */
+function detachedOnAbort(embedder: DocumentEmbedder): DocumentEmbedder {
+  return {
+    modelName: embedder.modelName,
+    get dim() {
+      return embedder.dim;
+    },
+    async encodeDocuments(inputs, encodeOptions) {
+      try {
+        return await embedder.encodeDocuments(inputs, encodeOptions);
+      } catch (error) {
+        if (error instanceof EmbeddingAbortedError) {
+          throw new EmbeddingAbortedError(error.message, [], [], error, error.jobNames);
+        }
+        throw error;
+      }
+    },
   };
 }

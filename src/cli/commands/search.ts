@@ -22,6 +22,7 @@ import {
   embeddingFunctionFrom,
   integerOption,
 } from "../embedding-options.js";
+import { UsageError } from "../errors.js";
 import { addMilvusOptions, type MilvusCliOptions } from "./ingest.js";
 
 interface SearchCliOptions extends EmbeddingCliOptions, MilvusCliOptions {
@@ -127,7 +128,7 @@ Exit codes: 0 ok (even with no hit), 1 failure, 2 bad usage or input, 130 interr
       if (fileInfo?.isDirectory()) throw new RowsFileError(`${file} is a folder, not a rows file`);
       const rows = streamOutputRows(file)[Symbol.asyncIterator]();
       const first = await rows.next();
-      if (first.done) throw new RangeError(`${file} holds no rows: run gembed ingest first`);
+      if (first.done) throw new RowsFileError(`${file} holds no rows: run gembed ingest first`);
       const info = await outputInfo(file);
       const dim = options.dim ?? info?.dim ?? first.value.vector.length;
       const model = modelGiven ? options.model : (info?.model ?? options.model);
@@ -141,7 +142,7 @@ Exit codes: 0 ok (even with no hit), 1 failure, 2 bad usage or input, 130 interr
           `${file} holds ${stored.model ?? "embedding"} vectors of dim ${stored.dim}; a query embedded with ${model} at dim ${dim} cannot be compared with them. Leave out --model and --dim to use the file's.`,
         );
       }
-      const predicate = options.filter !== undefined ? compileFilter(options.filter) : undefined;
+      const predicate = options.filter !== undefined ? filterOption(options.filter) : undefined;
       const embeddingFunction = embeddingFunctionFrom({ ...options, model, dim });
       const [vector] = await embeddingFunction.encodeQueries([query]);
       const found = await searchRowStream(
@@ -178,4 +179,16 @@ Exit codes: 0 ok (even with no hit), 1 failure, 2 bad usage or input, 130 interr
       );
     }
   });
+}
+
+/** `--filter`: a filter that does not parse is a usage error (exit 2), not a crash. */
+function filterOption(expression: string): ReturnType<typeof compileFilter> {
+  try {
+    return compileFilter(expression);
+  } catch (error) {
+    if (error instanceof SyntaxError || error instanceof TypeError) {
+      throw new UsageError(`--filter: ${error.message}`);
+    }
+    throw error;
+  }
 }

@@ -8,6 +8,8 @@
 
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { type ServerOptions, startServer } from "../../server/index.js";
+import { resolveOptions } from "../../server/options.js";
+import { UsageError } from "../errors.js";
 
 interface ServeFlags {
   port?: number;
@@ -188,6 +190,15 @@ mixed with real Gemini vectors in one collection. See docs/local-server.md.`,
   );
   command.action(async (flags: ServeFlags) => {
     const options = serveOptions(flags);
+    try {
+      resolveOptions(options);
+    } catch (error) {
+      // Options the flags could not check alone (e.g. a quota window of 0 ms): a usage error.
+      if (error instanceof TypeError || error instanceof RangeError) {
+        throw new UsageError(error.message);
+      }
+      throw error;
+    }
     const server = await startServer(options);
     process.stdout.write(`gembed serve listening on ${server.url}\n`);
     process.stdout.write(`data folder: ${server.dataDir}\n`);
