@@ -313,6 +313,14 @@ export class RowParts {
     });
   }
 
+  /**
+   * Sizes the index for about `entries` chunks and documents at once (from the first pass), so
+   * it is not rebuilt again and again as it fills.
+   */
+  reserve(entries: number): void {
+    this.#index.reserve(entries);
+  }
+
   /** The index entries of the ids that have a row. */
   lookup(ids: Iterable<string>): Map<string, IndexEntry> {
     const found = new Map<string, IndexEntry>();
@@ -391,8 +399,9 @@ export class RowParts {
    */
   removeStale(documentId: string, count: number): number {
     const before = this.#index.documentChunks(documentId);
+    if (before === count) return 0;
     this.#index.setDocumentChunks(documentId, count);
-    if (before === undefined || before === count) return 0;
+    if (before === undefined) return 0;
     const keep = new Set(chunkIds(documentId, count));
     let removed = 0;
     for (const id of chunkIds(documentId, before)) {

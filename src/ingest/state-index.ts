@@ -26,6 +26,8 @@ const MAGIC = "GEMBEDIX1";
 const HEADER_BYTES = 4096;
 const SLOT_BYTES = 64;
 const INITIAL_SLOTS = 4096;
+/** Slots read at once while probing: one 4 KiB page. */
+const BLOCK_SLOTS = 64;
 /** The slot's `part` of a removed entry (probes go on past it). */
 const TOMBSTONE = 0xffff_ffff;
 
@@ -69,6 +71,7 @@ export class StateIndex {
   #slots: number;
   #used: number;
   readonly #slot = Buffer.alloc(SLOT_BYTES);
+  readonly #block = Buffer.alloc(BLOCK_SLOTS * SLOT_BYTES);
 
   private constructor(file: string, fd: number, slots: number, used: number) {
     this.path = file;
@@ -117,21 +120,46 @@ export class StateIndex {
     return this.#slot;
   }
 
-  /** The slot holding `key`, or the first free one where it would go (and whether found). */
+  /**
+   * The slot holding `key`, or the first free one where it would go (and whether found). Probes
+   * read a page of 64 slots at a time: one read for almost every lookup.
+   */
   #find(key: Buffer): { index: number; found: boolean } {
     let index = key.readUInt32LE(0) % this.#slots;
     let free = -1;
+    let blockStart = -1;
     for (;;) {
-      const slot = this.#read(index);
-      const part = slot.readUInt32LE(56);
+      if (blockStart < 0 || index < blockStart || index >= blockStart + BLOCK_SLOTS) {
+        blockStart = index - (index % BLOCK_SLOTS);
+        const count = Math.min(BLOCK_SLOTS, this.#slots - blockStart);
+        readSync(
+          this.#fd,
+          this.#block,
+          0,
+          count * SLOT_BYTES,
+          HEADER_BYTES + blockStart * SLOT_BYTES,
+        );
+      }
+      const at = (index - blockStart) * SLOT_BYTES;
+      const part = this.#block.readUInt32LE(at + 56);
       if (part === 0) return { index: free >= 0 ? free : index, found: false };
       if (part === TOMBSTONE) {
         if (free < 0) free = index;
-      } else if (slot.compare(key, 0, 16, 0, 16) === 0) {
+      } else if (this.#block.compare(key, 0, 16, at, at + 16) === 0) {
         return { index, found: true };
       }
       index = (index + 1) % this.#slots;
     }
+  }
+
+  /**
+   * Makes room for `entries` in all without a rebuild on the way (a rebuild rewrites every
+   * entry): called once with what the first pass expects.
+   */
+  reserve(entries: number): void {
+    let slots = this.#slots;
+    while (entries * 10 > slots * 7) slots *= 2;
+    if (slots > this.#slots) this.#rebuild(slots);
   }
 
   #write(index: number, slot: Buffer): void {

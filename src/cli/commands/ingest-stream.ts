@@ -154,6 +154,8 @@ export async function runStreamingIngest(
       // One writer at a time: a second run on the same output would lose the first one's rows.
       lock = await lockFile(base, "the rows file");
       const parts = await RowParts.open(base, { model: embeddingFunction.modelName, dim });
+      // An entry per chunk (a chunk is at most maxTokens × 4 characters) and per document.
+      parts.reserve(Math.ceil(plan.bytes / (maxTokens * 3)) + plan.documents * 2);
       sink = rowPartsSink(parts);
       prune = async () => parts.prune(await pruneScope(inputs), read);
       close = async () => parts.close();
