@@ -23,6 +23,7 @@ import {
   streamChunks,
 } from "../src/ingest/stream-sources.js";
 import { type RunningServer, startServer } from "../src/server/index.js";
+import { estimateTokens } from "../src/tokens.js";
 
 let server: RunningServer;
 let folder: string;
@@ -83,6 +84,20 @@ describe("splitTextStream", () => {
         expect(pieces).toEqual(expected);
       }
     }
+  });
+});
+
+describe("chunks with a title", () => {
+  it("leave room for the title, which the API counts in the model's input", () => {
+    const title = "A title of some forty characters, or so";
+    const chunks = chunkDocument(
+      // Words without sentence ends: chunks are cut at a space, right at the size limit.
+      { id: "t", text: "word ".repeat(5_000), title, source: "t" },
+      { maxTokens: 256 },
+    );
+    expect(chunks.length).toBeGreaterThan(3);
+    for (const chunk of chunks)
+      expect(estimateTokens(chunk.text) + estimateTokens(title)).toBeLessThanOrEqual(256);
   });
 });
 

@@ -98,6 +98,20 @@ export function splitText(text: string, options: ChunkOptions = {}): string[] {
 }
 
 /**
+ * Chunk options that leave room for a title: the API counts a document's title in the model's
+ * input, so a chunk of `maxTokens` with a title would have its end cut off. The chunk size shrinks
+ * by the title's tokens (to half of `maxTokens` at most); the overlap stays, within half a chunk.
+ */
+export function roomForTitle(options: ChunkOptions, title: string | undefined): ChunkOptions {
+  if (title === undefined || title.length === 0) return options;
+  const maxTokens = options.maxTokens ?? 2048;
+  const room = Math.max(8, Math.ceil(maxTokens / 2), maxTokens - estimateTokens(title));
+  if (room >= maxTokens) return options;
+  const overlap = options.overlapTokens ?? Math.floor(maxTokens / 10);
+  return { maxTokens: room, overlapTokens: Math.min(overlap, Math.floor(room / 2)) };
+}
+
+/**
  * Splits a document into chunks with ids derived from the document's id: the id itself when the
  * document fits, else `${id}#0`, `${id}#1`, … Each chunk's metadata carries `source`,
  * `document_id`, `chunk` and `chunks` next to the document's own metadata.
@@ -106,7 +120,7 @@ export function chunkDocument(
   document: SourceDocument,
   options: ChunkOptions = {},
 ): DocumentChunk[] {
-  const pieces = splitText(document.text, options);
+  const pieces = splitText(document.text, roomForTitle(options, document.title));
   return pieces.map((text, index) => {
     const chunk: DocumentChunk = {
       id: pieces.length === 1 ? document.id : `${document.id}#${index}`,

@@ -20,6 +20,7 @@ import {
   chunkDocument,
   findBreak,
   resolveChunkOptions,
+  roomForTitle,
   wordStart,
 } from "./chunk.js";
 import type { DocumentChunk, SourceDocument } from "./documents.js";
@@ -208,19 +209,32 @@ async function checkTextFile(
   let content = false;
   let chunks = 0;
   const large = bytes >= LARGE_FILE_BYTES;
-  let title = "";
   try {
     if (large) {
+      // The title (from the first 64 KiB) leaves room in each chunk: known before counting.
+      if (MARKDOWN_EXTENSIONS.has(path.extname(file).toLowerCase())) {
+        const head = Buffer.alloc(Math.min(65_536, bytes));
+        const reader = await open(file, "r");
+        try {
+          await reader.read(head, 0, head.length, 0);
+        } finally {
+          await reader.close();
+        }
+        const found = markdownTitle(
+          encoding === "latin1" ? head.toString("latin1") : head.toString("utf8"),
+        );
+        if (found !== undefined) planned.title = found;
+      }
       // The chunk count goes into every chunk's metadata: count it now, without keeping the text.
       const parts = decodeFile(file, encoding);
       const watched = (async function* () {
         for await (const part of parts) {
-          if (title.length < 65_536) title += part.slice(0, 65_536 - title.length);
           if (!content && /\S/.test(part)) content = true;
           yield part;
         }
       })();
-      for await (const _piece of splitTextStream(watched, chunk)) chunks++;
+      for await (const _piece of splitTextStream(watched, roomForTitle(chunk, planned.title)))
+        chunks++;
     } else {
       for await (const part of decodeFile(file, encoding))
         if (!content && /\S/.test(part)) content = true;
@@ -230,13 +244,7 @@ async function checkTextFile(
     throw error;
   }
   if (!content) return "empty file";
-  if (large) {
-    planned.chunks = chunks;
-    if (MARKDOWN_EXTENSIONS.has(path.extname(file).toLowerCase())) {
-      const found = markdownTitle(title);
-      if (found !== undefined) planned.title = found;
-    }
-  }
+  if (large) planned.chunks = chunks;
   return undefined;
 }
 
@@ -427,7 +435,7 @@ export async function* streamChunks(
         const parts = decodeFile(file.path, encoding, (bytes) => {
           pending += bytes;
         });
-        for await (const text of splitTextStream(parts, chunkOptions)) {
+        for await (const text of splitTextStream(parts, roomForTitle(chunkOptions, file.title))) {
           if (index >= count)
             fail({ source: file.id, reason: "the file changed while it was read (more chunks)" });
           const chunk: DocumentChunk = {
