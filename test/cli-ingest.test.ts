@@ -55,7 +55,8 @@ describe("gembed ingest and search over the local rows file", () => {
     expect(summary).toMatchObject({ documents: 3, skipped: 0, removed: 0 });
     expect(summary.chunks).toBeGreaterThan(4);
     expect(summary.written).toBe(summary.chunks);
-    expect(first.stderr).toMatch(/ingest: \d+\/\d+ chunks/);
+    // Progress over the stream: source megabytes read of the first pass's total, and counts.
+    expect(first.stderr).toMatch(/ingest: [\d.]+\/[\d.]+ MB \(\d+ documents, \d+ chunks, /);
 
     const rows = await readRows("gembed.json");
     expect(rows).toHaveLength(Number(summary.chunks));
@@ -356,7 +357,8 @@ describe("gembed ingest and search over the local rows file", () => {
     try {
       await writeFile(
         path.join(folder, "rows.jsonl"),
-        Array.from({ length: 100 }, (_, index) =>
+        // Three calls of 100 texts (what one embedding call takes), one at a time.
+        Array.from({ length: 300 }, (_, index) =>
           JSON.stringify({ id: `row-${index}`, text: paragraph(index) }),
         ).join("\n"),
       );
@@ -387,7 +389,7 @@ describe("gembed ingest and search over the local rows file", () => {
       await expect(stat(journal)).rejects.toThrow();
       const rows = await readRows("gembed.json");
       expect(rows.length).toBeGreaterThanOrEqual(10);
-      expect(rows.length).toBeLessThan(100);
+      expect(rows.length).toBeLessThan(300);
       expect(rows.length % 10).toBe(0);
     } finally {
       await slow.close();
@@ -432,7 +434,7 @@ describe("gembed ingest and search over the local rows file", () => {
       expect(killed.signal).toBe("SIGKILL");
       const journaled = (await readFile(journal, "utf8"))
         .split("\n")
-        .filter((line) => line.endsWith("}")).length;
+        .filter((line) => line.startsWith("{")).length;
       expect(journaled).toBeGreaterThanOrEqual(30);
       expect(journaled).toBeLessThan(count);
 

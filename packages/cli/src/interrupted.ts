@@ -26,8 +26,11 @@ export interface InterruptedIngest {
 export function interruptedIngest(error: unknown, run: InterruptedIngest): unknown {
   if (!(error instanceof Error) || error.name !== "AbortError") return error;
   const written = run.progress?.written ?? 0;
+  // A streamed run does not know its chunk total (Infinity): "the missing chunk(s)".
   const left =
-    run.progress === undefined ? undefined : Math.max(0, run.progress.total - run.progress.done);
+    run.progress === undefined || !Number.isFinite(run.progress.total)
+      ? undefined
+      : Math.max(0, run.progress.total - run.progress.done);
   const jobs = batchJobsOf(error);
   const parts = [
     `interrupted: ${written} row(s) written to ${run.target}${written > 0 ? " (every vector received before Ctrl-C)" : ""}.`,

@@ -19,7 +19,11 @@ export interface ChunkOptions {
 
 const CHARS_PER_TOKEN = 4;
 
-function resolveChunkOptions(options: ChunkOptions): { maxChars: number; overlapChars: number } {
+/** Checks chunk options and turns them into characters (4 per token). */
+export function resolveChunkOptions(options: ChunkOptions): {
+  maxChars: number;
+  overlapChars: number;
+} {
   const maxTokens = checkInteger(options.maxTokens ?? 2048, "maxTokens", 8);
   const overlapTokens = checkNumber(
     options.overlapTokens ?? Math.floor(maxTokens / 10),
@@ -38,7 +42,7 @@ function isHighSurrogate(code: number): boolean {
 }
 
 /** The best place to end a chunk in `text[from, to)`: a paragraph, a line, a sentence, a space. */
-function findBreak(text: string, from: number, to: number): number {
+export function findBreak(text: string, from: number, to: number): number {
   const window = text.slice(from, to);
   const candidates = [/\n\s*\n/g, /\n/g, /[.!?。！？]["')\]]?\s/g, /\s/g];
   for (const pattern of candidates) {
@@ -51,7 +55,7 @@ function findBreak(text: string, from: number, to: number): number {
 }
 
 /** The start of the word at or after `position` (so an overlap does not begin mid-word). */
-function wordStart(text: string, position: number, limit: number): number {
+export function wordStart(text: string, position: number, limit: number): number {
   if (position <= 0) return 0;
   if (/\s/.test(text[position - 1] ?? "")) return position;
   for (let index = position; index < limit; index++) {
@@ -94,6 +98,20 @@ export function splitText(text: string, options: ChunkOptions = {}): string[] {
 }
 
 /**
+ * Chunk options that leave room for a title: the API counts a document's title in the model's
+ * input, so a chunk of `maxTokens` with a title would have its end cut off. The chunk size shrinks
+ * by the title's tokens (to half of `maxTokens` at most); the overlap stays, within half a chunk.
+ */
+export function roomForTitle(options: ChunkOptions, title: string | undefined): ChunkOptions {
+  if (title === undefined || title.length === 0) return options;
+  const maxTokens = options.maxTokens ?? 2048;
+  const room = Math.max(8, Math.ceil(maxTokens / 2), maxTokens - estimateTokens(title));
+  if (room >= maxTokens) return options;
+  const overlap = options.overlapTokens ?? Math.floor(maxTokens / 10);
+  return { maxTokens: room, overlapTokens: Math.min(overlap, Math.floor(room / 2)) };
+}
+
+/**
  * Splits a document into chunks with ids derived from the document's id: the id itself when the
  * document fits, else `${id}#0`, `${id}#1`, … Each chunk's metadata carries `source`,
  * `document_id`, `chunk` and `chunks` next to the document's own metadata.
@@ -102,23 +120,7 @@ export function chunkDocument(
   document: SourceDocument,
   options: ChunkOptions = {},
 ): DocumentChunk[] {
-  // The title is embedded with every chunk (the API's `title`, or gemini-embedding-2's prompt):
-  // it takes its share of the input limit, so a full chunk plus its title still fits.
-  const titleTokens = document.title === undefined ? 0 : estimateTokens(document.title);
-  const maxTokens = options.maxTokens ?? 2048;
-  const room = maxTokens - titleTokens;
-  const pieces = splitText(
-    document.text,
-    titleTokens > 0 && room >= 16
-      ? {
-          ...options,
-          maxTokens: room,
-          ...(options.overlapTokens !== undefined
-            ? { overlapTokens: Math.min(options.overlapTokens, Math.floor(room / 2)) }
-            : {}),
-        }
-      : options,
-  );
+  const pieces = splitText(document.text, roomForTitle(options, document.title));
   return pieces.map((text, index) => {
     const chunk: DocumentChunk = {
       id: pieces.length === 1 ? document.id : `${document.id}#${index}`,

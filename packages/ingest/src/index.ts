@@ -10,6 +10,7 @@ export { type ChunkOptions, chunkDocument, splitText } from "./chunk.js";
 export type { DocumentChunk, EmbeddingRow, JsonValue, SourceDocument } from "./documents.js";
 export { RowsFileError, RowsFileWriteError, SourceError, type SourceIssue } from "./errors.js";
 export { compileFilter } from "./filter.js";
+export { FingerprintSet } from "./fingerprint-set.js";
 export { type ContentHashInput, contentHash } from "./hash.js";
 export {
   LocalRowsFile,
@@ -31,4 +32,36 @@ export {
   type StoredRowState,
 } from "./pipeline.js";
 export { isPrunable, pruneRowsFile, pruneScope } from "./prune.js";
+export {
+  chunkIds,
+  metadataHash,
+  outputInfo,
+  PART_BYTES,
+  partPath,
+  RowParts,
+  type RowPartsOptions,
+  streamOutputRows,
+} from "./row-parts.js";
+export { rowPartsSink } from "./row-parts-sink.js";
 export { globBase, type ReadSourcesOptions, readSources, SKIPPED_FOLDERS } from "./sources.js";
+export { type IndexEntry, StateIndex } from "./state-index.js";
+export {
+  ingestStream,
+  type StoredDigest,
+  type StreamEmbedder,
+  type StreamIngestOptions,
+  type StreamIngestProgress,
+  type StreamSink,
+} from "./stream-pipeline.js";
+export { searchRowStream } from "./stream-search.js";
+export {
+  LARGE_FILE_BYTES,
+  type PlannedFile,
+  planSources,
+  type SourcePlan,
+  type StreamChunksHooks,
+  type StreamedChunk,
+  type StreamSourcesOptions,
+  splitTextStream,
+  streamChunks,
+} from "./stream-sources.js";

@@ -58,11 +58,11 @@ export const SKIPPED_FOLDERS = [
   "site-packages",
 ] as const;
 
-const JSONL_EXTENSIONS = new Set([".jsonl", ".ndjson"]);
-const MARKDOWN_EXTENSIONS = new Set([".md", ".markdown"]);
+export const JSONL_EXTENSIONS = new Set([".jsonl", ".ndjson"]);
+export const MARKDOWN_EXTENSIONS = new Set([".md", ".markdown"]);
 
 /** A path shown to the user: relative to `cwd` when inside it, else absolute; always with `/`. */
-function toDisplay(file: string, cwd: string): string {
+export function toDisplay(file: string, cwd: string): string {
   const relative = path.relative(cwd, file);
   const shown = relative.startsWith("..") || path.isAbsolute(relative) ? file : relative;
   return shown.split(path.sep).join("/");
@@ -75,7 +75,7 @@ function toDisplay(file: string, cwd: string): string {
  * `<its folder's name>/<file name>` (so `corpus/a.md` too), and a glob's match is its path from
  * the glob's fixed part (`corpus/**\/*.md` gives `corpus/…`).
  */
-function idFrom(root: string, file: string): string {
+export function idFrom(root: string, file: string): string {
   const relative = path.relative(path.dirname(root), file);
   return relative.split(path.sep).join("/");
 }
@@ -274,7 +274,7 @@ async function readFileInput(file: string, id: string, context: ReadContext): Pr
  * folder (those above the folder given are not read, so the folder gives the same files from
  * wherever it is named).
  */
-async function gitignoreRules(folder: string): Promise<{ base: string; rules: Ignore }[]> {
+export async function gitignoreRules(folder: string): Promise<{ base: string; rules: Ignore }[]> {
   const files = await glob("**/.gitignore", {
     cwd: folder,
     absolute: true,
@@ -289,7 +289,7 @@ async function gitignoreRules(folder: string): Promise<{ base: string; rules: Ig
   return rules;
 }
 
-function gitignored(file: string, rules: { base: string; rules: Ignore }[]): boolean {
+export function gitignored(file: string, rules: { base: string; rules: Ignore }[]): boolean {
   return rules.some(({ base, rules: folderRules }) => {
     const relative = path.relative(base, file);
     if (relative.startsWith("..") || path.isAbsolute(relative)) return false;

@@ -653,7 +653,7 @@ export class MilvusCollection {
    * page by page with a query iterator (a range filter on the id prefix, no `like` escaping), then
    * deletes them by id. Returns how many rows were deleted.
    */
-  async pruneDocuments(prefixes: string[], read: Set<string>): Promise<number> {
+  async pruneDocuments(prefixes: string[], read: { has(id: string): boolean }): Promise<number> {
     const gone: string[] = [];
     for (const prefix of prefixes) {
       if (prefix === "") continue;

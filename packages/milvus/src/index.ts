@@ -66,4 +66,5 @@ export {
   loadMilvusSdk,
   type MilvusSdkModule,
 } from "./sdk.js";
+export { milvusStreamSink } from "./stream-sink.js";
 export { toMilvusVector, toMilvusVectors } from "./vectors.js";

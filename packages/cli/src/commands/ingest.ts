@@ -47,6 +47,7 @@ import { interruptedIngest } from "../interrupted.js";
 import { mediaAwareEmbedder, splitMediaInputs } from "../media-sources.js";
 import { checkOutputFile } from "../output-file.js";
 import { createProgress } from "../progress.js";
+import { runStreamingIngest } from "./ingest-stream.js";
 
 /** Options shared by `ingest` and `search` to reach Milvus. */
 export interface MilvusCliOptions {
@@ -56,7 +57,7 @@ export interface MilvusCliOptions {
   collection: string;
 }
 
-interface IngestCliOptions extends EmbeddingCliOptions, MilvusCliOptions {
+export interface IngestCliOptions extends EmbeddingCliOptions, MilvusCliOptions {
   out?: string;
   chunkTokens?: number;
   overlapTokens?: number;
@@ -189,9 +190,15 @@ The API key comes from GEMINI_API_KEY or GOOGLE_API_KEY.
 Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interrupted.`,
   );
   command.action(async (inputs: string[], options: IngestCliOptions) => {
-    const skippedFiles: { source: string; reason: string }[] = [];
     // Images, PDFs, audio and video (gemini-embedding-2): one row per file (media-sources.ts).
     const media = await splitMediaInputs(inputs, options.model);
+    // Every other run but the Batch API's streams its sources and outputs (bounded memory). Media
+    // runs (and folders whose media a text-only model leaves out) take the path below: a row per
+    // file, whose bytes are streamed to the Files API when large, never held whole.
+    if (!options.batch && media.documents.length === 0 && media.leftOut === 0) {
+      return runStreamingIngest(inputs, options, command);
+    }
+    const skippedFiles: { source: string; reason: string }[] = [];
     if (media.documents.length > 0 && options.batch)
       throw new UsageError("--batch does not take image, PDF, audio or video files yet");
     const documents =

@@ -5,7 +5,15 @@
  * @module
  */
 
-import { compileFilter, LocalRowsFile, RowsFileError } from "@gembed/ingest";
+import { stat } from "node:fs/promises";
+import path from "node:path";
+import {
+  compileFilter,
+  outputInfo,
+  RowsFileError,
+  searchRowStream,
+  streamOutputRows,
+} from "@gembed/ingest";
 import { collectionModel, connectMilvus, FIELDS, MilvusCollection } from "@gembed/milvus";
 import type { Command } from "commander";
 import { modelId } from "gembed/internal";
@@ -115,29 +123,37 @@ Exit codes: 0 ok (even with no hit), 1 failure, 2 bad usage or input, 130 interr
         await client.closeConnection();
       }
     } else {
-      const file = await LocalRowsFile.open(options.file ?? `${options.collection}.json`);
-      if (file.size === 0)
-        throw new RowsFileError(`${file.path} holds no rows: run gembed ingest first`);
-      const info = file.info;
-      const dim = options.dim ?? info?.dim ?? file.rows()[0]!.vector.length;
+      // Streamed over the parts of the output: memory is one row plus the hits.
+      const file = path.resolve(options.file ?? `${options.collection}.json`);
+      const fileInfo = await stat(file).catch(() => undefined);
+      if (fileInfo?.isDirectory()) throw new RowsFileError(`${file} is a folder, not a rows file`);
+      const rows = streamOutputRows(file)[Symbol.asyncIterator]();
+      const first = await rows.next();
+      if (first.done) throw new RowsFileError(`${file} holds no rows: run gembed ingest first`);
+      const info = await outputInfo(file);
+      const dim = options.dim ?? info?.dim ?? first.value.vector.length;
       const model = modelGiven ? options.model : (info?.model ?? options.model);
       // Vectors of two models (or two dims) are not comparable: a score between them means nothing.
-      const stored = info ?? { model: undefined, dim: file.rows()[0]!.vector.length };
+      const stored = info ?? { model: undefined, dim: first.value.vector.length };
       if (
         (stored.model !== undefined && modelId(model) !== modelId(stored.model)) ||
         dim !== stored.dim
       ) {
         throw new RowsFileError(
-          `${file.path} holds ${stored.model ?? "embedding"} vectors of dim ${stored.dim}; a query embedded with ${model} at dim ${dim} cannot be compared with them. Leave out --model and --dim to use the file's.`,
+          `${file} holds ${stored.model ?? "embedding"} vectors of dim ${stored.dim}; a query embedded with ${model} at dim ${dim} cannot be compared with them. Leave out --model and --dim to use the file's.`,
         );
       }
       const predicate = options.filter !== undefined ? filterOption(options.filter) : undefined;
       const embeddingFunction = embeddingFunctionFrom({ ...options, model, dim });
       const [vector] = await embeddingFunction.encodeQueries([query]);
-      const found = file.search(vector!, {
-        limit: options.limit,
-        ...(predicate ? { where: predicate } : {}),
-      });
+      const found = await searchRowStream(
+        (async function* () {
+          yield first.value;
+          for (let next = await rows.next(); !next.done; next = await rows.next()) yield next.value;
+        })(),
+        vector!,
+        { limit: options.limit, ...(predicate ? { where: predicate } : {}) },
+      );
       found.forEach((hit, index) => {
         hits.push({
           rank: index + 1,
@@ -148,7 +164,7 @@ Exit codes: 0 ok (even with no hit), 1 failure, 2 bad usage or input, 130 interr
           metadata: hit.row.metadata,
         });
       });
-      where = file.path;
+      where = file;
     }
     if (options.json) {
       process.stdout.write(`${JSON.stringify({ query, source: where, hits })}\n`);

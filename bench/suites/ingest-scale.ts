@@ -1,0 +1,321 @@
+/**
+ * `npm run bench -- ingest-scale`: `gembed ingest` at any size, as a child process (its own peak
+ * RSS, from `process.resourceUsage().maxRSS` printed at exit), against the local server in this
+ * process, 128 dims, on generated corpora (many Markdown files, two large ones split as read,
+ * and one large JSONL):
+ * - to bulk-import files (local parts): peak RSS, MB/s and chunks/s, next to what the server
+ *   sustains alone (a child streaming chunk-sized texts through `encodeStream`, no I/O);
+ * - into Milvus Lite (first size only): peak RSS, rows/s, and an unchanged rerun;
+ * - kill -9 at a random point of a run (the 1 GB one when selected, else the largest), then a
+ *   rerun: rows lost (must be 0) and texts paid twice.
+ *
+ * Sizes: GEMBED_BENCH_SIZES, e.g. `200MB,1GB,2GB` (default `200MB`: the machine is shared).
+ * GEMBED_BENCH_MILVUS=0 leaves out Milvus Lite; GEMBED_BENCH_KILL=0 the kill -9 run.
+ */
+import { spawn } from "node:child_process";
+import { createWriteStream } from "node:fs";
+import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { startMilvusLite } from "@gembed/milvus";
+import { startServer } from "@gembed/server";
+import { streamOutputRows } from "../../packages/ingest/src/row-parts.js";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const DIM = 128;
+const MB = 1024 * 1024;
+
+function parseSize(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(MB|GB)$/i.exec(text.trim());
+  if (!match)
+    throw new Error(`GEMBED_BENCH_SIZES: cannot read ${JSON.stringify(text)} (e.g. 200MB,1GB)`);
+  return Math.round(Number(match[1]) * (match[2]!.toUpperCase() === "GB" ? 1024 : 1) * MB);
+}
+
+/** Prose that differs from row to row (different content hashes), from a fixed vocabulary. */
+function prose(seed: number, bytes: number): string {
+  const words = [
+    "milvus",
+    "vector",
+    "gemini",
+    "search",
+    "index",
+    "chunk",
+    "stream",
+    "rows",
+    "of",
+    "the",
+  ];
+  const parts: string[] = [`Document ${seed}.`];
+  let length = parts[0]!.length;
+  for (let index = 0; length < bytes; index++) {
+    const word =
+      index % 11 === 10 ? `${words[(seed + index) % 10]}.` : words[(seed * 7 + index * 3) % 10]!;
+    const piece = index % 97 === 96 ? `${word}\n\n` : word;
+    parts.push(piece);
+    length += piece.length + 1;
+  }
+  return parts.join(" ");
+}
+
+async function writeStream(
+  file: string,
+  produce: (write: (text: string) => Promise<void>) => Promise<void>,
+) {
+  const output = createWriteStream(file);
+  let failure: unknown;
+  let waiting: ((error: unknown) => void) | undefined;
+  output.on("error", (error) => {
+    failure = error;
+    waiting?.(error);
+  });
+  const write = (text: string) =>
+    new Promise<void>((resolve, reject) => {
+      if (failure !== undefined) reject(failure);
+      else if (output.write(text)) resolve();
+      else {
+        waiting = reject;
+        output.once("drain", () => {
+          waiting = undefined;
+          resolve();
+        });
+      }
+    });
+  await produce(write);
+  await new Promise<void>((resolve) => output.end(resolve));
+}
+
+/**
+ * A corpus of `bytes`: 40% in 64 KB Markdown files, 10% in two large Markdown files (split as
+ * they are read), 50% in one JSONL of 4 KB rows.
+ */
+export async function makeCorpus(folder: string, bytes: number): Promise<void> {
+  const docs = path.join(folder, "docs");
+  await mkdir(docs, { recursive: true });
+  const smallBytes = 64 * 1024;
+  const files = Math.round((bytes * 0.4) / smallBytes);
+  for (let index = 0; index < files; index++) {
+    const sub = path.join(docs, `part-${Math.floor(index / 500)}`);
+    if (index % 500 === 0) await mkdir(sub, { recursive: true });
+    await writeFile(
+      path.join(sub, `doc-${index}.md`),
+      `# Document ${index}\n\n${prose(index, smallBytes)}`,
+    );
+  }
+  for (let index = 0; index < 2; index++) {
+    await writeStream(path.join(docs, `large-${index}.md`), async (write) => {
+      await write(`# Large ${index}\n\n`);
+      for (let block = 0; block < (bytes * 0.05) / MB; block++)
+        await write(prose(block * 10 + index, MB));
+    });
+  }
+  await writeStream(path.join(folder, "rows.jsonl"), async (write) => {
+    const rows = Math.round((bytes * 0.5) / 4096);
+    for (let index = 0; index < rows; index++)
+      await write(
+        `${JSON.stringify({ id: `row-${index}`, text: prose(index, 4000), metadata: { n: index % 10 } })}\n`,
+      );
+  });
+}
+
+interface ChildResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  seconds: number;
+  maxRssMb: number | undefined;
+}
+
+function runChild(
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; killAfterMs?: number },
+): Promise<ChildResult> {
+  const started = performance.now();
+  const child = spawn(process.execPath, args, {
+    cwd: options.cwd,
+    env: options.env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (part: string) => {
+    stdout += part;
+  });
+  child.stderr.setEncoding("utf8").on("data", (part: string) => {
+    stderr += part;
+  });
+  const timer =
+    options.killAfterMs === undefined
+      ? undefined
+      : setTimeout(() => child.kill("SIGKILL"), options.killAfterMs);
+  return new Promise((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      if (timer) clearTimeout(timer);
+      const rss = /GEMBED_MAX_RSS_KB=(\d+)/.exec(stderr);
+      resolve({
+        code,
+        signal,
+        stdout,
+        stderr,
+        seconds: (performance.now() - started) / 1000,
+        maxRssMb: rss ? Number(rss[1]) / 1024 : undefined,
+      });
+    });
+  });
+}
+
+export default async function (): Promise<void> {
+  const sizes = (process.env.GEMBED_BENCH_SIZES ?? "200MB").split(",").map((size) => size.trim());
+  const folder = await mkdtemp(path.join(tmpdir(), "gembed-bench-scale-"));
+  const server = await startServer();
+  const cli = path.join(root, "dist/cli/main.js");
+  await stat(cli).catch(() => {
+    throw new Error("dist/cli/main.js is missing: run through `npm run bench` (it builds first)");
+  });
+  const preload = path.join(root, "bench/support/report-rss.mjs");
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    GOOGLE_GEMINI_BASE_URL: server.url,
+    GEMINI_API_KEY: "bench-key",
+    NO_COLOR: "1",
+  };
+  delete env.GOOGLE_API_KEY;
+  const ingestArgs = (extra: string[]) => [
+    "--import",
+    preload,
+    cli,
+    "ingest",
+    "docs",
+    "rows.jsonl",
+    "--dim",
+    String(DIM),
+    "--json",
+    "--no-progress",
+    ...extra,
+  ];
+  const summaryOf = (result: ChildResult) => {
+    const line = result.stdout.trim().split("\n").at(-1) ?? "";
+    try {
+      return JSON.parse(line) as {
+        documents: number;
+        chunks: number;
+        skipped: number;
+        embedded: number;
+        written: number;
+      };
+    } catch {
+      throw new Error(
+        `ingest gave no summary (code ${result.code}): ${result.stderr.slice(-2000)}`,
+      );
+    }
+  };
+  try {
+    // What the server sustains alone, with chunk-sized texts (8 KB, the default 2048-token chunk).
+    const baseline = await runChild(
+      [
+        "--import",
+        "tsx",
+        path.join(root, "bench/support/serve-baseline-child.ts"),
+        server.url,
+        "20000",
+        String(DIM),
+        "8000",
+      ],
+      { cwd: root, env },
+    );
+    const serve = JSON.parse(baseline.stdout) as { texts: number; bytes: number; seconds: number };
+    const serveMbPerSecond = serve.bytes / MB / serve.seconds;
+    console.log(
+      `gembed serve alone: ${serve.texts} texts of 8 KB in ${serve.seconds.toFixed(1)} s = ${(serve.texts / serve.seconds).toFixed(0)} texts/s, ${serveMbPerSecond.toFixed(1)} MB/s`,
+    );
+    const largest = sizes.includes("1GB") ? "1GB" : sizes.at(-1)!;
+    for (const [position, size] of sizes.entries()) {
+      const bytes = parseSize(size);
+      const corpus = path.join(folder, `corpus-${size}`);
+      let started = performance.now();
+      await makeCorpus(corpus, bytes);
+      console.log(
+        `\n[${size}] corpus generated in ${((performance.now() - started) / 1000).toFixed(0)} s`,
+      );
+      const out = path.join(corpus, "out", "rows.json");
+      const textsBefore = server.stats().texts;
+      const first = await runChild(ingestArgs(["--out", out]), { cwd: corpus, env });
+      const summary = summaryOf(first);
+      const mbPerSecond = bytes / MB / first.seconds;
+      let parts = 0;
+      for (let number = 1; ; number++) {
+        const exists = await stat(
+          number === 1 ? out : out.replace(/\.json$/, `-${number}.json`),
+        ).then(
+          () => true,
+          () => false,
+        );
+        if (!exists) break;
+        parts = number;
+      }
+      console.log(
+        `[${size}] to bulk-import files: ${summary.documents} documents, ${summary.chunks} chunks, ${summary.written} rows in ${parts} part(s), ${first.seconds.toFixed(1)} s = ${mbPerSecond.toFixed(1)} MB/s, ${(summary.chunks / first.seconds).toFixed(0)} chunks/s (${((mbPerSecond / serveMbPerSecond) * 100).toFixed(0)}% of serve alone); peak RSS ${first.maxRssMb?.toFixed(0)} MB; server texts ${server.stats().texts - textsBefore}`,
+      );
+      const rerun = await runChild(ingestArgs(["--out", out]), { cwd: corpus, env });
+      const again = summaryOf(rerun);
+      console.log(
+        `[${size}] unchanged rerun: ${again.skipped} unchanged, ${again.embedded} embedded, ${again.written} written in ${rerun.seconds.toFixed(1)} s (${((rerun.seconds / first.seconds) * 100).toFixed(0)}% of the first run); peak RSS ${rerun.maxRssMb?.toFixed(0)} MB`,
+      );
+
+      if (position === 0 && process.env.GEMBED_BENCH_MILVUS !== "0") {
+        const lite = await startMilvusLite({ dataDir: path.join(corpus, "milvus.db") });
+        try {
+          const milvusArgs = ingestArgs(["--milvus", lite.uri, "--collection", "bench_scale"]);
+          const into = await runChild(milvusArgs, { cwd: corpus, env });
+          const milvusSummary = summaryOf(into);
+          console.log(
+            `[${size}] into Milvus Lite: ${milvusSummary.written} rows in ${into.seconds.toFixed(1)} s = ${(milvusSummary.written / into.seconds).toFixed(0)} rows/s; peak RSS of the ingest ${into.maxRssMb?.toFixed(0)} MB`,
+          );
+          const textsRerun = server.stats().texts;
+          const milvusRerun = await runChild(milvusArgs, { cwd: corpus, env });
+          const rerunSummary = summaryOf(milvusRerun);
+          console.log(
+            `[${size}] Milvus Lite rerun: ${rerunSummary.skipped} unchanged, ${rerunSummary.embedded} embedded (server texts ${server.stats().texts - textsRerun}), ${rerunSummary.written} written in ${milvusRerun.seconds.toFixed(1)} s (${((milvusRerun.seconds / into.seconds) * 100).toFixed(0)}% of the first run); peak RSS ${milvusRerun.maxRssMb?.toFixed(0)} MB`,
+          );
+        } finally {
+          await lite.stop();
+        }
+      }
+
+      if (size === largest && process.env.GEMBED_BENCH_KILL !== "0") {
+        const killedOut = path.join(corpus, "killed", "rows.json");
+        // A random point between 15% and 85% of the first run's time.
+        const at = first.seconds * (0.15 + Math.random() * 0.7) * 1000;
+        const paidBefore = server.stats().texts;
+        const killed = await runChild(ingestArgs(["--out", killedOut]), {
+          cwd: corpus,
+          env,
+          killAfterMs: at,
+        });
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        const paidKilled = server.stats().texts - paidBefore;
+        const resumed = await runChild(ingestArgs(["--out", killedOut]), { cwd: corpus, env });
+        const resumedSummary = summaryOf(resumed);
+        const paid = server.stats().texts - paidBefore;
+        const ids = new Set<string>();
+        let rows = 0;
+        for await (const row of streamOutputRows(killedOut)) {
+          ids.add(row.id);
+          rows++;
+        }
+        console.log(
+          `[${size}] kill -9 at ${(at / 1000).toFixed(1)} s (${killed.signal}): ${paidKilled} texts paid before the kill, ${resumedSummary.skipped} rows kept; rerun embedded ${resumedSummary.embedded}; rows in the output ${rows} (${ids.size} ids) of ${summary.chunks}: ${summary.chunks - ids.size} lost; ${paid - summary.chunks} texts paid twice (a step is ${256} rows)`,
+        );
+        await rm(path.dirname(killedOut), { recursive: true, force: true });
+      }
+      started = performance.now();
+      await rm(corpus, { recursive: true, force: true });
+    }
+  } finally {
+    await server.close();
+    await rm(folder, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,236 @@
+/**
+ * `gembed ingest` as a stream (every run but `--batch`): a first pass over the sources that holds
+ * no text (problems before paying, the corpus size for progress and ETA), then chunks read,
+ * looked up, embedded and written a step at a time, to Milvus or to local bulk-import parts, so
+ * memory stays flat whatever the corpus size.
+ *
+ * @module
+ */
+
+import { access } from "node:fs/promises";
+import type { IngestSummary, SourceIssue } from "@gembed/ingest";
+import {
+  FingerprintSet,
+  ingestStream,
+  LocalRowsFile,
+  planSources,
+  pruneScope,
+  RowParts,
+  rowPartsSink,
+  type StreamIngestOptions,
+  type StreamIngestProgress,
+  type StreamSink,
+  streamChunks,
+  streamOutputRows,
+} from "@gembed/ingest";
+import {
+  bulkImportFormat,
+  connectMilvus,
+  MilvusCollection,
+  milvusStreamSink,
+  TEXT_MAX_LENGTH,
+  writeBulkImportFiles,
+} from "@gembed/milvus";
+import type { Command } from "commander";
+import { getModelInfo } from "gembed";
+import { type FileLock, lockFile } from "gembed/node";
+import { embeddingFunctionFrom, interruptSignal } from "../embedding-options.js";
+import { UsageError } from "../errors.js";
+import { interruptedIngest } from "../interrupted.js";
+import { checkOutputFile } from "../output-file.js";
+import { createProgress } from "../progress.js";
+import type { IngestCliOptions } from "./ingest.js";
+
+/** Bytes per Parquet file the SDK's BulkWriter writes (it holds one file's rows in memory). */
+const PARQUET_PART_BYTES = 32 * 1024 * 1024;
+
+const MB = 1024 * 1024;
+
+/** Runs `gembed ingest` over streamed sources (see the module comment). */
+export async function runStreamingIngest(
+  inputs: string[],
+  options: IngestCliOptions,
+  command: Command,
+): Promise<void> {
+  const skippedFiles: SourceIssue[] = [];
+  let planned = false;
+  const onSkip = (issue: SourceIssue) => {
+    skippedFiles.push(issue);
+    // Met while streaming: said at once (the first pass's are said together below).
+    if (planned) process.stderr.write(`gembed: skipped ${issue.source}: ${issue.reason}\n`);
+  };
+  const modelLimit = getModelInfo(options.model)?.inputTokenLimit ?? 2048;
+  // Milvus keeps text in a VarChar of 65,535 bytes: up to 3 bytes per UTF-16 unit, 4 units per token.
+  const maxTokens = Math.min(
+    options.chunkTokens ?? modelLimit,
+    options.milvus ? Math.floor(TEXT_MAX_LENGTH / 12) : Number.MAX_SAFE_INTEGER,
+  );
+  if (options.overlapTokens !== undefined && options.overlapTokens > maxTokens / 2) {
+    throw new UsageError(`--overlap-tokens must be at most half of ${maxTokens} (the chunk size)`);
+  }
+  const chunk = {
+    maxTokens,
+    ...(options.overlapTokens !== undefined ? { overlapTokens: options.overlapTokens } : {}),
+  };
+  const sourceOptions = {
+    exclude: options.exclude,
+    encoding: options.encoding,
+    chunk,
+    ...(options.skipBad ? { onSkip } : {}),
+  };
+  const plan = await planSources(inputs, sourceOptions);
+  planned = true;
+  for (const issue of skippedFiles)
+    process.stderr.write(`gembed: skipped ${issue.source}: ${issue.reason}\n`);
+  if (options.chunkTokens !== undefined && options.chunkTokens > modelLimit) {
+    // Like any bad option: commander's "error: …" line and exit 2.
+    command.error(
+      `error: --chunk-tokens ${options.chunkTokens} is over the ${modelLimit}-token input limit of ${options.model}: the API would embed only the beginning of each chunk. Use ${modelLimit} or less.`,
+      { code: "gembed.chunkTokensOverLimit", exitCode: 2 },
+    );
+  }
+  // Found before anything is paid for: a folder, or a path that cannot be written.
+  if (!options.milvus) await checkOutputFile(options.out ?? `${options.collection}.json`, "--out");
+  const embeddingFunction = embeddingFunctionFrom(options);
+  const dim = options.dim ?? (await embeddingFunction.resolveDim());
+  const interrupt = interruptSignal();
+  const progress = options.progress ? createProgress({ label: "ingest", unit: "MB" }) : undefined;
+  const totalBytes = plan.bytes;
+  const read = new FingerprintSet();
+  let close: () => Promise<void> = async () => {};
+  let finish: () => Promise<void> = async () => {};
+  let sink: StreamSink;
+  let target: string;
+  let reuse: StreamIngestOptions["reuse"];
+  let onWriteFailure: StreamIngestOptions["onWriteFailure"];
+  let prune: () => Promise<number> = async () => 0;
+  let succeeded = false;
+  let lock: FileLock | undefined;
+  let last: StreamIngestProgress | undefined;
+  try {
+    if (options.milvus) {
+      const client = await connectMilvus({
+        uri: options.milvus,
+        ...(options.token !== undefined ? { token: options.token } : {}),
+        ...(options.database !== undefined ? { database: options.database } : {}),
+      });
+      close = async () => {
+        await client.closeConnection();
+      };
+      const collection = await MilvusCollection.open({
+        client,
+        collectionName: options.collection,
+        embeddingFunction,
+      });
+      sink = milvusStreamSink(collection, { signal: interrupt.signal });
+      prune = async () => collection.pruneDocuments(await pruneScope(inputs), read);
+      target = `Milvus collection ${options.collection}`;
+      // Rows embedded but not written (Milvus failed after every retry) are kept here, and the
+      // next run writes them without paying for their vectors again. Only failed steps go there,
+      // so it stays small.
+      const keptPath = `${options.collection}.unwritten.json`;
+      const keptExists = await access(keptPath).then(
+        () => true,
+        () => false,
+      );
+      let kept = keptExists ? await LocalRowsFile.open(keptPath) : undefined;
+      reuse = (id, hash) => {
+        const row = kept?.get(id);
+        return row !== undefined && row.content_hash === hash ? row.vector : undefined;
+      };
+      onWriteFailure = async (rows) => {
+        kept ??= await LocalRowsFile.open(keptPath);
+        await kept.append(rows);
+        await kept.commit();
+        process.stderr.write(
+          `gembed: ${rows.length} embedded row(s) could not be written; kept in ${kept.path}, the next run writes them without embedding them again\n`,
+        );
+      };
+      finish = async () => {
+        if (succeeded && kept !== undefined) await kept.delete();
+      };
+    } else {
+      const out = options.out ?? `${options.collection}.json`;
+      // Parquet is written by the Milvus SDK's BulkWriter from the JSON parts kept beside it,
+      // which are what makes the run restartable (and what `search --file` reads).
+      const parquet = bulkImportFormat(out) === "parquet";
+      const base = parquet ? `${out}.rows.json` : out;
+      // One writer at a time: a second run on the same output would lose the first one's rows.
+      lock = await lockFile(base, "the rows file");
+      const parts = await RowParts.open(base, { model: embeddingFunction.modelName, dim });
+      // An entry per chunk (a chunk is at most maxTokens × 4 characters) and per document.
+      parts.reserve(Math.ceil(plan.bytes / (maxTokens * 3)) + plan.documents * 2);
+      sink = rowPartsSink(parts);
+      prune = async () => parts.prune(await pruneScope(inputs), read);
+      close = async () => parts.close();
+      // The journal is sealed even when the run stops early: what was paid for is kept.
+      finish = async () => {
+        await parts.finish();
+        if (parquet && succeeded)
+          await writeBulkImportFiles(streamOutputRows(base), {
+            out,
+            dim,
+            chunkSize: PARQUET_PART_BYTES,
+          });
+      };
+      target = parquet ? out : parts.path;
+    }
+    let summary: IngestSummary & { pruned?: number; skippedFiles?: typeof skippedFiles };
+    try {
+      summary = await ingestStream(streamChunks(plan, sourceOptions, { read }), {
+        embedder: embeddingFunction,
+        sink,
+        batchSize: options.batchSize,
+        signal: interrupt.signal,
+        onProgress: (state) => {
+          last = state;
+          const done = Math.round((state.bytes / MB) * 10) / 10;
+          const total = Math.max(Math.round((totalBytes / MB) * 10) / 10, done);
+          progress?.update(
+            done,
+            total,
+            `${state.documents} documents, ${state.chunks} chunks, ${state.skipped} unchanged, ${state.embedded} embedded, ${state.written} written`,
+          );
+        },
+        ...(reuse !== undefined ? { reuse } : {}),
+        ...(onWriteFailure !== undefined ? { onWriteFailure } : {}),
+      });
+      // Only after a whole run: an interrupted one has not seen every file it keeps.
+      if (options.prune) summary = { ...summary, pruned: await prune() };
+      succeeded = true;
+    } catch (error) {
+      // Ctrl-C: say what was kept (every vector received was written) and how to resume. The
+      // chunk total of a stream is not known: the message says "the missing chunk(s)".
+      throw interruptedIngest(error, {
+        target,
+        progress:
+          last === undefined
+            ? undefined
+            : {
+                done: last.skipped + last.written,
+                total: Number.POSITIVE_INFINITY,
+                skipped: last.skipped,
+                written: last.written,
+                updated: last.updated,
+              },
+      });
+    } finally {
+      progress?.stop();
+      await finish();
+    }
+    if (options.skipBad) summary.skippedFiles = skippedFiles;
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify({ ...summary, target })}\n`);
+    } else {
+      process.stdout.write(
+        `ingested ${summary.documents} document(s): ${summary.chunks} chunk(s), ${summary.skipped} unchanged, ${summary.embedded} embedded${summary.updated > 0 ? `, ${summary.updated} metadata-only (not embedded)` : ""}${summary.reused > 0 ? `, ${summary.reused} kept from an earlier run` : ""}, ${summary.written} written, ${summary.removed} removed${summary.pruned !== undefined ? `, ${summary.pruned} pruned` : ""}${skippedFiles.length > 0 ? `, ${skippedFiles.length} file(s) skipped` : ""} -> ${target}\n`,
+      );
+      for (const issue of skippedFiles)
+        process.stdout.write(`  skipped ${issue.source}: ${issue.reason}\n`);
+    }
+  } finally {
+    interrupt.dispose();
+    await close();
+    await lock?.release();
+  }
+}

@@ -1,0 +1,644 @@
+/**
+ * The local bulk-import output at any size: rows in parts of at most {@link PART_BYTES} (part 1 is
+ * the file named, e.g. `gembed.json`, then `gembed-2.json`, …), each in the JSON format Milvus's
+ * bulk import reads (`{"rows":[…]}`, one row per line), with a {@link StateIndex} beside them so
+ * that a rerun looks rows up by key. Nothing here holds more than one step of rows in memory.
+ *
+ * - Rows of each step are appended to the journal of the part being filled
+ *   (`<part>.partial.jsonl`, one `row,` line each, one write per step), then recorded in the
+ *   index: a crash loses at most the step being written.
+ * - {@link RowParts.finish} seals the journal: merged into the last part when that stays under
+ *   the part size, else copied into a new part (the journal's bytes are the part's body, so the
+ *   index's offsets stay right). Parts that hold rows since replaced or removed are rewritten
+ *   without them. Every rewrite goes through a temporary file and a rename, and a marker file
+ *   says the index is being updated: a crash there rebuilds the index from the parts at the
+ *   next open.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import {
+  appendFile,
+  open,
+  readFile,
+  rename,
+  rm,
+  stat,
+  truncate,
+  writeFile,
+} from "node:fs/promises";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import type { EmbeddingRow } from "./documents.js";
+import { RowsFileError, RowsFileWriteError } from "./errors.js";
+import { canonicalJson } from "./hash.js";
+import type { RowsFileInfo } from "./local-rows-file.js";
+import { type IndexEntry, StateIndex } from "./state-index.js";
+
+/** The largest part (bytes): big enough to be few, small enough to rewrite in seconds. */
+export const PART_BYTES = 64 * 1024 * 1024;
+
+/** The first line of a part: rows start right after it. */
+const PART_HEADER = '{"rows":[\n';
+const HEADER_BYTES = Buffer.byteLength(PART_HEADER);
+
+/** What the side file `<file>.gembed.json` records. */
+interface PartsInfo extends RowsFileInfo {
+  /** Sealed parts. */
+  parts?: number;
+}
+
+/** First 8 bytes (hex) of the SHA-256 of a row's canonical metadata. */
+export function metadataHash(metadata: unknown): string {
+  return createHashHex(canonicalJson(metadata ?? {})).slice(0, 16);
+}
+
+function createHashHex(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+/** The path of part `number` of the output `base` (`rows.json`, `rows-2.json`, …). */
+export function partPath(base: string, number: number): string {
+  if (number === 1) return base;
+  const extension = path.extname(base);
+  return `${base.slice(0, base.length - extension.length)}-${number}${extension}`;
+}
+
+function isRow(value: unknown): value is EmbeddingRow {
+  if (typeof value !== "object" || value === null) return false;
+  const row = value as Record<string, unknown>;
+  return (
+    typeof row.id === "string" && typeof row.content_hash === "string" && Array.isArray(row.vector)
+  );
+}
+
+/** A row line of a part or journal (`{…},`, `{…} ` or `{…}`), parsed; undefined for others. */
+function parseRowLine(line: string): EmbeddingRow | undefined {
+  const trimmed = line.trimEnd();
+  if (!trimmed.startsWith("{") || trimmed.startsWith('{"rows"')) return undefined;
+  const body = trimmed.endsWith(",") ? trimmed.slice(0, -1) : trimmed;
+  try {
+    const row = JSON.parse(body) as unknown;
+    return isRow(row) ? row : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One row line of a file with its offset in the row body (after a part's header). */
+export interface RowLine {
+  row: EmbeddingRow;
+  offset: number;
+  /** Offset just past the line's newline. */
+  end: number;
+  /** 1-based line number in the file. */
+  line: number;
+}
+
+/**
+ * The rows of one part or journal file, line by line, with their offsets in the row body (a
+ * part's header line not counted, so a journal's offsets are its part's). Whole lines only: a
+ * torn last line (a crash mid-write) is left out.
+ */
+export async function* readRowLines(file: string, isJournal: boolean): AsyncGenerator<RowLine> {
+  const lines = createInterface({
+    input: createReadStream(file),
+    crlfDelay: Number.POSITIVE_INFINITY,
+  });
+  let position = isJournal ? 0 : -HEADER_BYTES;
+  let number = 0;
+  for await (const line of lines) {
+    number++;
+    const offset = position;
+    position += Buffer.byteLength(line) + 1;
+    const row = parseRowLine(line);
+    if (row !== undefined) yield { row, offset, end: position, line: number };
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+function writeError(file: string, error: unknown): Error {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  return typeof code === "string" ? new RowsFileWriteError(file, code, error) : (error as Error);
+}
+
+/** Options of {@link RowParts.open}. */
+export interface RowPartsOptions {
+  /**
+   * Largest part, bytes (tests use small parts; users keep the default).
+   * @default PART_BYTES
+   */
+  partBytes?: number;
+}
+
+/** Reads the model-and-dim record of an output, when there is one. */
+async function readInfo(infoPath: string): Promise<PartsInfo | undefined> {
+  const text = await readFile(infoPath, "utf8").catch(() => undefined);
+  if (text === undefined) return undefined;
+  let info: Partial<PartsInfo>;
+  try {
+    info = JSON.parse(text) as Partial<PartsInfo>;
+  } catch (error) {
+    throw new RowsFileError(
+      `${infoPath} is not valid JSON (${(error as Error).message}); it records the model and dim of the rows beside it: write {"model":"…","dim":…} into it, or delete it and the next run records them again`,
+      { cause: error },
+    );
+  }
+  if (typeof info.model !== "string" || typeof info.dim !== "number")
+    throw new RowsFileError(`${infoPath} is not a gembed rows-file record`);
+  return {
+    model: info.model,
+    dim: info.dim,
+    ...(typeof info.parts === "number" ? { parts: info.parts } : {}),
+  };
+}
+
+/**
+ * A local bulk-import output in parts, with its on-disk state index.
+ *
+ * @example
+ * ```ts
+ * const parts = await RowParts.open("rows.json", { model: "gemini-embedding-001", dim: 768 });
+ * await parts.append(rows);
+ * await parts.finish();
+ * ```
+ */
+export class RowParts {
+  /** Part 1, the file named. */
+  readonly path: string;
+  /** The model-and-dim record. */
+  readonly infoPath: string;
+  readonly #partBytes: number;
+  #info: PartsInfo;
+  #index!: StateIndex;
+  /** Sealed parts. */
+  #parts = 0;
+  /** Bytes in the journal of part `#parts + 1`. */
+  #journalBytes = 0;
+  /** Parts holding rows replaced or removed in this run: rewritten by `finish`. */
+  readonly #dead = new Set<number>();
+  #changed = false;
+
+  private constructor(base: string, info: PartsInfo, partBytes: number) {
+    this.path = path.resolve(base);
+    this.infoPath = `${this.path}.gembed.json`;
+    this.#info = info;
+    this.#partBytes = partBytes;
+  }
+
+  /** The part the journal fills. */
+  get journalPart(): number {
+    return this.#parts + 1;
+  }
+
+  /** The journal file. */
+  get journalPath(): string {
+    return `${partPath(this.path, this.journalPart)}.partial.jsonl`;
+  }
+
+  get #indexPath(): string {
+    return `${this.path}.index`;
+  }
+
+  get #dirtyPath(): string {
+    return `${this.path}.index.rebuild`;
+  }
+
+  /** Every part file written, in order. */
+  get partPaths(): string[] {
+    return Array.from({ length: this.#parts }, (_, index) => partPath(this.path, index + 1));
+  }
+
+  /** Model and dim. */
+  get info(): RowsFileInfo {
+    return { model: this.#info.model, dim: this.#info.dim };
+  }
+
+  /**
+   * Opens (or starts) an output: checks model and dim against its record, finishes what a crash
+   * left (a torn journal line, a part rewrite whose index update did not end), and replays the
+   * journal into the index.
+   */
+  static async open(
+    base: string,
+    expect: RowsFileInfo,
+    options: RowPartsOptions = {},
+  ): Promise<RowParts> {
+    const partBytes = options.partBytes ?? PART_BYTES;
+    const probe = new RowParts(base, { ...expect }, partBytes);
+    const info = await readInfo(probe.infoPath);
+    if (info !== undefined && (info.model !== expect.model || info.dim !== expect.dim)) {
+      throw new RowsFileError(
+        `${probe.path} holds ${info.model} vectors of dim ${info.dim}; this run makes ${expect.model} vectors of dim ${expect.dim}. Use another output file.`,
+      );
+    }
+    const parts = new RowParts(base, { ...expect }, partBytes);
+    const baseInfo = await stat(parts.path).catch(() => undefined);
+    if (baseInfo?.isDirectory())
+      throw new RowsFileError(`${parts.path} is a folder, not a rows file`);
+    parts.#parts = info?.parts ?? (baseInfo !== undefined ? 1 : 0);
+    // A seal that renamed its part but did not record it.
+    while (await exists(partPath(parts.path, parts.#parts + 1))) parts.#parts++;
+    let rebuild = (await exists(parts.#dirtyPath)) || !(await exists(parts.#indexPath));
+    // No part count recorded beside an existing file: written by `LocalRowsFile` (before parts
+    // existed, or by a `--batch` run), which rewrites the file whole: the offsets are not ours.
+    if (!rebuild && info?.parts === undefined && baseInfo !== undefined) rebuild = true;
+    if (rebuild) await rm(parts.#indexPath, { force: true });
+    try {
+      parts.#index = StateIndex.open(parts.#indexPath);
+    } catch {
+      // Not an index (a crash while it was created, a stray file): it is only a cache of the
+      // parts, so it is made again from them.
+      await rm(parts.#indexPath, { force: true });
+      parts.#index = StateIndex.open(parts.#indexPath);
+      rebuild = true;
+    }
+    if (rebuild) {
+      await writeFile(parts.#dirtyPath, "");
+      for (let number = 1; number <= parts.#parts; number++) {
+        for await (const { row, offset, line } of readRowLines(
+          partPath(parts.path, number),
+          false,
+        )) {
+          if (row.vector.length !== expect.dim) {
+            throw new RowsFileError(
+              `${partPath(parts.path, number)} (line ${line}) holds vectors of dim ${row.vector.length} (row ${JSON.stringify(row.id)}); this run makes dim ${expect.dim}. Use another output file.`,
+            );
+          }
+          parts.#record(row, number, offset);
+        }
+      }
+      await rm(parts.#dirtyPath, { force: true });
+    }
+    // A journal left by an unfinished run: its whole lines are rows paid for.
+    const journal = parts.journalPath;
+    if (await exists(journal)) {
+      let end = 0;
+      const size = (await stat(journal)).size;
+      for await (const { row, offset, end: lineEnd, line } of readRowLines(journal, true)) {
+        if (row.vector.length !== expect.dim) {
+          throw new RowsFileError(
+            `${journal} (line ${line}) holds vectors of dim ${row.vector.length} (row ${JSON.stringify(row.id)}); this run makes dim ${expect.dim}. Use another output file.`,
+          );
+        }
+        // A last line without its newline was torn, even when what it holds parses.
+        if (lineEnd > size) break;
+        parts.#record(row, parts.journalPart, offset);
+        end = lineEnd;
+      }
+      // A torn last line is cut off, so the next row starts on a line of its own.
+      if (size !== end) await truncate(journal, end);
+      parts.#journalBytes = end;
+      if (end > 0) parts.#changed = true;
+    }
+    return parts;
+  }
+
+  #record(row: EmbeddingRow, part: number, offset: number): void {
+    const before = this.#index.get(row.id);
+    if (before !== undefined) this.#dead.add(before.part);
+    this.#index.put(row.id, {
+      contentHash: row.content_hash,
+      metadataHash: metadataHash(row.metadata),
+      part,
+      offset,
+    });
+  }
+
+  /**
+   * Sizes the index for about `entries` chunks and documents at once (from the first pass), so
+   * it is not rebuilt again and again as it fills.
+   */
+  reserve(entries: number): void {
+    this.#index.reserve(entries);
+  }
+
+  /** The index entries of the ids that have a row. */
+  lookup(ids: Iterable<string>): Map<string, IndexEntry> {
+    const found = new Map<string, IndexEntry>();
+    for (const id of ids) {
+      const entry = this.#index.get(id);
+      if (entry !== undefined) found.set(id, entry);
+    }
+    return found;
+  }
+
+  /** Reads one row back from its part (or the journal). */
+  async readRow(entry: IndexEntry): Promise<EmbeddingRow | undefined> {
+    const inJournal = entry.part === this.journalPart;
+    const file = inJournal ? this.journalPath : partPath(this.path, entry.part);
+    const handle = await open(file, "r");
+    try {
+      let position = entry.offset + (inJournal ? 0 : HEADER_BYTES);
+      const pieces: Buffer[] = [];
+      for (;;) {
+        const block = Buffer.alloc(64 * 1024);
+        const { bytesRead } = await handle.read(block, 0, block.length, position);
+        if (bytesRead === 0) break;
+        const newline = block.subarray(0, bytesRead).indexOf(10);
+        if (newline >= 0) {
+          pieces.push(block.subarray(0, newline));
+          break;
+        }
+        pieces.push(block.subarray(0, bytesRead));
+        position += bytesRead;
+      }
+      return parseRowLine(Buffer.concat(pieces).toString("utf8"));
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** The stored vectors of the ids that have a row. */
+  async storedVectors(ids: string[]): Promise<Map<string, number[]>> {
+    const vectors = new Map<string, number[]>();
+    for (const [id, entry] of this.lookup(ids)) {
+      const row = await this.readRow(entry);
+      if (row !== undefined && row.id === id) vectors.set(id, row.vector);
+    }
+    return vectors;
+  }
+
+  /** Appends a step's rows to the journal (one write) and records them in the index. */
+  async append(rows: EmbeddingRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const lines: string[] = [];
+    for (const row of rows) {
+      if (row.vector.length !== this.#info.dim) {
+        throw new RangeError(
+          `row ${row.id} has ${row.vector.length} values, the file holds dim ${this.#info.dim}`,
+        );
+      }
+      lines.push(`${JSON.stringify(row)},\n`);
+    }
+    const journal = this.journalPath;
+    await appendFile(journal, lines.join("")).catch((error: unknown) => {
+      throw writeError(journal, error);
+    });
+    let offset = this.#journalBytes;
+    for (const [index, row] of rows.entries()) {
+      this.#record(row, this.journalPart, offset);
+      offset += Buffer.byteLength(lines[index]!);
+    }
+    this.#journalBytes = offset;
+    this.#changed = true;
+    if (this.#journalBytes >= this.#partBytes) await this.#seal();
+  }
+
+  /**
+   * Removes the rows of a document that its new chunk count no longer has (a shortened
+   * document), and records that count. Returns how many rows were removed.
+   */
+  removeStale(documentId: string, count: number): number {
+    const before = this.#index.documentChunks(documentId);
+    if (before === count) return 0;
+    this.#index.setDocumentChunks(documentId, count);
+    if (before === undefined) return 0;
+    const keep = new Set(chunkIds(documentId, count));
+    let removed = 0;
+    for (const id of chunkIds(documentId, before)) {
+      if (keep.has(id)) continue;
+      if (this.#forget(id)) removed++;
+    }
+    return removed;
+  }
+
+  #forget(id: string): boolean {
+    const entry = this.#index.get(id);
+    if (entry === undefined) return false;
+    this.#index.delete(id);
+    this.#dead.add(entry.part);
+    this.#changed = true;
+    return true;
+  }
+
+  /**
+   * Removes the rows of documents under `prefixes` that `read` does not hold (`--prune`):
+   * reads every part once, row by row. Returns how many rows were removed.
+   */
+  async prune(prefixes: string[], read: { has(id: string): boolean }): Promise<number> {
+    const gone: { id: string; documentId: string }[] = [];
+    const files = [
+      ...this.partPaths.map((file) => ({ file, journal: false })),
+      { file: this.journalPath, journal: true },
+    ];
+    for (const { file, journal } of files) {
+      if (!(await exists(file))) continue;
+      for await (const { row } of readRowLines(file, journal)) {
+        const documentId = row.metadata?.document_id;
+        if (
+          typeof documentId === "string" &&
+          !read.has(documentId) &&
+          prefixes.some((prefix) => documentId.startsWith(prefix))
+        )
+          gone.push({ id: row.id, documentId });
+        // Forgotten in slices: the list never grows past a part's worth of ids.
+        if (gone.length >= 10_000) this.#forgetAll(gone);
+      }
+    }
+    this.#forgetAll(gone);
+    return this.#removedCount;
+  }
+
+  #removedCount = 0;
+
+  #forgetAll(gone: { id: string; documentId: string }[]): number {
+    let removed = 0;
+    for (const { id, documentId } of gone) {
+      if (this.#forget(id)) removed++;
+      this.#index.deleteDocument(documentId);
+    }
+    gone.length = 0;
+    this.#removedCount += removed;
+    return 0;
+  }
+
+  /** Seals the journal into a new part (its bytes are the part's body: offsets stay). */
+  async #seal(): Promise<void> {
+    if (this.#journalBytes === 0) return;
+    const number = this.journalPart;
+    const target = partPath(this.path, number);
+    const temporary = `${target}.${process.pid}.tmp`;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const output = createWriteStream(temporary);
+        output.on("error", reject);
+        output.write(PART_HEADER);
+        // The journal's last `,` becomes a space: the rows end as JSON wants.
+        const input = createReadStream(this.journalPath, { start: 0, end: this.#journalBytes - 3 });
+        input.on("error", reject);
+        input.on("end", () => {
+          output.end(" \n]}\n", () => resolve());
+        });
+        input.pipe(output, { end: false });
+      });
+      await rename(temporary, target);
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw writeError(target, error);
+    }
+    this.#parts = number;
+    await this.#writeInfo();
+    await rm(`${target}.partial.jsonl`, { force: true });
+    this.#journalBytes = 0;
+  }
+
+  async #writeInfo(): Promise<void> {
+    await writeFile(
+      this.infoPath,
+      `${JSON.stringify({ model: this.#info.model, dim: this.#info.dim, parts: this.#parts })}\n`,
+    ).catch((error: unknown) => {
+      throw writeError(this.infoPath, error);
+    });
+  }
+
+  /**
+   * Rewrites part `number` with its rows that are still current, then the journal's when
+   * `withJournal` (a merge), and records the new offsets.
+   */
+  async #rewrite(number: number, withJournal: boolean): Promise<void> {
+    const target = partPath(this.path, number);
+    const temporary = `${target}.${process.pid}.tmp`;
+    await writeFile(this.#dirtyPath, "");
+    const sources = [{ file: target, part: number, journal: false }];
+    if (withJournal)
+      sources.push({ file: this.journalPath, part: this.journalPart, journal: true });
+    const output = createWriteStream(temporary);
+    // One error listener for the whole file (one per write would pile up).
+    let failure: unknown;
+    let waiting: ((error: unknown) => void) | undefined;
+    output.on("error", (error) => {
+      failure = error;
+      waiting?.(error);
+    });
+    const write = (text: string) =>
+      new Promise<void>((resolve, reject) => {
+        if (failure !== undefined) reject(failure);
+        else if (output.write(text)) resolve();
+        else {
+          waiting = reject;
+          output.once("drain", () => {
+            waiting = undefined;
+            resolve();
+          });
+        }
+      });
+    try {
+      await write(PART_HEADER);
+      let position = 0;
+      let pending: string | undefined;
+      for (const source of sources) {
+        if (!(await exists(source.file))) continue;
+        for await (const { row, offset } of readRowLines(source.file, source.journal)) {
+          const entry = this.#index.get(row.id);
+          if (entry === undefined || entry.part !== source.part || entry.offset !== offset)
+            continue;
+          if (pending !== undefined) {
+            await write(`${pending},\n`);
+            position += Buffer.byteLength(pending) + 2;
+          }
+          pending = JSON.stringify(row);
+          this.#index.put(row.id, { ...entry, part: number, offset: position });
+        }
+      }
+      await write(pending !== undefined ? `${pending} \n]}\n` : "]}\n");
+      await new Promise<void>((resolve, reject) => {
+        output.end(() => (failure === undefined ? resolve() : reject(failure)));
+      });
+      await rename(temporary, target);
+    } catch (error) {
+      output.destroy();
+      await rm(temporary, { force: true });
+      throw writeError(target, error);
+    }
+    if (withJournal) {
+      await rm(this.journalPath, { force: true });
+      this.#journalBytes = 0;
+    }
+    await rm(this.#dirtyPath, { force: true });
+  }
+
+  /**
+   * Ends a run: the journal goes into the last part when it fits there, else into a part of its
+   * own; parts holding replaced or removed rows are rewritten without them. Safe to call after an
+   * interrupted run (what the journal holds is kept either way).
+   */
+  async finish(): Promise<void> {
+    if (!this.#changed && this.#dead.size === 0) return;
+    if (this.#journalBytes > 0) {
+      const last = this.#parts;
+      const lastSize = last > 0 ? (await stat(partPath(this.path, last))).size : 0;
+      if (last > 0 && lastSize + this.#journalBytes <= this.#partBytes) {
+        await this.#rewrite(last, true);
+        this.#dead.delete(last);
+      } else {
+        await this.#seal();
+      }
+    }
+    for (const number of [...this.#dead].sort((left, right) => left - right)) {
+      if (number >= 1 && number <= this.#parts) await this.#rewrite(number, false);
+    }
+    this.#dead.clear();
+    await this.#writeInfo();
+    this.#changed = false;
+  }
+
+  /** Closes the index. */
+  close(): void {
+    this.#index.close();
+  }
+}
+
+/** The chunk ids of a document split into `count` chunks. */
+export function chunkIds(documentId: string, count: number): string[] {
+  return count === 1
+    ? [documentId]
+    : Array.from({ length: count }, (_, index) => `${documentId}#${index}`);
+}
+
+/**
+ * Every current row of an output (parts, then a journal an unfinished run left), one at a time:
+ * for `gembed search --file` and for Parquet, without holding the rows.
+ */
+export async function* streamOutputRows(base: string): AsyncGenerator<EmbeddingRow> {
+  const absolute = path.resolve(base);
+  const info = await readInfo(`${absolute}.gembed.json`);
+  let parts = info?.parts ?? ((await exists(absolute)) ? 1 : 0);
+  while (await exists(partPath(absolute, parts + 1))) parts++;
+  const seen = new Set<string>();
+  const files = Array.from({ length: parts }, (_, index) => ({
+    file: partPath(absolute, index + 1),
+    journal: false,
+  }));
+  files.push({ file: `${partPath(absolute, parts + 1)}.partial.jsonl`, journal: true });
+  // A finished output holds each id once; a journal may hold a newer version of a row.
+  const journal = files.at(-1)!;
+  const newer = new Set<string>();
+  if (await exists(journal.file))
+    for await (const { row } of readRowLines(journal.file, true)) newer.add(row.id);
+  for (const { file, journal: isJournal } of files) {
+    if (!(await exists(file))) continue;
+    for await (const { row } of readRowLines(file, isJournal)) {
+      if (!isJournal && newer.has(row.id)) continue;
+      if (isJournal) {
+        if (seen.has(row.id)) continue;
+        seen.add(row.id);
+      }
+      yield row;
+    }
+  }
+}
+
+/** Model and dim recorded beside an output, when recorded. */
+export async function outputInfo(base: string): Promise<RowsFileInfo | undefined> {
+  const info = await readInfo(`${path.resolve(base)}.gembed.json`);
+  return info === undefined ? undefined : { model: info.model, dim: info.dim };
+}

@@ -1,0 +1,345 @@
+/**
+ * Ingest over a stream of chunks, for corpora of any size: chunks are looked up in the sink a
+ * step at a time (by the step's ids, never every id at once), the changed ones go through the
+ * embedding function's streaming entry (`encodeStream`: a window of concurrent calls), and rows
+ * are written a step at a time as the vectors come. What is held at once is bounded: one step
+ * being looked up, a queue of two steps, what `encodeStream` has in flight, one step being written.
+ *
+ * @module
+ */
+
+import type { DocumentInput } from "gembed";
+import { checkInteger } from "gembed/internal";
+import type { DocumentChunk, EmbeddingRow } from "./documents.js";
+import { contentHash } from "./hash.js";
+import { chunkToRow, type IngestSummary, rescuedVectors } from "./pipeline.js";
+import { metadataHash } from "./row-parts.js";
+import type { StreamedChunk } from "./stream-sources.js";
+
+/** What a streaming ingest needs of an embedding function: `GeminiEmbeddingFunction` is one. */
+export interface StreamEmbedder {
+  readonly modelName: string;
+  readonly dim: number;
+  /** Yields one vector per text, in order, with a bounded window of calls in flight. */
+  encodeStream(
+    texts: AsyncIterable<DocumentInput>,
+    options?: { signal?: AbortSignal; taskType?: "RETRIEVAL_DOCUMENT" },
+  ): AsyncIterable<Float32Array>;
+}
+
+/** What a sink tells of a stored row: enough to know whether to write it again. */
+export interface StoredDigest {
+  /** The row's `content_hash`. */
+  contentHash: string;
+  /** {@link metadataHash} of the row's metadata. */
+  metadataHash: string;
+  /** The chunk count in the row's metadata, when the sink tells it. */
+  chunks?: number;
+}
+
+/** Where a streaming ingest writes: a Milvus collection or local parts. */
+export interface StreamSink {
+  /** Throws when a chunk cannot be written (before anything is embedded for it). */
+  check?(chunks: readonly DocumentChunk[]): void;
+  /** What is stored of the rows that exist among `ids` (one step's ids). */
+  lookup(ids: string[]): Promise<Map<string, StoredDigest>>;
+  /** Stored vectors, for rows whose metadata alone changed (written again, not embedded). */
+  storedVectors?(ids: string[]): Promise<Map<string, number[]>>;
+  /** Writes one step of rows (insert or replace by id). */
+  write(rows: EmbeddingRow[]): Promise<void>;
+  /**
+   * Removes the rows of these documents that their new chunk count no longer has. Returns how
+   * many were removed.
+   */
+  removeStale?(documents: { id: string; count: number }[]): Promise<number>;
+}
+
+/** Progress of a streaming ingest. */
+export interface StreamIngestProgress {
+  /** Source bytes read. */
+  bytes: number;
+  /** Documents read. */
+  documents: number;
+  /** Chunks read. */
+  chunks: number;
+  /** Chunks found unchanged. */
+  skipped: number;
+  /** Chunks embedded (and written). */
+  embedded: number;
+  /** Rows written (embedded, metadata-only and reused). */
+  written: number;
+  /** Rows written again with their stored vector. */
+  updated: number;
+}
+
+/** Options of {@link ingestStream}. */
+export interface StreamIngestOptions {
+  embedder: StreamEmbedder;
+  sink: StreamSink;
+  /**
+   * Chunks looked up, and rows written, per step: a crash re-pays at most what was in flight.
+   * @default 256
+   */
+  batchSize?: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: StreamIngestProgress) => void;
+  /** Vectors paid for by an earlier run (see `IngestOptions.reuse`). */
+  reuse?: (id: string, hash: string) => number[] | undefined;
+  /** Called with the rows of a write that failed, before the error is thrown. */
+  onWriteFailure?: (rows: EmbeddingRow[], error: unknown) => Promise<void>;
+}
+
+interface Pending {
+  chunk: DocumentChunk;
+  hash: string;
+}
+
+/** A queue with room for `capacity` items: `push` waits while it is full. */
+class BoundedQueue<T> implements AsyncIterable<T> {
+  readonly #items: T[] = [];
+  #closed = false;
+  #error: unknown;
+  #failed = false;
+  #wakeReader: (() => void) | undefined;
+  #wakeWriter: (() => void) | undefined;
+  constructor(readonly capacity: number) {}
+
+  async push(item: T): Promise<void> {
+    while (this.#items.length >= this.capacity && !this.#failed) {
+      await new Promise<void>((resolve) => {
+        this.#wakeWriter = resolve;
+      });
+    }
+    if (this.#failed) throw this.#error;
+    this.#items.push(item);
+    this.#wakeReader?.();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#wakeReader?.();
+  }
+
+  fail(error: unknown): void {
+    this.#failed = true;
+    this.#error = error;
+    this.#wakeReader?.();
+    this.#wakeWriter?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    for (;;) {
+      if (this.#failed) throw this.#error;
+      const item = this.#items.shift();
+      if (item !== undefined) {
+        this.#wakeWriter?.();
+        yield item;
+        continue;
+      }
+      if (this.#closed) return;
+      await new Promise<void>((resolve) => {
+        this.#wakeReader = resolve;
+      });
+    }
+  }
+}
+
+/**
+ * Takes a stream of chunks (see `streamChunks`) to rows in a sink, step by step, with bounded
+ * memory: skips the chunks whose content hash and metadata are stored, writes again with their
+ * stored vector those whose metadata alone changed, embeds the rest through `encodeStream`, and
+ * removes the rows a shortened document no longer has. When embedding stops with vectors paid for
+ * (an `EmbeddingIncompleteError`), or on an abort, the rows embedded are written before the
+ * error is thrown.
+ *
+ * @example
+ * ```ts
+ * const plan = await planSources(["docs/"]);
+ * await ingestStream(streamChunks(plan), { embedder: ef, sink });
+ * ```
+ */
+export async function ingestStream(
+  chunks: AsyncIterable<StreamedChunk>,
+  options: StreamIngestOptions,
+): Promise<IngestSummary> {
+  const { embedder, sink, signal } = options;
+  const batchSize = checkInteger(options.batchSize ?? 256, "batchSize", 1);
+  const model = embedder.modelName;
+  const dim = embedder.dim;
+  const progress: StreamIngestProgress = {
+    bytes: 0,
+    documents: 0,
+    chunks: 0,
+    skipped: 0,
+    embedded: 0,
+    written: 0,
+    updated: 0,
+  };
+  let reused = 0;
+  let removed = 0;
+  const report = () => options.onProgress?.({ ...progress });
+
+  // One write at a time: the producer's metadata-only rows and the consumer's embedded rows.
+  let lock: Promise<unknown> = Promise.resolve();
+  const serial = <T>(work: () => Promise<T>): Promise<T> => {
+    const next = lock.then(work, work);
+    lock = next.catch(() => {});
+    return next;
+  };
+  const write = (rows: EmbeddingRow[]) =>
+    serial(async () => {
+      if (rows.length === 0) return;
+      try {
+        await sink.write(rows);
+      } catch (error) {
+        await options.onWriteFailure?.(rows, error);
+        throw error;
+      }
+      progress.written += rows.length;
+    });
+
+  const queue = new BoundedQueue<Pending>(batchSize * 2);
+  const documents = new Map<string, { same: boolean }>();
+
+  const produce = async () => {
+    let group: Pending[] = [];
+    const flush = async () => {
+      if (group.length === 0) return;
+      sink.check?.(group.map((pending) => pending.chunk));
+      const stored = await sink.lookup(group.map((pending) => pending.chunk.id));
+      const metadataOnly: Pending[] = [];
+      const reusedRows: EmbeddingRow[] = [];
+      const stale: { id: string; count: number }[] = [];
+      for (const pending of group) {
+        const { chunk, hash } = pending;
+        const found = stored.get(chunk.id);
+        const state = documents.get(chunk.documentId) ?? { same: true };
+        documents.set(chunk.documentId, state);
+        if (found === undefined || found.chunks !== chunk.count) state.same = false;
+        if (found !== undefined && found.contentHash === hash) {
+          if (found.metadataHash === metadataHash(chunk.metadata)) progress.skipped++;
+          else if (sink.storedVectors !== undefined) metadataOnly.push(pending);
+          else await queue.push(pending);
+        } else {
+          const vector = options.reuse?.(chunk.id, hash);
+          if (vector !== undefined && vector.length === dim) {
+            reusedRows.push({ ...chunkToRow(chunk, hash, new Float32Array(0)), vector });
+          } else {
+            await queue.push(pending);
+          }
+        }
+        if (chunk.index === chunk.count - 1) {
+          if (!state.same) stale.push({ id: chunk.documentId, count: chunk.count });
+          documents.delete(chunk.documentId);
+        }
+      }
+      group = [];
+      if (metadataOnly.length > 0) {
+        const vectors = await sink.storedVectors!(metadataOnly.map((pending) => pending.chunk.id));
+        const rows: EmbeddingRow[] = [];
+        for (const pending of metadataOnly) {
+          const vector = vectors.get(pending.chunk.id);
+          if (vector !== undefined && vector.length === dim) {
+            rows.push({ ...chunkToRow(pending.chunk, pending.hash, new Float32Array(0)), vector });
+          } else {
+            // The row went away (or lost its vector) since it was looked up: embed it after all.
+            await queue.push(pending);
+          }
+        }
+        await write(rows);
+        progress.updated += rows.length;
+      }
+      if (reusedRows.length > 0) {
+        await write(reusedRows);
+        reused += reusedRows.length;
+      }
+      if (stale.length > 0 && sink.removeStale !== undefined) {
+        const removeStale = sink.removeStale.bind(sink);
+        removed += await serial(() => removeStale(stale));
+      }
+      report();
+    };
+    for await (const { chunk, bytes } of chunks) {
+      signal?.throwIfAborted();
+      progress.bytes += bytes;
+      progress.chunks++;
+      if (chunk.index === 0) progress.documents++;
+      group.push({
+        chunk,
+        hash: contentHash({ text: chunk.text, title: chunk.title, model, dim }),
+      });
+      if (group.length >= batchSize) await flush();
+    }
+    await flush();
+  };
+
+  let consumed = 0;
+  const inFlight: Pending[] = [];
+  const consume = async () => {
+    let step: EmbeddingRow[] = [];
+    const inputs = (async function* (): AsyncGenerator<DocumentInput> {
+      for await (const pending of queue) {
+        inFlight.push(pending);
+        const { chunk } = pending;
+        yield chunk.title === undefined ? chunk.text : { text: chunk.text, title: chunk.title };
+      }
+    })();
+    const flush = async () => {
+      const rows = step;
+      step = [];
+      await write(rows);
+      progress.embedded += rows.length;
+      report();
+    };
+    try {
+      for await (const vector of embedder.encodeStream(inputs, {
+        taskType: "RETRIEVAL_DOCUMENT",
+        ...(signal !== undefined ? { signal } : {}),
+      })) {
+        const pending = inFlight.shift()!;
+        consumed++;
+        if (vector.length === dim) step.push(chunkToRow(pending.chunk, pending.hash, vector));
+        if (step.length >= batchSize) await flush();
+      }
+    } catch (error) {
+      // Nothing paid for is lost: the rows of this step and the vectors the error carries.
+      const rescued = rescuedVectors(error);
+      if (rescued !== undefined) {
+        inFlight.forEach((pending, position) => {
+          const vector = rescued[consumed + position];
+          if (vector !== undefined && vector.length === dim)
+            step.push(chunkToRow(pending.chunk, pending.hash, vector));
+        });
+      }
+      await flush();
+      throw error;
+    }
+    await flush();
+  };
+
+  const producing = produce().then(
+    () => queue.close(),
+    (error: unknown) => {
+      queue.fail(error);
+      throw error;
+    },
+  );
+  const consuming = consume().catch((error: unknown) => {
+    queue.fail(error);
+    throw error;
+  });
+  const [produced, consumedResult] = await Promise.allSettled([producing, consuming]);
+  // A source problem is the cause when both stopped (the embedding stopped because of it).
+  if (produced.status === "rejected") throw produced.reason;
+  if (consumedResult.status === "rejected") throw consumedResult.reason;
+  return {
+    documents: progress.documents,
+    chunks: progress.chunks,
+    skipped: progress.skipped,
+    embedded: progress.embedded,
+    updated: progress.updated,
+    reused,
+    written: progress.written,
+    removed,
+  };
+}

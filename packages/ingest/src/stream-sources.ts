@@ -1,0 +1,540 @@
+/**
+ * Sources read as streams, for ingest at any size: a first pass over names, sizes, binary
+ * sniffing, UTF-8 validity and JSONL syntax that holds no text in memory (so source problems are
+ * still found before anything is paid for, and the corpus size is known for progress and ETA),
+ * then a second pass that yields chunks as the files are read: JSONL line by line, a large text
+ * file split as it is read, never the whole corpus at once.
+ *
+ * @module
+ */
+
+import { createReadStream } from "node:fs";
+import { open, stat } from "node:fs/promises";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import type { Readable } from "node:stream";
+import ignore from "ignore";
+import { glob, isDynamicPattern } from "tinyglobby";
+import {
+  type ChunkOptions,
+  chunkDocument,
+  findBreak,
+  resolveChunkOptions,
+  roomForTitle,
+  wordStart,
+} from "./chunk.js";
+import type { DocumentChunk, SourceDocument } from "./documents.js";
+import { SourceError, type SourceIssue } from "./errors.js";
+import { FingerprintSet } from "./fingerprint-set.js";
+import {
+  firstInvalidUtf8,
+  gitignored,
+  gitignoreRules,
+  globBase,
+  idFrom,
+  JSONL_EXTENSIONS,
+  MARKDOWN_EXTENSIONS,
+  markdownTitle,
+  parseJsonlRow,
+  type ReadSourcesOptions,
+  SKIPPED_FOLDERS,
+  toDisplay,
+} from "./sources.js";
+
+/**
+ * Text files at least this big are split as they are read (the first pass counts their chunks);
+ * smaller ones are read whole, one at a time.
+ */
+export const LARGE_FILE_BYTES = 8 * 1024 * 1024;
+
+/** Issues kept in memory for the report; past this many, only their count. */
+const MAX_ISSUES = 1_000;
+
+/** One file the first pass found readable. */
+export interface PlannedFile {
+  /** Absolute path. */
+  path: string;
+  /** The document id (text files) or the name shown (JSONL files). */
+  id: string;
+  kind: "text" | "jsonl";
+  bytes: number;
+  /** For a large text file: its chunk count, known from the first pass. */
+  chunks?: number;
+  /** For a large Markdown file: the title found in its first 64 KiB. */
+  title?: string;
+}
+
+/** What the first pass found. */
+export interface SourcePlan {
+  files: PlannedFile[];
+  /** Bytes of every file to read (standard input not counted). */
+  bytes: number;
+  /** Documents in the files (text files plus JSONL rows). */
+  documents: number;
+  /** Whether `-` (standard input) is read too, after the files. */
+  stdin: boolean;
+  /** Files left out by `onSkip` (empty, binary, not UTF-8). */
+  skipped: SourceIssue[];
+}
+
+/** Options of {@link planSources} and {@link streamChunks}. */
+export interface StreamSourcesOptions extends ReadSourcesOptions {
+  /** How documents are split. */
+  chunk?: ChunkOptions;
+}
+
+class IssueList {
+  readonly issues: SourceIssue[] = [];
+  more = 0;
+  push(issue: SourceIssue): void {
+    if (this.issues.length < MAX_ISSUES) this.issues.push(issue);
+    else this.more++;
+  }
+  error(): SourceError {
+    const issues = [...this.issues];
+    if (this.more > 0) issues.push({ source: "…", reason: `${this.more} more problem(s)` });
+    return new SourceError(issues);
+  }
+}
+
+/**
+ * Splits a stream of text the way `splitText` splits the whole text (same pieces, same
+ * boundaries), holding at most a few chunks of it: a piece is cut only once text that is not
+ * whitespace lies past its end, so the cut sees what `splitText` would see.
+ */
+export async function* splitTextStream(
+  parts: AsyncIterable<string>,
+  options: ChunkOptions = {},
+): AsyncGenerator<string> {
+  const { maxChars, overlapChars } = resolveChunkOptions(options);
+  let buffer = "";
+  let started = false;
+  const cut = function* (final: boolean): Generator<string> {
+    for (;;) {
+      const length = final ? buffer.length : buffer.length;
+      if (length === 0) return;
+      // Mid-stream, cut only with non-whitespace text past the hard end (else the trimmed whole
+      // might end there, which `splitText` treats as the last piece).
+      if (!final && !/\S/.test(buffer.slice(maxChars))) return;
+      const hardEnd = Math.min(maxChars, buffer.length);
+      const end =
+        final && hardEnd === buffer.length
+          ? hardEnd
+          : findBreak(buffer, Math.floor(maxChars / 2), hardEnd);
+      const piece = buffer.slice(0, end).trim();
+      if (piece.length > 0) yield piece;
+      if (end >= buffer.length) {
+        buffer = "";
+        return;
+      }
+      const next = wordStart(buffer, Math.max(end - overlapChars, 1), end);
+      buffer = buffer.slice(next > 0 ? next : end);
+    }
+  };
+  for await (const part of parts) {
+    buffer += part;
+    if (!started) {
+      buffer = buffer.trimStart();
+      if (buffer.length === 0) continue;
+      started = true;
+    }
+    // Wait for twice a chunk before cutting, so one read gives several pieces at once.
+    if (buffer.length >= maxChars * 2) yield* cut(false);
+  }
+  buffer = buffer.trimEnd();
+  yield* cut(true);
+}
+
+/** Decoded text of a file, part by part; `fatal` UTF-8 throws at the first invalid byte. */
+async function* decodeFile(
+  file: string,
+  encoding: "utf8" | "latin1",
+  onBytes?: (bytes: number) => void,
+): AsyncGenerator<string> {
+  const decoder = new TextDecoder(encoding === "latin1" ? "latin1" : "utf-8", { fatal: true });
+  let offset = 0;
+  let last: Buffer = Buffer.alloc(0);
+  for await (const bytes of createReadStream(file, { highWaterMark: 256 * 1024 })) {
+    const buffer = bytes as Buffer;
+    last = buffer;
+    let text: string;
+    try {
+      text = decoder.decode(buffer, { stream: true });
+    } catch {
+      const at = firstInvalidUtf8(buffer);
+      throw new InvalidTextError(offset + Math.max(at, 0));
+    }
+    offset += buffer.length;
+    onBytes?.(buffer.length);
+    if (text.length > 0) yield text;
+  }
+  try {
+    const last = decoder.decode();
+    if (last.length > 0) yield last;
+  } catch {
+    // A sequence cut short by the end of the file: found in the last part read.
+    const at = firstInvalidUtf8(last);
+    throw new InvalidTextError(at >= 0 ? offset - last.length + at : offset);
+  }
+}
+
+class InvalidTextError extends Error {
+  constructor(readonly byte: number) {
+    super(`not valid UTF-8 at byte ${byte}`);
+  }
+}
+
+function invalidReason(byte: number): string {
+  return `not valid UTF-8 at byte ${byte} (--encoding latin1 reads Latin-1 files)`;
+}
+
+/** Why a text file cannot be a document (empty, binary, not UTF-8), or undefined when it can. */
+async function checkTextFile(
+  file: string,
+  bytes: number,
+  encoding: "utf8" | "latin1",
+  planned: PlannedFile,
+  chunk: ChunkOptions,
+): Promise<string | undefined> {
+  if (bytes === 0) return "empty file";
+  // A PDF, an image or an archive (e.g. matched by a glob) would be embedded as noise.
+  const head = Buffer.alloc(Math.min(8192, bytes));
+  const handle = await open(file, "r");
+  try {
+    await handle.read(head, 0, head.length, 0);
+  } finally {
+    await handle.close();
+  }
+  if (head.includes(0)) return "not a text file (binary content)";
+  let content = false;
+  let chunks = 0;
+  const large = bytes >= LARGE_FILE_BYTES;
+  try {
+    if (large) {
+      // The title (from the first 64 KiB) leaves room in each chunk: known before counting.
+      if (MARKDOWN_EXTENSIONS.has(path.extname(file).toLowerCase())) {
+        const head = Buffer.alloc(Math.min(65_536, bytes));
+        const reader = await open(file, "r");
+        try {
+          await reader.read(head, 0, head.length, 0);
+        } finally {
+          await reader.close();
+        }
+        const found = markdownTitle(
+          encoding === "latin1" ? head.toString("latin1") : head.toString("utf8"),
+        );
+        if (found !== undefined) planned.title = found;
+      }
+      // The chunk count goes into every chunk's metadata: count it now, without keeping the text.
+      const parts = decodeFile(file, encoding);
+      const watched = (async function* () {
+        for await (const part of parts) {
+          if (!content && /\S/.test(part)) content = true;
+          yield part;
+        }
+      })();
+      for await (const _piece of splitTextStream(watched, roomForTitle(chunk, planned.title)))
+        chunks++;
+    } else {
+      for await (const part of decodeFile(file, encoding))
+        if (!content && /\S/.test(part)) content = true;
+    }
+  } catch (error) {
+    if (error instanceof InvalidTextError) return invalidReason(error.byte);
+    throw error;
+  }
+  if (!content) return "empty file";
+  if (large) planned.chunks = chunks;
+  return undefined;
+}
+
+/**
+ * The first pass: resolves the inputs to files (folders, globs, `.gitignore`, `--exclude`), and
+ * checks each without keeping its text: empty, binary and non-UTF-8 files (to `onSkip` when
+ * given), every JSONL line's syntax and shape, duplicate ids. Throws one {@link SourceError}
+ * naming every problem (the first 1,000) before anything is embedded. Standard input is not read
+ * here (it can be read once only): its problems are reported as they are met.
+ */
+export async function planSources(
+  inputs: string[],
+  options: StreamSourcesOptions = {},
+): Promise<SourcePlan> {
+  if (!Array.isArray(inputs) || inputs.some((input) => typeof input !== "string")) {
+    throw new TypeError("inputs must be an array of strings");
+  }
+  const cwd = path.resolve(options.cwd ?? process.cwd());
+  const extensions = options.folderExtensions ?? [".txt", ".md", ".markdown"];
+  const excluded = ignore().add(options.exclude ?? []);
+  const encoding = options.encoding ?? "utf8";
+  const issues = new IssueList();
+  const plan: SourcePlan = { files: [], bytes: 0, documents: 0, stdin: false, skipped: [] };
+  const bad = (issue: SourceIssue) => {
+    if (options.onSkip) {
+      plan.skipped.push(issue);
+      options.onSkip(issue);
+    } else issues.push(issue);
+  };
+  const ids = new FingerprintSet();
+  const firstSource = new Map<string, string>();
+  const seenFiles = new Set<string>();
+  const skipped = SKIPPED_FOLDERS.map((name) => `**/${name}/**`);
+  const addId = (id: string, source: string) => {
+    if (!ids.add(id)) {
+      const first = firstSource.get(id);
+      issues.push({
+        source,
+        reason: `duplicate id "${id}"${first !== undefined ? ` (first in ${first})` : ""}`,
+      });
+    } else if (firstSource.size < 100_000) firstSource.set(id, source);
+  };
+  const take = async (file: string, root: string) => {
+    if (seenFiles.has(file)) return;
+    seenFiles.add(file);
+    const id = idFrom(root, file);
+    if (excluded.ignores(id)) return;
+    const info = await stat(file);
+    if (JSONL_EXTENSIONS.has(path.extname(file).toLowerCase())) {
+      const name = toDisplay(file, cwd);
+      let number = 0;
+      let rows = 0;
+      const lines = createInterface({
+        input: createReadStream(file),
+        crlfDelay: Number.POSITIVE_INFINITY,
+      });
+      for await (const line of lines) {
+        number++;
+        if (line.trim().length === 0) continue;
+        rows++;
+        const source = `${name}:${number}`;
+        const parsed = parseJsonlRow(line, source);
+        if (typeof parsed === "string") issues.push({ source, reason: parsed });
+        else addId(parsed.id, source);
+      }
+      if (rows === 0) issues.push({ source: name, reason: "no rows (empty file)" });
+      plan.files.push({ path: file, id: name, kind: "jsonl", bytes: info.size });
+      plan.documents += rows;
+      plan.bytes += info.size;
+      return;
+    }
+    const planned: PlannedFile = { path: file, id, kind: "text", bytes: info.size };
+    const problem = await checkTextFile(file, info.size, encoding, planned, options.chunk ?? {});
+    if (problem !== undefined) {
+      bad({ source: id, reason: problem });
+      return;
+    }
+    addId(id, id);
+    plan.files.push(planned);
+    plan.documents++;
+    plan.bytes += info.size;
+  };
+  for (const input of inputs) {
+    if (input === "-") {
+      plan.stdin = true;
+      continue;
+    }
+    const absolute = path.resolve(cwd, input);
+    const info = await stat(absolute).catch(() => undefined);
+    if (info?.isFile()) {
+      await take(absolute, path.dirname(absolute));
+    } else if (info?.isDirectory()) {
+      const pattern = `**/*.{${extensions.map((extension) => extension.replace(/^\./, "")).join(",")}}`;
+      const rules = await gitignoreRules(absolute);
+      const files = (
+        await glob(pattern, { cwd: absolute, absolute: true, onlyFiles: true, ignore: skipped })
+      )
+        .map((file) => path.normalize(file))
+        .filter((file) => !gitignored(file, rules))
+        .sort();
+      if (files.length === 0)
+        issues.push({ source: input, reason: "no .txt or .md file in folder" });
+      for (const file of files) await take(file, absolute);
+    } else if (isDynamicPattern(input)) {
+      const root = path.resolve(cwd, globBase(input));
+      const files = await glob(input, { cwd, absolute: true, onlyFiles: true, ignore: skipped });
+      files.sort();
+      if (files.length === 0) issues.push({ source: input, reason: "the pattern matches no file" });
+      for (const file of files) await take(path.normalize(file), root);
+    } else {
+      issues.push({ source: input, reason: "no such file or folder" });
+    }
+  }
+  if (issues.issues.length > 0) throw issues.error();
+  return plan;
+}
+
+/** One chunk as the second pass yields it. */
+export interface StreamedChunk {
+  chunk: DocumentChunk;
+  /** Bytes of source read since the chunk before (for progress). */
+  bytes: number;
+}
+
+/** Hooks of {@link streamChunks}. */
+export interface StreamChunksHooks {
+  /**
+   * Called with a problem met while reading (a file changed since the first pass, standard
+   * input): with `onSkip` in the options and a file-level problem, the file is skipped; else the
+   * problem is thrown as a {@link SourceError}.
+   */
+  onIssue?: (issue: SourceIssue) => void;
+  /** Ids of every document read, to find duplicates on the way and for `--prune`. */
+  read?: FingerprintSet;
+}
+
+/**
+ * The second pass: yields the chunks of every planned file (and of standard input) in order, as
+ * they are read. A JSONL file is read line by line; a text file under {@link LARGE_FILE_BYTES}
+ * is read whole and split; a larger one is split as it is read. Holds one document (or one
+ * window of a large file) at a time.
+ */
+export async function* streamChunks(
+  plan: SourcePlan,
+  options: StreamSourcesOptions = {},
+  hooks: StreamChunksHooks = {},
+): AsyncGenerator<StreamedChunk> {
+  const chunkOptions = options.chunk ?? {};
+  const encoding = options.encoding ?? "utf8";
+  const read = hooks.read ?? new FingerprintSet();
+  const fail = (issue: SourceIssue): never => {
+    throw new SourceError([issue]);
+  };
+  const checkId = (id: string, source: string) => {
+    if (!read.add(id)) fail({ source, reason: `duplicate id "${id}"` });
+  };
+  for (const file of plan.files) {
+    if (file.kind === "jsonl") {
+      yield* jsonlChunks(createReadStream(file.path), file.id, chunkOptions, checkId, fail);
+      continue;
+    }
+    const markdown = MARKDOWN_EXTENSIONS.has(path.extname(file.path).toLowerCase());
+    checkId(file.id, file.id);
+    try {
+      if (file.chunks === undefined) {
+        let text = "";
+        let bytes = 0;
+        for await (const part of decodeFile(file.path, encoding, (count) => {
+          bytes += count;
+        }))
+          text += part;
+        const document: SourceDocument = { id: file.id, text, source: file.id };
+        if (markdown) {
+          const title = markdownTitle(text);
+          if (title !== undefined) document.title = title;
+        }
+        const chunks = chunkDocument(document, chunkOptions);
+        if (chunks.length === 0) {
+          report({ source: file.id, reason: "empty file" }, options, hooks, fail);
+          continue;
+        }
+        for (const [index, chunk] of chunks.entries())
+          yield { chunk, bytes: index === 0 ? bytes : 0 };
+      } else {
+        let pending = 0;
+        let index = 0;
+        const count = file.chunks;
+        const parts = decodeFile(file.path, encoding, (bytes) => {
+          pending += bytes;
+        });
+        for await (const text of splitTextStream(parts, roomForTitle(chunkOptions, file.title))) {
+          if (index >= count)
+            fail({ source: file.id, reason: "the file changed while it was read (more chunks)" });
+          const chunk: DocumentChunk = {
+            id: count === 1 ? file.id : `${file.id}#${index}`,
+            documentId: file.id,
+            index,
+            count,
+            text,
+            metadata: { source: file.id, document_id: file.id, chunk: index, chunks: count },
+            source: file.id,
+          };
+          if (file.title !== undefined) chunk.title = file.title;
+          yield { chunk, bytes: pending };
+          pending = 0;
+          index++;
+        }
+        if (index !== count)
+          fail({ source: file.id, reason: "the file changed while it was read (fewer chunks)" });
+      }
+    } catch (error) {
+      if (error instanceof InvalidTextError) {
+        report({ source: file.id, reason: invalidReason(error.byte) }, options, hooks, fail);
+        continue;
+      }
+      throw error;
+    }
+  }
+  if (plan.stdin) {
+    const stdin = options.stdin ?? process.stdin;
+    // JSONL when its first non-blank character is `{`, else one document with id `stdin`.
+    const iterator = stdin[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+    let head = "";
+    let done = false;
+    while (head.trim().length === 0) {
+      const next = await iterator.next();
+      if (next.done) {
+        done = true;
+        break;
+      }
+      head += typeof next.value === "string" ? next.value : next.value.toString("utf8");
+    }
+    if (head.trim().length === 0) fail({ source: "stdin", reason: "empty input" });
+    const rest = (async function* () {
+      yield head;
+      if (done) return;
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) return;
+        yield next.value;
+      }
+    })();
+    if (head.trimStart().startsWith("{")) {
+      const { Readable } = await import("node:stream");
+      yield* jsonlChunks(Readable.from(rest), "stdin", chunkOptions, checkId, fail);
+    } else {
+      let text = "";
+      for await (const part of rest)
+        text += typeof part === "string" ? part : part.toString("utf8");
+      checkId("stdin", "stdin");
+      const chunks = chunkDocument({ id: "stdin", text, source: "stdin" }, chunkOptions);
+      for (const [index, chunk] of chunks.entries())
+        yield { chunk, bytes: index === 0 ? Buffer.byteLength(text) : 0 };
+    }
+  }
+}
+
+function report(
+  issue: SourceIssue,
+  options: StreamSourcesOptions,
+  hooks: StreamChunksHooks,
+  fail: (issue: SourceIssue) => never,
+): void {
+  if (options.onSkip === undefined) fail(issue);
+  options.onSkip(issue);
+  hooks.onIssue?.(issue);
+}
+
+async function* jsonlChunks(
+  stream: Readable,
+  name: string,
+  chunkOptions: ChunkOptions,
+  checkId: (id: string, source: string) => void,
+  fail: (issue: SourceIssue) => never,
+): AsyncGenerator<StreamedChunk> {
+  const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
+  let number = 0;
+  let rows = 0;
+  for await (const line of lines) {
+    number++;
+    // +1 for the newline the reader took away.
+    const bytes = Buffer.byteLength(line) + 1;
+    if (line.trim().length === 0) continue;
+    rows++;
+    const source = `${name}:${number}`;
+    const parsed = parseJsonlRow(line, source);
+    if (typeof parsed === "string") fail({ source, reason: parsed });
+    checkId(parsed.id, source);
+    for (const [index, chunk] of chunkDocument(parsed, chunkOptions).entries())
+      yield { chunk, bytes: index === 0 ? bytes : 0 };
+  }
+  if (rows === 0) fail({ source: name, reason: "no rows (empty file)" });
+}
