@@ -32,3 +32,4 @@ export {
 } from "./pipeline.js";
 export { isPrunable, pruneRowsFile, pruneScope } from "./prune.js";
 export { globBase, type ReadSourcesOptions, readSources, SKIPPED_FOLDERS } from "./sources.js";
+export { filesInside, isInside } from "./symlinks.js";

@@ -151,7 +151,10 @@ export function registerIngestCommand(program: Command): void {
       (value: string, previous: string[]) => [...previous, value],
       [] as string[],
     )
-    .option("--skip-bad", "skip empty, binary and non-UTF-8 files (listed) instead of stopping")
+    .option(
+      "--skip-bad",
+      "skip empty, binary and non-UTF-8 files and links out of the folder (listed) instead of stopping",
+    )
     .addOption(
       new Option("--encoding <name>", "encoding of .txt/.md files")
         .choices(["utf8", "latin1"])
@@ -191,7 +194,12 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
   command.action(async (inputs: string[], options: IngestCliOptions) => {
     const skippedFiles: { source: string; reason: string }[] = [];
     // Images, PDFs, audio and video (gemini-embedding-2): one row per file (media-sources.ts).
-    const media = await splitMediaInputs(inputs, options.model);
+    const media = await splitMediaInputs(
+      inputs,
+      options.model,
+      process.cwd(),
+      options.skipBad ? (issue) => skippedFiles.push(issue) : undefined,
+    );
     if (media.documents.length > 0 && options.batch)
       throw new UsageError("--batch does not take image, PDF, audio or video files yet");
     const documents =
@@ -203,6 +211,11 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
           })
         : [];
     documents.push(...media.documents);
+    // A link out of a folder holding both text and media files is found by both walks.
+    const unique = new Map(
+      skippedFiles.map((issue) => [`${issue.source}\n${issue.reason}`, issue]),
+    );
+    skippedFiles.splice(0, skippedFiles.length, ...unique.values());
     if (media.leftOut > 0)
       process.stderr.write(
         `gembed: ${media.leftOut} image, PDF, audio or video file(s) in the folders left out: ${options.model} takes text only; use --model gemini-embedding-2 to embed them\n`,

@@ -1,0 +1,120 @@
+/**
+ * Fixes of a QA pass over the CLI: symbolic links out of an ingested folder, `batch delete` of a
+ * running job, bad job names, `search` on a Milvus Lite folder that does not exist, `search
+ * --file` on a Parquet output, what `demo` says about a local server, and errors that named
+ * neither their class nor the option at fault. In-process runs (`runCli`) against the local
+ * server on 127.0.0.1:0, in real temporary folders.
+ */
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { readSources, SourceError } from "@gembed/ingest";
+import { type RunningServer, startServer } from "@gembed/server";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { cleanEnvironment, runCli } from "./cli-run.js";
+
+let server: RunningServer;
+let folder: string;
+let env: NodeJS.ProcessEnv;
+
+beforeAll(async () => {
+  server = await startServer({ batch: { delayPerItemMs: 1 } });
+});
+afterAll(async () => {
+  await server.close();
+});
+beforeEach(async (context) => {
+  folder = await mkdtemp(path.join(tmpdir(), "gembed-qa-"));
+  env = cleanEnvironment({ GOOGLE_GEMINI_BASE_URL: server.url, GEMINI_API_KEY: "qa-key" });
+  context.onTestFinished(() => rm(folder, { recursive: true, force: true }));
+});
+
+const run = (args: string[], environment = env) => runCli(args, { cwd: folder, env: environment });
+
+/** corp/a.md, plus links out of corp: to a folder, to the parent (a loop), to a file. */
+async function corpusWithLinks(): Promise<void> {
+  await mkdir(path.join(folder, "corp", "sub"), { recursive: true });
+  await mkdir(path.join(folder, "secret"));
+  await writeFile(path.join(folder, "corp", "a.md"), "# Alpha\n\nthe corpus document");
+  await writeFile(path.join(folder, "secret", "passwd.txt"), "root:x:0:0 secret outside");
+  await writeFile(path.join(folder, "outside.txt"), "outside the folder");
+  await symlink(path.join(folder, "secret"), path.join(folder, "corp", "etclink"));
+  await symlink("..", path.join(folder, "corp", "loop"));
+  await symlink(path.join(folder, "outside.txt"), path.join(folder, "corp", "out.txt"));
+  await symlink(".", path.join(folder, "corp", "sub", "self"));
+  // A link that stays inside is followed.
+  await symlink("../a.md", path.join(folder, "corp", "sub", "alias.md"));
+}
+
+async function rowIds(file: string): Promise<string[]> {
+  const rows = JSON.parse(await readFile(path.join(folder, file), "utf8")) as {
+    rows: { id: string; text: string }[];
+  };
+  return rows.rows.map((row) => row.id).sort();
+}
+
+describe("ingest and symbolic links", { timeout: 60_000 }, () => {
+  it("never follows a link out of the folder: a source problem (exit 2) naming each link, nothing sent", async () => {
+    await corpusWithLinks();
+    const before = server.stats().texts;
+    const result = await run(["ingest", "corp", "--dim", "128", "--no-progress"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("SourceError");
+    expect(result.stderr).toContain("corp/etclink: a symbolic link to");
+    expect(result.stderr).toContain("corp/loop: a symbolic link to");
+    expect(result.stderr).toContain("corp/out.txt: a symbolic link to");
+    expect(result.stderr).toContain("corp/sub/self: a symbolic link to a folder holding it");
+    expect(result.stderr).not.toContain("passwd");
+    expect(server.stats().texts).toBe(before);
+  });
+
+  it("--skip-bad lists the links and ingests only what is inside the folder", async () => {
+    await corpusWithLinks();
+    const result = await run(["ingest", "corp", "--dim", "128", "--no-progress", "--skip-bad"]);
+    expect(result.stderr).toContain("skipped corp/etclink");
+    expect(result.code).toBe(0);
+    expect(await rowIds("gembed.json")).toEqual(["corp/a.md", "corp/sub/alias.md"]);
+    const text = await readFile(path.join(folder, "gembed.json"), "utf8");
+    expect(text).not.toContain("secret outside");
+    expect(text).not.toContain("outside the folder");
+  });
+
+  it("with gemini-embedding-2, an image behind a link out of the folder is not read either", async () => {
+    await mkdir(path.join(folder, "pics"));
+    await mkdir(path.join(folder, "private"));
+    await writeFile(path.join(folder, "pics", "note.md"), "a note beside the pictures");
+    await writeFile(
+      path.join(folder, "private", "face.png"),
+      Buffer.from([0x89, 0x50, 0x4e, 0x47]),
+    );
+    await symlink(path.join(folder, "private"), path.join(folder, "pics", "private"));
+    const args = [
+      "ingest",
+      "pics",
+      "--model",
+      "gemini-embedding-2",
+      "--dim",
+      "128",
+      "--no-progress",
+    ];
+    const refused = await run(args);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("pics/private: a symbolic link to");
+    const skipped = await run([...args, "--skip-bad", "--json"]);
+    expect(skipped.code).toBe(0);
+    const summary = JSON.parse(skipped.stdout) as { skippedFiles: { source: string }[] };
+    expect(summary.skippedFiles.map((issue) => issue.source)).toEqual(["pics/private"]);
+    expect(await rowIds("gembed.json")).toEqual(["pics/note.md"]);
+  });
+
+  it("a glob does not follow links out of its fixed part either; a file named directly is followed", async () => {
+    await corpusWithLinks();
+    const globbed = await readSources(["corp/**/*.txt"], { cwd: folder }).catch(
+      (error: unknown) => error,
+    );
+    expect(globbed).toBeInstanceOf(SourceError);
+    expect((globbed as SourceError).issues.map((issue) => issue.source)).toContain("corp/out.txt");
+    const named = await readSources(["corp/out.txt"], { cwd: folder });
+    expect(named.map((document) => document.text)).toEqual(["outside the folder"]);
+  });
+});
