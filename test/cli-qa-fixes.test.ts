@@ -118,3 +118,45 @@ describe("ingest and symbolic links", { timeout: 60_000 }, () => {
     expect(named.map((document) => document.text)).toEqual(["outside the folder"]);
   });
 });
+
+describe("gembed batch delete and job names", { timeout: 90_000 }, () => {
+  it("refuses to delete a job still pending or running (exit 2, says cancel or --force); --force deletes it", async () => {
+    // A job that stays running for the test: 20 s for its one item (close() waits for that
+    // sleep to end, so not longer).
+    const slow = await startServer({ batch: { delayPerItemMs: 20_000 } });
+    try {
+      const slowEnv = cleanEnvironment({ GOOGLE_GEMINI_BASE_URL: slow.url, GEMINI_API_KEY: "k" });
+      await writeFile(path.join(folder, "corpus.txt"), "one text\n");
+      const submitted = await run(["batch", "submit", "corpus.txt", "--dim", "128"], slowEnv);
+      expect(submitted.code).toBe(0);
+      const name = submitted.stdout.trim();
+      const refused = await run(["batch", "delete", name], slowEnv);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/^gembed: UsageError: batches\/\S+ is (PENDING|RUNNING)/);
+      expect(refused.stderr).toContain(`gembed batch cancel ${name}`);
+      expect(refused.stderr).toContain("--force");
+      const still = await run(["batch", "status", name, "--json"], slowEnv);
+      expect(still.code).toBe(0);
+      expect(JSON.parse(still.stdout)).toMatchObject({ name });
+      const forced = await run(["batch", "delete", name, "--force"], slowEnv);
+      expect(forced.code).toBe(0);
+      expect(forced.stdout).toBe(`deleted ${name}\n`);
+      expect((await run(["batch", "status", name], slowEnv)).stderr).toContain("NotFoundError");
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it("a job name that is not batches/ID or ID is a UsageError (exit 2) naming it, before any request", async () => {
+    const before = server.stats().requests;
+    for (const command of ["status", "wait", "collect", "cancel", "delete"]) {
+      const result = await run(["batch", command, "../../etc"]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe(
+        'gembed: UsageError: a job name is "batches/ID" or "ID" (letters, digits, - and _), got "../../etc"\n',
+      );
+    }
+    expect((await run(["batch", "status", "batches/a/b"])).code).toBe(2);
+    expect(server.stats().requests).toBe(before);
+  });
+});
