@@ -12,6 +12,7 @@ import { readSources, SourceError } from "@gembed/ingest";
 import { type RunningServer, startServer } from "@gembed/server";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { cleanEnvironment, runCli } from "./cli-run.js";
+import { milvusUri, uniqueCollection } from "./support/milvus.js";
 
 let server: RunningServer;
 let folder: string;
@@ -158,5 +159,78 @@ describe("gembed batch delete and job names", { timeout: 90_000 }, () => {
     }
     expect((await run(["batch", "status", "batches/a/b"])).code).toBe(2);
     expect(server.stats().requests).toBe(before);
+  });
+});
+
+/** A port nothing listens on: taken from the system, then released. */
+async function closedPort(): Promise<number> {
+  const { createServer } = await import("node:net");
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+describe("--milvus checked and named", { timeout: 60_000 }, () => {
+  it("search never creates a Milvus Lite folder: a missing one is a UsageError (exit 2) naming it", async () => {
+    const result = await run(["search", "x", "--milvus", "./typo.db", "--collection", "c1"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(
+      /^gembed: UsageError: --milvus \.\/typo\.db: no such Milvus Lite folder/,
+    );
+    await expect(readFile(path.join(folder, "typo.db"))).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
+  it("a Milvus Lite path that is a file is a UsageError (exit 2), no Python traceback", async () => {
+    await writeFile(path.join(folder, "a.md"), "a document");
+    await writeFile(path.join(folder, "file.db"), "not a folder");
+    for (const args of [
+      ["ingest", "a.md", "--milvus", "./file.db", "--dim", "128", "--no-progress"],
+      ["search", "x", "--milvus", "./file.db"],
+    ]) {
+      const result = await run(args);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe(
+        "gembed: UsageError: --milvus ./file.db is a file, not a Milvus Lite folder: give a folder path (such as ./gembed.db) or a server address (http://127.0.0.1:19530)\n",
+      );
+    }
+  });
+
+  it("a Milvus server that answers still works (the connection check passes on the real one)", async () => {
+    await writeFile(path.join(folder, "a.md"), "Alan Turing was born in London");
+    const collection = uniqueCollection("qa");
+    const common = ["--milvus", milvusUri(), "--collection", collection];
+    const ingested = await run(["ingest", "a.md", ...common, "--dim", "128", "--no-progress"]);
+    expect(ingested.stderr).toBe("");
+    expect(ingested.code).toBe(0);
+    const found = await run(["search", "Turing", ...common, "--json"]);
+    expect(found.code).toBe(0);
+    expect((JSON.parse(found.stdout) as { hits: { id: string }[] }).hits[0]?.id).toBe(
+      "a.md".replace(/^/, `${path.basename(folder)}/`),
+    );
+  });
+
+  it("a Milvus server that does not answer is a MilvusUnavailableError naming the address (exit 1)", async () => {
+    await writeFile(path.join(folder, "a.md"), "a document");
+    const port = await closedPort();
+    for (const args of [
+      [
+        "ingest",
+        "a.md",
+        "--milvus",
+        `http://user:secret@127.0.0.1:${port}`,
+        "--dim",
+        "128",
+        "--no-progress",
+      ],
+      ["search", "x", "--milvus", `http://user:secret@127.0.0.1:${port}`],
+    ]) {
+      const result = await run(args);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(
+        `gembed: MilvusUnavailableError: cannot reach Milvus at http://127.0.0.1:${port} (--milvus): nothing answers there. Start the server, check the address, or give a folder path such as ./gembed.db to use Milvus Lite.\n`,
+      );
+    }
   });
 });

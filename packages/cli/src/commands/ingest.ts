@@ -22,7 +22,6 @@ import {
 } from "@gembed/ingest";
 import {
   bulkImportFormat,
-  connectMilvus,
   MilvusCollection,
   TEXT_MAX_LENGTH,
   writeBulkImportFiles,
@@ -45,6 +44,7 @@ import {
 import { UsageError } from "../errors.js";
 import { interruptedIngest } from "../interrupted.js";
 import { mediaAwareEmbedder, splitMediaInputs } from "../media-sources.js";
+import { connectMilvusOption } from "../milvus-option.js";
 import { checkOutputFile } from "../output-file.js";
 import { createProgress } from "../progress.js";
 
@@ -266,11 +266,10 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
     const stateFile = batchStateFile(options);
     try {
       if (options.milvus) {
-        const client = await connectMilvus({
-          uri: options.milvus,
-          ...(options.token !== undefined ? { token: options.token } : {}),
-          ...(options.database !== undefined ? { database: options.database } : {}),
-        });
+        const client = await connectMilvusOption(
+          { ...options, milvus: options.milvus },
+          { create: true },
+        );
         close = async () => {
           await client.closeConnection();
         };

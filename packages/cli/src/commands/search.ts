@@ -6,7 +6,7 @@
  */
 
 import { compileFilter, LocalRowsFile, RowsFileError } from "@gembed/ingest";
-import { collectionModel, connectMilvus, FIELDS, MilvusCollection } from "@gembed/milvus";
+import { collectionModel, FIELDS, MilvusCollection } from "@gembed/milvus";
 import type { Command } from "commander";
 import { modelId } from "gembed/internal";
 import {
@@ -16,6 +16,7 @@ import {
   integerOption,
 } from "../embedding-options.js";
 import { UsageError } from "../errors.js";
+import { connectMilvusOption } from "../milvus-option.js";
 import { addMilvusOptions, type MilvusCliOptions } from "./ingest.js";
 
 interface SearchCliOptions extends EmbeddingCliOptions, MilvusCliOptions {
@@ -74,11 +75,10 @@ Exit codes: 0 ok (even with no hit), 1 failure, 2 bad usage or input, 130 interr
     const hits: SearchHitOutput[] = [];
     let where: string;
     if (options.milvus) {
-      const client = await connectMilvus({
-        uri: options.milvus,
-        ...(options.token !== undefined ? { token: options.token } : {}),
-        ...(options.database !== undefined ? { database: options.database } : {}),
-      });
+      const client = await connectMilvusOption(
+        { ...options, milvus: options.milvus },
+        { create: false },
+      );
       try {
         // Vector size and model come from the collection, so a search matches its ingest.
         const described = await client.describeCollection({ collection_name: options.collection });
