@@ -234,3 +234,35 @@ describe("--milvus checked and named", { timeout: 60_000 }, () => {
     }
   });
 });
+
+describe("search --file on a Parquet output", { timeout: 60_000 }, () => {
+  it("reads the rows file written beside it, and says so when that is missing", async () => {
+    await writeFile(path.join(folder, "turing.md"), "# Turing\n\nAlan Turing was born in London.");
+    await writeFile(path.join(folder, "ai.md"), "# AI\n\nArtificial intelligence began in 1956.");
+    const ingested = await run([
+      "ingest",
+      "turing.md",
+      "ai.md",
+      "--out",
+      "x.parquet",
+      "--dim",
+      "128",
+      "--no-progress",
+    ]);
+    expect(ingested.code).toBe(0);
+    const found = await run(["search", "Turing", "--file", "x.parquet", "--json"]);
+    expect(found.stderr).toBe("");
+    expect(found.code).toBe(0);
+    const result = JSON.parse(found.stdout) as { source: string; hits: { id: string }[] };
+    expect(result.source).toBe(path.join(folder, "x.parquet.rows.json"));
+    expect(result.hits.map((hit) => hit.id).sort()).toEqual([
+      `${path.basename(folder)}/ai.md`,
+      `${path.basename(folder)}/turing.md`,
+    ]);
+    const missing = await run(["search", "Turing", "--file", "other.parquet"]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(
+      "RowsFileError: other.parquet is a Parquet bulk-import file: search reads the rows file written beside it, other.parquet.rows.json, which is not there",
+    );
+  });
+});

@@ -5,8 +5,9 @@
  * @module
  */
 
+import { access } from "node:fs/promises";
 import { compileFilter, LocalRowsFile, RowsFileError } from "@gembed/ingest";
-import { collectionModel, FIELDS, MilvusCollection } from "@gembed/milvus";
+import { bulkImportFormat, collectionModel, FIELDS, MilvusCollection } from "@gembed/milvus";
 import type { Command } from "commander";
 import { modelId } from "gembed/internal";
 import {
@@ -115,7 +116,9 @@ Exit codes: 0 ok (even with no hit), 1 failure, 2 bad usage or input, 130 interr
         await client.closeConnection();
       }
     } else {
-      const file = await LocalRowsFile.open(options.file ?? `${options.collection}.json`);
+      const file = await LocalRowsFile.open(
+        await rowsFileOf(options.file ?? `${options.collection}.json`),
+      );
       if (file.size === 0)
         throw new RowsFileError(`${file.path} holds no rows: run gembed ingest first`);
       const info = file.info;
@@ -176,4 +179,24 @@ function filterOption(expression: string): ReturnType<typeof compileFilter> {
     }
     throw error;
   }
+}
+
+/**
+ * The rows file to search for `--file`: a Parquet bulk-import file is not read (its vectors are
+ * in Parquet), the rows file `ingest --out x.parquet` keeps beside it, `x.parquet.rows.json`, is;
+ * when that is missing, a {@link RowsFileError} says so.
+ */
+async function rowsFileOf(file: string): Promise<string> {
+  if (bulkImportFormat(file) !== "parquet") return file;
+  const rows = `${file}.rows.json`;
+  const exists = await access(rows).then(
+    () => true,
+    () => false,
+  );
+  if (!exists) {
+    throw new RowsFileError(
+      `${file} is a Parquet bulk-import file: search reads the rows file written beside it, ${rows}, which is not there (gembed ingest … --out ${file} writes both)`,
+    );
+  }
+  return rows;
 }
