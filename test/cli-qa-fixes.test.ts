@@ -266,3 +266,23 @@ describe("search --file on a Parquet output", { timeout: 60_000 }, () => {
     );
   });
 });
+
+describe("gembed demo through GOOGLE_GEMINI_BASE_URL", { timeout: 60_000 }, () => {
+  it("says it goes through the server at that URL, without the key; --json says local and which server", async () => {
+    const text = await run(["demo", "--no-milvus"]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(
+      `gembed demo: gemini-embedding-001 through the server at ${server.url} (on this machine)\n`,
+    );
+    expect(text.stdout).not.toContain("Gemini API");
+    expect(text.stdout + text.stderr).not.toContain("qa-key");
+    const json = await run(["demo", "--no-milvus", "--json"]);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      local: true,
+      server: server.url,
+      store: "memory",
+    });
+    expect(json.stdout).not.toContain("qa-key");
+  });
+});
