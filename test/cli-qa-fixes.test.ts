@@ -286,3 +286,15 @@ describe("gembed demo through GOOGLE_GEMINI_BASE_URL", { timeout: 60_000 }, () =
     expect(json.stdout).not.toContain("qa-key");
   });
 });
+
+describe("gembed serve on a busy port", { timeout: 60_000 }, () => {
+  it("is a UsageError naming the port (exit 2), not listen EADDRINUSE", async () => {
+    const port = Number(new URL(server.url).port);
+    const result = await run(["serve", "--port", String(port)]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      `gembed: UsageError: --port ${port}: 127.0.0.1:${port} is already in use (another gembed serve, or another program); choose another port, or --port 0 for a free one\n`,
+    );
+    expect(result.stdout).not.toContain("listening");
+  });
+});
