@@ -298,3 +298,32 @@ describe("gembed serve on a busy port", { timeout: 60_000 }, () => {
     expect(result.stdout).not.toContain("listening");
   });
 });
+
+describe("stale temporaries of a killed ingest", { timeout: 60_000 }, () => {
+  it("a rerun removes <out>.<pid>.<n>.tmp of processes gone, and keeps those of running ones", async () => {
+    const { spawn } = await import("node:child_process");
+    const { readdir } = await import("node:fs/promises");
+    // A real process id that no longer runs, and one that does.
+    const ended = spawn(process.execPath, ["-e", ""]);
+    await new Promise((resolve) => ended.once("exit", resolve));
+    const running = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"]);
+    try {
+      await writeFile(path.join(folder, "a.md"), "a document");
+      const args = ["ingest", "a.md", "--dim", "128", "--no-progress"];
+      expect((await run(args)).code).toBe(0);
+      const stale = [
+        `gembed.json.${ended.pid}.3.tmp`,
+        `gembed.json.gembed.json.${ended.pid}.1.tmp`,
+      ];
+      const kept = [`gembed.json.${running.pid}.1.tmp`, `other.json.${ended.pid}.1.tmp`];
+      for (const name of [...stale, ...kept]) await writeFile(path.join(folder, name), "{");
+      const rerun = await run(args);
+      expect(rerun.code).toBe(0);
+      const names = await readdir(folder);
+      for (const name of stale) expect(names).not.toContain(name);
+      for (const name of kept) expect(names).toContain(name);
+    } finally {
+      running.kill();
+    }
+  });
+});

@@ -32,4 +32,5 @@ export {
 } from "./pipeline.js";
 export { isPrunable, pruneRowsFile, pruneScope } from "./prune.js";
 export { globBase, type ReadSourcesOptions, readSources, SKIPPED_FOLDERS } from "./sources.js";
+export { processRuns, removeStaleTemporaries } from "./stale-temporaries.js";
 export { filesInside, isInside } from "./symlinks.js";

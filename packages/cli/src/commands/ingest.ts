@@ -19,6 +19,7 @@ import {
   pruneScope,
   type RowSink,
   readSources,
+  removeStaleTemporaries,
 } from "@gembed/ingest";
 import {
   bulkImportFormat,
@@ -313,6 +314,8 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
         const rowsPath = parquet ? `${out}.rows.json` : out;
         // One writer at a time: a second run on the same file would lose the first one's rows.
         lock = await lockFile(rowsPath, "the rows file");
+        // A run killed mid-write (a second Ctrl-C) leaves <file>.<pid>.<n>.tmp: gone with it.
+        await removeStaleTemporaries(rowsPath);
         const file = await LocalRowsFile.open(rowsPath, {
           model: embeddingFunction.modelName,
           dim,
