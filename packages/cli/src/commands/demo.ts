@@ -12,7 +12,6 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import {
-  connectMilvus,
   findMilvusLiteBin,
   isMilvusLitePath,
   MILVUS_LITE_INSTALL_COMMAND,
@@ -27,6 +26,7 @@ import {
   embeddingFunctionFrom,
   isLoopbackUrl,
 } from "../embedding-options.js";
+import { connectMilvusOption } from "../milvus-option.js";
 import { collectionName } from "./ingest.js";
 
 /** The seed's documents. */
@@ -227,10 +227,10 @@ Exit codes: 0 ok, 1 failure (API, Milvus), 2 bad usage.`,
         | { uri: string; collection: string; results: { query: string; results: RankedResult[] }[] }
         | undefined;
       if (milvusUri) {
-        const client = await connectMilvus({
-          uri: milvusUri,
-          ...(options.token !== undefined ? { token: options.token } : {}),
-        }).catch(async (error: unknown) => {
+        const client = await connectMilvusOption(
+          { milvus: milvusUri, ...(options.token !== undefined ? { token: options.token } : {}) },
+          { create: true },
+        ).catch(async (error: unknown) => {
           if (temporary) await rm(temporary, { recursive: true, force: true });
           throw error;
         });
