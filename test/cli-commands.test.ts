@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { connectMilvus } from "@gembed/milvus";
@@ -456,6 +456,8 @@ describe('gembed with --milvus <folder>: Milvus Lite, as pymilvus\'s MilvusClien
   });
 
   it("without Milvus Lite, fails with the one command that installs it", async () => {
+    // An existing folder: search refuses a missing one before looking for Milvus Lite.
+    await mkdir(path.join(folder, "gembed.db"), { recursive: true });
     const result = await runCli(
       ["search", "a query", "--milvus", "./gembed.db", "--collection", "docs"],
       { cwd: folder, env: { ...env, MILVUS_LITE_BIN: path.join(folder, "no-such-milvus-lite") } },

@@ -21,3 +21,20 @@ export class UsageError extends GembedError {
 export class InterruptedError extends GembedError {
   override name = "AbortError";
 }
+
+/**
+ * The Milvus server of `--milvus` could not be reached (gRPC `UNAVAILABLE`): names the address,
+ * which the SDK's `14 UNAVAILABLE: No connection established` does not. Exit code 1.
+ */
+export class MilvusUnavailableError extends GembedError {
+  override name = "MilvusUnavailableError";
+  /** The address tried (without any `user:password@`). */
+  readonly address: string;
+  constructor(address: string, cause: unknown) {
+    super(
+      `cannot reach Milvus at ${address} (--milvus): nothing answers there. Start the server, check the address, or give a folder path such as ./gembed.db to use Milvus Lite.`,
+      { cause },
+    );
+    this.address = address;
+  }
+}

@@ -17,6 +17,7 @@ import { stat } from "node:fs/promises";
 import path from "node:path";
 import {
   type DocumentEmbedder,
+  filesInside,
   globBase,
   SKIPPED_FOLDERS,
   type SourceDocument,
@@ -98,6 +99,7 @@ export async function splitMediaInputs(
   inputs: string[],
   model: string,
   cwd = process.cwd(),
+  bad?: (issue: SourceIssue) => void,
 ): Promise<MediaSplit> {
   const takesMedia = modelTakesMedia(model);
   const issues: SourceIssue[] = [];
@@ -125,7 +127,13 @@ export async function splitMediaInputs(
       else found.push({ file: absolute, root: path.dirname(absolute), mimeType });
     } else if (info?.isDirectory()) {
       const options = { cwd: absolute, absolute: true, onlyFiles: true, ignore: skipped };
-      const media = (await glob(mediaPattern, { ...options, caseSensitiveMatch: false })).sort();
+      const globbed = (await glob(mediaPattern, { ...options, caseSensitiveMatch: false })).sort();
+      // Links out of the folder are not followed (readSources' rule): a problem, or `bad`'s.
+      const checked = await filesInside(absolute, globbed.map(path.normalize), (file) =>
+        idFrom(absolute, file),
+      );
+      for (const issue of checked.issues) (bad ?? ((one) => issues.push(one)))(issue);
+      const media = checked.inside;
       const texts = await glob(textPattern, options);
       if (!takesMedia) {
         leftOut += media.length;
@@ -139,9 +147,19 @@ export async function splitMediaInputs(
       }
     } else if (isDynamicPattern(input)) {
       const root = path.resolve(cwd, globBase(input));
-      const matches = (
-        await glob(input, { cwd, absolute: true, onlyFiles: true, ignore: skipped })
-      ).sort();
+      const checked = await filesInside(
+        root,
+        (await glob(input, { cwd, absolute: true, onlyFiles: true, ignore: skipped }))
+          .map(path.normalize)
+          .filter((file) => mimeTypeOfName(file) !== undefined),
+        (file) => idFrom(root, file),
+      );
+      for (const issue of checked.issues) (bad ?? ((one) => issues.push(one)))(issue);
+      // The text files it matches are checked by readSources.
+      const matches = (await glob(input, { cwd, absolute: true, onlyFiles: true, ignore: skipped }))
+        .map(path.normalize)
+        .filter((file) => mimeTypeOfName(file) === undefined || checked.inside.includes(file))
+        .sort();
       const media = matches.filter((file) => mimeTypeOfName(file) !== undefined);
       if (media.length > 0 && !takesMedia) {
         refuse(input);

@@ -44,6 +44,7 @@ export {
 } from "./row-parts.js";
 export { rowPartsSink } from "./row-parts-sink.js";
 export { globBase, type ReadSourcesOptions, readSources, SKIPPED_FOLDERS } from "./sources.js";
+export { processRuns, removeStaleTemporaries } from "./stale-temporaries.js";
 export { type IndexEntry, StateIndex } from "./state-index.js";
 export {
   ingestStream,
@@ -65,3 +66,4 @@ export {
   splitTextStream,
   streamChunks,
 } from "./stream-sources.js";
+export { filesInside, isInside } from "./symlinks.js";

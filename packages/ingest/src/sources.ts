@@ -8,6 +8,7 @@ import ignore, { type Ignore } from "ignore";
 import { glob, isDynamicPattern } from "tinyglobby";
 import type { JsonValue, SourceDocument } from "./documents.js";
 import { SourceError, type SourceIssue } from "./errors.js";
+import { filesInside } from "./symlinks.js";
 
 /** Options of {@link readSources}. */
 export interface ReadSourcesOptions {
@@ -34,7 +35,8 @@ export interface ReadSourcesOptions {
    */
   exclude?: string[];
   /**
-   * When set, an empty, binary or undecodable file is passed to this function and left out,
+   * When set, an empty, binary or undecodable file, or a symbolic link leading out of the folder
+   * walked, is passed to this function and left out,
    * instead of being a {@link SourceError}.
    */
   onSkip?: (issue: SourceIssue) => void;
@@ -304,9 +306,11 @@ export function gitignored(file: string, rules: { base: string; rules: Ignore }[
  * - a `.jsonl`/`.ndjson` file gives one document per line `{id, text, title?, metadata?}`;
  * - a folder gives its `.txt`/`.md` files, recursively, in path order, with ids
  *   `<folder name>/<path inside>` whatever the working folder; hidden files and folders,
- *   {@link SKIPPED_FOLDERS} and what the folder's `.gitignore` files ignore are left out;
+ *   {@link SKIPPED_FOLDERS} and what the folder's `.gitignore` files ignore are left out; a
+ *   symbolic link whose real path leaves the folder, or that loops back to a folder holding it,
+ *   is not followed (a problem like a binary file: thrown, or given to `onSkip`);
  * - a glob (`docs/**\/*.md`) gives the files it matches, ids from the glob's fixed part
- *   (`docs/…`);
+ *   (`docs/…`), links leaving that part not followed, as in a folder;
  * - `exclude` patterns (`.gitignore` syntax) leave out the files whose id they match;
  * - `-` reads standard input: JSONL when its first non-blank character is `{`, else one document
  *   with id `stdin`.
@@ -377,13 +381,20 @@ export async function readSources(
         .sort();
       if (files.length === 0)
         issues.push({ source: input, reason: "no .txt or .md file in folder" });
-      for (const file of files) await readOnce(file, absolute);
+      // A link out of the folder (or a loop) is not followed: a bad source, like a binary file.
+      const checked = await filesInside(absolute, files, (file) => idFrom(absolute, file));
+      for (const issue of checked.issues) context.bad(issue);
+      for (const file of checked.inside) await readOnce(file, absolute);
     } else if (isDynamicPattern(input)) {
       const root = path.resolve(cwd, globBase(input));
       const files = await glob(input, { cwd, absolute: true, onlyFiles: true, ignore: skipped });
       files.sort();
       if (files.length === 0) issues.push({ source: input, reason: "the pattern matches no file" });
-      for (const file of files) await readOnce(path.normalize(file), root);
+      const checked = await filesInside(root, files.map(path.normalize), (file) =>
+        idFrom(root, file),
+      );
+      for (const issue of checked.issues) context.bad(issue);
+      for (const file of checked.inside) await readOnce(file, root);
     } else {
       issues.push({ source: input, reason: "no such file or folder" });
     }

@@ -40,6 +40,7 @@ import {
   SKIPPED_FOLDERS,
   toDisplay,
 } from "./sources.js";
+import { filesInside } from "./symlinks.js";
 
 /**
  * Text files at least this big are split as they are read (the first pass counts their chunks);
@@ -347,13 +348,20 @@ export async function planSources(
         .sort();
       if (files.length === 0)
         issues.push({ source: input, reason: "no .txt or .md file in folder" });
-      for (const file of files) await take(file, absolute);
+      // A link out of the folder (or a loop) is not followed: a bad source, like a binary file.
+      const checked = await filesInside(absolute, files, (file) => idFrom(absolute, file));
+      for (const issue of checked.issues) bad(issue);
+      for (const file of checked.inside) await take(file, absolute);
     } else if (isDynamicPattern(input)) {
       const root = path.resolve(cwd, globBase(input));
       const files = await glob(input, { cwd, absolute: true, onlyFiles: true, ignore: skipped });
       files.sort();
       if (files.length === 0) issues.push({ source: input, reason: "the pattern matches no file" });
-      for (const file of files) await take(path.normalize(file), root);
+      const checked = await filesInside(root, files.map(path.normalize), (file) =>
+        idFrom(root, file),
+      );
+      for (const issue of checked.issues) bad(issue);
+      for (const file of checked.inside) await take(file, root);
     } else {
       issues.push({ source: input, reason: "no such file or folder" });
     }

@@ -67,6 +67,20 @@ export function taskOption(options: { task?: TaskType; taskType?: TaskType }): T
   return options.task ?? options.taskType ?? "RETRIEVAL_DOCUMENT";
 }
 
+/**
+ * A job name as typed: `batches/ID` or `ID`, the id of letters, digits, `-` and `_` (what the
+ * Batch API and the local server give). Anything else (`../../etc`, `batches/a/b`) is a usage
+ * error naming the value, before any request.
+ */
+export function jobName(name: string): string {
+  if (!/^(batches\/)?[A-Za-z0-9][A-Za-z0-9_-]*$/.test(name)) {
+    throw new UsageError(
+      `a job name is "batches/ID" or "ID" (letters, digits, - and _), got ${JSON.stringify(name)}`,
+    );
+  }
+  return name;
+}
+
 function clientFrom(options: CommonOptions): GeminiClient {
   checkLocalServerKey(options.baseUrl);
   return new GeminiClient(options.baseUrl ? { baseUrl: options.baseUrl } : {});
@@ -408,7 +422,7 @@ Run "gembed batch <command> --help" for each command's options and examples.`,
 
   common(batch.command("status <job>").description("show a job's state and counts")).action(
     async (name: string, options: CommonOptions) => {
-      printJob(await BatchJob.attach(clientFrom(options), name), options.json);
+      printJob(await BatchJob.attach(clientFrom(options), jobName(name)), options.json);
     },
   );
 
@@ -438,7 +452,7 @@ Run "gembed batch <command> --help" for each command's options and examples.`,
       name: string,
       options: CommonOptions & { pollInterval: number; maxPollInterval: number; deadline?: number },
     ) => {
-      const job = await BatchJob.attach(clientFrom(options), name);
+      const job = await BatchJob.attach(clientFrom(options), jobName(name));
       const display = progressDisplay(options.json);
       const interrupt = interruptSignal();
       try {
@@ -478,7 +492,7 @@ Run "gembed batch <command> --help" for each command's options and examples.`,
   ).action(async (name: string, options: CommonOptions & { out?: string; normalize: boolean }) => {
     // A folder or an unwritable path is found before the results are read, not at the rename.
     if (options.out !== undefined) await checkOutputFile(options.out, "--out");
-    const job = await BatchJob.attach(clientFrom(options), name);
+    const job = await BatchJob.attach(clientFrom(options), jobName(name));
     job.throwIfFailed();
     const interrupt = interruptSignal();
     const counts = await collect(job, options.out, {
@@ -499,25 +513,35 @@ Run "gembed batch <command> --help" for each command's options and examples.`,
     }
   });
 
-  common(batch.command("delete <job>").description("delete a job (and its results)")).action(
-    async (name: string, options: CommonOptions) => {
-      const client = clientFrom(options);
-      const job = await BatchJob.attach(client, name);
-      const running = job.state === "BATCH_STATE_PENDING" || job.state === "BATCH_STATE_RUNNING";
-      await job.delete();
-      if (running) {
-        process.stderr.write(
-          `gembed: ${name} was ${job.state.replace("BATCH_STATE_", "")}; deleting does not cancel it (gembed batch cancel does)\n`,
-        );
-      }
-      if (options.json) process.stdout.write(`${JSON.stringify({ name, deleted: true })}\n`);
-      else process.stdout.write(`deleted ${name}\n`);
-    },
-  );
+  common(
+    batch
+      .command("delete <job>")
+      .description("delete a job (and its results)")
+      .option("--force", "delete a job still pending or running (it is not cancelled)"),
+  ).action(async (name: string, options: CommonOptions & { force?: boolean }) => {
+    const client = clientFrom(options);
+    const job = await BatchJob.attach(client, jobName(name));
+    const running = job.state === "BATCH_STATE_PENDING" || job.state === "BATCH_STATE_RUNNING";
+    // Deleted, a running job can no longer be cancelled, and on the real API it runs (and
+    // bills) on: refused unless asked for.
+    if (running && !options.force) {
+      throw new UsageError(
+        `${job.name} is ${job.state.replace("BATCH_STATE_", "")}: deleting it would not stop it, and it could no longer be cancelled. Run \`gembed batch cancel ${job.name}\` first, or pass --force to delete it anyway.`,
+      );
+    }
+    await job.delete();
+    if (running) {
+      process.stderr.write(
+        `gembed: ${name} was ${job.state.replace("BATCH_STATE_", "")}; deleting does not cancel it (gembed batch cancel does)\n`,
+      );
+    }
+    if (options.json) process.stdout.write(`${JSON.stringify({ name, deleted: true })}\n`);
+    else process.stdout.write(`deleted ${name}\n`);
+  });
 
   common(batch.command("cancel <job>").description("cancel a job")).action(
     async (name: string, options: CommonOptions) => {
-      const job = await BatchJob.attach(clientFrom(options), name);
+      const job = await BatchJob.attach(clientFrom(options), jobName(name));
       await job.cancel();
       await job.refresh();
       printJob(job, options.json);

@@ -12,7 +12,6 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import {
-  connectMilvus,
   findMilvusLiteBin,
   isMilvusLitePath,
   MILVUS_LITE_INSTALL_COMMAND,
@@ -25,7 +24,9 @@ import {
   addEmbeddingOptions,
   type EmbeddingCliOptions,
   embeddingFunctionFrom,
+  isLoopbackUrl,
 } from "../embedding-options.js";
+import { connectMilvusOption } from "../milvus-option.js";
 import { collectionName } from "./ingest.js";
 
 /** The seed's documents. */
@@ -160,10 +161,13 @@ Exit codes: 0 ok, 1 failure (API, Milvus), 2 bad usage.`,
         options,
         server ? { baseUrl: server.url, apiKey: "local-demo" } : {},
       );
+      // The base URL in use: --base-url, else GOOGLE_GEMINI_BASE_URL (the client's own default).
+      const baseUrl = options.baseUrl ?? (process.env.GOOGLE_GEMINI_BASE_URL || undefined);
+      const shownBaseUrl = baseUrl !== undefined ? withoutSecrets(baseUrl) : undefined;
       const mode = server
         ? `the local server at ${server.url} (no GEMINI_API_KEY set)`
-        : options.baseUrl
-          ? `the API at ${options.baseUrl}`
+        : shownBaseUrl !== undefined
+          ? `the server at ${shownBaseUrl}${isLoopbackUrl(shownBaseUrl) ? " (on this machine)" : ""}`
           : "the Gemini API";
       say(`gembed demo: ${embeddingFunction.modelName} through ${mode}`);
       const documentVectors = await embeddingFunction.encodeDocuments([...DEMO_DOCUMENTS]);
@@ -223,10 +227,10 @@ Exit codes: 0 ok, 1 failure (API, Milvus), 2 bad usage.`,
         | { uri: string; collection: string; results: { query: string; results: RankedResult[] }[] }
         | undefined;
       if (milvusUri) {
-        const client = await connectMilvus({
-          uri: milvusUri,
-          ...(options.token !== undefined ? { token: options.token } : {}),
-        }).catch(async (error: unknown) => {
+        const client = await connectMilvusOption(
+          { milvus: milvusUri, ...(options.token !== undefined ? { token: options.token } : {}) },
+          { create: true },
+        ).catch(async (error: unknown) => {
           if (temporary) await rm(temporary, { recursive: true, force: true });
           throw error;
         });
@@ -283,7 +287,10 @@ Exit codes: 0 ok, 1 failure (API, Milvus), 2 bad usage.`,
         process.stdout.write(
           `${JSON.stringify({
             model: embeddingFunction.modelName,
-            local: server !== undefined,
+            // Local: vectors of a server on this machine, in-process or at a loopback base URL.
+            local:
+              server !== undefined || (shownBaseUrl !== undefined && isLoopbackUrl(shownBaseUrl)),
+            server: server?.url ?? shownBaseUrl ?? "https://generativelanguage.googleapis.com",
             dim: embeddingFunction.dim,
             vectorLength: documentVectors[0]!.length,
             store,
@@ -297,4 +304,18 @@ Exit codes: 0 ok, 1 failure (API, Milvus), 2 bad usage.`,
       await server?.close();
     }
   });
+}
+
+/** A base URL as shown: no `user:password@`, no query (a `?key=` never reaches the output). */
+function withoutSecrets(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.username = "";
+    parsed.password = "";
+    parsed.search = "";
+    parsed.hash = "";
+    return parsed.href.replace(/\/$/, "");
+  } catch {
+    return "(an invalid base URL)";
+  }
 }

@@ -16,6 +16,7 @@ import {
   planSources,
   pruneScope,
   RowParts,
+  removeStaleTemporaries,
   rowPartsSink,
   type StreamIngestOptions,
   type StreamIngestProgress,
@@ -37,6 +38,7 @@ import { type FileLock, lockFile } from "gembed/node";
 import { embeddingFunctionFrom, interruptSignal } from "../embedding-options.js";
 import { UsageError } from "../errors.js";
 import { interruptedIngest } from "../interrupted.js";
+import { connectMilvusOption } from "../milvus-option.js";
 import { checkOutputFile } from "../output-file.js";
 import { createProgress } from "../progress.js";
 import type { IngestCliOptions } from "./ingest.js";
@@ -109,11 +111,10 @@ export async function runStreamingIngest(
   let last: StreamIngestProgress | undefined;
   try {
     if (options.milvus) {
-      const client = await connectMilvus({
-        uri: options.milvus,
-        ...(options.token !== undefined ? { token: options.token } : {}),
-        ...(options.database !== undefined ? { database: options.database } : {}),
-      });
+      const client = await connectMilvusOption(
+        { ...options, milvus: options.milvus },
+        { create: true },
+      );
       close = async () => {
         await client.closeConnection();
       };
@@ -157,6 +158,8 @@ export async function runStreamingIngest(
       const base = parquet ? `${out}.rows.json` : out;
       // One writer at a time: a second run on the same output would lose the first one's rows.
       lock = await lockFile(base, "the rows file");
+      // What a process killed mid-rename left beside it (only of processes no longer running).
+      await removeStaleTemporaries(base);
       const parts = await RowParts.open(base, { model: embeddingFunction.modelName, dim });
       // An entry per chunk (a chunk is at most maxTokens × 4 characters) and per document.
       parts.reserve(Math.ceil(plan.bytes / (maxTokens * 3)) + plan.documents * 2);

@@ -19,10 +19,10 @@ import {
   pruneScope,
   type RowSink,
   readSources,
+  removeStaleTemporaries,
 } from "@gembed/ingest";
 import {
   bulkImportFormat,
-  connectMilvus,
   MilvusCollection,
   TEXT_MAX_LENGTH,
   writeBulkImportFiles,
@@ -45,6 +45,7 @@ import {
 import { UsageError } from "../errors.js";
 import { interruptedIngest } from "../interrupted.js";
 import { mediaAwareEmbedder, splitMediaInputs } from "../media-sources.js";
+import { connectMilvusOption } from "../milvus-option.js";
 import { checkOutputFile } from "../output-file.js";
 import { createProgress } from "../progress.js";
 import { runStreamingIngest } from "./ingest-stream.js";
@@ -152,7 +153,10 @@ export function registerIngestCommand(program: Command): void {
       (value: string, previous: string[]) => [...previous, value],
       [] as string[],
     )
-    .option("--skip-bad", "skip empty, binary and non-UTF-8 files (listed) instead of stopping")
+    .option(
+      "--skip-bad",
+      "skip empty, binary and non-UTF-8 files and links out of the folder (listed) instead of stopping",
+    )
     .addOption(
       new Option("--encoding <name>", "encoding of .txt/.md files")
         .choices(["utf8", "latin1"])
@@ -191,14 +195,24 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
   );
   command.action(async (inputs: string[], options: IngestCliOptions) => {
     // Images, PDFs, audio and video (gemini-embedding-2): one row per file (media-sources.ts).
-    const media = await splitMediaInputs(inputs, options.model);
+    const skippedFiles: { source: string; reason: string }[] = [];
+    const media = await splitMediaInputs(
+      inputs,
+      options.model,
+      process.cwd(),
+      options.skipBad ? (issue) => skippedFiles.push(issue) : undefined,
+    );
     // Every other run but the Batch API's streams its sources and outputs (bounded memory). Media
     // runs (and folders whose media a text-only model leaves out) take the path below: a row per
     // file, whose bytes are streamed to the Files API when large, never held whole.
-    if (!options.batch && media.documents.length === 0 && media.leftOut === 0) {
+    if (
+      !options.batch &&
+      media.documents.length === 0 &&
+      media.leftOut === 0 &&
+      skippedFiles.length === 0
+    ) {
       return runStreamingIngest(inputs, options, command);
     }
-    const skippedFiles: { source: string; reason: string }[] = [];
     if (media.documents.length > 0 && options.batch)
       throw new UsageError("--batch does not take image, PDF, audio or video files yet");
     const documents =
@@ -210,6 +224,11 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
           })
         : [];
     documents.push(...media.documents);
+    // A link out of a folder holding both text and media files is found by both walks.
+    const unique = new Map(
+      skippedFiles.map((issue) => [`${issue.source}\n${issue.reason}`, issue]),
+    );
+    skippedFiles.splice(0, skippedFiles.length, ...unique.values());
     if (media.leftOut > 0)
       process.stderr.write(
         `gembed: ${media.leftOut} image, PDF, audio or video file(s) in the folders left out: ${options.model} takes text only; use --model gemini-embedding-2 to embed them\n`,
@@ -260,11 +279,10 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
     const stateFile = batchStateFile(options);
     try {
       if (options.milvus) {
-        const client = await connectMilvus({
-          uri: options.milvus,
-          ...(options.token !== undefined ? { token: options.token } : {}),
-          ...(options.database !== undefined ? { database: options.database } : {}),
-        });
+        const client = await connectMilvusOption(
+          { ...options, milvus: options.milvus },
+          { create: true },
+        );
         close = async () => {
           await client.closeConnection();
         };
@@ -308,6 +326,8 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
         const rowsPath = parquet ? `${out}.rows.json` : out;
         // One writer at a time: a second run on the same file would lose the first one's rows.
         lock = await lockFile(rowsPath, "the rows file");
+        // A run killed mid-write (a second Ctrl-C) leaves <file>.<pid>.<n>.tmp: gone with it.
+        await removeStaleTemporaries(rowsPath);
         const file = await LocalRowsFile.open(rowsPath, {
           model: embeddingFunction.modelName,
           dim,

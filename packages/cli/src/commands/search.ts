@@ -5,7 +5,7 @@
  * @module
  */
 
-import { stat } from "node:fs/promises";
+import { access, stat } from "node:fs/promises";
 import path from "node:path";
 import {
   compileFilter,
@@ -14,7 +14,7 @@ import {
   searchRowStream,
   streamOutputRows,
 } from "@gembed/ingest";
-import { collectionModel, connectMilvus, FIELDS, MilvusCollection } from "@gembed/milvus";
+import { bulkImportFormat, collectionModel, FIELDS, MilvusCollection } from "@gembed/milvus";
 import type { Command } from "commander";
 import { modelId } from "gembed/internal";
 import {
@@ -24,6 +24,7 @@ import {
   integerOption,
 } from "../embedding-options.js";
 import { UsageError } from "../errors.js";
+import { connectMilvusOption } from "../milvus-option.js";
 import { addMilvusOptions, type MilvusCliOptions } from "./ingest.js";
 
 interface SearchCliOptions extends EmbeddingCliOptions, MilvusCliOptions {
@@ -82,11 +83,10 @@ Exit codes: 0 ok (even with no hit), 1 failure, 2 bad usage or input, 130 interr
     const hits: SearchHitOutput[] = [];
     let where: string;
     if (options.milvus) {
-      const client = await connectMilvus({
-        uri: options.milvus,
-        ...(options.token !== undefined ? { token: options.token } : {}),
-        ...(options.database !== undefined ? { database: options.database } : {}),
-      });
+      const client = await connectMilvusOption(
+        { ...options, milvus: options.milvus },
+        { create: false },
+      );
       try {
         // Vector size and model come from the collection, so a search matches its ingest.
         const described = await client.describeCollection({ collection_name: options.collection });
@@ -124,7 +124,7 @@ Exit codes: 0 ok (even with no hit), 1 failure, 2 bad usage or input, 130 interr
       }
     } else {
       // Streamed over the parts of the output: memory is one row plus the hits.
-      const file = path.resolve(options.file ?? `${options.collection}.json`);
+      const file = path.resolve(await rowsFileOf(options.file ?? `${options.collection}.json`));
       const fileInfo = await stat(file).catch(() => undefined);
       if (fileInfo?.isDirectory()) throw new RowsFileError(`${file} is a folder, not a rows file`);
       const rows = streamOutputRows(file)[Symbol.asyncIterator]();
@@ -192,4 +192,24 @@ function filterOption(expression: string): ReturnType<typeof compileFilter> {
     }
     throw error;
   }
+}
+
+/**
+ * The rows file to search for `--file`: a Parquet bulk-import file is not read (its vectors are
+ * in Parquet), the rows file `ingest --out x.parquet` keeps beside it, `x.parquet.rows.json`, is;
+ * when that is missing, a {@link RowsFileError} says so.
+ */
+async function rowsFileOf(file: string): Promise<string> {
+  if (bulkImportFormat(file) !== "parquet") return file;
+  const rows = `${file}.rows.json`;
+  const exists = await access(rows).then(
+    () => true,
+    () => false,
+  );
+  if (!exists) {
+    throw new RowsFileError(
+      `${file} is a Parquet bulk-import file: search reads the rows file written beside it, ${rows}, which is not there (gembed ingest … --out ${file} writes both)`,
+    );
+  }
+  return rows;
 }

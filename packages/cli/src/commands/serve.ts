@@ -198,7 +198,25 @@ mixed with real Gemini vectors in one collection. See docs/local-server.md.`,
       }
       throw error;
     }
-    const server = await startServer(options);
+    const server = await startServer(options).catch((error: unknown) => {
+      // Node's `listen EADDRINUSE: address already in use 127.0.0.1:8080` names no option: the
+      // port given cannot be used, which the user fixes on the command line (exit 2).
+      const code = (error as NodeJS.ErrnoException | undefined)?.code;
+      const where = `${options.host ?? "127.0.0.1"}:${options.port ?? 0}`;
+      if (code === "EADDRINUSE") {
+        throw new UsageError(
+          `--port ${options.port}: ${where} is already in use (another gembed serve, or another program); choose another port, or --port 0 for a free one`,
+          { cause: error },
+        );
+      }
+      if (code === "EACCES" || code === "EADDRNOTAVAIL") {
+        throw new UsageError(
+          `cannot listen on ${where} (${code === "EACCES" ? "permission denied: ports below 1024 need privileges" : "that address is not one of this machine's"}); choose another --port or --host`,
+          { cause: error },
+        );
+      }
+      throw error;
+    });
     process.stdout.write(`gembed serve listening on ${server.url}\n`);
     process.stdout.write(`data folder: ${server.dataDir}\n`);
     await new Promise<void>((resolve) => {
