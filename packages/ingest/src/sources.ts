@@ -352,7 +352,6 @@ export async function readSources(
     if (excluded.ignores(id)) return;
     await readFileInput(file, id, context);
   };
-  const skipped = SKIPPED_FOLDERS.map((name) => `**/${name}/**`);
   for (const input of inputs) {
     if (input === "-") {
       const text = await readStreamText(options.stdin ?? process.stdin);
@@ -366,38 +365,10 @@ export async function readSources(
       }
       continue;
     }
-    const absolute = path.resolve(cwd, input);
-    const info = await stat(absolute).catch(() => undefined);
-    if (info?.isFile()) {
-      await readOnce(absolute, path.dirname(absolute));
-    } else if (info?.isDirectory()) {
-      const pattern = `**/*.{${extensions.map((extension) => extension.replace(/^\./, "")).join(",")}}`;
-      const rules = await gitignoreRules(absolute);
-      const files = (
-        await glob(pattern, { cwd: absolute, absolute: true, onlyFiles: true, ignore: skipped })
-      )
-        .map((file) => path.normalize(file))
-        .filter((file) => !gitignored(file, rules))
-        .sort();
-      if (files.length === 0)
-        issues.push({ source: input, reason: "no .txt or .md file in folder" });
-      // A link out of the folder (or a loop) is not followed: a bad source, like a binary file.
-      const checked = await filesInside(absolute, files, (file) => idFrom(absolute, file));
-      for (const issue of checked.issues) context.bad(issue);
-      for (const file of checked.inside) await readOnce(file, absolute);
-    } else if (isDynamicPattern(input)) {
-      const root = path.resolve(cwd, globBase(input));
-      const files = await glob(input, { cwd, absolute: true, onlyFiles: true, ignore: skipped });
-      files.sort();
-      if (files.length === 0) issues.push({ source: input, reason: "the pattern matches no file" });
-      const checked = await filesInside(root, files.map(path.normalize), (file) =>
-        idFrom(root, file),
-      );
-      for (const issue of checked.issues) context.bad(issue);
-      for (const file of checked.inside) await readOnce(file, root);
-    } else {
-      issues.push({ source: input, reason: "no such file or folder" });
-    }
+    const found = await filesOfInput(input, cwd, extensions);
+    for (const issue of found.issues) issues.push(issue);
+    for (const issue of found.bad) context.bad(issue);
+    for (const { file, root } of found.files) await readOnce(file, root);
   }
   const seenIds = new Map<string, string>();
   for (const document of documents) {
@@ -413,4 +384,63 @@ export async function readSources(
   }
   if (issues.length > 0) throw new SourceError(issues);
   return documents;
+}
+
+/** What one input (a file, a folder or a glob) names: each file with the root its id is taken from. */
+export interface InputFiles {
+  files: { file: string; root: string }[];
+  /** Problems of the input itself (no such file, an empty folder, a pattern matching nothing). */
+  issues: SourceIssue[];
+  /** Links not followed (out of the folder, or a loop): bad sources, like a binary file. */
+  bad: SourceIssue[];
+}
+
+/**
+ * The files of one input, as both passes of ingest see them (`readSources` and the streaming
+ * `planSources`): a file named directly is read wherever it is; a folder gives its files with
+ * `extensions` less the usual folders (`SKIPPED_FOLDERS`) and what its `.gitignore` files ignore;
+ * a glob gives what it matches, its ids taken from its fixed part. No link out of the folder (or
+ * the glob's fixed part) is followed.
+ */
+export async function filesOfInput(
+  input: string,
+  cwd: string,
+  extensions: readonly string[],
+): Promise<InputFiles> {
+  const skipped = SKIPPED_FOLDERS.map((name) => `**/${name}/**`);
+  const absolute = path.resolve(cwd, input);
+  const info = await stat(absolute).catch(() => undefined);
+  if (info?.isFile()) {
+    return { files: [{ file: absolute, root: path.dirname(absolute) }], issues: [], bad: [] };
+  }
+  if (info?.isDirectory()) {
+    const pattern = `**/*.{${extensions.map((extension) => extension.replace(/^\./, "")).join(",")}}`;
+    const rules = await gitignoreRules(absolute);
+    const files = (
+      await glob(pattern, { cwd: absolute, absolute: true, onlyFiles: true, ignore: skipped })
+    )
+      .map((file) => path.normalize(file))
+      .filter((file) => !gitignored(file, rules))
+      .sort();
+    const issues =
+      files.length === 0 ? [{ source: input, reason: "no .txt or .md file in folder" }] : [];
+    const checked = await filesInside(absolute, files, (file) => idFrom(absolute, file));
+    return {
+      files: checked.inside.map((file) => ({ file, root: absolute })),
+      issues,
+      bad: checked.issues,
+    };
+  }
+  if (isDynamicPattern(input)) {
+    const root = path.resolve(cwd, globBase(input));
+    const files = await glob(input, { cwd, absolute: true, onlyFiles: true, ignore: skipped });
+    files.sort();
+    const issues =
+      files.length === 0 ? [{ source: input, reason: "the pattern matches no file" }] : [];
+    const checked = await filesInside(root, files.map(path.normalize), (file) =>
+      idFrom(root, file),
+    );
+    return { files: checked.inside.map((file) => ({ file, root })), issues, bad: checked.issues };
+  }
+  return { files: [], issues: [{ source: input, reason: "no such file or folder" }], bad: [] };
 }

@@ -14,7 +14,6 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import ignore from "ignore";
-import { glob, isDynamicPattern } from "tinyglobby";
 import {
   type ChunkOptions,
   chunkDocument,
@@ -27,20 +26,16 @@ import type { DocumentChunk, SourceDocument } from "./documents.js";
 import { SourceError, type SourceIssue } from "./errors.js";
 import { FingerprintSet } from "./fingerprint-set.js";
 import {
+  filesOfInput,
   firstInvalidUtf8,
-  gitignored,
-  gitignoreRules,
-  globBase,
   idFrom,
   JSONL_EXTENSIONS,
   MARKDOWN_EXTENSIONS,
   markdownTitle,
   parseJsonlRow,
   type ReadSourcesOptions,
-  SKIPPED_FOLDERS,
   toDisplay,
 } from "./sources.js";
-import { filesInside } from "./symlinks.js";
 
 /**
  * Text files at least this big are split as they are read (the first pass counts their chunks);
@@ -278,7 +273,6 @@ export async function planSources(
   const ids = new FingerprintSet();
   const firstSource = new Map<string, string>();
   const seenFiles = new Set<string>();
-  const skipped = SKIPPED_FOLDERS.map((name) => `**/${name}/**`);
   const addId = (id: string, source: string) => {
     if (!ids.add(id)) {
       const first = firstSource.get(id);
@@ -333,38 +327,10 @@ export async function planSources(
       plan.stdin = true;
       continue;
     }
-    const absolute = path.resolve(cwd, input);
-    const info = await stat(absolute).catch(() => undefined);
-    if (info?.isFile()) {
-      await take(absolute, path.dirname(absolute));
-    } else if (info?.isDirectory()) {
-      const pattern = `**/*.{${extensions.map((extension) => extension.replace(/^\./, "")).join(",")}}`;
-      const rules = await gitignoreRules(absolute);
-      const files = (
-        await glob(pattern, { cwd: absolute, absolute: true, onlyFiles: true, ignore: skipped })
-      )
-        .map((file) => path.normalize(file))
-        .filter((file) => !gitignored(file, rules))
-        .sort();
-      if (files.length === 0)
-        issues.push({ source: input, reason: "no .txt or .md file in folder" });
-      // A link out of the folder (or a loop) is not followed: a bad source, like a binary file.
-      const checked = await filesInside(absolute, files, (file) => idFrom(absolute, file));
-      for (const issue of checked.issues) bad(issue);
-      for (const file of checked.inside) await take(file, absolute);
-    } else if (isDynamicPattern(input)) {
-      const root = path.resolve(cwd, globBase(input));
-      const files = await glob(input, { cwd, absolute: true, onlyFiles: true, ignore: skipped });
-      files.sort();
-      if (files.length === 0) issues.push({ source: input, reason: "the pattern matches no file" });
-      const checked = await filesInside(root, files.map(path.normalize), (file) =>
-        idFrom(root, file),
-      );
-      for (const issue of checked.issues) bad(issue);
-      for (const file of checked.inside) await take(file, root);
-    } else {
-      issues.push({ source: input, reason: "no such file or folder" });
-    }
+    const found = await filesOfInput(input, cwd, extensions);
+    for (const issue of found.issues) issues.push(issue);
+    for (const issue of found.bad) bad(issue);
+    for (const { file, root } of found.files) await take(file, root);
   }
   if (issues.issues.length > 0) throw issues.error();
   return plan;

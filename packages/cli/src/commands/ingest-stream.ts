@@ -26,7 +26,6 @@ import {
 } from "@gembed/ingest";
 import {
   bulkImportFormat,
-  connectMilvus,
   MilvusCollection,
   milvusStreamSink,
   TEXT_MAX_LENGTH,
