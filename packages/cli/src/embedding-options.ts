@@ -13,9 +13,9 @@ import { showWait } from "./progress.js";
 /** The parsed shared options. */
 export interface EmbeddingCliOptions {
   model: string;
-  dim?: number;
-  baseUrl?: string;
-  concurrency?: number;
+  dim?: number | undefined;
+  baseUrl?: string | undefined;
+  concurrency?: number | undefined;
 }
 
 /** A commander parser for an integer within a range. */

@@ -13,8 +13,8 @@ import { MilvusUnavailableError, UsageError } from "./errors.js";
 /** What `--milvus`, `--token` and `--database` hold. */
 export interface MilvusConnectOptions {
   milvus: string;
-  token?: string;
-  database?: string;
+  token?: string | undefined;
+  database?: string | undefined;
 }
 
 /** The address as shown: without a `user:password@` part. */

@@ -99,7 +99,7 @@ export interface IngestOptions {
    * `onWriteFailure` in an earlier run): a chunk found here is written without being embedded.
    * @default none
    */
-  reuse?: (id: string, hash: string) => number[] | undefined;
+  reuse?: ((id: string, hash: string) => number[] | undefined) | undefined;
   /**
    * Called with the rows of a step whose write failed, before the error is thrown, so the vectors
    * can be kept (and given back through `reuse` next time) instead of being paid for again.

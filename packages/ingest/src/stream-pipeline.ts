@@ -84,7 +84,7 @@ export interface StreamIngestOptions {
   signal?: AbortSignal | undefined;
   onProgress?: ((progress: StreamIngestProgress) => void) | undefined;
   /** Vectors paid for by an earlier run (see `IngestOptions.reuse`). */
-  reuse?: (id: string, hash: string) => number[] | undefined;
+  reuse?: ((id: string, hash: string) => number[] | undefined) | undefined;
   /** Called with the rows of a write that failed, before the error is thrown. */
   onWriteFailure?: ((rows: EmbeddingRow[], error: unknown) => Promise<void>) | undefined;
 }

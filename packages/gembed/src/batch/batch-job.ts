@@ -300,7 +300,7 @@ export class BatchJob {
       : planBatchJobs(options.requests, {
           limits: options.limits,
           keys,
-          ...(mode === "auto" ? {} : { mode }),
+          mode: mode === "auto" ? undefined : mode,
         });
     const plan = plans[0];
     if (plans.length !== 1 || plan === undefined) {
