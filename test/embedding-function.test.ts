@@ -149,6 +149,38 @@ describe("GeminiEmbeddingFunction on the wire", () => {
     expectVector(rawVector, scriptedValues("hello world", 768));
   });
 
+  it("takes an option given as undefined as not given (the known name passes the option check)", async () => {
+    const { url, calls } = await setUp();
+    const ef = embeddingFunction(url, {
+      modelName: undefined,
+      config: { outputDimensionality: undefined, taskType: undefined },
+      concurrency: undefined,
+      normalize: undefined,
+      timeout: undefined,
+      maxRetries: undefined,
+    });
+    expect(ef.modelName).toBe("gemini-embedding-001");
+    expect(ef.config).toStrictEqual({});
+    expect(ef.dim).toBe(3072);
+    const [vector] = await ef.encodeDocuments(["hello world"], {
+      signal: undefined,
+      onProgress: undefined,
+      taskType: undefined,
+    });
+    expect(calls[0]!.requests[0]).toStrictEqual({
+      model: "models/gemini-embedding-001",
+      content: { parts: [{ text: "hello world" }] },
+      taskType: "RETRIEVAL_DOCUMENT",
+    });
+    const [plain] = await embeddingFunction(url).encodeDocuments(["hello world"]);
+    expect(calls[1]!.requests[0]).toStrictEqual(calls[0]!.requests[0]);
+    expect(Array.from(vector!)).toEqual(Array.from(plain!));
+    // A misspelt name is still refused, whatever its value.
+    expect(() => embeddingFunction(url, { dimension: undefined } as object)).toThrow(
+      InvalidOptionError,
+    );
+  });
+
   it("chunks by count (100) and by bytes", async () => {
     const { url, calls } = await setUp();
     const ef = embeddingFunction(url, { concurrency: 1 });

@@ -59,13 +59,13 @@ export interface GembedEmbeddingSettings {
  */
 export interface GembedEmbeddingProviderOptions {
   /** Task type of this call. */
-  taskType?: TaskType;
+  taskType?: TaskType | undefined;
   /** Title of every value (with `RETRIEVAL_DOCUMENT` only): for `embed`. */
-  title?: string;
+  title?: string | undefined;
   /** One title per value, in order (with `RETRIEVAL_DOCUMENT` only): for `embedMany`. */
   titles?: (string | undefined | null)[];
   /** Output size of this call. */
-  outputDimensionality?: number;
+  outputDimensionality?: number | undefined;
 }
 
 /**
@@ -271,7 +271,7 @@ export class GembedEmbeddingModel implements EmbeddingModelV3 {
     try {
       const computed = await ef.encode(
         missing.map((index) => inputs[index]!),
-        { taskType: call.taskType, ...(signal ? { signal } : {}) },
+        { taskType: call.taskType, signal },
       );
       computed.forEach((vector, position) => {
         vectors[missing[position]!] = Array.from(vector);

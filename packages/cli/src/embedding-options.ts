@@ -13,9 +13,9 @@ import { showWait } from "./progress.js";
 /** The parsed shared options. */
 export interface EmbeddingCliOptions {
   model: string;
-  dim?: number;
-  baseUrl?: string;
-  concurrency?: number;
+  dim?: number | undefined;
+  baseUrl?: string | undefined;
+  concurrency?: number | undefined;
 }
 
 /** A commander parser for an integer within a range. */
@@ -94,10 +94,10 @@ export function embeddingFunctionFrom(
   if (apiKey === undefined) checkLocalServerKey(baseUrl);
   return new GeminiEmbeddingFunction({
     modelName: options.model,
-    ...(options.dim !== undefined ? { config: { outputDimensionality: options.dim } } : {}),
-    ...(baseUrl !== undefined ? { baseUrl } : {}),
-    ...(apiKey !== undefined ? { apiKey } : {}),
-    ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+    config: { outputDimensionality: options.dim },
+    baseUrl,
+    apiKey,
+    concurrency: options.concurrency,
     onInputTooLong: tooLongWarning(options.model),
     // A wait for quota or a retry shows at once (on the progress bar when one is drawn).
     onWait: (wait) => showWait(wait),

@@ -218,7 +218,7 @@ export function mediaAwareEmbedder(
     readonly uploads: UploadCache;
     encodeDocuments(
       inputs: EmbeddingInput[],
-      options?: { signal?: AbortSignal },
+      options?: { signal?: AbortSignal | undefined },
     ): Promise<Float32Array[]>;
   },
   files: Map<string, MediaFile>,
@@ -272,7 +272,7 @@ export function mediaAwareEmbedder(
             inputs.push(await uploaded(file, index, signal));
           else inputs.push(await readMediaFile(file.path, file.mimeType));
         }
-        vectors.push(...(await inner.encodeDocuments(inputs, signal ? { signal } : {})));
+        vectors.push(...(await inner.encodeDocuments(inputs, { signal })));
         start = end;
       }
       return vectors;

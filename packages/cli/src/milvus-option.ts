@@ -13,8 +13,8 @@ import { MilvusUnavailableError, UsageError } from "./errors.js";
 /** What `--milvus`, `--token` and `--database` hold. */
 export interface MilvusConnectOptions {
   milvus: string;
-  token?: string;
-  database?: string;
+  token?: string | undefined;
+  database?: string | undefined;
 }
 
 /** The address as shown: without a `user:password@` part. */
@@ -50,8 +50,8 @@ export async function connectMilvusOption(
     isUnavailable(error) ? new MilvusUnavailableError(shownAddress(uri), error) : error;
   const client = await connectMilvus({
     uri,
-    ...(options.token !== undefined ? { token: options.token } : {}),
-    ...(options.database !== undefined ? { database: options.database } : {}),
+    token: options.token,
+    database: options.database,
   }).catch((error: unknown) => {
     throw unavailable(error);
   });

@@ -19,17 +19,17 @@ export interface ProgressOptions {
    * Where to draw.
    * @default process.stderr
    */
-  stream?: NodeJS.WriteStream;
+  stream?: NodeJS.WriteStream | undefined;
   /**
    * Draw a bar (true) or plain lines (false).
    * @default stream.isTTY
    */
-  tty?: boolean;
+  tty?: boolean | undefined;
   /**
    * Least time between two plain lines, ms.
    * @default 1000
    */
-  lineIntervalMs?: number;
+  lineIntervalMs?: number | undefined;
 }
 
 /** A wait of the work, as the embedding function tells it (`onWait`, or `onProgress`). */

@@ -8,13 +8,13 @@ export interface ChunkOptions {
    * Largest chunk, in estimated tokens (see `estimateTokens`): use the model's input limit.
    * @default 2048 (gemini-embedding-001's input limit)
    */
-  maxTokens?: number;
+  maxTokens?: number | undefined;
   /**
    * Tokens repeated at the start of the next chunk, so that a sentence cut at a boundary is whole
    * in one of the two chunks.
    * @default a tenth of `maxTokens`
    */
-  overlapTokens?: number;
+  overlapTokens?: number | undefined;
 }
 
 const CHARS_PER_TOKEN = 4;

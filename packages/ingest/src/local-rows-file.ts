@@ -27,9 +27,9 @@ export interface LocalSearchOptions {
    * How many hits at most.
    * @default 10
    */
-  limit?: number;
+  limit?: number | undefined;
   /** Keeps only the rows this returns true for (see `compileFilter` for Milvus-style filters). */
-  where?: (row: EmbeddingRow) => boolean;
+  where?: ((row: EmbeddingRow) => boolean) | undefined;
 }
 
 interface StoredRow {

@@ -82,30 +82,30 @@ export interface IngestOptions {
    * How documents longer than the model's input are split.
    * @default `{ maxTokens: <the model's input limit> }`
    */
-  chunk?: ChunkOptions;
+  chunk?: ChunkOptions | undefined;
   /**
    * Chunks embedded, then written, per step: a crash loses at most one step.
    * @default 256
    */
-  batchSize?: number;
+  batchSize?: number | undefined;
   /** Extra options passed to `encodeDocuments` (e.g. `{ mode: "batch" }`). */
-  encodeOptions?: Record<string, unknown>;
+  encodeOptions?: Record<string, unknown> | undefined;
   /** Stops the work between steps (and inside the embedding calls). */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Called after each step. */
-  onProgress?: (progress: IngestProgress) => void;
+  onProgress?: ((progress: IngestProgress) => void) | undefined;
   /**
    * Vectors already paid for, by chunk id and content hash (e.g. the rows kept by
    * `onWriteFailure` in an earlier run): a chunk found here is written without being embedded.
    * @default none
    */
-  reuse?: (id: string, hash: string) => number[] | undefined;
+  reuse?: ((id: string, hash: string) => number[] | undefined) | undefined;
   /**
    * Called with the rows of a step whose write failed, before the error is thrown, so the vectors
    * can be kept (and given back through `reuse` next time) instead of being paid for again.
    * @default none
    */
-  onWriteFailure?: (rows: EmbeddingRow[], error: unknown) => Promise<void>;
+  onWriteFailure?: ((rows: EmbeddingRow[], error: unknown) => Promise<void>) | undefined;
 }
 
 /** What an ingest run did. */

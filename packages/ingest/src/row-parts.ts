@@ -136,7 +136,7 @@ export interface RowPartsOptions {
    * Largest part, bytes (tests use small parts; users keep the default).
    * @default PART_BYTES
    */
-  partBytes?: number;
+  partBytes?: number | undefined;
 }
 
 /** Reads the model-and-dim record of an output, when there is one. */

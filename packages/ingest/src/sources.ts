@@ -17,35 +17,35 @@ export interface ReadSourcesOptions {
    * at the folder an input names).
    * @default process.cwd()
    */
-  cwd?: string;
+  cwd?: string | undefined;
   /**
    * What `-` reads.
    * @default process.stdin
    */
-  stdin?: Readable;
+  stdin?: Readable | undefined;
   /**
    * Extensions (lowercase, with the dot) taken when walking a folder.
    * @default [".txt", ".md", ".markdown"]
    */
-  folderExtensions?: string[];
+  folderExtensions?: string[] | undefined;
   /**
    * Files to leave out, in `.gitignore` syntax, matched against a file's id (`*.tmp.md` at any
    * depth, `drafts/` any folder of that name, `docs/old/` that folder only).
    * @default []
    */
-  exclude?: string[];
+  exclude?: string[] | undefined;
   /**
    * When set, an empty, binary or undecodable file, or a symbolic link leading out of the folder
    * walked, is passed to this function and left out,
    * instead of being a {@link SourceError}.
    */
-  onSkip?: (issue: SourceIssue) => void;
+  onSkip?: ((issue: SourceIssue) => void) | undefined;
   /**
    * How `.txt`/`.md` files are decoded. `utf8` refuses bytes that are not UTF-8 (a
    * {@link SourceError} naming the file and the byte offset) instead of turning them into U+FFFD.
    * @default "utf8"
    */
-  encoding?: "utf8" | "latin1";
+  encoding?: "utf8" | "latin1" | undefined;
 }
 
 /**

@@ -23,7 +23,7 @@ export interface StreamEmbedder {
   /** Yields one vector per text, in order, with a bounded window of calls in flight. */
   encodeStream(
     texts: AsyncIterable<DocumentInput>,
-    options?: { signal?: AbortSignal; taskType?: "RETRIEVAL_DOCUMENT" },
+    options?: { signal?: AbortSignal | undefined; taskType?: "RETRIEVAL_DOCUMENT" },
   ): AsyncIterable<Float32Array>;
 }
 
@@ -80,13 +80,13 @@ export interface StreamIngestOptions {
    * Chunks looked up, and rows written, per step: a crash re-pays at most what was in flight.
    * @default 256
    */
-  batchSize?: number;
-  signal?: AbortSignal;
-  onProgress?: (progress: StreamIngestProgress) => void;
+  batchSize?: number | undefined;
+  signal?: AbortSignal | undefined;
+  onProgress?: ((progress: StreamIngestProgress) => void) | undefined;
   /** Vectors paid for by an earlier run (see `IngestOptions.reuse`). */
-  reuse?: (id: string, hash: string) => number[] | undefined;
+  reuse?: ((id: string, hash: string) => number[] | undefined) | undefined;
   /** Called with the rows of a write that failed, before the error is thrown. */
-  onWriteFailure?: (rows: EmbeddingRow[], error: unknown) => Promise<void>;
+  onWriteFailure?: ((rows: EmbeddingRow[], error: unknown) => Promise<void>) | undefined;
 }
 
 interface Pending {
@@ -294,7 +294,7 @@ export async function ingestStream(
     try {
       for await (const vector of embedder.encodeStream(inputs, {
         taskType: "RETRIEVAL_DOCUMENT",
-        ...(signal !== undefined ? { signal } : {}),
+        signal,
       })) {
         const pending = inFlight.shift()!;
         consumed++;

@@ -76,7 +76,7 @@ export interface SourcePlan {
 /** Options of {@link planSources} and {@link streamChunks}. */
 export interface StreamSourcesOptions extends ReadSourcesOptions {
   /** How documents are split. */
-  chunk?: ChunkOptions;
+  chunk?: ChunkOptions | undefined;
 }
 
 class IssueList {

@@ -27,24 +27,24 @@ import {
  */
 export interface GembedEmbeddingsParams extends Omit<GeminiEmbeddingFunctionOptions, "config"> {
   /** The model; the same as `modelName`. @default "gemini-embedding-001" */
-  model?: string;
+  model?: string | undefined;
   /** Output size (Matryoshka truncation). @default the model's default (3072) */
-  outputDimensionality?: number;
+  outputDimensionality?: number | undefined;
   /**
    * One task type for both methods. Leave it out to get `RETRIEVAL_DOCUMENT` for documents and
    * `RETRIEVAL_QUERY` for queries.
    * @default undefined
    */
-  taskType?: TaskType;
+  taskType?: TaskType | undefined;
   /** Stops every call of this instance (LangChain's embeddings take no per-call options). */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /**
    * The metadata field holding a document's title, for {@link GembedEmbeddings.embedDocumentObjects}.
    * @default "title"
    */
-  titleKey?: string;
+  titleKey?: string | undefined;
   /** A `GeminiEmbeddingFunction` to use (then the other gembed options are not read). */
-  embeddingFunction?: GeminiEmbeddingFunction;
+  embeddingFunction?: GeminiEmbeddingFunction | undefined;
 }
 
 /**
@@ -93,10 +93,7 @@ export class GembedEmbeddings extends Embeddings {
     const modelName = model ?? options.modelName;
     if (modelName !== undefined) functionOptions.modelName = modelName;
     if (outputDimensionality !== undefined || taskType !== undefined) {
-      functionOptions.config = {
-        ...(outputDimensionality !== undefined ? { outputDimensionality } : {}),
-        ...(taskType !== undefined ? { taskType } : {}),
-      };
+      functionOptions.config = { outputDimensionality, taskType };
     }
     this.embeddingFunction = new GeminiEmbeddingFunction(functionOptions);
   }

@@ -27,21 +27,21 @@ import {
  */
 export interface GembedEmbeddingOptions extends Omit<GeminiEmbeddingFunctionOptions, "config"> {
   /** The model; the same as `modelName`. @default "gemini-embedding-001" */
-  model?: string;
+  model?: string | undefined;
   /** Output size (Matryoshka truncation). @default the model's default (3072) */
-  outputDimensionality?: number;
+  outputDimensionality?: number | undefined;
   /**
    * One task type for texts and queries alike. Leave it out to get `RETRIEVAL_DOCUMENT` for
    * texts and nodes and `RETRIEVAL_QUERY` for queries.
    * @default undefined
    */
-  taskType?: TaskType;
+  taskType?: TaskType | undefined;
   /** Stops every call of this instance. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** The metadata field holding a node's title. @default "title" */
-  titleKey?: string;
+  titleKey?: string | undefined;
   /** A `GeminiEmbeddingFunction` to use (then the other gembed options are not read). */
-  embeddingFunction?: GeminiEmbeddingFunction;
+  embeddingFunction?: GeminiEmbeddingFunction | undefined;
 }
 
 /**
@@ -82,10 +82,7 @@ export class GembedEmbedding extends BaseEmbedding {
       const modelName = model ?? rest.modelName;
       if (modelName !== undefined) functionOptions.modelName = modelName;
       if (outputDimensionality !== undefined || taskType !== undefined) {
-        functionOptions.config = {
-          ...(outputDimensionality !== undefined ? { outputDimensionality } : {}),
-          ...(taskType !== undefined ? { taskType } : {}),
-        };
+        functionOptions.config = { outputDimensionality, taskType };
       }
       this.embeddingFunction = new GeminiEmbeddingFunction(functionOptions);
     }
@@ -142,7 +139,7 @@ export class GembedEmbedding extends BaseEmbedding {
     const progress = options?.progressCallback;
     const vectors = await this.embeddingFunction.encodeDocuments(inputs, {
       ...this.#options(),
-      ...(progress ? { onProgress: ({ done, total }) => progress(done, total) } : {}),
+      onProgress: progress ? ({ done, total }) => progress(done, total) : undefined,
     });
     return vectors.map((vector) => Array.from(vector));
   }

@@ -11,12 +11,12 @@ export interface BatchPlanOptions {
    * protobuf framing and the estimate's error.
    * @default 48 MiB
    */
-  maxBytes?: number;
+  maxBytes?: number | undefined;
   /**
    * Most rows per request.
    * @default 10000
    */
-  maxRows?: number;
+  maxRows?: number | undefined;
 }
 
 /**

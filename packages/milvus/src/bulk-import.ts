@@ -28,12 +28,12 @@ export interface BulkImportFileOptions {
    * `parquet` or `json`.
    * @default from the extension of `out` (`.parquet` is Parquet, anything else JSON)
    */
-  format?: BulkImportFormat;
+  format?: BulkImportFormat | undefined;
   /**
    * Bytes per file (the SDK's `chunkSize`).
    * @default 512 MiB
    */
-  chunkSize?: number;
+  chunkSize?: number | undefined;
 }
 
 /** The format `out`'s extension names: `.parquet` is Parquet, anything else JSON. */

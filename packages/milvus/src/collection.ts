@@ -60,24 +60,24 @@ export interface OpenCollectionOptions extends BatchPlanOptions {
    * Create the collection when it does not exist; when false, a missing collection is an error.
    * @default true
    */
-  create?: boolean;
+  create?: boolean | undefined;
   /**
    * Description of a created collection.
    * @default "gembed: <model> embeddings"
    */
-  description?: string;
+  description?: string | undefined;
   /**
    * Tries per batch after the first when a write fails with a retryable error (never for a
    * schema error: a wrong field, a dim mismatch, a collection that does not exist).
    * @default 3
    */
-  maxRetries?: number;
+  maxRetries?: number | undefined;
   /**
    * First wait before a retry, doubled each time (a random wait between half and all of it, as
    * every retry of gembed), ms.
    * @default 500
    */
-  retryDelayMs?: number;
+  retryDelayMs?: number | undefined;
 }
 
 /** A document as {@link MilvusCollection.addDocuments} takes it. */
@@ -92,9 +92,9 @@ export interface CollectionDocument {
 /** Options of the write methods. */
 export interface WriteOptions {
   /** Called after each batch is written. */
-  onBatch?: (batch: { ids: string[]; written: number; total: number }) => void;
+  onBatch?: ((batch: { ids: string[]; written: number; total: number }) => void) | undefined;
   /** Stops between batches. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** Options of {@link MilvusCollection.search}. */
@@ -103,20 +103,20 @@ export interface CollectionSearchOptions {
    * Hits to return.
    * @default 10
    */
-  limit?: number;
+  limit?: number | undefined;
   /** A Milvus boolean expression, e.g. `metadata["lang"] == "en"`. */
-  filter?: string;
+  filter?: string | undefined;
   /**
    * Fields returned with each hit.
    * @default ["text", "title", "metadata"]
    */
-  outputFields?: string[];
+  outputFields?: string[] | undefined;
   /**
    * Read your own writes: search with Strong consistency.
    * @default false (the collection's level)
    */
-  strong?: boolean;
-  signal?: AbortSignal;
+  strong?: boolean | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 /** One search hit. */

@@ -114,12 +114,12 @@ export interface StartMilvusLiteOptions {
    * The `milvus-lite` program.
    * @default findMilvusLiteBin()
    */
-  bin?: string;
+  bin?: string | undefined;
   /**
    * How long to wait for it to answer, ms.
    * @default 60000
    */
-  startTimeoutMs?: number;
+  startTimeoutMs?: number | undefined;
 }
 
 /** A running Milvus Lite. */

@@ -42,17 +42,17 @@ export interface ConnectMilvusOptions {
    * `user:password` or a Zilliz Cloud API key. Never printed.
    * @default process.env.MILVUS_TOKEN
    */
-  token?: string;
+  token?: string | undefined;
   /**
    * The database.
    * @default "default"
    */
-  database?: string;
+  database?: string | undefined;
   /**
    * Per-call timeout, ms.
    * @default 30000
    */
-  timeout?: number;
+  timeout?: number | undefined;
 }
 
 /**

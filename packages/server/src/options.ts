@@ -8,45 +8,45 @@
 /** Per-model quotas, counted per text like the real ones. Unset quotas are unlimited. */
 export interface QuotaOptions {
   /** Texts per window (each item of a batch counts). @default undefined (unlimited) */
-  textsPerMinute?: number;
+  textsPerMinute?: number | undefined;
   /** Estimated input tokens per window. @default undefined (unlimited) */
-  tokensPerMinute?: number;
+  tokensPerMinute?: number | undefined;
   /** Texts per day window. @default undefined (unlimited) */
-  textsPerDay?: number;
+  textsPerDay?: number | undefined;
   /** Length of the "minute" window in ms (tests use short windows). @default 60_000 */
-  windowMs?: number;
+  windowMs?: number | undefined;
   /** Length of the "day" window in ms. @default 86_400_000 */
-  dayMs?: number;
+  dayMs?: number | undefined;
 }
 
 /** Fault injection, to test clients against the failure modes of the real service. */
 export interface FaultOptions {
   /** Share (0..1) of embedding requests answered 500 INTERNAL. @default 0 */
-  rate500?: number;
+  rate500?: number | undefined;
   /** Share (0..1) of embedding requests answered 503 UNAVAILABLE. @default 0 */
-  rate503?: number;
+  rate503?: number | undefined;
   /** Share (0..1) of embedding requests whose connection is dropped without an answer. @default 0 */
-  dropRate?: number;
+  dropRate?: number | undefined;
   /** Share (0..1) of `batchEmbedContents` answers (200) with the last embedding missing. @default 0 */
-  shortAnswerRate?: number;
+  shortAnswerRate?: number | undefined;
   /** Latency added to every embedding request, in ms. @default 0 */
-  latencyMs?: number;
+  latencyMs?: number | undefined;
   /** Latency added per text of an embedding request, in ms. @default 0 */
-  latencyPerTextMs?: number;
+  latencyPerTextMs?: number | undefined;
   /** Seed of the fault dice, so a run can be replayed. @default 1 */
-  seed?: number;
+  seed?: number | undefined;
 }
 
 /** Batch job timing. */
 export interface BatchOptions {
   /** Processing time added per item, in ms, so clients can be tested waiting. @default 0 */
-  delayPerItemMs?: number;
+  delayPerItemMs?: number | undefined;
   /** A job not finished this long after creation ends `BATCH_STATE_EXPIRED`. @default 172_800_000 (48 h) */
-  jobLifetimeMs?: number;
+  jobLifetimeMs?: number | undefined;
   /** Files are deleted this long after creation. @default 172_800_000 (48 h) */
-  fileLifetimeMs?: number;
+  fileLifetimeMs?: number | undefined;
   /** Jobs run at the same time. @default 1 */
-  concurrency?: number;
+  concurrency?: number | undefined;
   /**
    * Largest output of an inline job, in bytes, estimated at creation (13 bytes a value plus each
    * item's envelope and metadata): the output is sent inside the job's JSON, which is built in
@@ -54,45 +54,45 @@ export interface BatchOptions {
    * At most 250,000,000 (a job's Operation carries the output twice, in one V8 string).
    * @default 134_217_728 (128 MiB)
    */
-  maxInlineOutputBytes?: number;
+  maxInlineOutputBytes?: number | undefined;
 }
 
 /** Options of {@link startServer}. */
 export interface ServerOptions {
   /** TCP port; 0 picks a free one. @default 0 */
-  port?: number;
+  port?: number | undefined;
   /** Interface to listen on. @default "127.0.0.1" */
-  host?: string;
+  host?: string | undefined;
   /** Folder of jobs and files (kept across restarts). @default a fresh temporary folder */
-  dataDir?: string;
+  dataDir?: string | undefined;
   /** When set, requests must carry one of these keys (`x-goog-api-key` or `?key=`). @default undefined (any key or none) */
-  apiKeys?: string[];
+  apiKeys?: string[] | undefined;
   /** Body limit of the JSON endpoints, in bytes. @default 4_194_304 (4 MiB) */
-  bodyLimit?: number;
+  bodyLimit?: number | undefined;
   /** Body limit of `asyncBatchEmbedContent`, in bytes. @default 20_971_520 (20 MiB) */
-  batchBodyLimit?: number;
+  batchBodyLimit?: number | undefined;
   /** Body limit of one upload chunk, in bytes. @default 9_437_184 (8 MiB + 1 MiB) */
-  uploadChunkLimit?: number;
+  uploadChunkLimit?: number | undefined;
   /** Per-model quotas. @default {} (unlimited) */
-  quota?: QuotaOptions;
+  quota?: QuotaOptions | undefined;
   /** Fault injection. @default {} (none) */
-  faults?: FaultOptions;
+  faults?: FaultOptions | undefined;
   /** Batch job timing. @default {} */
-  batch?: BatchOptions;
+  batch?: BatchOptions | undefined;
   /**
    * Time a client has to send a request's headers, in ms; past it the request is answered 408
    * and its connection closed. @default 10_000
    */
-  headersTimeoutMs?: number;
+  headersTimeoutMs?: number | undefined;
   /**
    * Time a client has to send a whole request (headers and body), in ms; past it the request is
    * answered 408 and its connection closed. At least `headersTimeoutMs`. @default 60_000
    */
-  requestTimeoutMs?: number;
+  requestTimeoutMs?: number | undefined;
   /** pino log level (`"silent"`, `"info"`, `"debug"`...). @default "silent" */
-  logLevel?: string;
+  logLevel?: string | undefined;
   /** Where log lines go (a pino destination). @default standard output */
-  logStream?: { write(line: string): void };
+  logStream?: { write(line: string): void } | undefined;
 }
 
 /** Counters of one server, see {@link RunningServer.stats}. */
@@ -127,6 +127,9 @@ export interface RunningServer {
   stats(): ServerStats;
 }
 
+/** `T` with every field given: what is left once the defaults are applied. @internal */
+type Defined<T> = { [Key in keyof T]-?: Exclude<T[Key], undefined> };
+
 /** Options with defaults applied. @internal */
 export interface ResolvedOptions {
   port: number;
@@ -145,8 +148,8 @@ export interface ResolvedOptions {
     windowMs: number;
     dayMs: number;
   };
-  faults: Required<FaultOptions>;
-  batch: Required<BatchOptions>;
+  faults: Defined<FaultOptions>;
+  batch: Defined<BatchOptions>;
   logLevel: string;
   logStream: { write(line: string): void } | undefined;
 }

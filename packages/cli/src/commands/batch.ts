@@ -36,8 +36,8 @@ export interface BatchInputRow {
 }
 
 interface CommonOptions {
-  baseUrl?: string;
-  json?: boolean;
+  baseUrl?: string | undefined;
+  json?: boolean | undefined;
 }
 
 function integer(name: string, minimum: number) {
@@ -54,7 +54,10 @@ function integer(name: string, minimum: number) {
  * The task type of `--task`, or of its old name `--task-type` (both given and different is a
  * usage error); RETRIEVAL_DOCUMENT when neither is given.
  */
-export function taskOption(options: { task?: TaskType; taskType?: TaskType }): TaskType {
+export function taskOption(options: {
+  task?: TaskType | undefined;
+  taskType?: TaskType | undefined;
+}): TaskType {
   if (
     options.task !== undefined &&
     options.taskType !== undefined &&
@@ -381,11 +384,11 @@ Run "gembed batch <command> --help" for each command's options and examples.`,
       input: string,
       options: CommonOptions & {
         model: string;
-        dim?: number;
-        task?: TaskType;
-        taskType?: TaskType;
-        displayName?: string;
-        priority?: number;
+        dim?: number | undefined;
+        task?: TaskType | undefined;
+        taskType?: TaskType | undefined;
+        displayName?: string | undefined;
+        priority?: number | undefined;
         inputMode: "auto" | "inline" | "file";
       },
     ) => {
@@ -412,8 +415,8 @@ Run "gembed batch <command> --help" for each command's options and examples.`,
         requests,
         keys: ids,
         mode: options.inputMode,
-        ...(options.displayName !== undefined ? { displayName: options.displayName } : {}),
-        ...(options.priority !== undefined ? { priority: options.priority } : {}),
+        displayName: options.displayName,
+        priority: options.priority,
       });
       if (options.json) printJob(job, true);
       else process.stdout.write(`${job.name}\n`);
@@ -459,7 +462,7 @@ Run "gembed batch <command> --help" for each command's options and examples.`,
         await job.wait({
           pollInterval: options.pollInterval,
           maxPollInterval: options.maxPollInterval,
-          ...(options.deadline !== undefined ? { deadline: options.deadline } : {}),
+          deadline: options.deadline,
           onProgress: (progress) => display.update(progress),
           // Ctrl-C stops waiting; it does not cancel the job (use `gembed batch cancel`).
           signal: interrupt.signal,

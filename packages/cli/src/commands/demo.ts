@@ -43,12 +43,12 @@ export const DEMO_QUERIES = [
 ] as const;
 
 interface DemoOptions extends EmbeddingCliOptions {
-  local?: boolean;
+  local?: boolean | undefined;
   /** A URI or folder; false with --no-milvus. */
-  milvus?: string | false;
-  token?: string;
+  milvus?: string | false | undefined;
+  token?: string | undefined;
   collection: string;
-  json?: boolean;
+  json?: boolean | undefined;
 }
 
 interface RankedResult {
@@ -228,7 +228,7 @@ Exit codes: 0 ok, 1 failure (API, Milvus), 2 bad usage.`,
         | undefined;
       if (milvusUri) {
         const client = await connectMilvusOption(
-          { milvus: milvusUri, ...(options.token !== undefined ? { token: options.token } : {}) },
+          { milvus: milvusUri, token: options.token },
           { create: true },
         ).catch(async (error: unknown) => {
           if (temporary) await rm(temporary, { recursive: true, force: true });

@@ -18,12 +18,12 @@ import { UsageError } from "../errors.js";
 import { taskOption } from "./batch.js";
 
 interface EmbedOptions extends EmbeddingCliOptions {
-  task?: TaskType;
-  taskType?: TaskType;
-  query?: boolean;
-  title?: string;
-  json?: boolean;
-  file?: string[];
+  task?: TaskType | undefined;
+  taskType?: TaskType | undefined;
+  query?: boolean | undefined;
+  title?: string | undefined;
+  json?: boolean | undefined;
+  file?: string[] | undefined;
 }
 
 async function readStdinLines(): Promise<string[]> {

@@ -71,13 +71,13 @@ export async function runStreamingIngest(
   }
   const chunk = {
     maxTokens,
-    ...(options.overlapTokens !== undefined ? { overlapTokens: options.overlapTokens } : {}),
+    overlapTokens: options.overlapTokens,
   };
   const sourceOptions = {
     exclude: options.exclude,
     encoding: options.encoding,
     chunk,
-    ...(options.skipBad ? { onSkip } : {}),
+    onSkip: options.skipBad ? onSkip : undefined,
   };
   const plan = await planSources(inputs, sourceOptions);
   planned = true;
@@ -194,8 +194,8 @@ export async function runStreamingIngest(
             `${state.documents} documents, ${state.chunks} chunks, ${state.skipped} unchanged, ${state.embedded} embedded, ${state.written} written`,
           );
         },
-        ...(reuse !== undefined ? { reuse } : {}),
-        ...(onWriteFailure !== undefined ? { onWriteFailure } : {}),
+        reuse,
+        onWriteFailure,
       });
       // Only after a whole run: an interrupted one has not seen every file it keeps.
       if (options.prune) summary = { ...summary, pruned: await prune() };

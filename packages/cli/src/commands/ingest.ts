@@ -52,27 +52,27 @@ import { runStreamingIngest } from "./ingest-stream.js";
 
 /** Options shared by `ingest` and `search` to reach Milvus. */
 export interface MilvusCliOptions {
-  milvus?: string;
-  token?: string;
-  database?: string;
+  milvus?: string | undefined;
+  token?: string | undefined;
+  database?: string | undefined;
   collection: string;
 }
 
 export interface IngestCliOptions extends EmbeddingCliOptions, MilvusCliOptions {
-  out?: string;
-  chunkTokens?: number;
-  overlapTokens?: number;
+  out?: string | undefined;
+  chunkTokens?: number | undefined;
+  overlapTokens?: number | undefined;
   batchSize: number;
-  batch?: boolean;
-  batchState?: string;
-  pollInterval?: number;
-  maxPollInterval?: number;
-  json?: boolean;
+  batch?: boolean | undefined;
+  batchState?: string | undefined;
+  pollInterval?: number | undefined;
+  maxPollInterval?: number | undefined;
+  json?: boolean | undefined;
   progress: boolean;
   exclude: string[];
-  skipBad?: boolean;
+  skipBad?: boolean | undefined;
   encoding: "utf8" | "latin1";
-  prune?: boolean;
+  prune?: boolean | undefined;
 }
 
 /** Checks a collection name the way Milvus does. */
@@ -220,7 +220,7 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
         ? await readSources(media.textInputs, {
             exclude: [...options.exclude, ...media.exclude],
             encoding: options.encoding,
-            ...(options.skipBad ? { onSkip: (issue) => skippedFiles.push(issue) } : {}),
+            onSkip: options.skipBad ? (issue) => skippedFiles.push(issue) : undefined,
           })
         : [];
     documents.push(...media.documents);
@@ -260,7 +260,7 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
     }
     const chunk = {
       maxTokens,
-      ...(options.overlapTokens !== undefined ? { overlapTokens: options.overlapTokens } : {}),
+      overlapTokens: options.overlapTokens,
     };
     const interrupt = interruptSignal();
     const progress = options.progress
@@ -363,8 +363,8 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
             last = state;
             progress?.update(state.done, state.total, `skipped ${state.skipped}`);
           },
-          ...(reuse !== undefined ? { reuse } : {}),
-          ...(onWriteFailure !== undefined ? { onWriteFailure } : {}),
+          reuse,
+          onWriteFailure,
         });
         // Only after a whole run: an interrupted one has not seen every file it keeps.
         if (options.prune) summary = { ...summary, pruned: await prune() };
@@ -423,10 +423,8 @@ function batchEmbedder(
         taskType: "RETRIEVAL_DOCUMENT",
         stateFile,
         signal,
-        ...(options.pollInterval !== undefined ? { pollInterval: options.pollInterval } : {}),
-        ...(options.maxPollInterval !== undefined
-          ? { maxPollInterval: options.maxPollInterval }
-          : {}),
+        pollInterval: options.pollInterval,
+        maxPollInterval: options.maxPollInterval,
         onProgress: (state) => {
           if (options.progress) {
             process.stderr.write(

@@ -28,10 +28,10 @@ import { connectMilvusOption } from "../milvus-option.js";
 import { addMilvusOptions, type MilvusCliOptions } from "./ingest.js";
 
 interface SearchCliOptions extends EmbeddingCliOptions, MilvusCliOptions {
-  file?: string;
+  file?: string | undefined;
   limit: number;
-  filter?: string;
-  json?: boolean;
+  filter?: string | undefined;
+  json?: boolean | undefined;
 }
 
 /** One printed hit. */
@@ -96,7 +96,7 @@ Exit codes: 0 ok (even with no hit), 1 failure, 2 bad usage or input, 130 interr
         const embeddingFunction = embeddingFunctionFrom({
           ...options,
           model,
-          ...(dim !== undefined ? { dim } : {}),
+          dim,
         });
         const collection = await MilvusCollection.open({
           client,
@@ -106,7 +106,7 @@ Exit codes: 0 ok (even with no hit), 1 failure, 2 bad usage or input, 130 interr
         });
         const found = await collection.search(query, {
           limit: options.limit,
-          ...(options.filter !== undefined ? { filter: options.filter } : {}),
+          filter: options.filter,
         });
         found.forEach((hit, index) => {
           hits.push({
@@ -152,7 +152,7 @@ Exit codes: 0 ok (even with no hit), 1 failure, 2 bad usage or input, 130 interr
           for (let next = await rows.next(); !next.done; next = await rows.next()) yield next.value;
         })(),
         vector!,
-        { limit: options.limit, ...(predicate ? { where: predicate } : {}) },
+        { limit: options.limit, where: predicate },
       );
       found.forEach((hit, index) => {
         hits.push({

@@ -130,8 +130,8 @@ export interface InlinedEmbedContentResponse {
 /** Where a batch job reads its input. */
 export interface EmbedInputConfig {
   /** `files/{id}` of an uploaded JSONL file. */
-  fileName?: string;
-  requests?: { requests: InlinedEmbedContentRequest[] };
+  fileName?: string | undefined;
+  requests?: { requests: InlinedEmbedContentRequest[] } | undefined;
 }
 
 /** Where a batch job put its output. */

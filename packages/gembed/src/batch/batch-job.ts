@@ -52,7 +52,7 @@ export interface BatchApiClient {
   readonly batches: {
     get(name: string, options?: RequestOptions): Promise<Operation>;
     list(
-      params?: { pageSize?: number; pageToken?: string },
+      params?: { pageSize?: number | undefined; pageToken?: string | undefined },
       options?: RequestOptions,
     ): Promise<ListOperationsResponse>;
     cancel(name: string, options?: RequestOptions): Promise<void>;
@@ -99,63 +99,63 @@ export interface CreateBatchJobOptions {
    * The key of each request, carried by its line or inline metadata.
    * @default the decimal input index: `String(indexOffset + i)`
    */
-  keys?: readonly string[];
+  keys?: readonly string[] | undefined;
   /**
    * The input index of `requests[0]`, when this job is one part of a larger input.
    * @default 0
    */
-  indexOffset?: number;
+  indexOffset?: number | undefined;
   /**
    * How the input travels: `"auto"` sends inline requests when the whole request stays under
    * `limits.inlineBytes`, else uploads a JSONL file.
    * @default "auto"
    */
-  mode?: BatchInputMode | "auto";
+  mode?: BatchInputMode | "auto" | undefined;
   /** Size limits. @default {@link DEFAULT_BATCH_INPUT_LIMITS} */
-  limits?: BatchInputLimits;
+  limits?: BatchInputLimits | undefined;
   /** The job's display name. @default `gembed-<ISO time>` */
-  displayName?: string;
+  displayName?: string | undefined;
   /** Priority (int64; higher runs first; negative allowed). @default 0 (not sent) */
-  priority?: number | bigint | string;
+  priority?: number | bigint | string | undefined;
   /** A JSONL input file already uploaded for these requests (resume); skips the upload. */
-  fileName?: string;
+  fileName?: string | undefined;
   /** Called with the uploaded file's name before the job is created (to store it). */
-  onUploaded?: (fileName: string) => void | Promise<void>;
+  onUploaded?: ((fileName: string) => void | Promise<void>) | undefined;
   /** Aborts the upload and the create call. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** Options of {@link BatchJob.wait}. */
 export interface WaitBatchJobOptions {
   /** First wait between two polls, in ms. @default 5_000 */
-  pollInterval?: number;
+  pollInterval?: number | undefined;
   /** Longest wait between two polls, in ms. @default 60_000 */
-  maxPollInterval?: number;
+  maxPollInterval?: number | undefined;
   /** Each wait is the last one times this factor, up to `maxPollInterval`. @default 1.5 */
-  pollBackoff?: number;
+  pollBackoff?: number | undefined;
   /**
    * Give up waiting after this many ms (a number) or at this time (a Date), with
    * {@link BatchDeadlineError}. The job is left running.
    * @default no deadline
    */
-  deadline?: number | Date;
+  deadline?: number | Date | undefined;
   /** Called after each poll with the job's state and counts. */
-  onProgress?: (progress: BatchProgress) => void;
+  onProgress?: ((progress: BatchProgress) => void) | undefined;
   /** Aborts the wait; the remote job is then cancelled (see `cancelOnAbort`). */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /**
    * Polls in a row that may fail with a retryable error (after the client's own retries) before
    * the wait gives up with that error; a long wait outlives a network blip, not an outage.
    * @default 10
    */
-  maxPollFailures?: number;
+  maxPollFailures?: number | undefined;
   /** Cancel the remote job when `signal` aborts. @default true */
-  cancelOnAbort?: boolean;
+  cancelOnAbort?: boolean | undefined;
   /**
    * Throw {@link BatchJobError} when the job ends `FAILED`, `CANCELLED` or `EXPIRED`.
    * @default true
    */
-  throwOnFailure?: boolean;
+  throwOnFailure?: boolean | undefined;
 }
 
 const MAX_INT64 = 9223372036854775807n;
@@ -298,9 +298,9 @@ export class BatchJob {
     const plans = options.fileName
       ? [{ start: 0, end: options.requests.length, mode: "file" as const, bytes: 0 }]
       : planBatchJobs(options.requests, {
-          ...(options.limits ? { limits: options.limits } : {}),
-          ...(keys ? { keys } : {}),
-          ...(mode === "auto" ? {} : { mode }),
+          limits: options.limits,
+          keys,
+          mode: mode === "auto" ? undefined : mode,
         });
     const plan = plans[0];
     if (plans.length !== 1 || plan === undefined) {
@@ -352,7 +352,7 @@ export class BatchJob {
   static async attach(
     client: BatchApiClient,
     name: string,
-    options: RequestOptions & { keySpace?: BatchKeySpace } = {},
+    options: RequestOptions & { keySpace?: BatchKeySpace | undefined } = {},
   ): Promise<BatchJob> {
     if (typeof name !== "string" || name === "")
       throw new TypeError("name must be a non-empty string");
@@ -515,7 +515,7 @@ export class BatchJob {
    * or unknown, and {@link BatchJobError} when the job has no output.
    */
   async *results(
-    options: RequestOptions & { keySpace?: BatchKeySpace } = {},
+    options: RequestOptions & { keySpace?: BatchKeySpace | undefined } = {},
   ): AsyncGenerator<BatchItemResult> {
     const { keySpace: given, ...requestOptions } = options;
     if (!this.done) await this.refresh(requestOptions);

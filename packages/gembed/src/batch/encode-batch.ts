@@ -74,7 +74,7 @@ export interface BatchEmbedder {
   /** The synchronous path, for re-embedding failed items and for the fallback. */
   encode(
     texts: BatchDocumentInput[],
-    options: { taskType: TaskType; signal?: AbortSignal },
+    options: { taskType: TaskType; signal?: AbortSignal | undefined },
   ): Promise<Float32Array[]>;
 }
 
@@ -96,63 +96,63 @@ export interface BatchEncodeProgress extends BatchProgress {
 /** Options of {@link encodeWithBatchApi}. */
 export interface BatchEncodeOptions {
   /** Display name of the job(s); several jobs get `-1of3`, `-2of3`... @default `gembed-<fingerprint>` */
-  displayName?: string;
+  displayName?: string | undefined;
   /** Job priority (int64; higher runs first). @default 0 */
-  priority?: number | bigint | string;
+  priority?: number | bigint | string | undefined;
   /** First wait between two polls, in ms. @default 5_000 */
-  pollInterval?: number;
+  pollInterval?: number | undefined;
   /** Longest wait between two polls, in ms. @default 60_000 */
-  maxPollInterval?: number;
+  maxPollInterval?: number | undefined;
   /** Growth factor of the wait between polls. @default 1.5 */
-  pollBackoff?: number;
+  pollBackoff?: number | undefined;
   /**
    * Stop waiting after this many ms from the call (or at this Date). Without `fallback` this
    * throws {@link BatchDeadlineError} and leaves the job running (a run with the same state file
    * picks it up again); with `fallback` the job is cancelled and the rest goes the synchronous way.
    * @default no deadline
    */
-  deadline?: number | Date;
+  deadline?: number | Date | undefined;
   /** Called after each poll with the job's state and `batchStats`. */
-  onProgress?: (progress: BatchEncodeProgress) => void;
+  onProgress?: ((progress: BatchEncodeProgress) => void) | undefined;
   /**
    * Stops the work. The remote job(s) keep running and the state keeps them (a run with the same
    * state collects them at no new cost): the error is an `EmbeddingAbortedError` that names them
    * (`jobNames`) and carries the vectors already read. Cancelling is a separate choice:
    * `cancelOnAbort`, or `gembed batch cancel <job>`.
    */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /**
    * Cancel the remote job(s), and remove the state, when `signal` aborts, instead of leaving them
    * running.
    * @default false
    */
-  cancelOnAbort?: boolean;
+  cancelOnAbort?: boolean | undefined;
   /** A JSON file keeping the job names, so a new process resumes instead of paying again. */
-  stateFile?: string;
+  stateFile?: string | undefined;
   /** Where to keep the resume state, instead of `stateFile`. */
-  store?: BatchStateStore;
+  store?: BatchStateStore | undefined;
   /**
    * Items that fail inside a job: `"resync"` re-embeds them through the synchronous path;
    * `"return"` keeps them as failures (`encodeWithBatchApi` then throws
    * {@link BatchItemsFailedError}, carrying every successful vector).
    * @default "resync"
    */
-  onItemError?: "resync" | "return";
+  onItemError?: "resync" | "return" | undefined;
   /**
    * When a job ends `FAILED`, `CANCELLED` or `EXPIRED`, or the deadline passes, embed what is
    * missing through the synchronous path (full price) instead of throwing {@link BatchJobError}.
    * @default false
    */
-  fallback?: boolean;
+  fallback?: boolean | undefined;
   /** How the input travels: inline, a JSONL file, or chosen by size. @default "auto" */
-  inputMode?: BatchInputMode | "auto";
+  inputMode?: BatchInputMode | "auto" | undefined;
   /** Size limits of inline input, inline output and one input file. @default 20 MB inline, 100 MB inline output, 2 GB per file */
-  limits?: BatchInputLimits;
+  limits?: BatchInputLimits | undefined;
   /**
    * What the inputs are, for `embedder.validateInputs` (queries take plain strings only).
    * @default "texts"
    */
-  inputKind?: BatchInputKind;
+  inputKind?: BatchInputKind | undefined;
 }
 
 /** What {@link encodeWithBatchApiDetailed} gives. */
@@ -247,7 +247,7 @@ async function embedSync(
   // TASK_TYPE_UNSPECIFIED is never sent: the same request as buildRequest(input, undefined).
   return embedder.encode(inputs, {
     taskType: taskType ?? "TASK_TYPE_UNSPECIFIED",
-    ...(signal ? { signal } : {}),
+    signal,
   });
 }
 
@@ -261,7 +261,7 @@ async function findSubmittedJob(
   let pageToken: string | undefined;
   for (let page = 0; page < 20; page++) {
     const answer = await client.batches.list(
-      { pageSize: 100, ...(pageToken ? { pageToken } : {}) },
+      { pageSize: 100, pageToken },
       signal ? { signal } : {},
     );
     for (const operation of answer.operations ?? []) {
@@ -312,7 +312,7 @@ async function submitJobs(run: RunContext): Promise<BatchJob[]> {
         jobs.push(
           await BatchJob.attach(embedder.client, entry.name, {
             keySpace,
-            ...(signal ? { signal } : {}),
+            signal,
           }),
         );
         continue;
@@ -325,14 +325,15 @@ async function submitJobs(run: RunContext): Promise<BatchJob[]> {
         indexOffset: entry.start,
         mode: entry.mode,
         displayName: entry.displayName,
-        ...(priority !== undefined ? { priority } : {}),
-        ...(entry.fileName ? { fileName: entry.fileName } : {}),
+        priority,
+        // An empty name is no file: the input is uploaded again.
+        fileName: entry.fileName || undefined,
         onUploaded: async (fileName) => {
           entry.fileName = fileName;
           await run.save();
         },
-        ...(options.limits ? { limits: options.limits } : {}),
-        ...(signal ? { signal } : {}),
+        limits: options.limits,
+        signal,
       });
       entry.name = job.name;
       await run.save();
@@ -392,13 +393,11 @@ async function collectJobs(run: RunContext, jobs: BatchJob[]): Promise<CollectOu
     let jobError: BatchJobError | undefined;
     try {
       await job.wait({
-        ...(options.pollInterval !== undefined ? { pollInterval: options.pollInterval } : {}),
-        ...(options.maxPollInterval !== undefined
-          ? { maxPollInterval: options.maxPollInterval }
-          : {}),
-        ...(options.pollBackoff !== undefined ? { pollBackoff: options.pollBackoff } : {}),
-        ...(deadline ? { deadline } : {}),
-        ...(signal ? { signal } : {}),
+        pollInterval: options.pollInterval,
+        maxPollInterval: options.maxPollInterval,
+        pollBackoff: options.pollBackoff,
+        deadline,
+        signal,
         // Whether an abort cancels the jobs is decide's call, for all of them at once.
         cancelOnAbort: false,
         ...(options.onProgress
@@ -446,7 +445,7 @@ async function collectJobs(run: RunContext, jobs: BatchJob[]): Promise<CollectOu
       try {
         for await (const item of job.results({
           keySpace: { start: entry.start, end: entry.end },
-          ...(signal ? { signal } : {}),
+          signal,
         })) {
           seen[item.index - entry.start] = 1;
           if (item.values) outcome.vectors[item.index] = embedder.toVector(item.values);
@@ -493,8 +492,8 @@ async function openRunState(
   }
   if (state !== undefined) return state;
   const plans = planBatchJobs(requests, {
-    ...(options.limits ? { limits: options.limits } : {}),
-    ...(options.inputMode && options.inputMode !== "auto" ? { mode: options.inputMode } : {}),
+    limits: options.limits,
+    mode: options.inputMode === "auto" ? undefined : options.inputMode,
   });
   const base = options.displayName ?? `gembed-${fingerprint.slice(0, 12)}`;
   return {

@@ -104,7 +104,11 @@ const INLINE_ENVELOPE_BYTES = 4_096;
  */
 export function planBatchJobs(
   requests: readonly EmbedContentRequest[],
-  options: { limits?: BatchInputLimits; keys?: readonly string[]; mode?: BatchInputMode } = {},
+  options: {
+    limits?: BatchInputLimits | undefined;
+    keys?: readonly string[] | undefined;
+    mode?: BatchInputMode | undefined;
+  } = {},
 ): BatchJobPlan[] {
   const limits = resolveLimits(options.limits);
   if (requests.length === 0) return [];

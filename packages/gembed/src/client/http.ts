@@ -27,17 +27,17 @@ export interface RequestOptions {
    * `GembedAbortError`.
    * @default undefined (no abort)
    */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /**
    * Time limit of one attempt in ms (for a download: until the answer's headers arrive).
    * @default the client's `timeout`
    */
-  timeout?: number;
+  timeout?: number | undefined;
   /**
    * Retries after the first attempt.
    * @default the client's `maxRetries`
    */
-  maxRetries?: number;
+  maxRetries?: number | undefined;
 }
 
 /** What {@link RetryEvent} listeners learn before each retry wait. */

@@ -19,9 +19,9 @@ import { excerpt, type RequestOptions, type Transport } from "./http.js";
 /** Paging parameters of the list methods. */
 export interface ListParams {
   /** Items per page (the server caps it). @default the server's default */
-  pageSize?: number;
+  pageSize?: number | undefined;
   /** The `nextPageToken` of the previous page. @default undefined (first page) */
-  pageToken?: string;
+  pageToken?: string | undefined;
 }
 
 /** One client's way to the API: its transport, host and version. */

@@ -134,16 +134,16 @@ export async function* chunkPieces(
 /** Parameters of `files.upload`. */
 export interface UploadParams {
   /** The file's display name. @default undefined */
-  displayName?: string;
+  displayName?: string | undefined;
   /**
    * The MIME type of the bytes.
    * @default from a path's extension (`.jsonl` → `application/jsonl`), else "application/jsonl" (the batch input format)
    */
-  mimeType?: string;
+  mimeType?: string | undefined;
   /** The size in bytes, for a stream (known for bytes and paths). @default undefined (not sent for a stream) */
-  size?: number;
+  size?: number | undefined;
   /** Bytes per upload request. @default 8 MiB (8_388_608) */
-  chunkSize?: number;
+  chunkSize?: number | undefined;
 }
 
 /**

@@ -105,21 +105,21 @@ export type { DocumentInput, InputKind } from "./validation.js";
 /** Per-call options of the encode methods. */
 export interface EncodeOptions {
   /** Aborts the work at once (rejects with `GembedAbortError`). */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /**
    * Called as each chunk finishes, with the texts done and the total (when streaming: the texts
    * read so far), and as a wait begins (for quota, or backing off after a failure), with when
    * the work resumes.
    */
-  onProgress?: (progress: EmbeddingProgress) => void;
+  onProgress?: ((progress: EmbeddingProgress) => void) | undefined;
   /** The task type; overrides the method's own and `config.taskType`. */
-  taskType?: TaskType;
+  taskType?: TaskType | undefined;
   /**
    * `"sync"`: `batchEmbedContents` calls. `"batch"`: the Batch API (half the price, slower),
    * with the options of {@link BatchModeEncodeOptions}.
    * @default "sync"
    */
-  mode?: "sync" | "batch";
+  mode?: "sync" | "batch" | undefined;
 }
 
 /**
@@ -156,12 +156,12 @@ export interface EmbeddingConfig {
    * Output size (Matryoshka truncation), within the model's range.
    * @default the model's default (3072 for gemini-embedding-001)
    */
-  outputDimensionality?: number;
+  outputDimensionality?: number | undefined;
   /**
    * A task type used by every method instead of `RETRIEVAL_DOCUMENT` / `RETRIEVAL_QUERY`.
    * @default undefined
    */
-  taskType?: TaskType;
+  taskType?: TaskType | undefined;
 }
 
 /** Options of {@link GeminiEmbeddingFunction}. */
@@ -170,80 +170,80 @@ export interface GeminiEmbeddingFunctionOptions {
    * The model, with or without `models/`. A retired model throws `RetiredModelError`.
    * @default "gemini-embedding-001"
    */
-  modelName?: string;
+  modelName?: string | undefined;
   /**
    * The API key (never logged, never in an error message).
    * @default process.env.GOOGLE_API_KEY, else process.env.GEMINI_API_KEY
    */
-  apiKey?: string;
+  apiKey?: string | undefined;
   /** Output size and task type, as in the seed. @default {} */
-  config?: EmbeddingConfig;
+  config?: EmbeddingConfig | undefined;
   /**
    * The API's base URL (e.g. a local `gembed serve`).
    * @default process.env.GOOGLE_GEMINI_BASE_URL, else https://generativelanguage.googleapis.com
    */
-  baseUrl?: string;
+  baseUrl?: string | undefined;
   /** A client to use instead of building one (then `apiKey` and `baseUrl` are not used). */
-  client?: GeminiClient;
+  client?: GeminiClient | undefined;
   /**
    * Milliseconds per attempt of one call.
    * @default 60_000
    */
-  timeout?: number;
+  timeout?: number | undefined;
   /**
    * Retries of one chunk after an error (5xx, dropped connection, timeout, short answer). A 429
    * that will clear by waiting does not count: it waits the server's `retryDelay`.
    * @default 6
    */
-  maxRetries?: number;
+  maxRetries?: number | undefined;
   /**
    * The most calls in flight at once (a sliding window: the next call starts as soon as one
    * ends). The number in flight adapts below it: it grows while answers come back steadily and
    * shrinks on 429s, 503s, timeouts and rising latency.
    * @default 64 (starting at 32)
    */
-  concurrency?: number;
+  concurrency?: number | undefined;
   /**
    * Told when any call of this instance starts to wait (for quota, or backing off after a
    * failure), with when it resumes: for a display that shows waits (the CLI does).
    * @default undefined
    */
-  onWait?: (wait: PipelineWait) => void;
+  onWait?: ((wait: PipelineWait) => void) | undefined;
   /**
    * The client-side quota limiter; `false` turns it off (429s are still waited out).
    * @default {} (adaptive: learns the ceiling from 429s)
    */
-  quota?: QuotaOptions | false;
+  quota?: QuotaOptions | false | undefined;
   /**
    * L2-normalize vectors the model does not normalize (gemini-embedding-001 below 3072).
    * @default true
    */
-  normalize?: boolean;
+  normalize?: boolean | undefined;
   /**
    * Told of each text over the model's input limit (the API truncates it silently).
    * @default undefined (a process warning `GEMBED_INPUT_TOO_LONG` lists the indices)
    */
-  onInputTooLong?: (info: InputTooLongInfo) => void;
+  onInputTooLong?: ((info: InputTooLongInfo) => void) | undefined;
   /**
    * Most texts per `batchEmbedContents` call (the API allows 100).
    * @default 100
    */
-  maxTextsPerCall?: number;
+  maxTextsPerCall?: number | undefined;
   /**
    * Most bytes of JSON per call (the API refuses more than 4 MiB).
    * @default 3_500_000
    */
-  maxBytesPerCall?: number;
+  maxBytesPerCall?: number | undefined;
   /**
    * Backoff of the first retry in ms when the server names no wait (doubled each retry, with jitter).
    * @default 500
    */
-  retryBaseDelay?: number;
+  retryBaseDelay?: number | undefined;
   /**
    * Cap of one wait in ms.
    * @default 60_000
    */
-  maxRetryDelay?: number;
+  maxRetryDelay?: number | undefined;
 }
 
 /** The texts gemini-embedding-2 takes instead of a `taskType` (as Google documents). */
@@ -426,7 +426,10 @@ export class GeminiEmbeddingFunction {
     } else {
       checkInteger("config.outputDimensionality", config.outputDimensionality, 1);
     }
-    this.config = Object.freeze({ ...config });
+    // A field given as `undefined` is not given: the frozen config holds only what was set.
+    this.config = Object.freeze(
+      Object.fromEntries(Object.entries(config).filter(([, value]) => value !== undefined)),
+    ) as EmbeddingConfig;
     this.#normalize = options.normalize ?? true;
     const maxConcurrency = options.concurrency ?? DEFAULT_MAX_CONCURRENCY;
     this.concurrencyLimiter = new ConcurrencyLimiter({

@@ -35,30 +35,30 @@ export interface QuotaOptions {
    * Texts per window (each text of a batch counts, like the real quota), when you know it.
    * @default undefined (learned from the first 429)
    */
-  textsPerMinute?: number;
+  textsPerMinute?: number | undefined;
   /**
    * Estimated tokens per window (see `estimateTokens`), when you know it.
    * @default undefined (learned from the first 429 that names a tokens quota)
    */
-  tokensPerMinute?: number;
+  tokensPerMinute?: number | undefined;
   /**
    * Length of the quota window in milliseconds, when you know it. The limits above count per
    * window: per minute unless this says otherwise. Left out, the window of a learned ceiling is
    * learned too, from the server's `retryDelay`.
    * @default undefined (60_000 for `textsPerMinute`/`tokensPerMinute`; learned otherwise)
    */
-  windowMs?: number;
+  windowMs?: number | undefined;
   /**
    * React to 429s: wait the server's `retryDelay`, then keep under the ceiling (and window) just
    * learned.
    * @default true
    */
-  adaptive?: boolean;
+  adaptive?: boolean | undefined;
   /**
    * Extra milliseconds added to each window, against clock and network jitter.
    * @default 1% of the window, at most 50
    */
-  marginMs?: number;
+  marginMs?: number | undefined;
 }
 
 /** A ceiling: texts and tokens per window. */
@@ -622,7 +622,7 @@ export interface ConcurrencyOptions {
   /** Never more calls in flight than this (a user's `concurrency`, else the default cap). */
   max: number;
   /** @default 1 */
-  min?: number;
+  min?: number | undefined;
 }
 
 /** Latency above this many times its long-run average counts as rising. */

@@ -48,7 +48,11 @@ export interface BatchEmbedder {
   batchEmbedContents(
     model: string,
     requests: EmbedContentRequest[],
-    options?: { signal?: AbortSignal; timeout?: number; maxRetries?: number },
+    options?: {
+      signal?: AbortSignal | undefined;
+      timeout?: number | undefined;
+      maxRetries?: number | undefined;
+    },
   ): Promise<BatchEmbedContentsResponse>;
 }
 
