@@ -176,7 +176,7 @@ async function loadAndWait(client: MilvusClient, collectionName: string): Promis
         .catch((error: unknown) => error);
       const answer = progress as { status?: Status; progress?: unknown } | undefined;
       if (answer?.status === undefined || progress instanceof Error) {
-        progressPoll = false; // not implemented here: ask for the load state instead
+        progressPoll = false; // this server lacks the poll (Milvus Lite): ask for the load state instead
         continue;
       }
       check(`getLoadingProgress ${collectionName}`, answer.status);

@@ -7,12 +7,10 @@
  * @module
  */
 
-import { access } from "node:fs/promises";
 import type { IngestSummary, SourceIssue } from "@gembed/ingest";
 import {
   FingerprintSet,
   ingestStream,
-  LocalRowsFile,
   planSources,
   pruneScope,
   RowParts,
@@ -40,6 +38,7 @@ import { interruptedIngest } from "../interrupted.js";
 import { connectMilvusOption } from "../milvus-option.js";
 import { checkOutputFile } from "../output-file.js";
 import { createProgress } from "../progress.js";
+import { unwrittenRows } from "../unwritten-rows.js";
 import type { IngestCliOptions } from "./ingest.js";
 
 /** Bytes per Parquet file the SDK's BulkWriter writes (it holds one file's rows in memory). */
@@ -128,27 +127,10 @@ export async function runStreamingIngest(
       // Rows embedded but not written (Milvus failed after every retry) are kept here, and the
       // next run writes them without paying for their vectors again. Only failed steps go there,
       // so it stays small.
-      const keptPath = `${options.collection}.unwritten.json`;
-      const keptExists = await access(keptPath).then(
-        () => true,
-        () => false,
-      );
-      let kept = keptExists ? await LocalRowsFile.open(keptPath) : undefined;
-      reuse = (id, hash) => {
-        const row = kept?.get(id);
-        return row !== undefined && row.content_hash === hash ? row.vector : undefined;
-      };
-      onWriteFailure = async (rows) => {
-        kept ??= await LocalRowsFile.open(keptPath);
-        await kept.append(rows);
-        await kept.commit();
-        process.stderr.write(
-          `gembed: ${rows.length} embedded row(s) could not be written; kept in ${kept.path}, the next run writes them without embedding them again\n`,
-        );
-      };
-      finish = async () => {
-        if (succeeded && kept !== undefined) await kept.delete();
-      };
+      const unwritten = await unwrittenRows(options.collection);
+      reuse = unwritten.reuse;
+      onWriteFailure = unwritten.onWriteFailure;
+      finish = () => unwritten.finish(succeeded);
     } else {
       const out = options.out ?? `${options.collection}.json`;
       // Parquet is written by the Milvus SDK's BulkWriter from the JSON parts kept beside it,

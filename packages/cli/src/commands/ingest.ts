@@ -6,7 +6,6 @@
  * @module
  */
 
-import { access } from "node:fs/promises";
 import {
   type DocumentEmbedder,
   type IngestOptions,
@@ -48,6 +47,7 @@ import { mediaAwareEmbedder, splitMediaInputs } from "../media-sources.js";
 import { connectMilvusOption } from "../milvus-option.js";
 import { checkOutputFile } from "../output-file.js";
 import { createProgress } from "../progress.js";
+import { unwrittenRows } from "../unwritten-rows.js";
 import { runStreamingIngest } from "./ingest-stream.js";
 
 /** Options shared by `ingest` and `search` to reach Milvus. */
@@ -300,24 +300,10 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
         target = `Milvus collection ${options.collection}`;
         // Rows embedded but not written (Milvus failed after every retry) are kept here, and the
         // next run writes them without paying for their vectors again.
-        const keptPath = `${options.collection}.unwritten.json`;
-        let kept = await openKeptRows(keptPath);
-        reuse = (id, hash) => {
-          const row = kept?.get(id);
-          return row !== undefined && row.content_hash === hash ? row.vector : undefined;
-        };
-        onWriteFailure = async (rows) => {
-          kept ??= await LocalRowsFile.open(keptPath);
-          await kept.append(rows);
-          await kept.commit();
-          process.stderr.write(
-            `gembed: ${rows.length} embedded row(s) could not be written; kept in ${kept.path}, the next run writes them without embedding them again\n`,
-          );
-        };
-        finish = async () => {
-          // A run that ended well wrote (or found unchanged) every row the file held.
-          if (succeeded && kept !== undefined) await kept.delete();
-        };
+        const unwritten = await unwrittenRows(options.collection);
+        reuse = unwritten.reuse;
+        onWriteFailure = unwritten.onWriteFailure;
+        finish = () => unwritten.finish(succeeded);
       } else {
         const out = options.out ?? `${options.collection}.json`;
         // Parquet is written by the Milvus SDK's BulkWriter from the rows file kept beside it,
@@ -399,14 +385,6 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
 }
 
 /** The rows an earlier run embedded and could not write to Milvus, when it left any. */
-async function openKeptRows(file: string): Promise<LocalRowsFile | undefined> {
-  const exists = await access(file).then(
-    () => true,
-    () => false,
-  );
-  return exists ? LocalRowsFile.open(file) : undefined;
-}
-
 function batchEmbedder(
   embeddingFunction: GeminiEmbeddingFunction,
   options: IngestCliOptions,
