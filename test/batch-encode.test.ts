@@ -11,6 +11,7 @@ import { inspect } from "node:util";
 import { startServer } from "@gembed/server";
 import {
   BadRequestError,
+  type BatchApiEmbedder,
   BatchDeadlineError,
   type BatchDeadlineIncompleteError,
   BatchInputChangedError,
@@ -30,6 +31,7 @@ import {
   InvalidInputError,
   MemoryBatchStateStore,
 } from "gembed";
+import { requestsOf } from "gembed/internal";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 
 type Server = Awaited<ReturnType<typeof startServer>>;
@@ -75,18 +77,15 @@ afterAll(async () => {
 });
 
 // An item the job fails on its own (an empty part), while the synchronous path embeds its input.
-function itemFailingEmbedder(ef: GeminiEmbeddingFunction, marker: string) {
+function itemFailingEmbedder(ef: GeminiEmbeddingFunction, marker: string): BatchApiEmbedder {
+  const requests = requestsOf(ef);
   return {
     modelName: ef.modelName,
     client: ef.client,
-    toVector: (values: ArrayLike<number>) => ef.toVector(values),
-    encode: (inputs: Parameters<typeof ef.encode>[0], options: Parameters<typeof ef.encode>[1]) =>
-      ef.encode(inputs, options),
-    buildRequest: (
-      input: string | { text: string; title?: string },
-      taskType: Parameters<typeof ef.buildRequest>[1],
-    ) => {
-      const request = ef.buildRequest(input, taskType);
+    toVector: (values) => requests.toVector(values),
+    encode: (inputs, options) => ef.encode(inputs, options),
+    buildRequest: (input, taskType) => {
+      const request = requests.buildRequest(input, taskType);
       const text = typeof input === "string" ? input : input.text;
       return text.includes(marker) ? { ...request, content: { parts: [{ text: "" }] } } : request;
     },
@@ -234,6 +233,16 @@ describe("encodeWithBatchApi: the same vectors as the synchronous path", () => {
         inputKind: "queries",
       }),
     ).rejects.toThrow(InvalidInputError);
+    // Neither an embedding function nor an embedder of one's own: a TypeError that says so.
+    await expect(
+      encodeWithBatchApi(
+        { modelName: "gemini-embedding-001" } as unknown as BatchApiEmbedder,
+        ["a"],
+        {
+          taskType: "RETRIEVAL_DOCUMENT",
+        },
+      ),
+    ).rejects.toThrow(/GeminiEmbeddingFunction, or an embedder with buildRequest/);
     expect(running.stats().requests).toBe(0);
   });
 });

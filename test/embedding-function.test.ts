@@ -15,6 +15,7 @@ import {
   RateLimitError,
   RetiredModelError,
 } from "gembed";
+import { requestsOf } from "gembed/internal";
 import { afterEach, describe, expect, it } from "vitest";
 import { l2Norm } from "../packages/gembed/src/embedding/normalization.js";
 import {
@@ -456,14 +457,17 @@ describe("GeminiEmbeddingFunction input and options", () => {
     expect(vector!.length).toBe(1024);
   });
 
-  it("builds the same request the sync path sends", async () => {
+  it("sends the request of its internal request module; the class does not expose it", async () => {
     const { url, calls } = await setUp();
     const ef = embeddingFunction(url, { config: { outputDimensionality: 256 } });
     await ef.encodeDocuments([{ text: "body", title: "head" }]);
+    const requests = requestsOf(ef);
     expect(calls[0]!.requests[0]).toEqual(
-      ef.buildRequest({ text: "body", title: "head" }, "RETRIEVAL_DOCUMENT"),
+      requests.buildRequest({ text: "body", title: "head" }, "RETRIEVAL_DOCUMENT"),
     );
-    expect(() => ef.toVector([1, 2, 3])).toThrow(/expected 256/);
+    expect(() => requests.toVector([1, 2, 3])).toThrow(/expected 256/);
+    expect("buildRequest" in ef).toBe(false);
+    expect("toVector" in ef).toBe(false);
   });
 });
 

@@ -12,6 +12,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { GeminiClient, GeminiEmbeddingFunction } from "gembed";
+import { requestsOf } from "gembed/internal";
 import { BatchJob } from "../../packages/gembed/src/batch/batch-job.js";
 import { encodeWithBatchApiDetailed } from "../../packages/gembed/src/batch/encode-batch.js";
 import { planBatchJobs } from "../../packages/gembed/src/batch/input.js";
@@ -75,7 +76,7 @@ async function collectFigures(url: string, docs: string[]): Promise<void> {
   });
   const job = await BatchJob.create(client, {
     model: ef.modelName,
-    requests: docs.map((text) => ef.buildRequest(text, "RETRIEVAL_DOCUMENT")),
+    requests: docs.map((text) => requestsOf(ef).buildRequest(text, "RETRIEVAL_DOCUMENT")),
     mode: "file",
   });
   await job.wait({ pollInterval: 200, maxPollInterval: 1_000 });
@@ -89,7 +90,7 @@ async function collectFigures(url: string, docs: string[]): Promise<void> {
   let lines = 0;
   let checksum = 0;
   for await (const result of job.results()) {
-    if (result.values) checksum += ef.toVector(result.values)[0] as number;
+    if (result.values) checksum += requestsOf(ef).toVector(result.values)[0] as number;
     lines++;
     if (lines % 100 === 0) {
       const usage = process.memoryUsage();
@@ -136,7 +137,7 @@ export default async function (): Promise<void> {
       } else {
         // Over 20 MB inline, "auto" uploads a JSONL file.
         const mode = planBatchJobs(
-          input.map((text) => ef.buildRequest(text, "RETRIEVAL_DOCUMENT")),
+          input.map((text) => requestsOf(ef).buildRequest(text, "RETRIEVAL_DOCUMENT")),
         )[0]?.mode;
         name = `${path} (${mode})`;
         await encodeWithBatchApiDetailed(ef, [...input], {

@@ -20,6 +20,7 @@ import { GoogleGenAI } from "@google/genai";
 import { GoogleGenerativeAIEmbeddings } from "@langchain/google-genai";
 import { embedMany } from "ai";
 import { GeminiEmbeddingFunction, type TaskType } from "gembed";
+import { requestsOf } from "gembed/internal";
 import { l2Norm, toFloat32Vector } from "../../packages/gembed/src/embedding/normalization.js";
 
 const MODEL = "gemini-embedding-001";
@@ -378,9 +379,10 @@ async function cpu(): Promise<void> {
   const parseOnly = (): void => {
     JSON.parse(body);
   };
+  const vectors = requestsOf(ef);
   const asSent = (): void => {
     const parsed = JSON.parse(body) as { embeddings: { values: number[] }[] };
-    for (const embedding of parsed.embeddings) ef.toVector(embedding.values);
+    for (const embedding of parsed.embeddings) vectors.toVector(embedding.values);
   };
   const parseScaled = (): void => {
     JSON.parse(scaledBody);

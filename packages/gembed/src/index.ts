@@ -43,8 +43,7 @@ export {
 } from "./api/types.js";
 export {
   type BatchApiClient,
-  type BatchDocumentInput,
-  type BatchEmbedder,
+  type BatchApiEmbedder,
   type BatchEncodeOptions,
   type BatchEncodeProgress,
   type BatchEncodeResult,

@@ -11,6 +11,7 @@ export { BATCH_STATES, TYPE_URLS } from "./api/types.js";
 export { parseBatchStats } from "./batch/batch-job.js";
 export { splitLines } from "./batch/results.js";
 export { isRetryableError, sleep, withRetry } from "./client/retry.js";
+export { type EmbeddingRequests, requestsOf } from "./embedding/requests.js";
 export {
   bytesMatchMimeType,
   checkMediaParts,

@@ -21,7 +21,7 @@ import {
   TASK_TYPES,
   type TaskType,
 } from "gembed";
-import { parseBatchStats, splitLines } from "gembed/internal";
+import { type EmbeddingRequests, parseBatchStats, requestsOf, splitLines } from "gembed/internal";
 import { writeFileAtomic } from "gembed/node";
 import { checkLocalServerKey, interruptSignal } from "../embedding-options.js";
 import { InterruptedError, UsageError } from "../errors.js";
@@ -253,19 +253,22 @@ async function collect(
   options: { normalize: boolean; signal?: AbortSignal },
 ): Promise<{ written: number; failed: number }> {
   const model = job.batch.model ?? "models/gemini-embedding-001";
-  let embedder: GeminiEmbeddingFunction | undefined;
+  // The vectors of `gembed embed`: the embedding function's own check and normalization.
+  let embedder: EmbeddingRequests | undefined;
   let written = 0;
   let failed = 0;
   async function* lines(): AsyncGenerator<string> {
     for await (const result of job.results(options.signal ? { signal: options.signal } : {})) {
       written++;
       if (result.values) {
-        embedder ??= new GeminiEmbeddingFunction({
-          client: job.client as GeminiClient,
-          modelName: model,
-          config: { outputDimensionality: result.values.length },
-          normalize: options.normalize,
-        });
+        embedder ??= requestsOf(
+          new GeminiEmbeddingFunction({
+            client: job.client as GeminiClient,
+            modelName: model,
+            config: { outputDimensionality: result.values.length },
+            normalize: options.normalize,
+          }),
+        );
         const vector = embedder.toVector(result.values);
         yield `{"id":${JSON.stringify(result.key)},"embedding":[${vector.join(",")}]}\n`;
       } else {
@@ -400,8 +403,9 @@ Run "gembed batch <command> --help" for each command's options and examples.`,
         modelName: options.model,
         config: options.dim !== undefined ? { outputDimensionality: options.dim } : {},
       });
+      // The requests `gembed embed` sends, so a job's vectors equal the synchronous path's.
       const requests = rows.map((row) =>
-        embedder.buildRequest(
+        requestsOf(embedder).buildRequest(
           row.title !== undefined ? { text: row.text, title: row.title } : row.text,
           taskType,
         ),

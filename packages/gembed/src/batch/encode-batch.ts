@@ -6,7 +6,9 @@
  * @module
  */
 
-import type { DocumentInput, EmbedContentRequest, TaskType } from "../api/types.js";
+import type { DocumentInput, EmbedContentRequest, InputKind, TaskType } from "../api/types.js";
+import type { GeminiEmbeddingFunction } from "../embedding/gemini-embedding-function.js";
+import { requestsOf } from "../embedding/requests.js";
 import {
   BatchDeadlineError,
   BatchInputChangedError,
@@ -46,23 +48,18 @@ import {
   fingerprintRequests,
 } from "./state-store.js";
 
-/** One input: a text, or a document with a title. */
-export type BatchDocumentInput = DocumentInput;
-
-/** What a list of inputs holds (as `GeminiEmbeddingFunction.validateInputs` takes it). */
-export type BatchInputKind = "documents" | "queries" | "texts";
-
 /**
- * What `encodeWithBatchApi` needs of the embedding function (`GeminiEmbeddingFunction` is one):
- * it builds every request and turns every result, so vectors equal the synchronous path's.
+ * An embedder of one's own for `encodeWithBatchApi` (a `GeminiEmbeddingFunction` needs none: pass
+ * it as it is): it builds every request and turns every result, so vectors equal the synchronous
+ * path's.
  */
-export interface BatchEmbedder {
+export interface BatchApiEmbedder {
   /** The model id, e.g. `gemini-embedding-001`. */
   readonly modelName: string;
   /** The client the jobs go through. */
   readonly client: BatchApiClient;
   /** Exactly what the synchronous path sends for one input. */
-  buildRequest(input: BatchDocumentInput, taskType: TaskType | undefined): EmbedContentRequest;
+  buildRequest(input: DocumentInput, taskType: TaskType | undefined): EmbedContentRequest;
   /** Checks, copies and normalizes one vector as the synchronous path does. */
   toVector(values: ArrayLike<number>): Float32Array;
   /**
@@ -70,10 +67,10 @@ export interface BatchEmbedder {
    * an empty text is refused up front instead of failing inside a job that was paid for.
    * Optional: without it, the inputs are not checked.
    */
-  validateInputs?(inputs: BatchDocumentInput[], kind: BatchInputKind): void;
+  validateInputs?(inputs: DocumentInput[], kind: InputKind): void;
   /** The synchronous path, for re-embedding failed items and for the fallback. */
   encode(
-    texts: BatchDocumentInput[],
+    texts: DocumentInput[],
     options: { taskType: TaskType; signal?: AbortSignal | undefined },
   ): Promise<Float32Array[]>;
 }
@@ -152,7 +149,7 @@ export interface BatchEncodeOptions {
    * What the inputs are, for `embedder.validateInputs` (queries take plain strings only).
    * @default "texts"
    */
-  inputKind?: BatchInputKind | undefined;
+  inputKind?: InputKind | undefined;
 }
 
 /** What {@link encodeWithBatchApiDetailed} gives. */
@@ -238,8 +235,8 @@ function checkOptions(options: BatchEncodeOptions): void {
 }
 
 async function embedSync(
-  embedder: BatchEmbedder,
-  inputs: BatchDocumentInput[],
+  embedder: BatchApiEmbedder,
+  inputs: DocumentInput[],
   taskType: TaskType | undefined,
   signal: AbortSignal | undefined,
 ): Promise<Float32Array[]> {
@@ -280,8 +277,8 @@ async function findSubmittedJob(
 
 /** What {@link submitJobs} and {@link collectJobs} share about one run. */
 interface RunContext {
-  embedder: BatchEmbedder;
-  inputs: BatchDocumentInput[];
+  embedder: BatchApiEmbedder;
+  inputs: DocumentInput[];
   options: BatchEncodeOptions & { taskType: TaskType | undefined };
   model: string;
   requests: EmbedContentRequest[];
@@ -554,7 +551,7 @@ async function embedTheRest(
   try {
     const vectors = await embedSync(
       run.embedder,
-      indices.map((index) => inputs[index] as BatchDocumentInput),
+      indices.map((index) => inputs[index] as DocumentInput),
       run.options.taskType,
       run.options.signal,
     );
@@ -587,11 +584,12 @@ async function embedTheRest(
  * outcome) and the pure {@link decide} (what to keep, what to throw, what to embed synchronously).
  */
 export async function encodeWithBatchApiDetailed(
-  embedder: BatchEmbedder,
-  inputs: BatchDocumentInput[],
+  embeddingFunction: GeminiEmbeddingFunction | BatchApiEmbedder,
+  inputs: DocumentInput[],
   options: BatchEncodeOptions & { taskType: TaskType | undefined },
 ): Promise<BatchEncodeResult> {
   checkOptions(options);
+  const embedder = batchApiEmbedder(embeddingFunction);
   if (!Array.isArray(inputs)) throw new TypeError("inputs must be an array");
   embedder.validateInputs?.(inputs, options.inputKind ?? "texts");
   const started = Date.now();
@@ -658,6 +656,38 @@ export async function encodeWithBatchApiDetailed(
   }
 }
 
+/**
+ * The embedder of a `GeminiEmbeddingFunction`: its own requests and vectors (`requests.ts`, the
+ * ones its synchronous path uses), its input checks and its synchronous path.
+ */
+function batchApiEmbedder(embedder: GeminiEmbeddingFunction | BatchApiEmbedder): BatchApiEmbedder {
+  const requests = requestsOf(embedder);
+  if (requests !== undefined) {
+    const embeddingFunction = embedder as GeminiEmbeddingFunction;
+    return {
+      modelName: embeddingFunction.modelName,
+      client: embeddingFunction.client,
+      buildRequest: (input, taskType) => requests.buildRequest(input, taskType),
+      toVector: (values) => requests.toVector(values),
+      validateInputs: (inputs, kind) => embeddingFunction.validateInputs(inputs, kind),
+      encode: (texts, options) => embeddingFunction.encode(texts, options),
+    };
+  }
+  const own = embedder as Partial<BatchApiEmbedder> | null;
+  if (
+    own === null ||
+    typeof own !== "object" ||
+    typeof own.buildRequest !== "function" ||
+    typeof own.toVector !== "function" ||
+    typeof own.encode !== "function"
+  ) {
+    throw new TypeError(
+      "encodeWithBatchApi takes a GeminiEmbeddingFunction, or an embedder with buildRequest, toVector and encode.",
+    );
+  }
+  return embedder as BatchApiEmbedder;
+}
+
 /** The vectors an error of the synchronous path carries (none for another error). */
 function rescued(error: unknown): (Float32Array | undefined)[] {
   return error instanceof EmbeddingIncompleteError || error instanceof EmbeddingAbortedError
@@ -668,8 +698,8 @@ function rescued(error: unknown): (Float32Array | undefined)[] {
 /**
  * Embeds `inputs` through the Gemini Batch API (`asyncBatchEmbedContent`, half the price of the
  * synchronous path): the same vectors, in the same order, normalized the same way as the
- * synchronous path, since every request is built by `embedder.buildRequest` and every result goes
- * through `embedder.toVector`.
+ * synchronous path, since a `GeminiEmbeddingFunction` builds every request and turns every result
+ * with the same code (`embedding/requests.ts`) as its synchronous path.
  *
  * Input under 20 MB goes inline, more through uploaded JSONL files (several jobs past 2 GB). With
  * `stateFile` (or `store`), a process that dies while waiting picks up the same job(s) when run
@@ -694,8 +724,8 @@ function rescued(error: unknown): (Float32Array | undefined)[] {
  * ```
  */
 export async function encodeWithBatchApi(
-  embedder: BatchEmbedder,
-  inputs: BatchDocumentInput[],
+  embedder: GeminiEmbeddingFunction | BatchApiEmbedder,
+  inputs: DocumentInput[],
   options: BatchEncodeOptions & { taskType: TaskType | undefined },
 ): Promise<Float32Array[]> {
   const result = await encodeWithBatchApiDetailed(embedder, inputs, options);

@@ -15,8 +15,7 @@ export {
   type WaitBatchJobOptions,
 } from "./batch-job.js";
 export {
-  type BatchDocumentInput,
-  type BatchEmbedder,
+  type BatchApiEmbedder,
   type BatchEncodeOptions,
   type BatchEncodeProgress,
   type BatchEncodeResult,

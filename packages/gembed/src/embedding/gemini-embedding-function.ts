@@ -9,7 +9,7 @@
  */
 
 import { emitWarning } from "#platform";
-import { type EmbedContentRequest, TASK_TYPES, type TaskType } from "../api/types.js";
+import { TASK_TYPES, type TaskType } from "../api/types.js";
 import type { BatchEncodeOptions, BatchEncodeProgress } from "../batch/encode-batch.js";
 import { GeminiClient, type GeminiClientOptions } from "../client/gemini-client.js";
 import { abortError } from "../client/retry.js";
@@ -51,9 +51,9 @@ import {
   prepareMultimodalItems,
   UploadCache,
 } from "./media.js";
-import { toFloat32Vector } from "./normalization.js";
 import { checkOptionNames } from "./option-names.js";
 import { ChunkRunner, PipelineStoppedError, type PipelineWait, runOrdered } from "./pipeline.js";
+import { attachRequests, EmbeddingRequests } from "./requests.js";
 import {
   checkInput,
   type DocumentInput,
@@ -246,17 +246,6 @@ export interface GeminiEmbeddingFunctionOptions {
   maxRetryDelay?: number | undefined;
 }
 
-/** The texts gemini-embedding-2 takes instead of a `taskType` (as Google documents). */
-const TASK_PROMPTS: Partial<Record<TaskType, string>> = {
-  RETRIEVAL_QUERY: "task: search result | query: ",
-  QUESTION_ANSWERING: "task: question answering | query: ",
-  FACT_VERIFICATION: "task: fact checking | query: ",
-  CLASSIFICATION: "task: classification | query: ",
-  CLUSTERING: "task: clustering | query: ",
-  SEMANTIC_SIMILARITY: "task: sentence similarity | query: ",
-  CODE_RETRIEVAL_QUERY: "task: code retrieval | query: ",
-};
-
 const TASK_TYPE_SET: ReadonlySet<string> = new Set(TASK_TYPES);
 
 function checkTaskType(name: string, value: unknown): void {
@@ -367,14 +356,14 @@ export class GeminiEmbeddingFunction {
   readonly #onWait: ((wait: PipelineWait) => void) | undefined;
   readonly #model: ModelInfo | undefined;
   readonly #resource: string;
-  readonly #normalize: boolean;
+  /** Requests and vectors, shared with the Batch API path (`requests.ts`). */
+  readonly #requests: EmbeddingRequests;
   readonly #maxTextsPerCall: number;
   readonly #maxBytesPerCall: number;
   readonly #onInputTooLong: ((info: InputTooLongInfo) => void) | undefined;
   readonly #runner: ChunkRunner;
   /** Media uploaded to the Files API by this instance, by content hash (reused on retry/resume). */
   readonly uploads = new UploadCache();
-  #learnedDim: number | undefined;
 
   constructor(options: GeminiEmbeddingFunctionOptions = {}) {
     if (options === null || typeof options !== "object") {
@@ -430,7 +419,13 @@ export class GeminiEmbeddingFunction {
     this.config = Object.freeze(
       Object.fromEntries(Object.entries(config).filter(([, value]) => value !== undefined)),
     ) as EmbeddingConfig;
-    this.#normalize = options.normalize ?? true;
+    this.#requests = new EmbeddingRequests({
+      resource: this.#resource,
+      model: this.#model,
+      outputDimensionality: this.config.outputDimensionality,
+      normalize: options.normalize ?? true,
+    });
+    attachRequests(this, this.#requests);
     const maxConcurrency = options.concurrency ?? DEFAULT_MAX_CONCURRENCY;
     this.concurrencyLimiter = new ConcurrencyLimiter({
       initial: Math.min(INITIAL_CONCURRENCY, maxConcurrency),
@@ -477,7 +472,7 @@ export class GeminiEmbeddingFunction {
       timeout: options.timeout,
       retryBaseDelay: options.retryBaseDelay ?? 500,
       maxRetryDelay: options.maxRetryDelay ?? 60_000,
-      toVector: (values) => this.toVector(values),
+      toVector: (values) => this.#requests.toVector(values),
     });
   }
 
@@ -486,7 +481,7 @@ export class GeminiEmbeddingFunction {
    * does not know, it throws until {@link resolveDim} (or a first encode) has learned it.
    */
   get dim(): number {
-    const known = this.#knownDim();
+    const known = this.#requests.knownDim();
     if (known !== undefined) return known;
     throw new GembedError(
       `The output size of model "${this.modelName}" is not known to gembed; await resolveDim() first, or set config.outputDimensionality.`,
@@ -502,9 +497,9 @@ export class GeminiEmbeddingFunction {
    * ```
    */
   async resolveDim(options: { signal?: AbortSignal } = {}): Promise<number> {
-    const known = this.#knownDim();
+    const known = this.#requests.knownDim();
     if (known !== undefined) return known;
-    const request = this.buildRequest("dimension probe", undefined);
+    const request = this.#requests.buildRequest("dimension probe", undefined);
     const requestOptions: { signal?: AbortSignal } = {};
     if (options.signal) requestOptions.signal = options.signal;
     const response = await this.client.embedContent(this.#resource, request, requestOptions);
@@ -512,8 +507,7 @@ export class GeminiEmbeddingFunction {
     if (typeof length !== "number" || length === 0) {
       throw new InvalidResponseError("embedContent answered no embedding values.");
     }
-    this.#learnedDim ??= length;
-    return this.#learnedDim;
+    return this.#requests.learnDim(length);
   }
 
   /**
@@ -698,52 +692,6 @@ export class GeminiEmbeddingFunction {
   }
 
   /**
-   * The request the sync path sends for one text: the Batch API path uses it too, so both give
-   * identical vectors.
-   */
-  buildRequest(input: DocumentInput, taskType: TaskType | undefined): EmbedContentRequest {
-    const text = typeof input === "string" ? input : input.text;
-    const title = typeof input === "string" ? undefined : input.title;
-    const request: EmbedContentRequest = { model: this.#resource, content: { parts: [{ text }] } };
-    if (this.#model && !this.#model.supportsTaskType) {
-      // gemini-embedding-2 takes no taskType: the task goes into the text, as Google documents.
-      let prompted = text;
-      if (taskType === "RETRIEVAL_DOCUMENT") {
-        prompted = `title: ${title && title.trim().length > 0 ? title : "none"} | text: ${text}`;
-      } else if (taskType !== undefined && TASK_PROMPTS[taskType] !== undefined) {
-        prompted = `${TASK_PROMPTS[taskType]}${text}`;
-      }
-      request.content = { parts: [{ text: prompted }] };
-    } else {
-      if (taskType !== undefined && taskType !== "TASK_TYPE_UNSPECIFIED")
-        request.taskType = taskType;
-      // The API answers 400 to a title with any other task type.
-      if (taskType === "RETRIEVAL_DOCUMENT" && title !== undefined && title.trim().length > 0) {
-        request.title = title;
-      }
-    }
-    if (this.config.outputDimensionality !== undefined) {
-      request.outputDimensionality = this.config.outputDimensionality;
-    }
-    return request;
-  }
-
-  /**
-   * Checks one embedding's length against {@link dim} (else `InvalidResponseError`), copies it
-   * into a `Float32Array` and L2-normalizes it when the model did not (and `normalize` is on).
-   */
-  toVector(values: ArrayLike<number>): Float32Array {
-    const expected = this.#knownDim();
-    const vector = toFloat32Vector(
-      values,
-      expected,
-      this.#normalize && this.#needsNormalization(values?.length),
-    );
-    if (expected === undefined) this.#learnedDim ??= vector.length;
-    return vector;
-  }
-
-  /**
    * Checks inputs before any network call: throws `InvalidInputError` naming every bad index
    * (a non-string, an empty or whitespace-only text, a bad title, an object among queries).
    */
@@ -787,14 +735,6 @@ export class GeminiEmbeddingFunction {
     };
   }
 
-  #knownDim(): number | undefined {
-    return this.config.outputDimensionality ?? this.#model?.defaultDimension ?? this.#learnedDim;
-  }
-
-  #needsNormalization(length: number | undefined): boolean {
-    return !(this.#model !== undefined && length === this.#model.normalizedDimension);
-  }
-
   #newChunkBuilder(): ChunkBuilder {
     return new ChunkBuilder({
       maxCount: Math.min(this.#maxTextsPerCall, this.limiter.maxTextsPerCall ?? MAX_TEXTS_PER_CALL),
@@ -803,7 +743,7 @@ export class GeminiEmbeddingFunction {
   }
 
   #item(input: NormalizedInput, index: number, taskType: TaskType): ChunkItem {
-    const request = this.buildRequest(input, taskType);
+    const request = this.#requests.buildRequest(input, taskType);
     return {
       index,
       request,
@@ -877,7 +817,7 @@ export class GeminiEmbeddingFunction {
 
   /**
    * The Batch API path. Loaded on demand so the synchronous path never loads it; the same
-   * `buildRequest` and `toVector` as the synchronous path give the same vectors.
+   * requests and vectors (`requests.ts`) as the synchronous path give the same vectors.
    */
   async #encodeBatch(
     inputs: EmbeddingInput[],
@@ -891,7 +831,14 @@ export class GeminiEmbeddingFunction {
     const { mode: _mode, taskType: _taskType, ...batchOptions } = options;
     if (Array.isArray(inputs) && inputs.some(isMultimodalInput)) {
       // Media goes into the job as uploaded files (fileData), the same request for each input.
-      const embedder = await multimodalBatchEmbedder(this, inputs, kind, taskType, options.signal);
+      const embedder = await multimodalBatchEmbedder(
+        this,
+        this.#requests,
+        inputs,
+        kind,
+        taskType,
+        options.signal,
+      );
       return encodeWithBatchApi(embedder, inputs as DocumentInput[], {
         ...batchOptions,
         taskType,
@@ -936,7 +883,7 @@ export class GeminiEmbeddingFunction {
           uploads: this.uploads,
           maxBytesPerCall: this.#maxBytesPerCall,
           textItem: (input, index) => this.#item(input, index, taskType),
-          textRequest: (text) => this.buildRequest(text, taskType),
+          textRequest: (text) => this.#requests.buildRequest(text, taskType),
           signal,
         })
       : normalized.map((input, index) => this.#item(input, index, taskType));

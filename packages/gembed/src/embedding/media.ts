@@ -14,6 +14,7 @@
  */
 
 import type { EmbedContentRequest, Part, TaskType } from "../api/types.js";
+import type { BatchApiEmbedder } from "../batch/encode-batch.js";
 import type { GeminiClient } from "../client/gemini-client.js";
 import { type InputIssue, InvalidInputError, InvalidResponseError } from "../errors.js";
 import {
@@ -29,6 +30,7 @@ import {
 import { estimateTokens } from "../tokens.js";
 import { describeType, isObject } from "../util/objects.js";
 import { type ChunkItem, requestBytes } from "./chunking.js";
+import type { EmbeddingRequests } from "./requests.js";
 import {
   checkInput,
   type DocumentInput,
@@ -417,11 +419,9 @@ interface BatchCapableFunction {
   readonly modelName: string;
   readonly client: GeminiClient;
   readonly uploads: UploadCache;
-  buildRequest(input: DocumentInput, taskType: TaskType | undefined): EmbedContentRequest;
-  toVector(values: ArrayLike<number>): Float32Array;
   encode(
     texts: EmbeddingInput[],
-    options: { taskType: TaskType; signal?: AbortSignal },
+    options: { taskType: TaskType; signal?: AbortSignal | undefined },
   ): Promise<Float32Array[]>;
 }
 
@@ -429,24 +429,16 @@ interface BatchCapableFunction {
  * The embedder the Batch API path uses for inputs holding media: every input checked first, every
  * media part uploaded (a JSONL line carries `fileData` references, never megabytes of base64),
  * then `buildRequest` answers the prepared request of each multimodal input. Text inputs keep the
- * function's own request, so they give the same vectors as in a text-only job.
+ * function's own request (`requests`), so they give the same vectors as in a text-only job.
  */
 export async function multimodalBatchEmbedder(
   embedding: BatchCapableFunction,
+  requests: EmbeddingRequests,
   inputs: readonly EmbeddingInput[],
   kind: InputKind,
   taskType: TaskType,
   signal: AbortSignal | undefined,
-): Promise<{
-  modelName: string;
-  client: GeminiClient;
-  buildRequest(input: DocumentInput, taskType: TaskType | undefined): EmbedContentRequest;
-  toVector(values: ArrayLike<number>): Float32Array;
-  encode(
-    texts: DocumentInput[],
-    options: { taskType: TaskType; signal?: AbortSignal },
-  ): Promise<Float32Array[]>;
-}> {
+): Promise<BatchApiEmbedder> {
   const items = await prepareMultimodalItems(inputs, kind, {
     model: embedding.modelName,
     client: embedding.client,
@@ -455,11 +447,11 @@ export async function multimodalBatchEmbedder(
     maxBytesPerCall: 0,
     textItem: (input, index) => ({
       index,
-      request: embedding.buildRequest(input, taskType),
+      request: requests.buildRequest(input, taskType),
       bytes: 0,
       tokens: 0,
     }),
-    textRequest: (text) => embedding.buildRequest(text, taskType),
+    textRequest: (text) => requests.buildRequest(text, taskType),
     signal,
   });
   const prepared = new Map<unknown, EmbedContentRequest>();
@@ -471,8 +463,8 @@ export async function multimodalBatchEmbedder(
     modelName: embedding.modelName,
     client: embedding.client,
     buildRequest: (input, requestTaskType) =>
-      prepared.get(input) ?? embedding.buildRequest(input, requestTaskType),
-    toVector: (values) => embedding.toVector(values),
+      prepared.get(input) ?? requests.buildRequest(input, requestTaskType),
+    toVector: (values) => requests.toVector(values),
     // Items the job failed are re-embedded on the synchronous path, media included.
     encode: (texts, options) => embedding.encode(texts as EmbeddingInput[], options),
   };
