@@ -1,7 +1,7 @@
 import { type RunningServer, type ServerOptions, startServer } from "@gembed/server";
 import { afterEach, describe, expect, it } from "vitest";
 import { localEmbedding } from "../packages/server/src/local-model.js";
-import { redactUrl } from "../packages/server/src/server.js";
+import { redactUrl } from "../packages/server/src/security.js";
 
 const servers: RunningServer[] = [];
 afterEach(async () => {

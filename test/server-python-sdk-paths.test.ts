@@ -7,7 +7,7 @@
 
 import { type RunningServer, startServer } from "@gembed/server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { v1AsV1beta } from "../packages/server/src/server.js";
+import { v1AsV1beta } from "../packages/server/src/routes/common.js";
 
 const KEY = "paths-key";
 let server: RunningServer;

@@ -15,9 +15,9 @@ export {
 export type {
   BatchOptions,
   FaultOptions,
-  QuotaOptions,
   RunningServer,
   ServerOptions,
+  ServerQuotaOptions,
   ServerStats,
 } from "./options.js";
 export { resolveOptions } from "./options.js";

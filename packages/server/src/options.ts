@@ -5,8 +5,11 @@
  * @module
  */
 
-/** Per-model quotas, counted per text like the real ones. Unset quotas are unlimited. */
-export interface QuotaOptions {
+/**
+ * The quotas the local server enforces, per model, counted per text like the real ones (not
+ * `gembed`'s `QuotaOptions`, the client-side limiter). Unset quotas are unlimited.
+ */
+export interface ServerQuotaOptions {
   /** Texts per window (each item of a batch counts). @default undefined (unlimited) */
   textsPerMinute?: number | undefined;
   /** Estimated input tokens per window. @default undefined (unlimited) */
@@ -74,7 +77,7 @@ export interface ServerOptions {
   /** Body limit of one upload chunk, in bytes. @default 9_437_184 (8 MiB + 1 MiB) */
   uploadChunkLimit?: number | undefined;
   /** Per-model quotas. @default {} (unlimited) */
-  quota?: QuotaOptions | undefined;
+  quota?: ServerQuotaOptions | undefined;
   /** Fault injection. @default {} (none) */
   faults?: FaultOptions | undefined;
   /** Batch job timing. @default {} */
@@ -197,7 +200,7 @@ const LOG_LEVELS = new Set(["silent", "fatal", "error", "warn", "info", "debug",
 /** Checks the options and applies the defaults. @internal */
 export function resolveOptions(options: ServerOptions | undefined): ResolvedOptions {
   const given = checkObject(options, "options") as ServerOptions;
-  const quota = checkObject(given.quota, "options.quota") as QuotaOptions;
+  const quota = checkObject(given.quota, "options.quota") as ServerQuotaOptions;
   const faults = checkObject(given.faults, "options.faults") as FaultOptions;
   const batch = checkObject(given.batch, "options.batch") as BatchOptions;
   let apiKeys: Set<string> | undefined;

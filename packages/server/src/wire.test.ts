@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { redactUrl } from "./server.js";
+import { redactUrl } from "./security.js";
 import { formatDuration } from "./status.js";
 import { buildJson, embeddingsJson } from "./wire.js";
 
