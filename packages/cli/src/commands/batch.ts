@@ -30,9 +30,9 @@ import { checkOutputFile } from "../output-file.js";
 /** One row of a `gembed batch submit` input. */
 export interface BatchInputRow {
   /** The key of the row in the job; default its 0-based line number among texts. */
-  id?: string;
+  id?: string | undefined;
   text: string;
-  title?: string;
+  title?: string | undefined;
 }
 
 interface CommonOptions {
@@ -155,8 +155,8 @@ async function readBatchInput(path: string): Promise<BatchInputRow[]> {
     keyLines.set(key, lineNumber);
     rows.push({
       text: record.text as string,
-      ...(record.id !== undefined ? { id: String(record.id) } : {}),
-      ...(typeof record.title === "string" ? { title: record.title } : {}),
+      id: record.id !== undefined ? String(record.id) : undefined,
+      title: typeof record.title === "string" ? record.title : undefined,
     });
   }
   if (issues.length > 0) throw new InvalidInputError(issues, `lines of ${path}`);
@@ -180,11 +180,12 @@ function summary(job: BatchJob) {
     createTime: batch.createTime,
     updateTime: batch.updateTime,
     endTime: batch.endTime,
-    ...(output?.responsesFile ? { responsesFile: output.responsesFile } : {}),
-    ...(output?.inlinedResponses
-      ? { inlinedResponses: output.inlinedResponses.inlinedResponses?.length ?? 0 }
-      : {}),
-    ...(job.operation.error ? { error: job.operation.error } : {}),
+    // Printed with JSON.stringify, which leaves out a field that is undefined.
+    responsesFile: output?.responsesFile || undefined,
+    inlinedResponses: output?.inlinedResponses
+      ? (output.inlinedResponses.inlinedResponses?.length ?? 0)
+      : undefined,
+    error: job.operation.error || undefined,
   };
 }
 

@@ -296,7 +296,8 @@ Exit codes: 0 ok, 1 failure (API, Milvus), 2 bad usage.`,
             store,
             documents: DEMO_DOCUMENTS,
             queries: results,
-            ...(milvus ? { milvus } : {}),
+            // Left out by JSON.stringify when Milvus was not used.
+            milvus,
           })}\n`,
         );
       }
