@@ -188,6 +188,14 @@ function summary(job: BatchJob) {
   };
 }
 
+/**
+ * A state as gembed prints it: `SUCCEEDED`, not `BATCH_STATE_SUCCEEDED` (every printed line of
+ * `status`, `wait`, `cancel`, `list` and the progress display; `--json` keeps the API's name).
+ */
+function shortState(state: string): string {
+  return state.replace(/^BATCH_STATE_/, "");
+}
+
 function printJob(job: BatchJob, json: boolean | undefined): void {
   if (json) {
     process.stdout.write(`${JSON.stringify(summary(job))}\n`);
@@ -195,7 +203,7 @@ function printJob(job: BatchJob, json: boolean | undefined): void {
   }
   const stats = job.batchStats;
   const lines = [
-    `${job.name}  ${job.state}`,
+    `${job.name}  ${shortState(job.state)}`,
     `  display name: ${job.batch.displayName ?? ""}`,
     `  requests: ${stats.requestCount}  succeeded: ${stats.successfulRequestCount}  failed: ${stats.failedRequestCount}  pending: ${stats.pendingRequestCount}`,
   ];
@@ -212,7 +220,7 @@ function progressDisplay(json: boolean | undefined) {
     update(progress: BatchProgress) {
       const stats = progress.batchStats;
       const finished = stats.successfulRequestCount + stats.failedRequestCount;
-      const state = progress.state.replace("BATCH_STATE_", "");
+      const state = shortState(progress.state);
       if (tty) {
         if (!bar) {
           bar = new cliProgress.SingleBar(
@@ -529,13 +537,13 @@ Run "gembed batch <command> --help" for each command's options and examples.`,
     // bills) on: refused unless asked for.
     if (running && !options.force) {
       throw new UsageError(
-        `${job.name} is ${job.state.replace("BATCH_STATE_", "")}: deleting it would not stop it, and it could no longer be cancelled. Run \`gembed batch cancel ${job.name}\` first, or pass --force to delete it anyway.`,
+        `${job.name} is ${shortState(job.state)}: deleting it would not stop it, and it could no longer be cancelled. Run \`gembed batch cancel ${job.name}\` first, or pass --force to delete it anyway.`,
       );
     }
     await job.delete();
     if (running) {
       process.stderr.write(
-        `gembed: ${name} was ${job.state.replace("BATCH_STATE_", "")}; deleting does not cancel it (gembed batch cancel does)\n`,
+        `gembed: ${name} was ${shortState(job.state)}; deleting does not cancel it (gembed batch cancel does)\n`,
       );
     }
     if (options.json) process.stdout.write(`${JSON.stringify({ name, deleted: true })}\n`);
@@ -572,7 +580,7 @@ Run "gembed batch <command> --help" for each command's options and examples.`,
     for (const job of jobs) {
       const stats = parseBatchStats(job.batch.batchStats);
       process.stdout.write(
-        `${job.name}\t${job.state.replace("BATCH_STATE_", "")}\t${stats.successfulRequestCount + stats.failedRequestCount}/${stats.requestCount}\t${job.batch.displayName ?? ""}\n`,
+        `${job.name}\t${shortState(job.state)}\t${stats.successfulRequestCount + stats.failedRequestCount}/${stats.requestCount}\t${job.batch.displayName ?? ""}\n`,
       );
     }
   });
