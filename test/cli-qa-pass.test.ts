@@ -1,15 +1,18 @@
 /**
  * Fixes of a second QA pass over the CLI: every command-line mistake in one format
- * (`gembed: UsageError: …`, exit 2, naming the help to read), and one spelling of a batch job's
- * state in every printed line. In-process runs (`runCli`) against the local server on
+ * (`gembed: UsageError: …`, exit 2, naming the help to read), one spelling of a batch job's
+ * state in every printed line, outputs that are never a device and never shared by two writers,
+ * write failures named, and bad option values and bad input named before any request. In-process runs (`runCli`) against the local server on
  * 127.0.0.1:0, in real temporary folders.
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, open, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { type RunningServer, startServer } from "@gembed/server";
+import { lockFile } from "gembed/node";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { cleanEnvironment, runCli } from "./cli-run.js";
+import { cleanEnvironment, runCli, spawnCli } from "./cli-run.js";
 
 let server: RunningServer;
 let folder: string;
@@ -101,5 +104,218 @@ describe("batch job states: one spelling", { timeout: 60_000 }, () => {
     }[];
     expect(statusJson.state).toBe("BATCH_STATE_SUCCEEDED");
     expect(listJson.find((job) => job.name === name)?.state).toBe("BATCH_STATE_SUCCEEDED");
+  });
+});
+
+/** A finished job of two texts, through the CLI. */
+async function finishedJob(): Promise<string> {
+  const input = path.join(folder, "two.txt");
+  await writeFile(input, "one text\nanother text\n");
+  const submitted = await run(["batch", "submit", input, "--dim", "128"]);
+  const name = submitted.stdout.trim();
+  expect((await run(["batch", "wait", name, "--poll-interval", "20"])).code).toBe(0);
+  return name;
+}
+
+describe("outputs", { timeout: 60_000 }, () => {
+  it("--out a socket (or device, or pipe) is refused before anything is written, and left in place", async () => {
+    const name = await finishedJob();
+    const socketPath = path.join(folder, "out.sock");
+    const listener = createServer();
+    await new Promise<void>((resolve) => listener.listen(socketPath, resolve));
+    try {
+      const collected = await run(["batch", "collect", name, "--out", socketPath]);
+      expect(collected.code).toBe(2);
+      expect(collected.stderr).toBe(
+        `gembed: RowsFileError: --out ${socketPath} is a socket, not a regular file: gembed writes its outputs to a temporary file renamed over the target, which would replace it. Give a file path, or leave out --out: collect writes the JSONL to standard output.\n`,
+      );
+      await mkdir(path.join(folder, "docs"));
+      await writeFile(path.join(folder, "docs", "a.md"), "a document");
+      const ingested = await run(["ingest", "docs", "--out", socketPath, "--dim", "128"]);
+      expect(ingested.code).toBe(2);
+      expect(ingested.stderr).toContain(`--out ${socketPath} is a socket, not a regular file`);
+      // Still the socket: nothing was renamed over it.
+      expect((await lstat(socketPath)).isSocket()).toBe(true);
+    } finally {
+      await new Promise((resolve) => listener.close(resolve));
+    }
+  });
+
+  it("a collect into a file another gembed is writing is refused (FileLockedError), not a bare ENOENT", async () => {
+    const name = await finishedJob();
+    const out = path.join(folder, "vectors.jsonl");
+    // What a collect (or an ingest) into the same file holds while it writes.
+    const lock = await lockFile(out, "the output file");
+    try {
+      const refused = await run(["batch", "collect", name, "--out", out]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(
+        /^gembed: FileLockedError: the output file .*vectors\.jsonl is being written by another gembed process \(pid \d+/,
+      );
+      await expect(readFile(out, "utf8")).rejects.toThrow(/ENOENT/);
+    } finally {
+      await lock.release();
+    }
+    const collected = await run(["batch", "collect", name, "--out", out]);
+    expect(collected.code).toBe(0);
+    expect((await readFile(out, "utf8")).trim().split("\n")).toHaveLength(2);
+  });
+
+  it("a write that fails (a full disk) names the file and keeps the old one", async () => {
+    const name = await finishedJob();
+    const out = path.join(folder, "vectors.jsonl");
+    await writeFile(out, "old\n");
+    // /dev/full answers every write with ENOSPC: the temporary file is a link to it.
+    await symlink("/dev/full", `${out}.partial`);
+    const collected = await run(["batch", "collect", name, "--out", out]);
+    expect(collected.code).toBe(1);
+    expect(collected.stderr).toBe(
+      `gembed: OutputWriteError: cannot write ${out}: no space left on the device (ENOSPC); ${out} is left as it was; the results stay with the job: run the same command again\n`,
+    );
+    expect(await readFile(out, "utf8")).toBe("old\n");
+    await expect(lstat(`${out}.partial`)).rejects.toThrow(/ENOENT/);
+    await expect(lstat(`${out}.lock`)).rejects.toThrow(/ENOENT/);
+  });
+
+  it("standard output on a full disk: one line and exit 1, no stack trace", async () => {
+    const full = await open("/dev/full", "w");
+    try {
+      const { done } = spawnCli(["embed", "hello", "--dim", "128"], {
+        cwd: folder,
+        env,
+        stdout: full.fd,
+      });
+      const result = await done;
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(
+        "gembed: OutputWriteError: cannot write standard output: no space left on the device (ENOSPC); what was printed before is incomplete\n",
+      );
+    } finally {
+      await full.close();
+    }
+  });
+});
+
+describe("bad values are usage errors naming the option", () => {
+  it("--base-url that is not an http(s) URL: exit 2 naming the option, for embed and batch", async () => {
+    for (const args of [
+      ["embed", "x", "--base-url", "notaurl"],
+      ["batch", "status", "abc", "--base-url", "ftp://127.0.0.1:1"],
+    ]) {
+      const result = await run(args);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(
+        /^gembed: UsageError: option '--base-url <url>' argument '.*' is invalid\. give an absolute http\(s\) URL/,
+      );
+    }
+  });
+
+  it("a GOOGLE_GEMINI_BASE_URL that is not a URL: exit 2 naming the variable, never its value", async () => {
+    const value = "AIzaSyNotAUrlButAKeyPastedInTheWrongPlace";
+    const result = await runCli(["embed", "x"], {
+      cwd: folder,
+      env: cleanEnvironment({ GOOGLE_GEMINI_BASE_URL: value, GEMINI_API_KEY: "qa-key" }),
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(
+      /^gembed: UsageError: GOOGLE_GEMINI_BASE_URL is not an absolute http\(s\) URL/,
+    );
+    expect(result.stderr).not.toContain(value);
+  });
+
+  it("a --model that would change the request's path is refused before any request", async () => {
+    const before = server.stats().requests;
+    for (const args of [
+      ["embed", "x", "--model", "../../x"],
+      ["embed", "x", "--model", "gemini-embedding-001?key=other"],
+      ["search", "x", "--model", "models/a/b"],
+      ["batch", "submit", "in.txt", "--model", "x#y"],
+    ]) {
+      const result = await run(args);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(
+        /^gembed: UsageError: option '--model <(name|model)>' argument '.*' is invalid\. a model is a name such as gemini-embedding-001/,
+      );
+    }
+    expect(server.stats().requests).toBe(before);
+    expect((await run(["embed", "x", "--model", "models/gemini-embedding-001"])).code).toBe(0);
+  });
+});
+
+describe("bad input is named", () => {
+  it("embed --file: every missing file at once, exit 2, nothing sent", async () => {
+    const before = server.stats().requests;
+    const result = await run([
+      "embed",
+      "--model",
+      "gemini-embedding-2",
+      "--file",
+      "missing.jpg",
+      "gone.png",
+    ]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      "gembed: SourceError: 2 source problem(s): missing.jpg: no such file (--file); gone.png: no such file (--file)\n",
+    );
+    expect(server.stats().requests).toBe(before);
+  });
+
+  it('embed: "-" among texts is a usage error, not the text "-"', async () => {
+    const result = await runCli(["embed", "-", "another"], { cwd: folder, env, input: "a\n" });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^gembed: UsageError: "-" reads the texts from standard input/);
+  });
+
+  it("embed - and batch submit: a line that is not UTF-8 is named (line and byte), never embedded as U+FFFD", async () => {
+    const latin1 = Buffer.from("fine\ncaf\xe9 au lait\n", "latin1");
+    const before = server.stats().requests;
+    const embedded = await runCli(["embed", "-"], { cwd: folder, env, input: latin1 });
+    expect(embedded.code).toBe(2);
+    expect(embedded.stderr).toBe(
+      "gembed: SourceError: 1 source problem(s): stdin line 2: not valid UTF-8 at byte 3 of the line\n",
+    );
+    await writeFile(path.join(folder, "latin.txt"), latin1);
+    const submitted = await run(["batch", "submit", "latin.txt"]);
+    expect(submitted.code).toBe(2);
+    expect(submitted.stderr).toContain("#2: not valid UTF-8 at byte 3 of the line");
+    expect(server.stats().requests).toBe(before);
+    // A U+FFFD the text really holds, a byte order mark and CRLF line ends are fine.
+    const good = await runCli(["embed", "-", "--json", "--dim", "128"], {
+      cwd: folder,
+      env,
+      input: Buffer.from("\uFEFFa \uFFFD b\r\nsecond\r\n", "utf8"),
+    });
+    expect(good.code).toBe(0);
+    const texts = (JSON.parse(good.stdout) as { embeddings: { text: string }[] }).embeddings.map(
+      (embedding) => embedding.text,
+    );
+    expect(texts).toEqual(["a \uFFFD b", "second"]);
+  });
+
+  it("search --file: a missing file, and a file that is not a rows file, say which", async () => {
+    const missing = await run(["search", "x", "--file", "nothere.json"]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`${path.join(folder, "nothere.json")}: no such rows file`);
+    await writeFile(path.join(folder, "other.json"), '{"name": "package.json, say"}\n');
+    const other = await run(["search", "x", "--file", "other.json"]);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toContain(
+      `${path.join(folder, "other.json")} is not a rows file of gembed ingest`,
+    );
+  });
+
+  it("search --filter: the parser's message, without a doubled prefix", async () => {
+    await mkdir(path.join(folder, "docs"));
+    await writeFile(path.join(folder, "docs", "a.md"), "a document");
+    expect((await run(["ingest", "docs", "--out", "rows.json", "--dim", "128"])).code).toBe(0);
+    const result = await run(["search", "x", "--file", "rows.json", "--filter", "id ==="]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^gembed: UsageError: --filter: cannot read/);
+  });
+
+  it("gembed --help has examples, as every command's help does", async () => {
+    const help = await run(["--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("Examples:\n  $ gembed demo");
   });
 });

@@ -8,7 +8,7 @@ import {
   MissingApiKeyError,
   RetiredModelError,
 } from "gembed";
-import { InterruptedError, UsageError } from "./errors.js";
+import { InterruptedError, OutputWriteError, UsageError } from "./errors.js";
 
 /** Exit codes scripts can rely on. */
 export const EXIT = {
@@ -99,10 +99,22 @@ function commandLineError(command: Command, error: CommanderError): UsageError {
   return new UsageError(`${message}; see \`${path.join(" ")} --help\``, { cause: error });
 }
 
-/** `gembed … | head` closes the pipe early: that is the reader's choice, not an error. */
+/**
+ * `gembed … | head` closes the pipe early: that is the reader's choice, not an error. Any other
+ * failure of standard output (`> file` on a full disk, over `ulimit -f`) is one line naming it and
+ * exit 1, not an uncaught exception's stack trace: the output cannot be finished, so the process
+ * ends here.
+ */
 function exitOnClosedPipe(error: NodeJS.ErrnoException): void {
   if (error.code === "EPIPE") process.exit(EXIT.ok);
-  throw error;
+  const failure = new OutputWriteError(
+    "standard output",
+    error.code ?? "EIO",
+    "what was printed before is incomplete",
+    error,
+  );
+  process.stderr.write(`gembed: ${describe(failure)}\n`);
+  process.exit(EXIT.failure);
 }
 
 /** One line for an error: a deliberate interrupt says what was kept, others name their class. */

@@ -15,17 +15,24 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import {
   BatchJob,
   type BatchProgress,
+  GembedError,
   GeminiClient,
   GeminiEmbeddingFunction,
   InvalidInputError,
   TASK_TYPES,
   type TaskType,
 } from "gembed";
-import { parseBatchStats, splitLines } from "gembed/internal";
-import { writeFileAtomic } from "gembed/node";
-import { checkLocalServerKey, interruptSignal } from "../embedding-options.js";
-import { InterruptedError, UsageError } from "../errors.js";
+import { parseBatchStats } from "gembed/internal";
+import { lockFile, writeFileAtomic } from "gembed/node";
+import {
+  baseUrlOption,
+  checkLocalServerKey,
+  interruptSignal,
+  modelOption,
+} from "../embedding-options.js";
+import { InterruptedError, OutputWriteError, UsageError } from "../errors.js";
 import { checkOutputFile } from "../output-file.js";
+import { textLines } from "../text-lines.js";
 
 /** One row of a `gembed batch submit` input. */
 export interface BatchInputRow {
@@ -114,8 +121,15 @@ async function readBatchInput(path: string): Promise<BatchInputRow[]> {
   /** The line of each key (an id, else the row's 0-based number among texts). */
   const keyLines = new Map<string, number>();
   let lineNumber = 0;
-  for await (const line of splitLines(createReadStream(path))) {
-    lineNumber++;
+  for await (const { number, text: line, invalidByte } of textLines(createReadStream(path))) {
+    lineNumber = number;
+    if (line === undefined) {
+      issues.push({
+        index: lineNumber,
+        reason: `not valid UTF-8 at byte ${invalidByte} of the line`,
+      });
+      continue;
+    }
     if (line.trim() === "") continue;
     if (!jsonl) {
       rows.push({ text: line });
@@ -295,7 +309,23 @@ async function collect(
       if (!process.stdout.write(line)) await once(process.stdout, "drain");
     }
   } else {
-    await writeFileAtomic(out, lines(), { temporary: `${out}.partial` });
+    // One writer per file, as for `ingest`: two collects into one file would share the
+    // temporary `<out>.partial`, and one would end on a bare ENOENT.
+    const lock = await lockFile(out, "the output file");
+    try {
+      await writeFileAtomic(out, lines(), { temporary: `${out}.partial` });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException | undefined)?.code;
+      if (typeof code !== "string" || error instanceof GembedError) throw error;
+      throw new OutputWriteError(
+        out,
+        code,
+        `${out} is left as it was; the results stay with the job: run the same command again`,
+        error,
+      );
+    } finally {
+      await lock.release();
+    }
   }
   return { written, failed };
 }
@@ -354,7 +384,11 @@ Run "gembed batch <command> --help" for each command's options and examples.`,
   );
   const common = (command: Command) =>
     withExamples(command)
-      .option("--base-url <url>", "API base URL (default: GOOGLE_GEMINI_BASE_URL, else Google's)")
+      .option(
+        "--base-url <url>",
+        "API base URL (default: GOOGLE_GEMINI_BASE_URL, else Google's)",
+        baseUrlOption,
+      )
       .option("--json", "print JSON for scripts");
 
   common(
@@ -363,7 +397,7 @@ Run "gembed batch <command> --help" for each command's options and examples.`,
       .description(
         "create a job from a JSONL file of {id?, text, title?} rows or a text file with one text per line",
       )
-      .option("--model <model>", "embedding model", "gemini-embedding-001")
+      .option("--model <model>", "embedding model", modelOption, "gemini-embedding-001")
       .option(
         "--dim <n>",
         "output dimensionality (128..3072); default the model's",
@@ -502,7 +536,13 @@ Run "gembed batch <command> --help" for each command's options and examples.`,
       .option("--no-normalize", "keep the values as the API sent them (no L2 normalization)"),
   ).action(async (name: string, options: CommonOptions & { out?: string; normalize: boolean }) => {
     // A folder or an unwritable path is found before the results are read, not at the rename.
-    if (options.out !== undefined) await checkOutputFile(options.out, "--out");
+    if (options.out !== undefined) {
+      await checkOutputFile(
+        options.out,
+        "--out",
+        "leave out --out: collect writes the JSONL to standard output",
+      );
+    }
     const job = await BatchJob.attach(clientFrom(options), jobName(name));
     job.throwIfFailed();
     const interrupt = interruptSignal();

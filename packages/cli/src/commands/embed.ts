@@ -5,7 +5,8 @@
  * @module
  */
 
-import { SourceError } from "@gembed/ingest";
+import { stat } from "node:fs/promises";
+import { SourceError, type SourceIssue } from "@gembed/ingest";
 import { type Command, Option } from "commander";
 import { type EmbeddingInput, TASK_TYPES, type TaskType } from "gembed";
 import { readMediaFile } from "gembed/node";
@@ -15,6 +16,7 @@ import {
   embeddingFunctionFrom,
 } from "../embedding-options.js";
 import { UsageError } from "../errors.js";
+import { textLines } from "../text-lines.js";
 import { taskOption } from "./batch.js";
 
 interface EmbedOptions extends EmbeddingCliOptions {
@@ -26,13 +28,31 @@ interface EmbedOptions extends EmbeddingCliOptions {
   file?: string[] | undefined;
 }
 
+/** The non-blank lines of standard input; a line that is not UTF-8 is a source problem (exit 2). */
 async function readStdinLines(): Promise<string[]> {
-  const parts: Buffer[] = [];
-  for await (const part of process.stdin) parts.push(part as Buffer);
-  return Buffer.concat(parts)
-    .toString("utf8")
-    .split(/\r?\n/)
-    .filter((line) => line.trim().length > 0);
+  const texts: string[] = [];
+  const issues: SourceIssue[] = [];
+  for await (const line of textLines(process.stdin)) {
+    if (line.text === undefined) {
+      issues.push({
+        source: `stdin line ${line.number}`,
+        reason: `not valid UTF-8 at byte ${line.invalidByte} of the line`,
+      });
+    } else if (line.text.trim().length > 0) texts.push(line.text);
+  }
+  if (issues.length > 0) throw new SourceError(issues);
+  return texts;
+}
+
+/** Every `--file` that is missing or not a file, at once, before anything is read or sent. */
+async function checkMediaFiles(files: string[]): Promise<void> {
+  const issues: SourceIssue[] = [];
+  for (const file of files) {
+    const info = await stat(file).catch(() => undefined);
+    if (info === undefined) issues.push({ source: file, reason: "no such file (--file)" });
+    else if (!info.isFile()) issues.push({ source: file, reason: "not a file (--file)" });
+  }
+  if (issues.length > 0) throw new SourceError(issues);
 }
 
 /** Registers `gembed embed`. */
@@ -70,6 +90,11 @@ Exit codes: 0 ok, 1 failure (API, network), 2 bad usage or input, 130 interrupte
     if (options.task !== undefined || options.taskType !== undefined)
       options.task = taskOption(options);
     const fromStdin = texts.length === 1 && texts[0] === "-";
+    // "-" among other texts would be embedded as the text "-": a mistake, not a wish.
+    if (!fromStdin && texts.includes("-"))
+      throw new UsageError(
+        '"-" reads the texts from standard input and goes alone: give "-" or texts, not both',
+      );
     const inputs = fromStdin ? await readStdinLines() : texts;
     const files = options.file ?? [];
     // Nothing to embed is a usage problem (exit 2), as it is for `ingest -`.
@@ -81,6 +106,7 @@ Exit codes: 0 ok, 1 failure (API, network), 2 bad usage or input, 130 interrupte
       // Files are documents (media takes no task type; see docs/multimodal.md).
       if (options.query || options.task !== undefined || options.title !== undefined)
         throw new UsageError("--file embeds documents: --query, --task and --title do not apply");
+      await checkMediaFiles(files);
       const media = await Promise.all(files.map((path) => readMediaFile(path)));
       const all: EmbeddingInput[] = [...inputs, ...media];
       vectors = await embeddingFunction.encodeDocuments(all);
