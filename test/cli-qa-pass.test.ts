@@ -12,6 +12,7 @@ import path from "node:path";
 import { type RunningServer, startServer } from "@gembed/server";
 import { lockFile } from "gembed/node";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { exposureWarning } from "../packages/cli/src/commands/serve.js";
 import { cleanEnvironment, runCli, spawnCli } from "./cli-run.js";
 
 let server: RunningServer;
@@ -317,5 +318,28 @@ describe("bad input is named", () => {
     const help = await run(["--help"]);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain("Examples:\n  $ gembed demo");
+  });
+});
+
+describe("gembed serve", () => {
+  it("a --data-dir that cannot be used is a usage error (exit 2) naming it", async () => {
+    await writeFile(path.join(folder, "a-file"), "not a folder");
+    const result = await run(["serve", "--data-dir", "a-file", "--log-level", "silent"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(
+      /^gembed: UsageError: The data folder .*a-file cannot be written \(ENOTDIR on /,
+    );
+  });
+
+  it("warns when it would listen beyond this machine without --api-key", () => {
+    // The rule alone: tests listen on loopback only.
+    for (const host of ["0.0.0.0", "::", "[::]", "192.168.1.20", "example.internal"]) {
+      expect(exposureWarning(host, undefined)).toMatch(/without --api-key: any key is taken/);
+      expect(exposureWarning(host, ["k"])).toBeUndefined();
+    }
+    for (const host of ["127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]", "LOCALHOST"]) {
+      expect(exposureWarning(host, undefined)).toBeUndefined();
+    }
+    expect(exposureWarning("0.0.0.0", [])).toContain("every interface (0.0.0.0)");
   });
 });
