@@ -343,3 +343,33 @@ describe("gembed serve", () => {
     expect(exposureWarning("0.0.0.0", [])).toContain("every interface (0.0.0.0)");
   });
 });
+
+describe("Ctrl-C", { timeout: 60_000 }, () => {
+  it("batch collect to standard output: Ctrl-C says how many result lines were sent (exit 130)", async () => {
+    const input = path.join(folder, "many.txt");
+    await writeFile(
+      input,
+      Array.from({ length: 200 }, (_, index) => `text number ${index}`).join("\n"),
+    );
+    const submitted = await run(["batch", "submit", input]);
+    const name = submitted.stdout.trim();
+    expect((await run(["batch", "wait", name, "--poll-interval", "20"])).code).toBe(0);
+    const { child, done } = spawnCli(["batch", "collect", name], { cwd: folder, env });
+    // The reader takes the first line, then stops reading: the pipe fills (12 MB of results do
+    // not fit), so the Ctrl-C is there before the last line can be written.
+    await new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()));
+    child.stdout!.pause();
+    child.kill("SIGINT");
+    child.stdout!.resume();
+    const result = await done;
+    expect(result.code).toBe(130);
+    const sent =
+      /gembed: interrupted: (\d+) result line\(s\) of (\S+) sent to standard output before Ctrl-C\. The results stay with the job/.exec(
+        result.stderr,
+      );
+    expect(sent?.[2]).toBe(name);
+    expect(Number(sent?.[1])).toBeLessThan(200);
+    // Every line sent is whole: the count is what the reader got.
+    expect(result.stdout.split("\n").filter((line) => line !== "")).toHaveLength(Number(sent?.[1]));
+  });
+});

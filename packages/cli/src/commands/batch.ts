@@ -304,9 +304,25 @@ async function collect(
     }
   }
   if (out === undefined) {
-    // Waits for the pipe to drain: a slow reader (`| gzip`) never makes gembed buffer it all.
-    for await (const line of lines()) {
-      if (!process.stdout.write(line)) await once(process.stdout, "drain");
+    let printed = 0;
+    try {
+      // Waits for the pipe to drain: a slow reader (`| gzip`) never makes gembed buffer it all.
+      // The wait ends at Ctrl-C too: a reader that stalls must not hold the interrupt back.
+      for await (const line of lines()) {
+        const flowing = process.stdout.write(line);
+        printed++;
+        if (!flowing) {
+          await once(process.stdout, "drain", options.signal ? { signal: options.signal } : {});
+        }
+      }
+    } catch (error) {
+      if (options.signal?.aborted) {
+        throw new InterruptedError(
+          `interrupted: ${printed} result line(s) of ${job.name} sent to standard output before Ctrl-C. The results stay with the job: \`gembed batch collect ${job.name}\` writes them all again.`,
+          { cause: error },
+        );
+      }
+      throw error;
     }
   } else {
     // One writer per file, as for `ingest`: two collects into one file would share the
@@ -315,6 +331,12 @@ async function collect(
     try {
       await writeFileAtomic(out, lines(), { temporary: `${out}.partial` });
     } catch (error) {
+      if (options.signal?.aborted) {
+        throw new InterruptedError(
+          `interrupted: ${out} was not written (an earlier file stays as it was). The results stay with the job: run the same command again.`,
+          { cause: error },
+        );
+      }
       const code = (error as NodeJS.ErrnoException | undefined)?.code;
       if (typeof code !== "string" || error instanceof GembedError) throw error;
       throw new OutputWriteError(
