@@ -261,6 +261,14 @@ describe("bad input is named", () => {
     expect(server.stats().requests).toBe(before);
   });
 
+  it("embed with no text says what to give", async () => {
+    const result = await run(["embed", "--json"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      'gembed: SourceError: 1 source problem(s): arguments: no text given: give texts (gembed embed "some text"), or "-" to read one per line from standard input\n',
+    );
+  });
+
   it('embed: "-" among texts is a usage error, not the text "-"', async () => {
     const result = await runCli(["embed", "-", "another"], { cwd: folder, env, input: "a\n" });
     expect(result.code).toBe(2);

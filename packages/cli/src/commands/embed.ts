@@ -99,7 +99,15 @@ Exit codes: 0 ok, 1 failure (API, network), 2 bad usage or input, 130 interrupte
     const files = options.file ?? [];
     // Nothing to embed is a usage problem (exit 2), as it is for `ingest -`.
     if (inputs.length === 0 && files.length === 0)
-      throw new SourceError([{ source: fromStdin ? "stdin" : "arguments", reason: "empty input" }]);
+      throw new SourceError([
+        fromStdin
+          ? { source: "stdin", reason: "empty input (no line with text)" }
+          : {
+              source: "arguments",
+              reason:
+                'no text given: give texts (gembed embed "some text"), or "-" to read one per line from standard input',
+            },
+      ]);
     const embeddingFunction = embeddingFunctionFrom(options);
     let vectors: Float32Array[];
     if (files.length > 0) {
