@@ -381,3 +381,21 @@ describe("Ctrl-C", { timeout: 60_000 }, () => {
     expect(result.stdout.split("\n").filter((line) => line !== "")).toHaveLength(Number(sent?.[1]));
   });
 });
+
+describe("gembed demo", { timeout: 60_000 }, () => {
+  it("a MILVUS_URI where nothing answers is named as MILVUS_URI, not as a --milvus never given", async () => {
+    // A port that was free a moment ago: nothing listens there.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise((resolve) => probe.close(resolve));
+    const result = await runCli(["demo"], {
+      cwd: folder,
+      env: cleanEnvironment({ MILVUS_URI: `http://127.0.0.1:${port}` }),
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      `gembed: MilvusUnavailableError: cannot reach Milvus at http://127.0.0.1:${port} (MILVUS_URI): nothing answers there.`,
+    );
+  });
+});

@@ -30,9 +30,9 @@ export class MilvusUnavailableError extends GembedError {
   override name = "MilvusUnavailableError";
   /** The address tried (without any `user:password@`). */
   readonly address: string;
-  constructor(address: string, cause: unknown) {
+  constructor(address: string, cause: unknown, option = "--milvus") {
     super(
-      `cannot reach Milvus at ${address} (--milvus): nothing answers there. Start the server, check the address, or give a folder path such as ./gembed.db to use Milvus Lite.`,
+      `cannot reach Milvus at ${address} (${option}): nothing answers there. Start the server, check the address, or give a folder path such as ./gembed.db to use Milvus Lite.`,
       { cause },
     );
     this.address = address;

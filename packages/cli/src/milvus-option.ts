@@ -13,6 +13,8 @@ import { MilvusUnavailableError, UsageError } from "./errors.js";
 /** What `--milvus`, `--token` and `--database` hold. */
 export interface MilvusConnectOptions {
   milvus: string;
+  /** Where `milvus` came from, for messages: `--milvus` (the default) or `MILVUS_URI`. */
+  option?: string | undefined;
   token?: string | undefined;
   database?: string | undefined;
 }
@@ -33,21 +35,22 @@ export async function connectMilvusOption(
   { create }: { create: boolean },
 ): Promise<Awaited<ReturnType<typeof connectMilvus>>> {
   const uri = options.milvus;
+  const option = options.option ?? "--milvus";
   if (isMilvusLitePath(uri)) {
     const info = await stat(uri).catch(() => undefined);
     if (info !== undefined && !info.isDirectory()) {
       throw new UsageError(
-        `--milvus ${uri} is a file, not a Milvus Lite folder: give a folder path (such as ./gembed.db) or a server address (http://127.0.0.1:19530)`,
+        `${option} ${uri} is a file, not a Milvus Lite folder: give a folder path (such as ./gembed.db) or a server address (http://127.0.0.1:19530)`,
       );
     }
     if (info === undefined && !create) {
       throw new UsageError(
-        `--milvus ${uri}: no such Milvus Lite folder (search does not create one): check the path, or ingest into it first (gembed ingest <docs> --milvus ${uri})`,
+        `${option} ${uri}: no such Milvus Lite folder (search does not create one): check the path, or ingest into it first (gembed ingest <docs> --milvus ${uri})`,
       );
     }
   }
   const unavailable = (error: unknown) =>
-    isUnavailable(error) ? new MilvusUnavailableError(shownAddress(uri), error) : error;
+    isUnavailable(error) ? new MilvusUnavailableError(shownAddress(uri), error, option) : error;
   const client = await connectMilvus({
     uri,
     token: options.token,
