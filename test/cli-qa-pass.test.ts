@@ -9,6 +9,7 @@ import { lstat, mkdir, mkdtemp, open, readFile, rm, symlink, writeFile } from "n
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { connectMilvus } from "@gembed/milvus";
 import { type RunningServer, startServer } from "@gembed/server";
 import { lockFile } from "gembed/node";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -397,5 +398,22 @@ describe("gembed demo", { timeout: 60_000 }, () => {
     expect(result.stderr).toContain(
       `gembed: MilvusUnavailableError: cannot reach Milvus at http://127.0.0.1:${port} (MILVUS_URI): nothing answers there.`,
     );
+  });
+});
+
+describe("Milvus Lite folders", { timeout: 90_000 }, () => {
+  it("a folder another process serves: FileLockedError naming it (exit 1), not a Python traceback", async () => {
+    const database = path.join(folder, "busy.db");
+    // The other process: a Milvus Lite started on the folder, as an ingest running would hold it.
+    const holder = await connectMilvus({ uri: database });
+    try {
+      const result = await run(["search", "x", "--milvus", database, "--collection", "docs"]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(
+        `gembed: FileLockedError: the Milvus Lite folder ${database} (--milvus) is in use by another process (Milvus Lite serves a folder to one process at a time: another gembed ingest, search or demo, or a pymilvus MilvusClient); wait for it to finish, or give another folder\n`,
+      );
+    } finally {
+      await holder.closeConnection();
+    }
   });
 });

@@ -7,7 +7,8 @@
  */
 
 import { stat } from "node:fs/promises";
-import { connectMilvus, isMilvusLitePath } from "@gembed/milvus";
+import { connectMilvus, isMilvusLitePath, MilvusLiteStartError } from "@gembed/milvus";
+import { FileLockedError } from "gembed";
 import { MilvusUnavailableError, UsageError } from "./errors.js";
 
 /** What `--milvus`, `--token` and `--database` hold. */
@@ -56,6 +57,15 @@ export async function connectMilvusOption(
     token: options.token,
     database: options.database,
   }).catch((error: unknown) => {
+    // Milvus Lite serves a folder to one process at a time: a second one (two ingests, an ingest
+    // and a search) is refused by its lock, which deserves one line, not a Python traceback.
+    if (error instanceof MilvusLiteStartError && /DataDirLockedError/.test(error.output)) {
+      throw new FileLockedError(
+        error.dataDir,
+        undefined,
+        `the Milvus Lite folder ${uri} (${option}) is in use by another process (Milvus Lite serves a folder to one process at a time: another gembed ingest, search or demo, or a pymilvus MilvusClient); wait for it to finish, or give another folder`,
+      );
+    }
     throw unavailable(error);
   });
   if (!isMilvusLitePath(uri)) {
