@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { connectMilvus } from "@gembed/milvus";
 import { type RunningServer, startServer } from "@gembed/server";
+import { GeminiEmbeddingFunction } from "gembed";
 import { lockFile } from "gembed/node";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { exposureWarning } from "../packages/cli/src/commands/serve.js";
@@ -354,6 +355,43 @@ describe("gembed serve", () => {
 });
 
 describe("Ctrl-C", { timeout: 60_000 }, () => {
+  it("embed: the vectors received before Ctrl-C are printed in order, and the line says which texts are left (exit 130)", async () => {
+    // Each call takes a while, one at a time: a Ctrl-C lands between the first and the last.
+    const slow = await startServer({ faults: { latencyMs: 150 } });
+    try {
+      const texts = Array.from({ length: 2000 }, (_, index) => `text number ${index}`);
+      const { child, done } = spawnCli(["embed", "-", "--dim", "128", "--concurrency", "1"], {
+        cwd: folder,
+        env: cleanEnvironment({ GOOGLE_GEMINI_BASE_URL: slow.url, GEMINI_API_KEY: "qa-key" }),
+        input: `${texts.join("\n")}\n`,
+      });
+      // The third call has arrived: the first two (200 texts) were answered.
+      while (slow.stats().texts < 300) await new Promise((resolve) => setTimeout(resolve, 10));
+      child.kill("SIGINT");
+      const result = await done;
+      expect(result.code).toBe(130);
+      const lines = result.stdout.split("\n").filter((line) => line !== "");
+      expect(lines.length).toBeGreaterThanOrEqual(200);
+      expect(lines.length).toBeLessThan(2000);
+      expect(result.stderr).toContain(
+        `gembed: interrupted: the vectors of the first ${lines.length} of 2000 texts are printed, in order`,
+      );
+      expect(result.stderr).toContain(`texts ${lines.length + 1} to 2000`);
+      // Line i is text i's vector: the same as embedding those texts now.
+      const ef = new GeminiEmbeddingFunction({
+        baseUrl: server.url,
+        apiKey: "qa-key",
+        config: { outputDimensionality: 128 },
+      });
+      const expected = await ef.encodeDocuments(texts.slice(0, lines.length));
+      lines.forEach((line, index) => {
+        expect(line.split(" ").map(Number)).toEqual(Array.from(expected[index]!));
+      });
+    } finally {
+      await slow.close();
+    }
+  });
+
   it("batch collect to standard output: Ctrl-C says how many result lines were sent (exit 130)", async () => {
     const input = path.join(folder, "many.txt");
     await writeFile(

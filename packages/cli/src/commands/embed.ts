@@ -8,14 +8,15 @@
 import { stat } from "node:fs/promises";
 import { SourceError, type SourceIssue } from "@gembed/ingest";
 import { type Command, Option } from "commander";
-import { type EmbeddingInput, TASK_TYPES, type TaskType } from "gembed";
+import { EmbeddingAbortedError, type EmbeddingInput, TASK_TYPES, type TaskType } from "gembed";
 import { readMediaFile } from "gembed/node";
 import {
   addEmbeddingOptions,
   type EmbeddingCliOptions,
   embeddingFunctionFrom,
+  interruptSignal,
 } from "../embedding-options.js";
-import { UsageError } from "../errors.js";
+import { InterruptedError, UsageError } from "../errors.js";
 import { textLines } from "../text-lines.js";
 import { taskOption } from "./batch.js";
 
@@ -109,7 +110,6 @@ Exit codes: 0 ok, 1 failure (API, network), 2 bad usage or input, 130 interrupte
             },
       ]);
     const embeddingFunction = embeddingFunctionFrom(options);
-    let vectors: Float32Array[];
     if (files.length > 0) {
       // Files are documents (media takes no task type; see docs/multimodal.md).
       if (options.query || options.task !== undefined || options.title !== undefined)
@@ -117,7 +117,7 @@ Exit codes: 0 ok, 1 failure (API, network), 2 bad usage or input, 130 interrupte
       await checkMediaFiles(files);
       const media = await Promise.all(files.map((path) => readMediaFile(path)));
       const all: EmbeddingInput[] = [...inputs, ...media];
-      vectors = await embeddingFunction.encodeDocuments(all);
+      const vectors = await embeddingFunction.encodeDocuments(all);
       if (options.json) {
         const embeddings = [
           ...inputs.map((text, index) => ({ text, values: Array.from(vectors[index]!) })),
@@ -142,33 +142,59 @@ Exit codes: 0 ok, 1 failure (API, network), 2 bad usage or input, 130 interrupte
         throw new UsageError(
           `--title only applies to documents (RETRIEVAL_DOCUMENT), not to --task ${options.task}`,
         );
-      vectors = await embeddingFunction.encode(
-        options.title !== undefined && options.task === "RETRIEVAL_DOCUMENT"
-          ? inputs.map((text) => ({ text, title: options.title! }))
-          : inputs,
-        { taskType: options.task },
-      );
-    } else if (options.query) {
-      if (options.title !== undefined)
-        throw new UsageError("--title only applies to documents, not to --query");
-      vectors = await embeddingFunction.encodeQueries(inputs);
-    } else {
-      vectors = await embeddingFunction.encodeDocuments(
-        options.title !== undefined
-          ? inputs.map((text) => ({ text, title: options.title! }))
-          : inputs,
-      );
+    } else if (options.query && options.title !== undefined) {
+      throw new UsageError("--title only applies to documents, not to --query");
     }
+    const documents =
+      options.title !== undefined
+        ? inputs.map((text) => ({ text, title: options.title! }))
+        : inputs;
+    // Ctrl-C stops the calls; the vectors received are paid for, so those that can be printed in
+    // order (the first texts, up to the first one missing) are printed before exiting 130.
+    const interrupt = interruptSignal();
+    const signal = interrupt.signal;
+    let vectors: (Float32Array | undefined)[];
+    let stopped: EmbeddingAbortedError | undefined;
+    try {
+      vectors =
+        options.task !== undefined
+          ? await embeddingFunction.encode(
+              options.task === "RETRIEVAL_DOCUMENT" ? documents : inputs,
+              { taskType: options.task, signal },
+            )
+          : options.query
+            ? await embeddingFunction.encodeQueries(inputs, { signal })
+            : await embeddingFunction.encodeDocuments(documents, { signal });
+    } catch (error) {
+      if (!(signal.aborted && error instanceof EmbeddingAbortedError)) throw error;
+      stopped = error;
+      vectors = error.vectors;
+    } finally {
+      interrupt.dispose();
+    }
+    const firstMissing = vectors.findIndex((vector) => vector === undefined);
+    const printed = firstMissing === -1 ? inputs.length : firstMissing;
     if (options.json) {
       process.stdout.write(
         `${JSON.stringify({
           model: embeddingFunction.modelName,
           dim: vectors[0]?.length ?? embeddingFunction.dim,
-          embeddings: inputs.map((text, index) => ({ text, values: Array.from(vectors[index]!) })),
+          embeddings: inputs
+            .slice(0, printed)
+            .map((text, index) => ({ text, values: Array.from(vectors[index]!) })),
         })}\n`,
       );
-      return;
+    } else {
+      for (const vector of vectors.slice(0, printed)) {
+        process.stdout.write(`${Array.from(vector!).join(" ")}\n`);
+      }
     }
-    for (const vector of vectors) process.stdout.write(`${Array.from(vector).join(" ")}\n`);
+    if (stopped !== undefined) {
+      const received = vectors.filter((vector) => vector !== undefined).length;
+      throw new InterruptedError(
+        `interrupted: the vectors of the first ${printed} of ${inputs.length} texts are printed, in order (${received} were received before Ctrl-C); texts ${printed + 1} to ${inputs.length}${fromStdin ? " (counting the lines of standard input with text)" : ""} were not embedded: embed those to finish.`,
+        { cause: stopped },
+      );
+    }
   });
 }
