@@ -172,6 +172,7 @@ Exit codes: 0 ok, 1 failure (API, network), 2 bad usage or input, 130 interrupte
     } finally {
       interrupt.dispose();
     }
+    // biome-ignore lint/complexity/useIndexOf: indexOf skips the holes of a sparse array; findIndex does not.
     const firstMissing = vectors.findIndex((vector) => vector === undefined);
     const printed = firstMissing === -1 ? inputs.length : firstMissing;
     if (options.json) {
