@@ -37,10 +37,13 @@ export function cleanEnvironment(extra: Record<string, string> = {}): NodeJS.Pro
   return { ...environment, NO_COLOR: "1", ...extra };
 }
 
-/** Starts `gembed <args>`; the caller may kill it. */
+/**
+ * Starts `gembed <args>`; the caller may kill it. `stdout`, a file descriptor, is the child's
+ * standard output instead of a pipe (then `stdout` of the result stays empty).
+ */
 export function spawnCli(
   args: string[],
-  options: { cwd: string; env: NodeJS.ProcessEnv; input?: string },
+  options: { cwd: string; env: NodeJS.ProcessEnv; input?: string; stdout?: number },
 ): { child: ChildProcess; done: Promise<CliResult> } {
   const child = spawn(
     process.execPath,
@@ -48,12 +51,12 @@ export function spawnCli(
     {
       cwd: options.cwd,
       env: options.env,
-      stdio: ["pipe", "pipe", "pipe"],
+      stdio: ["pipe", options.stdout ?? "pipe", "pipe"],
     },
   );
   let stdout = "";
   let stderr = "";
-  child.stdout!.setEncoding("utf8").on("data", (part: string) => {
+  child.stdout?.setEncoding("utf8").on("data", (part: string) => {
     stdout += part;
   });
   child.stderr!.setEncoding("utf8").on("data", (part: string) => {
@@ -69,13 +72,13 @@ export function spawnCli(
 
 /**
  * Runs `gembed <args>` to the end inside this process, as a child would run: `env` is the whole
- * environment, `cwd` the working folder, `input` the standard input; standard output and error
+ * environment, `cwd` the working folder, `input` the standard input (text, or bytes); standard output and error
  * are captured and the exit code read from `process.exitCode`. Every one of these is restored
  * afterwards. The runs of one test file are sequential, so they never share these globals.
  */
 export function runCli(
   args: string[],
-  options: { cwd: string; env: NodeJS.ProcessEnv; input?: string },
+  options: { cwd: string; env: NodeJS.ProcessEnv; input?: string | Uint8Array },
 ): Promise<CliResult> {
   // One run at a time: a run swaps the process's env, cwd and standard streams, so two at once
   // (a test's Promise.all) would write into each other's output and restore the wrong folder.
@@ -91,7 +94,7 @@ let queue: Promise<void> = Promise.resolve();
 
 async function runCliNow(
   args: string[],
-  options: { cwd: string; env: NodeJS.ProcessEnv; input?: string },
+  options: { cwd: string; env: NodeJS.ProcessEnv; input?: string | Uint8Array },
 ): Promise<CliResult> {
   const saved = {
     env: process.env,
@@ -121,7 +124,11 @@ async function runCliNow(
   });
   Object.defineProperty(process, "stdin", {
     configurable: true,
-    value: Readable.from([Buffer.from(options.input ?? "")]),
+    value: Readable.from([
+      typeof options.input === "string" || options.input === undefined
+        ? Buffer.from(options.input ?? "")
+        : Buffer.from(options.input),
+    ]),
   });
   try {
     await runProgram(createProgram(), [process.execPath, "gembed", ...args]);

@@ -8,6 +8,7 @@
 
 import { type Command, InvalidArgumentError } from "commander";
 import { GeminiEmbeddingFunction, type InputTooLongInfo, MissingApiKeyError } from "gembed";
+import { UsageError } from "./errors.js";
 import { showWait } from "./progress.js";
 
 /** The parsed shared options. */
@@ -31,10 +32,60 @@ export function integerOption(name: string, minimum: number, maximum = Number.MA
   };
 }
 
+/**
+ * A commander parser for `--model`: `name` or `models/name`, of letters, digits, `.`, `-` and
+ * `_`. The name goes into the request's path: `../x`, `x?key=…` or `x#y` would send the call (and
+ * the key) to another path of the server than the model's.
+ */
+export function modelOption(value: string): string {
+  if (!/^(models\/)?[A-Za-z0-9][A-Za-z0-9._-]*$/.test(value)) {
+    throw new InvalidArgumentError(
+      "a model is a name such as gemini-embedding-001 or models/gemini-embedding-001 (letters, digits, '.', '-' and '_').",
+    );
+  }
+  return value;
+}
+
+/** Whether `value` is an absolute http(s) URL, as the client wants for its base URL. */
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === "http:" || url.protocol === "https:";
+  } catch {
+    return false;
+  }
+}
+
+/** A commander parser for `--base-url`: an absolute http(s) URL (a usage error, not a TypeError). */
+export function baseUrlOption(value: string): string {
+  if (!isHttpUrl(value)) {
+    throw new InvalidArgumentError(
+      "give an absolute http(s) URL, such as http://127.0.0.1:8080 for a local gembed serve.",
+    );
+  }
+  return value;
+}
+
+/**
+ * Without `--base-url`, a `GOOGLE_GEMINI_BASE_URL` that is not an http(s) URL is a usage error
+ * naming the variable (not the client's `TypeError: baseUrl must be…`, exit 1). The value is not
+ * repeated: a key pasted into the wrong variable must not be printed.
+ */
+export function checkBaseUrlEnvironment(baseUrl: string | undefined): void {
+  const fromEnvironment = process.env.GOOGLE_GEMINI_BASE_URL;
+  if (baseUrl !== undefined || fromEnvironment === undefined || fromEnvironment.trim() === "")
+    return;
+  if (!isHttpUrl(fromEnvironment.trim())) {
+    throw new UsageError(
+      "GOOGLE_GEMINI_BASE_URL is not an absolute http(s) URL: set it to one (such as http://127.0.0.1:8080 for a local gembed serve), or unset it to use Google's API",
+    );
+  }
+}
+
 /** Adds `--model`, `--dim`, `--base-url` and `--concurrency` to a command. */
 export function addEmbeddingOptions(command: Command): Command {
   return command
-    .option("--model <name>", "embedding model", "gemini-embedding-001")
+    .option("--model <name>", "embedding model", modelOption, "gemini-embedding-001")
     .option(
       "--dim <n>",
       "output dimensionality (128..3072); default the model's",
@@ -43,6 +94,7 @@ export function addEmbeddingOptions(command: Command): Command {
     .option(
       "--base-url <url>",
       "Gemini API base URL, e.g. a local `gembed serve` (default: $GOOGLE_GEMINI_BASE_URL, else Google's)",
+      baseUrlOption,
     )
     .option(
       "--concurrency <n>",
@@ -74,6 +126,7 @@ export function isLoopbackUrl(url: string): boolean {
  * key the user never gave.
  */
 export function checkLocalServerKey(baseUrl: string | undefined): void {
+  checkBaseUrlEnvironment(baseUrl);
   const url = baseUrl ?? process.env.GOOGLE_GEMINI_BASE_URL;
   const keySet = ["GOOGLE_API_KEY", "GEMINI_API_KEY"].some(
     (name) => (process.env[name] ?? "").trim().length > 0,
@@ -92,6 +145,7 @@ export function embeddingFunctionFrom(
   const baseUrl = extra.baseUrl ?? options.baseUrl;
   const apiKey = extra.apiKey;
   if (apiKey === undefined) checkLocalServerKey(baseUrl);
+  else checkBaseUrlEnvironment(baseUrl);
   return new GeminiEmbeddingFunction({
     modelName: options.model,
     config: { outputDimensionality: options.dim },

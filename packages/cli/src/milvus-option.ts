@@ -7,12 +7,15 @@
  */
 
 import { stat } from "node:fs/promises";
-import { connectMilvus, isMilvusLitePath } from "@gembed/milvus";
+import { connectMilvus, isMilvusLitePath, MilvusLiteStartError } from "@gembed/milvus";
+import { FileLockedError } from "gembed";
 import { MilvusUnavailableError, UsageError } from "./errors.js";
 
 /** What `--milvus`, `--token` and `--database` hold. */
 export interface MilvusConnectOptions {
   milvus: string;
+  /** Where `milvus` came from, for messages: `--milvus` (the default) or `MILVUS_URI`. */
+  option?: string | undefined;
   token?: string | undefined;
   database?: string | undefined;
 }
@@ -33,26 +36,36 @@ export async function connectMilvusOption(
   { create }: { create: boolean },
 ): Promise<Awaited<ReturnType<typeof connectMilvus>>> {
   const uri = options.milvus;
+  const option = options.option ?? "--milvus";
   if (isMilvusLitePath(uri)) {
     const info = await stat(uri).catch(() => undefined);
     if (info !== undefined && !info.isDirectory()) {
       throw new UsageError(
-        `--milvus ${uri} is a file, not a Milvus Lite folder: give a folder path (such as ./gembed.db) or a server address (http://127.0.0.1:19530)`,
+        `${option} ${uri} is a file, not a Milvus Lite folder: give a folder path (such as ./gembed.db) or a server address (http://127.0.0.1:19530)`,
       );
     }
     if (info === undefined && !create) {
       throw new UsageError(
-        `--milvus ${uri}: no such Milvus Lite folder (search does not create one): check the path, or ingest into it first (gembed ingest <docs> --milvus ${uri})`,
+        `${option} ${uri}: no such Milvus Lite folder (search does not create one): check the path, or ingest into it first (gembed ingest <docs> --milvus ${uri})`,
       );
     }
   }
   const unavailable = (error: unknown) =>
-    isUnavailable(error) ? new MilvusUnavailableError(shownAddress(uri), error) : error;
+    isUnavailable(error) ? new MilvusUnavailableError(shownAddress(uri), error, option) : error;
   const client = await connectMilvus({
     uri,
     token: options.token,
     database: options.database,
   }).catch((error: unknown) => {
+    // Milvus Lite serves a folder to one process at a time: a second one (two ingests, an ingest
+    // and a search) is refused by its lock, which deserves one line, not a Python traceback.
+    if (error instanceof MilvusLiteStartError && /DataDirLockedError/.test(error.output)) {
+      throw new FileLockedError(
+        error.dataDir,
+        undefined,
+        `the Milvus Lite folder ${uri} (${option}) is in use by another process (Milvus Lite serves a folder to one process at a time: another gembed ingest, search or demo, or a pymilvus MilvusClient); wait for it to finish, or give another folder`,
+      );
+    }
     throw unavailable(error);
   });
   if (!isMilvusLitePath(uri)) {

@@ -33,6 +33,22 @@ export function createProgram(): Command {
       "print gembed's version",
     );
 
+  // The README promises examples in every --help, the program's own included.
+  program.addHelpText(
+    "after",
+    `
+Examples:
+  $ gembed demo                                        # the quick start, no key needed
+  $ gembed serve --port 8080                           # a local Gemini-compatible server
+  $ gembed embed "hello world" --dim 768 --json
+  $ gembed ingest ./docs --out rows.json && gembed search "when was AI founded" --file rows.json
+  $ job=$(gembed batch submit corpus.jsonl) && gembed batch wait "$job" && gembed batch collect "$job" > vectors.jsonl
+
+The API key comes from GEMINI_API_KEY or GOOGLE_API_KEY (never a flag).
+Run "gembed <command> --help" for each command's options and examples.
+Exit codes: 0 ok, 1 failure, 2 bad usage or input, 130 interrupted.`,
+  );
+
   // Sub-commands register themselves here, one line each.
   registerBatchCommand(program);
   registerEmbedCommand(program);

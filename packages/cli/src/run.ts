@@ -8,7 +8,7 @@ import {
   MissingApiKeyError,
   RetiredModelError,
 } from "gembed";
-import { InterruptedError, UsageError } from "./errors.js";
+import { InterruptedError, OutputWriteError, UsageError } from "./errors.js";
 
 /** Exit codes scripts can rely on. */
 export const EXIT = {
@@ -29,10 +29,15 @@ export const EXIT = {
  * Never prints an API key: gembed's errors do not contain one.
  */
 export async function runCli(program: Command, argv: string[]): Promise<void> {
-  // Sub-commands copy the setting only when created: set it on every one, so a bad option of a
-  // sub-command ends as a usage error (exit 2), not commander's process.exit(1).
+  // Sub-commands copy the settings only when created: set them on every one, so a bad option of
+  // a sub-command ends as a usage error (exit 2), not commander's process.exit(1), and is printed
+  // in gembed's one format (`gembed: UsageError: …`), not commander's own `error: …` line.
   const override = (command: Command) => {
-    command.exitOverride();
+    command.configureOutput({ outputError: () => {} });
+    command.exitOverride((error) => {
+      if (QUIET_EXITS.has(error.code)) throw error;
+      throw commandLineError(command, error);
+    });
     for (const child of command.commands) override(child);
   };
   override(program);
@@ -65,10 +70,51 @@ export async function runCli(program: Command, argv: string[]): Promise<void> {
   }
 }
 
-/** `gembed … | head` closes the pipe early: that is the reader's choice, not an error. */
+/**
+ * Commander's exits that are not errors (help asked for, the version) or whose output is the
+ * help itself (`gembed batch` with no sub-command): they end as they are, nothing more printed.
+ */
+const QUIET_EXITS = new Set([
+  "commander.helpDisplayed",
+  "commander.version",
+  "commander.help",
+  "commander.executeSubCommandAsync",
+]);
+
+/**
+ * A command-line mistake commander found (unknown option or command, missing argument, bad
+ * value), as gembed's {@link UsageError}: one line, without commander's `error: ` prefix, its
+ * suggestion on the same line, and the help that lists what is allowed.
+ */
+function commandLineError(command: Command, error: CommanderError): UsageError {
+  const path: string[] = [];
+  for (let current: Command | null = command; current !== null; current = current.parent) {
+    path.unshift(current.name());
+  }
+  const message = error.message
+    .replace(/^error: /, "")
+    .replace(/\.$/, "")
+    .replace(/\n\(Did you mean (.*)\)$/s, " (did you mean $1)")
+    .replace(/\s*\n\s*/g, " ");
+  return new UsageError(`${message}; see \`${path.join(" ")} --help\``, { cause: error });
+}
+
+/**
+ * `gembed … | head` closes the pipe early: that is the reader's choice, not an error. Any other
+ * failure of standard output (`> file` on a full disk, over `ulimit -f`) is one line naming it and
+ * exit 1, not an uncaught exception's stack trace: the output cannot be finished, so the process
+ * ends here.
+ */
 function exitOnClosedPipe(error: NodeJS.ErrnoException): void {
   if (error.code === "EPIPE") process.exit(EXIT.ok);
-  throw error;
+  const failure = new OutputWriteError(
+    "standard output",
+    error.code ?? "EIO",
+    "what was printed before is incomplete",
+    error,
+  );
+  process.stderr.write(`gembed: ${describe(failure)}\n`);
+  process.exit(EXIT.failure);
 }
 
 /** One line for an error: a deliberate interrupt says what was kept, others name their class. */

@@ -22,3 +22,4 @@ export type {
 } from "./options.js";
 export { resolveOptions } from "./options.js";
 export { startServer } from "./server.js";
+export { DataFolderError } from "./storage.js";

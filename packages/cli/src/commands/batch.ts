@@ -15,17 +15,24 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import {
   BatchJob,
   type BatchProgress,
+  GembedError,
   GeminiClient,
   GeminiEmbeddingFunction,
   InvalidInputError,
   TASK_TYPES,
   type TaskType,
 } from "gembed";
-import { type EmbeddingRequests, parseBatchStats, requestsOf, splitLines } from "gembed/internal";
-import { writeFileAtomic } from "gembed/node";
-import { checkLocalServerKey, interruptSignal } from "../embedding-options.js";
-import { InterruptedError, UsageError } from "../errors.js";
+import { type EmbeddingRequests, parseBatchStats, requestsOf } from "gembed/internal";
+import { lockFile, writeFileAtomic } from "gembed/node";
+import {
+  baseUrlOption,
+  checkLocalServerKey,
+  interruptSignal,
+  modelOption,
+} from "../embedding-options.js";
+import { InterruptedError, OutputWriteError, UsageError } from "../errors.js";
 import { checkOutputFile } from "../output-file.js";
+import { textLines } from "../text-lines.js";
 
 /** One row of a `gembed batch submit` input. */
 export interface BatchInputRow {
@@ -114,8 +121,15 @@ async function readBatchInput(path: string): Promise<BatchInputRow[]> {
   /** The line of each key (an id, else the row's 0-based number among texts). */
   const keyLines = new Map<string, number>();
   let lineNumber = 0;
-  for await (const line of splitLines(createReadStream(path))) {
-    lineNumber++;
+  for await (const { number, text: line, invalidByte } of textLines(createReadStream(path))) {
+    lineNumber = number;
+    if (line === undefined) {
+      issues.push({
+        index: lineNumber,
+        reason: `not valid UTF-8 at byte ${invalidByte} of the line`,
+      });
+      continue;
+    }
     if (line.trim() === "") continue;
     if (!jsonl) {
       rows.push({ text: line });
@@ -189,6 +203,14 @@ function summary(job: BatchJob) {
   };
 }
 
+/**
+ * A state as gembed prints it: `SUCCEEDED`, not `BATCH_STATE_SUCCEEDED` (every printed line of
+ * `status`, `wait`, `cancel`, `list` and the progress display; `--json` keeps the API's name).
+ */
+function shortState(state: string): string {
+  return state.replace(/^BATCH_STATE_/, "");
+}
+
 function printJob(job: BatchJob, json: boolean | undefined): void {
   if (json) {
     process.stdout.write(`${JSON.stringify(summary(job))}\n`);
@@ -196,7 +218,7 @@ function printJob(job: BatchJob, json: boolean | undefined): void {
   }
   const stats = job.batchStats;
   const lines = [
-    `${job.name}  ${job.state}`,
+    `${job.name}  ${shortState(job.state)}`,
     `  display name: ${job.batch.displayName ?? ""}`,
     `  requests: ${stats.requestCount}  succeeded: ${stats.successfulRequestCount}  failed: ${stats.failedRequestCount}  pending: ${stats.pendingRequestCount}`,
   ];
@@ -213,7 +235,7 @@ function progressDisplay(json: boolean | undefined) {
     update(progress: BatchProgress) {
       const stats = progress.batchStats;
       const finished = stats.successfulRequestCount + stats.failedRequestCount;
-      const state = progress.state.replace("BATCH_STATE_", "");
+      const state = shortState(progress.state);
       if (tty) {
         if (!bar) {
           bar = new cliProgress.SingleBar(
@@ -286,12 +308,50 @@ async function collect(
     }
   }
   if (out === undefined) {
-    // Waits for the pipe to drain: a slow reader (`| gzip`) never makes gembed buffer it all.
-    for await (const line of lines()) {
-      if (!process.stdout.write(line)) await once(process.stdout, "drain");
+    let printed = 0;
+    try {
+      // Waits for the pipe to drain: a slow reader (`| gzip`) never makes gembed buffer it all.
+      // The wait ends at Ctrl-C too: a reader that stalls must not hold the interrupt back.
+      for await (const line of lines()) {
+        const flowing = process.stdout.write(line);
+        printed++;
+        if (!flowing) {
+          await once(process.stdout, "drain", options.signal ? { signal: options.signal } : {});
+        }
+      }
+    } catch (error) {
+      if (options.signal?.aborted) {
+        throw new InterruptedError(
+          `interrupted: ${printed} result line(s) of ${job.name} sent to standard output before Ctrl-C. The results stay with the job: \`gembed batch collect ${job.name}\` writes them all again.`,
+          { cause: error },
+        );
+      }
+      throw error;
     }
   } else {
-    await writeFileAtomic(out, lines(), { temporary: `${out}.partial` });
+    // One writer per file, as for `ingest`: two collects into one file would share the
+    // temporary `<out>.partial`, and one would end on a bare ENOENT.
+    const lock = await lockFile(out, "the output file");
+    try {
+      await writeFileAtomic(out, lines(), { temporary: `${out}.partial` });
+    } catch (error) {
+      if (options.signal?.aborted) {
+        throw new InterruptedError(
+          `interrupted: ${out} was not written (an earlier file stays as it was). The results stay with the job: run the same command again.`,
+          { cause: error },
+        );
+      }
+      const code = (error as NodeJS.ErrnoException | undefined)?.code;
+      if (typeof code !== "string" || error instanceof GembedError) throw error;
+      throw new OutputWriteError(
+        out,
+        code,
+        `${out} is left as it was; the results stay with the job: run the same command again`,
+        error,
+      );
+    } finally {
+      await lock.release();
+    }
   }
   return { written, failed };
 }
@@ -350,7 +410,11 @@ Run "gembed batch <command> --help" for each command's options and examples.`,
   );
   const common = (command: Command) =>
     withExamples(command)
-      .option("--base-url <url>", "API base URL (default: GOOGLE_GEMINI_BASE_URL, else Google's)")
+      .option(
+        "--base-url <url>",
+        "API base URL (default: GOOGLE_GEMINI_BASE_URL, else Google's)",
+        baseUrlOption,
+      )
       .option("--json", "print JSON for scripts");
 
   common(
@@ -359,7 +423,7 @@ Run "gembed batch <command> --help" for each command's options and examples.`,
       .description(
         "create a job from a JSONL file of {id?, text, title?} rows or a text file with one text per line",
       )
-      .option("--model <model>", "embedding model", "gemini-embedding-001")
+      .option("--model <model>", "embedding model", modelOption, "gemini-embedding-001")
       .option(
         "--dim <n>",
         "output dimensionality (128..3072); default the model's",
@@ -499,7 +563,13 @@ Run "gembed batch <command> --help" for each command's options and examples.`,
       .option("--no-normalize", "keep the values as the API sent them (no L2 normalization)"),
   ).action(async (name: string, options: CommonOptions & { out?: string; normalize: boolean }) => {
     // A folder or an unwritable path is found before the results are read, not at the rename.
-    if (options.out !== undefined) await checkOutputFile(options.out, "--out");
+    if (options.out !== undefined) {
+      await checkOutputFile(
+        options.out,
+        "--out",
+        "leave out --out: collect writes the JSONL to standard output",
+      );
+    }
     const job = await BatchJob.attach(clientFrom(options), jobName(name));
     job.throwIfFailed();
     const interrupt = interruptSignal();
@@ -534,13 +604,13 @@ Run "gembed batch <command> --help" for each command's options and examples.`,
     // bills) on: refused unless asked for.
     if (running && !options.force) {
       throw new UsageError(
-        `${job.name} is ${job.state.replace("BATCH_STATE_", "")}: deleting it would not stop it, and it could no longer be cancelled. Run \`gembed batch cancel ${job.name}\` first, or pass --force to delete it anyway.`,
+        `${job.name} is ${shortState(job.state)}: deleting it would not stop it, and it could no longer be cancelled. Run \`gembed batch cancel ${job.name}\` first, or pass --force to delete it anyway.`,
       );
     }
     await job.delete();
     if (running) {
       process.stderr.write(
-        `gembed: ${name} was ${job.state.replace("BATCH_STATE_", "")}; deleting does not cancel it (gembed batch cancel does)\n`,
+        `gembed: ${name} was ${shortState(job.state)}; deleting does not cancel it (gembed batch cancel does)\n`,
       );
     }
     if (options.json) process.stdout.write(`${JSON.stringify({ name, deleted: true })}\n`);
@@ -577,7 +647,7 @@ Run "gembed batch <command> --help" for each command's options and examples.`,
     for (const job of jobs) {
       const stats = parseBatchStats(job.batch.batchStats);
       process.stdout.write(
-        `${job.name}\t${job.state.replace("BATCH_STATE_", "")}\t${stats.successfulRequestCount + stats.failedRequestCount}/${stats.requestCount}\t${job.batch.displayName ?? ""}\n`,
+        `${job.name}\t${shortState(job.state)}\t${stats.successfulRequestCount + stats.failedRequestCount}/${stats.requestCount}\t${job.batch.displayName ?? ""}\n`,
       );
     }
   });

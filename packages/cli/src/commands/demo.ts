@@ -228,7 +228,12 @@ Exit codes: 0 ok, 1 failure (API, Milvus), 2 bad usage.`,
         | undefined;
       if (milvusUri) {
         const client = await connectMilvusOption(
-          { milvus: milvusUri, token: options.token },
+          {
+            milvus: milvusUri,
+            token: options.token,
+            // A MILVUS_URI that does not work is named as such, not as a --milvus never given.
+            option: options.milvus ? "--milvus" : temporary ? "Milvus Lite" : "MILVUS_URI",
+          },
           { create: true },
         ).catch(async (error: unknown) => {
           if (temporary) await rm(temporary, { recursive: true, force: true });

@@ -5,16 +5,19 @@
  * @module
  */
 
-import { SourceError } from "@gembed/ingest";
+import { stat } from "node:fs/promises";
+import { SourceError, type SourceIssue } from "@gembed/ingest";
 import { type Command, Option } from "commander";
-import { type EmbeddingInput, TASK_TYPES, type TaskType } from "gembed";
+import { EmbeddingAbortedError, type EmbeddingInput, TASK_TYPES, type TaskType } from "gembed";
 import { readMediaFile } from "gembed/node";
 import {
   addEmbeddingOptions,
   type EmbeddingCliOptions,
   embeddingFunctionFrom,
+  interruptSignal,
 } from "../embedding-options.js";
-import { UsageError } from "../errors.js";
+import { InterruptedError, UsageError } from "../errors.js";
+import { textLines } from "../text-lines.js";
 import { taskOption } from "./batch.js";
 
 interface EmbedOptions extends EmbeddingCliOptions {
@@ -26,13 +29,31 @@ interface EmbedOptions extends EmbeddingCliOptions {
   file?: string[] | undefined;
 }
 
+/** The non-blank lines of standard input; a line that is not UTF-8 is a source problem (exit 2). */
 async function readStdinLines(): Promise<string[]> {
-  const parts: Buffer[] = [];
-  for await (const part of process.stdin) parts.push(part as Buffer);
-  return Buffer.concat(parts)
-    .toString("utf8")
-    .split(/\r?\n/)
-    .filter((line) => line.trim().length > 0);
+  const texts: string[] = [];
+  const issues: SourceIssue[] = [];
+  for await (const line of textLines(process.stdin)) {
+    if (line.text === undefined) {
+      issues.push({
+        source: `stdin line ${line.number}`,
+        reason: `not valid UTF-8 at byte ${line.invalidByte} of the line`,
+      });
+    } else if (line.text.trim().length > 0) texts.push(line.text);
+  }
+  if (issues.length > 0) throw new SourceError(issues);
+  return texts;
+}
+
+/** Every `--file` that is missing or not a file, at once, before anything is read or sent. */
+async function checkMediaFiles(files: string[]): Promise<void> {
+  const issues: SourceIssue[] = [];
+  for (const file of files) {
+    const info = await stat(file).catch(() => undefined);
+    if (info === undefined) issues.push({ source: file, reason: "no such file (--file)" });
+    else if (!info.isFile()) issues.push({ source: file, reason: "not a file (--file)" });
+  }
+  if (issues.length > 0) throw new SourceError(issues);
 }
 
 /** Registers `gembed embed`. */
@@ -70,20 +91,33 @@ Exit codes: 0 ok, 1 failure (API, network), 2 bad usage or input, 130 interrupte
     if (options.task !== undefined || options.taskType !== undefined)
       options.task = taskOption(options);
     const fromStdin = texts.length === 1 && texts[0] === "-";
+    // "-" among other texts would be embedded as the text "-": a mistake, not a wish.
+    if (!fromStdin && texts.includes("-"))
+      throw new UsageError(
+        '"-" reads the texts from standard input and goes alone: give "-" or texts, not both',
+      );
     const inputs = fromStdin ? await readStdinLines() : texts;
     const files = options.file ?? [];
     // Nothing to embed is a usage problem (exit 2), as it is for `ingest -`.
     if (inputs.length === 0 && files.length === 0)
-      throw new SourceError([{ source: fromStdin ? "stdin" : "arguments", reason: "empty input" }]);
+      throw new SourceError([
+        fromStdin
+          ? { source: "stdin", reason: "empty input (no line with text)" }
+          : {
+              source: "arguments",
+              reason:
+                'no text given: give texts (gembed embed "some text"), or "-" to read one per line from standard input',
+            },
+      ]);
     const embeddingFunction = embeddingFunctionFrom(options);
-    let vectors: Float32Array[];
     if (files.length > 0) {
       // Files are documents (media takes no task type; see docs/multimodal.md).
       if (options.query || options.task !== undefined || options.title !== undefined)
         throw new UsageError("--file embeds documents: --query, --task and --title do not apply");
+      await checkMediaFiles(files);
       const media = await Promise.all(files.map((path) => readMediaFile(path)));
       const all: EmbeddingInput[] = [...inputs, ...media];
-      vectors = await embeddingFunction.encodeDocuments(all);
+      const vectors = await embeddingFunction.encodeDocuments(all);
       if (options.json) {
         const embeddings = [
           ...inputs.map((text, index) => ({ text, values: Array.from(vectors[index]!) })),
@@ -108,33 +142,60 @@ Exit codes: 0 ok, 1 failure (API, network), 2 bad usage or input, 130 interrupte
         throw new UsageError(
           `--title only applies to documents (RETRIEVAL_DOCUMENT), not to --task ${options.task}`,
         );
-      vectors = await embeddingFunction.encode(
-        options.title !== undefined && options.task === "RETRIEVAL_DOCUMENT"
-          ? inputs.map((text) => ({ text, title: options.title! }))
-          : inputs,
-        { taskType: options.task },
-      );
-    } else if (options.query) {
-      if (options.title !== undefined)
-        throw new UsageError("--title only applies to documents, not to --query");
-      vectors = await embeddingFunction.encodeQueries(inputs);
-    } else {
-      vectors = await embeddingFunction.encodeDocuments(
-        options.title !== undefined
-          ? inputs.map((text) => ({ text, title: options.title! }))
-          : inputs,
-      );
+    } else if (options.query && options.title !== undefined) {
+      throw new UsageError("--title only applies to documents, not to --query");
     }
+    const documents =
+      options.title !== undefined
+        ? inputs.map((text) => ({ text, title: options.title! }))
+        : inputs;
+    // Ctrl-C stops the calls; the vectors received are paid for, so those that can be printed in
+    // order (the first texts, up to the first one missing) are printed before exiting 130.
+    const interrupt = interruptSignal();
+    const signal = interrupt.signal;
+    let vectors: (Float32Array | undefined)[];
+    let stopped: EmbeddingAbortedError | undefined;
+    try {
+      vectors =
+        options.task !== undefined
+          ? await embeddingFunction.encode(
+              options.task === "RETRIEVAL_DOCUMENT" ? documents : inputs,
+              { taskType: options.task, signal },
+            )
+          : options.query
+            ? await embeddingFunction.encodeQueries(inputs, { signal })
+            : await embeddingFunction.encodeDocuments(documents, { signal });
+    } catch (error) {
+      if (!(signal.aborted && error instanceof EmbeddingAbortedError)) throw error;
+      stopped = error;
+      vectors = error.vectors;
+    } finally {
+      interrupt.dispose();
+    }
+    // biome-ignore lint/complexity/useIndexOf: indexOf skips the holes of a sparse array; findIndex does not.
+    const firstMissing = vectors.findIndex((vector) => vector === undefined);
+    const printed = firstMissing === -1 ? inputs.length : firstMissing;
     if (options.json) {
       process.stdout.write(
         `${JSON.stringify({
           model: embeddingFunction.modelName,
           dim: vectors[0]?.length ?? embeddingFunction.dim,
-          embeddings: inputs.map((text, index) => ({ text, values: Array.from(vectors[index]!) })),
+          embeddings: inputs
+            .slice(0, printed)
+            .map((text, index) => ({ text, values: Array.from(vectors[index]!) })),
         })}\n`,
       );
-      return;
+    } else {
+      for (const vector of vectors.slice(0, printed)) {
+        process.stdout.write(`${Array.from(vector!).join(" ")}\n`);
+      }
     }
-    for (const vector of vectors) process.stdout.write(`${Array.from(vector).join(" ")}\n`);
+    if (stopped !== undefined) {
+      const received = vectors.filter((vector) => vector !== undefined).length;
+      throw new InterruptedError(
+        `interrupted: the vectors of the first ${printed} of ${inputs.length} texts are printed, in order (${received} were received before Ctrl-C); texts ${printed + 1} to ${inputs.length}${fromStdin ? " (counting the lines of standard input with text)" : ""} were not embedded: embed those to finish.`,
+        { cause: stopped },
+      );
+    }
   });
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { access, stat } from "node:fs/promises";
+import { access, open, stat } from "node:fs/promises";
 import path from "node:path";
 import {
   compileFilter,
@@ -129,7 +129,7 @@ Exit codes: 0 ok (even with no hit), 1 failure, 2 bad usage or input, 130 interr
       if (fileInfo?.isDirectory()) throw new RowsFileError(`${file} is a folder, not a rows file`);
       const rows = streamOutputRows(file)[Symbol.asyncIterator]();
       const first = await rows.next();
-      if (first.done) throw new RowsFileError(`${file} holds no rows: run gembed ingest first`);
+      if (first.done) throw await noRowsError(file);
       const info = await outputInfo(file);
       const dim = options.dim ?? info?.dim ?? first.value.vector.length;
       const model = modelGiven ? options.model : (info?.model ?? options.model);
@@ -182,13 +182,37 @@ Exit codes: 0 ok (even with no hit), 1 failure, 2 bad usage or input, 130 interr
   });
 }
 
+/**
+ * Why a rows file gave no row: it is not there (a typo, or no ingest yet), it is not a rows file
+ * (another JSON file, a truncated one), or it is an ingest's output that holds no row.
+ */
+async function noRowsError(file: string): Promise<RowsFileError> {
+  const info = await stat(file).catch(() => undefined);
+  if (info === undefined) {
+    return new RowsFileError(
+      `${file}: no such rows file: check the path, or write it first (gembed ingest <docs> --out ${file})`,
+    );
+  }
+  const handle = await open(file, "r");
+  const start = Buffer.alloc(64);
+  const { bytesRead } = await handle.read(start, 0, start.length, 0).finally(() => handle.close());
+  const head = start.subarray(0, bytesRead).toString("utf8").replace(/\s/g, "");
+  if (!head.startsWith('{"rows":[')) {
+    return new RowsFileError(
+      `${file} is not a rows file of gembed ingest (those start with {"rows":[, one row per line): give the --file that gembed ingest --out wrote`,
+    );
+  }
+  return new RowsFileError(`${file} holds no rows: run gembed ingest first`);
+}
+
 /** `--filter`: a filter that does not parse is a usage error (exit 2), not a crash. */
 function filterOption(expression: string): ReturnType<typeof compileFilter> {
   try {
     return compileFilter(expression);
   } catch (error) {
     if (error instanceof SyntaxError || error instanceof TypeError) {
-      throw new UsageError(`--filter: ${error.message}`);
+      // The parser's own messages start with "filter: ": said once.
+      throw new UsageError(`--filter: ${error.message.replace(/^filter: /, "")}`);
     }
     throw error;
   }

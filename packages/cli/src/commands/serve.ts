@@ -6,7 +6,7 @@
  * @module
  */
 
-import { resolveOptions, type ServerOptions, startServer } from "@gembed/server";
+import { DataFolderError, resolveOptions, type ServerOptions, startServer } from "@gembed/server";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { UsageError } from "../errors.js";
 
@@ -209,6 +209,8 @@ mixed with real Gemini vectors in one collection. See docs/local-server.md.`,
           { cause: error },
         );
       }
+      // A --data-dir that cannot be written is the command line's to fix, as a port in use is.
+      if (error instanceof DataFolderError) throw new UsageError(error.message, { cause: error });
       if (code === "EACCES" || code === "EADDRNOTAVAIL") {
         throw new UsageError(
           `cannot listen on ${where} (${code === "EACCES" ? "permission denied: ports below 1024 need privileges" : "that address is not one of this machine's"}); choose another --port or --host`,
@@ -217,6 +219,8 @@ mixed with real Gemini vectors in one collection. See docs/local-server.md.`,
       }
       throw error;
     });
+    const warning = exposureWarning(options.host ?? "127.0.0.1", options.apiKeys);
+    if (warning !== undefined) process.stderr.write(`gembed serve: warning: ${warning}\n`);
     process.stdout.write(`gembed serve listening on ${server.url}\n`);
     process.stdout.write(`data folder: ${server.dataDir}\n`);
     await new Promise<void>((resolve) => {
@@ -234,6 +238,25 @@ mixed with real Gemini vectors in one collection. See docs/local-server.md.`,
       process.on("SIGTERM", stop);
     });
   });
+}
+
+/**
+ * A warning when the server listens beyond this machine without `--api-key`: it then takes any
+ * key, so anyone who reaches the address can use it (and fill its data folder). Undefined for a
+ * loopback host (`127.0.0.0/8`, `::1`, `localhost`) or when keys are required. @internal
+ */
+export function exposureWarning(
+  host: string,
+  apiKeys: readonly string[] | undefined,
+): string | undefined {
+  if (apiKeys !== undefined && apiKeys.length > 0) return undefined;
+  const name = host.toLowerCase().replace(/^\[|\]$/g, "");
+  if (name === "localhost" || name === "::1" || /^127(\.\d{1,3}){3}$/.test(name)) return undefined;
+  const where =
+    name === "0.0.0.0" || name === "::"
+      ? `every interface (${host})`
+      : `${host}, beyond this machine`;
+  return `listening on ${where} without --api-key: any key is taken, so anyone who can reach it can use this server. Give --api-key <key> (or GEMBED_SERVE_API_KEYS), or --host 127.0.0.1.`;
 }
 
 /** The server options of the flags. @internal */
