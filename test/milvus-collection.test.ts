@@ -6,7 +6,6 @@ import { inspect } from "node:util";
 import { type EmbeddingRow, ingestDocuments } from "@gembed/ingest";
 import {
   collectionModel,
-  connectMilvus,
   estimateRowBytes,
   MilvusCollection,
   MilvusOperationError,
@@ -19,7 +18,7 @@ import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
 import { GeminiEmbeddingFunction } from "gembed";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type MilvusFaultProxy, startMilvusFaultProxy } from "./milvus-fault-proxy.js";
-import { milvusUri, uniqueCollection } from "./support/milvus.js";
+import { connectTestMilvus, milvusUri, uniqueCollection } from "./support/milvus.js";
 
 // Only `dim` and `modelName` of the embedding function are used by these tests: no Gemini call.
 const embeddingFunction = (dim: number) =>
@@ -80,14 +79,14 @@ beforeAll(() => {
 });
 beforeEach(async () => {
   server = await startMilvusFaultProxy(milvusUri());
-  client = await connectMilvus({ uri: server.address, token: "root:secret-milvus-token" });
+  client = await connectTestMilvus({ uri: server.address, token: "root:secret-milvus-token" });
 });
 afterEach(async () => {
   await client.closeConnection();
   await server.close();
 });
 afterAll(async () => {
-  const cleanup = await connectMilvus({ uri: milvusUri() });
+  const cleanup = await connectTestMilvus();
   for (const name of created) await cleanup.dropCollection({ collection_name: name });
   await cleanup.closeConnection();
 });

@@ -64,6 +64,7 @@ export {
   type ConnectMilvusOptions,
   connectMilvus,
   loadMilvusSdk,
+  MILVUS_LITE_TIMEOUT_MS,
   type MilvusSdkModule,
 } from "./sdk.js";
 export { milvusStreamSink } from "./stream-sink.js";
