@@ -207,9 +207,11 @@ export default async function (): Promise<void> {
   const sizes = (process.env.GEMBED_BENCH_SIZES ?? "200MB").split(",").map((size) => size.trim());
   const folder = await mkdtemp(path.join(tmpdir(), "gembed-bench-scale-"));
   const server = await startServer();
-  const cli = path.join(root, "dist/cli/main.js");
+  const cli = path.join(root, "packages/cli/dist/main.js");
   await stat(cli).catch(() => {
-    throw new Error("dist/cli/main.js is missing: run through `npm run bench` (it builds first)");
+    throw new Error(
+      "packages/cli/dist/main.js is missing: run through `npm run bench` (it builds first)",
+    );
   });
   const preload = path.join(root, "bench/support/report-rss.mjs");
   const env: NodeJS.ProcessEnv = {
