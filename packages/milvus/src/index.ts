@@ -38,6 +38,7 @@ export {
   findMilvusLiteBin,
   isMilvusLitePath,
   MILVUS_LITE_INSTALL_COMMAND,
+  MILVUS_LITE_STOP_GRACE_MS,
   MilvusLiteMissingError,
   type MilvusLiteServer,
   MilvusLiteStartError,
