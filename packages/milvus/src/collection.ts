@@ -640,8 +640,8 @@ export class MilvusCollection {
    * ones `chunkIds` gives (`<id>` alone, or `<id>#0`, `<id>#1`, ...), written in order, so a longer
    * earlier version shows at the first id past the new ones: `<id>#<count>` (and `<id>` itself
    * when the document was one chunk before). Each row found tells its own version's `chunks`, and
-   * the ids up to it are asked for next (a row without `chunks` found at the last id asked extends
-   * the search by 64). Only rows whose `metadata["document_id"]` is the document are deleted. Returns how
+   * the ids up to it are asked for next; a row found at the last id asked extends the search by 64
+   * (a later version cut short, whose rows say a larger count). Only rows whose `metadata["document_id"]` is the document are deleted. Returns how
    * many rows were deleted.
    */
   async removeStaleChunks(documents: readonly { id: string; count: number }[]): Promise<number> {
@@ -671,14 +671,15 @@ export class MilvusCollection {
       const found = await this.#rowsById([...asked], [FIELDS.id, FIELDS.metadata]);
       const following: Probe[] = [];
       for (const probe of round) {
-        // The ids to ask for next end where the rows found say their version ends.
+        // The ids to ask for next end where the rows found say their version ends, and past a
+        // row found at the last id asked (a later version may have been cut short), 64 further.
         let until = 0;
         const consider = (id: string, last: boolean) => {
           const metadata = found.get(id)?.[FIELDS.metadata] as Record<string, unknown> | undefined;
           if (metadata?.document_id !== probe.id) return;
           if (!probe.keep.has(id)) stale.add(id);
           if (typeof metadata.chunks === "number") until = Math.max(until, metadata.chunks);
-          else if (last) until = Math.max(until, probe.until + 64); // a row that does not say
+          if (last) until = Math.max(until, probe.until + 64);
         };
         if (probe.whole) consider(probe.id, false);
         for (let index = probe.next; index < probe.until; index++)
