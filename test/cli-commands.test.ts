@@ -336,7 +336,8 @@ describe("gembed with --milvus", () => {
       ["ingest", "-", "--milvus", milvus.address, "--collection", name, "--dim", "256"],
       { cwd: folder, env, input },
     );
-    expect(wrongDim.code).toBe(1);
+    // A collection of another dim is input the run cannot use: exit 2, as for a rows file.
+    expect(wrongDim.code).toBe(2);
     expect(wrongDim.stderr).toContain("vector dim is 768, the embedding function makes 256");
   });
 

@@ -6,7 +6,6 @@ import { inspect } from "node:util";
 import { type EmbeddingRow, ingestDocuments } from "@gembed/ingest";
 import {
   collectionModel,
-  connectMilvus,
   estimateRowBytes,
   MilvusCollection,
   MilvusOperationError,
@@ -19,7 +18,7 @@ import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
 import { GeminiEmbeddingFunction } from "gembed";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type MilvusFaultProxy, startMilvusFaultProxy } from "./milvus-fault-proxy.js";
-import { milvusUri, uniqueCollection } from "./support/milvus.js";
+import { connectTestMilvus, milvusUri, uniqueCollection } from "./support/milvus.js";
 
 // Only `dim` and `modelName` of the embedding function are used by these tests: no Gemini call.
 const embeddingFunction = (dim: number) =>
@@ -80,14 +79,14 @@ beforeAll(() => {
 });
 beforeEach(async () => {
   server = await startMilvusFaultProxy(milvusUri());
-  client = await connectMilvus({ uri: server.address, token: "root:secret-milvus-token" });
+  client = await connectTestMilvus({ uri: server.address, token: "root:secret-milvus-token" });
 });
 afterEach(async () => {
   await client.closeConnection();
   await server.close();
 });
 afterAll(async () => {
-  const cleanup = await connectMilvus({ uri: milvusUri() });
+  const cleanup = await connectTestMilvus();
   for (const name of created) await cleanup.dropCollection({ collection_name: name });
   await cleanup.closeConnection();
 });
@@ -561,6 +560,125 @@ describe("reading back", () => {
     expect(removed).toBe(total - 3 - 2 + 2);
     const left = await storedRows(collection.name);
     expect([...left.keys()].sort()).toEqual(["big#0", "big#20000", `big#${total - 1}`]);
+  });
+});
+
+describe("stale chunks by primary key", () => {
+  it("removeStaleChunks deletes what a document no longer has, asking only by id", async () => {
+    const dim = 4;
+    const small = {
+      modelName: "gemini-embedding-001",
+      dim,
+      encodeDocuments: async () => [],
+      encodeQueries: async () => [],
+    };
+    const collection = await MilvusCollection.open({
+      client,
+      collectionName: fresh("stale"),
+      embeddingFunction: small,
+    });
+    const chunk = (documentId: string, index: number, count: number): EmbeddingRow => ({
+      id: count === 1 ? documentId : `${documentId}#${index}`,
+      text: `chunk ${index}`,
+      title: "",
+      metadata: { document_id: documentId, chunk: index, chunks: count },
+      content_hash: "h",
+      vector: unit(dim, index % dim),
+    });
+    const document = (documentId: string, count: number) =>
+      Array.from({ length: count }, (_, index) => chunk(documentId, index, count));
+    await collection.upsertRows([
+      ...document("shrunk", 300), // to 2 chunks: 298 go, found through `chunks` past the first
+      ...document("was-one", 1), // now 3 chunks: the row "was-one" goes
+      ...document("now-one", 4), // now 1 chunk: now-one#0..#3 go
+      ...document("same", 3), // unchanged
+      ...document("gone", 2), // 0 chunks: both go
+      ...document("grew", 2), // now 5: nothing goes
+      // An earlier run of 70 chunks that stopped after #40: its rows say 70, the next 5 say 5.
+      ...document("partial", 5),
+      ...document("partial", 70).slice(5, 41),
+      // A row whose id looks like a chunk of "other" but belongs to another document: kept.
+      { ...chunk("other#1", 0, 1), id: "other#1" },
+    ]);
+    const before = server.calls("Query").length;
+    const removed = await collection.removeStaleChunks([
+      { id: "shrunk", count: 2 },
+      { id: "was-one", count: 3 },
+      { id: "now-one", count: 1 },
+      { id: "same", count: 3 },
+      { id: "gone", count: 0 },
+      { id: "grew", count: 5 },
+      { id: "partial", count: 2 },
+      { id: "other", count: 1 },
+    ]);
+    const queries = server.calls("Query").slice(before);
+    expect(removed).toBe(298 + 1 + 4 + 2 + 39);
+    const left = [...(await storedRows(collection.name)).keys()].sort();
+    expect(left).toEqual(
+      [
+        "shrunk#0",
+        "shrunk#1",
+        "same#0",
+        "same#1",
+        "same#2",
+        "grew#0",
+        "grew#1",
+        "partial#0",
+        "partial#1",
+        "other#1",
+      ].sort(),
+    );
+    // Every query asked by primary key (never a scan of the metadata), a few rounds in all.
+    for (const call of queries) expect(String(call.request.expr)).toMatch(/^id in \[/);
+    expect(queries.length).toBeLessThanOrEqual(6);
+    for (const call of server.calls("Delete"))
+      expect(String(call.request.expr)).toMatch(/^id in \[/);
+  });
+
+  it("asSink's removeStale (ingestDocuments, gembed ingest --batch) asks only by id too", async () => {
+    const dim = 4;
+    const counting = {
+      modelName: "gemini-embedding-001",
+      dim,
+      encodeDocuments: async (documents: unknown[]) =>
+        documents.map((_, index) => Float32Array.from(unit(dim, index % dim))),
+      encodeQueries: async () => [],
+    };
+    const collection = await MilvusCollection.open({
+      client,
+      collectionName: fresh("sinkstale"),
+      embeddingFunction: counting,
+    });
+    const long = (words: number) =>
+      Array.from({ length: words }, (_, index) => `word${index}`).join(" ");
+    const sink = collection.asSink();
+    const options = { embedder: counting, sink, chunk: { maxTokens: 50 } } as const;
+    await ingestDocuments(
+      [
+        { id: "a", text: long(400), source: "test" },
+        { id: "b", text: "short", source: "test" },
+      ],
+      options,
+    );
+    const chunksOfA = [...(await storedRows(collection.name)).keys()].filter((id) =>
+      id.startsWith("a#"),
+    ).length;
+    expect(chunksOfA).toBeGreaterThan(2);
+    const before = server.calls("Query").length;
+    const second = await ingestDocuments(
+      [
+        { id: "a", text: long(80), source: "test" },
+        { id: "b", text: long(400), source: "test" },
+      ],
+      options,
+    );
+    const queries = server.calls("Query").slice(before);
+    expect(second.removed).toBeGreaterThan(0);
+    const left = [...(await storedRows(collection.name)).keys()];
+    expect(left).not.toContain("b");
+    expect(left.filter((id) => id.startsWith("a#")).length).toBeLessThan(chunksOfA);
+    expect(queries.length).toBeGreaterThan(0);
+    for (const call of queries) expect(String(call.request.expr)).toMatch(/^id in \[/);
   });
 });
 

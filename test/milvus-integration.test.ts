@@ -4,13 +4,13 @@
  * set (see docs/milvus.md). Never skipped.
  */
 
-import { connectMilvus, MilvusCollection, MilvusSchemaMismatchError } from "@gembed/milvus";
+import { MilvusCollection, MilvusSchemaMismatchError } from "@gembed/milvus";
 import { type RunningServer, startServer } from "@gembed/server";
 import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
 import { GeminiEmbeddingFunction } from "gembed";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEMO_DOCUMENTS, DEMO_QUERIES } from "../packages/cli/src/commands/demo.js";
-import { milvusUri, uniqueCollection } from "./support/milvus.js";
+import { connectTestMilvus, uniqueCollection } from "./support/milvus.js";
 
 describe("a real Milvus (Milvus Lite, or MILVUS_URI)", () => {
   let server: RunningServer;
@@ -19,7 +19,7 @@ describe("a real Milvus (Milvus Lite, or MILVUS_URI)", () => {
 
   beforeAll(async () => {
     server = await startServer();
-    client = await connectMilvus({ uri: milvusUri() });
+    client = await connectTestMilvus();
   });
   afterAll(async () => {
     await client?.dropCollection({ collection_name: name }).catch(() => undefined);

@@ -8,6 +8,7 @@ import path from "node:path";
 import {
   connectMilvus,
   isMilvusLitePath,
+  MILVUS_LITE_TIMEOUT_MS,
   MilvusLiteMissingError,
   MilvusLiteStartError,
   startMilvusLite,
@@ -55,6 +56,7 @@ describe("startMilvusLite", () => {
     expect(lite.uri).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(alive(lite.pid)).toBe(true);
     const client = await connectMilvus({ uri: lite.uri });
+    expect(client.timeout).toBe(30_000); // an address: the default of a server
     const version = await client.getVersion();
     expect(version.version).toMatch(/^milvus_lite-3\./);
     await client.closeConnection();
@@ -67,6 +69,22 @@ describe("startMilvusLite", () => {
     await lite.stop();
     expect(alive(lite.pid)).toBe(false);
     await lite.stop(); // idempotent
+  });
+
+  it("a folder path starts Milvus Lite with its 2 min per-call timeout; closeConnection stops it", async () => {
+    const dataDir = path.join(folder, "own.db");
+    const client = await connectMilvus({ uri: dataDir });
+    // A write that fills Milvus Lite's memtable also writes it to Parquet before it answers.
+    expect(client.timeout).toBe(MILVUS_LITE_TIMEOUT_MS);
+    expect(MILVUS_LITE_TIMEOUT_MS).toBeGreaterThan(30_000);
+    expect((await client.getVersion()).version).toMatch(/^milvus_lite-3\./);
+    const given = await connectMilvus({ uri: path.join(folder, "given.db"), timeout: 5_000 });
+    expect(given.timeout).toBe(5_000);
+    await given.closeConnection();
+    await client.closeConnection();
+    // Stopped: the folder is free for another Milvus Lite.
+    const again = await startMilvusLite({ dataDir });
+    await again.stop();
   });
 
   it("without Milvus Lite: MilvusLiteMissingError naming the command that installs it", async () => {

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { ingestDocuments, type SourceDocument } from "@gembed/ingest";
-import { connectMilvus, MilvusCollection } from "@gembed/milvus";
+import { MilvusCollection } from "@gembed/milvus";
 import { type RunningServer, startServer } from "@gembed/server";
 import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
 import { GeminiEmbeddingFunction } from "gembed";
@@ -18,7 +18,7 @@ import {
   type RecordedRequest,
   startMilvusFaultProxy,
 } from "./milvus-fault-proxy.js";
-import { milvusUri, uniqueCollection } from "./support/milvus.js";
+import { connectTestMilvus, milvusUri, uniqueCollection } from "./support/milvus.js";
 
 let gemini: RunningServer;
 let milvus: MilvusFaultProxy;
@@ -29,7 +29,7 @@ let env: NodeJS.ProcessEnv;
 beforeAll(async () => {
   gemini = await startServer();
   milvus = await startMilvusFaultProxy(milvusUri());
-  reader = await connectMilvus({ uri: milvusUri() });
+  reader = await connectTestMilvus();
 });
 afterAll(async () => {
   await reader?.closeConnection();
@@ -179,7 +179,7 @@ describe("metadata-only changes into Milvus", () => {
   });
 
   it("a row that vanished between the check and the rewrite is embedded after all", async () => {
-    const client: MilvusClient = await connectMilvus({ uri: milvus.address });
+    const client: MilvusClient = await connectTestMilvus({ uri: milvus.address });
     const name = uniqueCollection("meta_lib");
     try {
       const ef = new GeminiEmbeddingFunction({

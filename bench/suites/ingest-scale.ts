@@ -5,7 +5,8 @@
  * and one large JSONL):
  * - to bulk-import files (local parts): peak RSS, MB/s and chunks/s, next to what the server
  *   sustains alone (a child streaming chunk-sized texts through `encodeStream`, no I/O);
- * - into Milvus Lite (first size only): peak RSS, rows/s, and an unchanged rerun;
+ * - into Milvus Lite (first size only, `--milvus <folder>` as a user runs it): peak RSS of the
+ *   ingest and of Milvus Lite, rows/s, and an unchanged rerun;
  * - kill -9 at a random point of a run (the 1 GB one when selected, else the largest), then a
  *   rerun: rows lost (must be 0) and texts paid twice.
  *
@@ -13,12 +14,11 @@
  * GEMBED_BENCH_MILVUS=0 leaves out Milvus Lite; GEMBED_BENCH_KILL=0 the kill -9 run.
  */
 import { spawn } from "node:child_process";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { startMilvusLite } from "@gembed/milvus";
 import { startServer } from "@gembed/server";
 import { streamOutputRows } from "../../packages/ingest/src/row-parts.js";
 
@@ -167,13 +167,51 @@ function runChild(
   });
 }
 
+/**
+ * Peak RSS (VmHWM) of the Milvus Lite serving `dataDir`, sampled every second from /proc (Linux;
+ * `undefined` elsewhere or when it was never seen), until `stop()`.
+ */
+function sampleLiteRss(dataDir: string): { stop(): number | undefined } {
+  let peakKb: number | undefined;
+  let pid: string | undefined;
+  const sample = () => {
+    try {
+      if (pid === undefined) {
+        for (const entry of readdirSync("/proc")) {
+          if (!/^\d+$/.test(entry)) continue;
+          const command = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+          if (command.some((part) => part.endsWith("milvus-lite")) && command.includes(dataDir)) {
+            pid = entry;
+            break;
+          }
+        }
+      }
+      if (pid === undefined) return;
+      const status = readFileSync(`/proc/${pid}/status`, "utf8");
+      const peak = /VmHWM:\s+(\d+)/.exec(status);
+      if (peak) peakKb = Math.max(peakKb ?? 0, Number(peak[1]));
+    } catch {
+      pid = undefined; // gone (or not Linux): looked for again at the next sample
+    }
+  };
+  const timer = setInterval(sample, 1000);
+  return {
+    stop() {
+      clearInterval(timer);
+      return peakKb === undefined ? undefined : peakKb / 1024;
+    },
+  };
+}
+
 export default async function (): Promise<void> {
   const sizes = (process.env.GEMBED_BENCH_SIZES ?? "200MB").split(",").map((size) => size.trim());
   const folder = await mkdtemp(path.join(tmpdir(), "gembed-bench-scale-"));
   const server = await startServer();
-  const cli = path.join(root, "dist/cli/main.js");
+  const cli = path.join(root, "packages/cli/dist/main.js");
   await stat(cli).catch(() => {
-    throw new Error("dist/cli/main.js is missing: run through `npm run bench` (it builds first)");
+    throw new Error(
+      "packages/cli/dist/main.js is missing: run through `npm run bench` (it builds first)",
+    );
   });
   const preload = path.join(root, "bench/support/report-rss.mjs");
   const env: NodeJS.ProcessEnv = {
@@ -266,23 +304,26 @@ export default async function (): Promise<void> {
       );
 
       if (position === 0 && process.env.GEMBED_BENCH_MILVUS !== "0") {
-        const lite = await startMilvusLite({ dataDir: path.join(corpus, "milvus.db") });
-        try {
-          const milvusArgs = ingestArgs(["--milvus", lite.uri, "--collection", "bench_scale"]);
-          const into = await runChild(milvusArgs, { cwd: corpus, env });
-          const milvusSummary = summaryOf(into);
-          console.log(
-            `[${size}] into Milvus Lite: ${milvusSummary.written} rows in ${into.seconds.toFixed(1)} s = ${(milvusSummary.written / into.seconds).toFixed(0)} rows/s; peak RSS of the ingest ${into.maxRssMb?.toFixed(0)} MB`,
-          );
-          const textsRerun = server.stats().texts;
-          const milvusRerun = await runChild(milvusArgs, { cwd: corpus, env });
-          const rerunSummary = summaryOf(milvusRerun);
-          console.log(
-            `[${size}] Milvus Lite rerun: ${rerunSummary.skipped} unchanged, ${rerunSummary.embedded} embedded (server texts ${server.stats().texts - textsRerun}), ${rerunSummary.written} written in ${milvusRerun.seconds.toFixed(1)} s (${((milvusRerun.seconds / into.seconds) * 100).toFixed(0)}% of the first run); peak RSS ${milvusRerun.maxRssMb?.toFixed(0)} MB`,
-          );
-        } finally {
-          await lite.stop();
-        }
+        // As a user runs it: `--milvus <folder>`, the CLI starts Milvus Lite for the folder (and
+        // gives its client Milvus Lite's per-call timeout). Milvus Lite's own peak RSS is read
+        // from /proc while the ingest runs.
+        const dataDir = path.join(corpus, "milvus.db");
+        const milvusArgs = ingestArgs(["--milvus", dataDir, "--collection", "bench_scale"]);
+        const liteRss = sampleLiteRss(dataDir);
+        const into = await runChild(milvusArgs, { cwd: corpus, env });
+        const intoLiteMb = liteRss.stop();
+        const milvusSummary = summaryOf(into);
+        console.log(
+          `[${size}] into Milvus Lite: ${milvusSummary.written} rows in ${into.seconds.toFixed(1)} s = ${(milvusSummary.written / into.seconds).toFixed(0)} rows/s; peak RSS of the ingest ${into.maxRssMb?.toFixed(0)} MB, of Milvus Lite ${intoLiteMb?.toFixed(0)} MB; load ${loadavg()[0]!.toFixed(1)}`,
+        );
+        const textsRerun = server.stats().texts;
+        const rerunRss = sampleLiteRss(dataDir);
+        const milvusRerun = await runChild(milvusArgs, { cwd: corpus, env });
+        const rerunLiteMb = rerunRss.stop();
+        const rerunSummary = summaryOf(milvusRerun);
+        console.log(
+          `[${size}] Milvus Lite rerun: ${rerunSummary.skipped} unchanged, ${rerunSummary.embedded} embedded (server texts ${server.stats().texts - textsRerun}), ${rerunSummary.written} written in ${milvusRerun.seconds.toFixed(1)} s (${((milvusRerun.seconds / into.seconds) * 100).toFixed(0)}% of the first run); peak RSS ${milvusRerun.maxRssMb?.toFixed(0)} MB, of Milvus Lite ${rerunLiteMb?.toFixed(0)} MB; load ${loadavg()[0]!.toFixed(1)}`,
+        );
       }
 
       if (size === largest && process.env.GEMBED_BENCH_KILL !== "0") {

@@ -1,4 +1,5 @@
 import { RowsFileError, SourceError } from "@gembed/ingest";
+import { MilvusSchemaMismatchError } from "@gembed/milvus";
 import { type Command, CommanderError } from "commander";
 import {
   BatchStateFileError,
@@ -17,7 +18,8 @@ export const EXIT = {
   failure: 1,
   /**
    * Bad usage or bad input (bad option, retired model, missing file, bad JSONL line, bad filter,
-   * no key): gembed's usage and option errors only, never a TypeError of a bug.
+   * no key, an output file or collection of another dim): gembed's usage and option errors only,
+   * never a TypeError of a bug.
    */
   usage: 2,
   /** Interrupted (SIGINT). */
@@ -132,7 +134,10 @@ function isAbort(error: unknown): boolean {
 /**
  * Exit code 2 for usage problems only: gembed's option and input errors. A TypeError, RangeError
  * or SyntaxError of any other kind is a bug (or a failure) and exits 1, so a script never takes a
- * crash for its own mistake.
+ * crash for its own mistake. An output that does not fit the run (a rows file or a Milvus
+ * collection of another dim or model, or without gembed's schema) is input the run cannot use,
+ * found before anything is sent: 2 whichever the output, since no retry can help and the fix is
+ * in the command (another `--dim`, `--out` or `--collection`).
  */
 function exitCodeOf(error: unknown): number {
   return error instanceof InvalidOptionError ||
@@ -142,6 +147,7 @@ function exitCodeOf(error: unknown): number {
     error instanceof RetiredModelError ||
     error instanceof SourceError ||
     error instanceof RowsFileError ||
+    error instanceof MilvusSchemaMismatchError ||
     error instanceof BatchStateFileError
     ? EXIT.usage
     : isAbort(error)

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { inspect } from "node:util";
 import {
+  chunkIds,
   contentHash,
   type DocumentInput,
   type EmbeddingRow,
@@ -479,19 +480,8 @@ export class MilvusCollection {
   /** Content hashes of the rows that exist among `ids` (read with Strong consistency). */
   async contentHashes(ids: string[]): Promise<Map<string, string>> {
     const hashes = new Map<string, string>();
-    for (let start = 0; start < ids.length; start += 500) {
-      const slice = ids.slice(start, start + 500);
-      const result = await this.client.query({
-        collection_name: this.name,
-        filter: `${FIELDS.id} in ${milvusStringList(slice)}`,
-        output_fields: [FIELDS.id, FIELDS.contentHash],
-        consistency_level: this.#sdk.ConsistencyLevelEnum.Strong,
-        limit: slice.length,
-      });
-      check(`query ${this.name}`, result.status);
-      for (const row of result.data)
-        hashes.set(String(row[FIELDS.id]), String(row[FIELDS.contentHash]));
-    }
+    for (const [id, row] of await this.#rowsById(ids, [FIELDS.id, FIELDS.contentHash]))
+      hashes.set(id, String(row[FIELDS.contentHash]));
     return hashes;
   }
 
@@ -501,26 +491,16 @@ export class MilvusCollection {
    */
   async storedRows(ids: string[]): Promise<Map<string, StoredRowState>> {
     const stored = new Map<string, StoredRowState>();
-    for (let start = 0; start < ids.length; start += 500) {
-      const slice = ids.slice(start, start + 500);
-      const result = await this.client.query({
-        collection_name: this.name,
-        filter: `${FIELDS.id} in ${milvusStringList(slice)}`,
-        output_fields: [FIELDS.id, FIELDS.contentHash, FIELDS.metadata],
-        consistency_level: this.#sdk.ConsistencyLevelEnum.Strong,
-        limit: slice.length,
+    const fields = [FIELDS.id, FIELDS.contentHash, FIELDS.metadata];
+    for (const [id, row] of await this.#rowsById(ids, fields)) {
+      const metadata = row[FIELDS.metadata];
+      stored.set(id, {
+        contentHash: String(row[FIELDS.contentHash]),
+        metadata:
+          typeof metadata === "object" && metadata !== null
+            ? (metadata as Record<string, JsonValue>)
+            : {},
       });
-      check(`query ${this.name}`, result.status);
-      for (const row of result.data) {
-        const metadata = row[FIELDS.metadata];
-        stored.set(String(row[FIELDS.id]), {
-          contentHash: String(row[FIELDS.contentHash]),
-          metadata:
-            typeof metadata === "object" && metadata !== null
-              ? (metadata as Record<string, JsonValue>)
-              : {},
-        });
-      }
     }
     return stored;
   }
@@ -607,7 +587,12 @@ export class MilvusCollection {
 
   #jsonInRefused = false;
 
-  /** Deletes the rows of these documents (by `metadata["document_id"]`) whose ids are not in `keep`. */
+  /**
+   * Deletes the rows of these documents (by `metadata["document_id"]`) whose ids are not in `keep`,
+   * whatever their ids. A filter on the metadata is read row by row over the whole collection
+   * (in Python, in Milvus Lite: seconds per call at 10,000 rows): ingest uses
+   * {@link MilvusCollection.removeStaleChunks}, by primary key, instead.
+   */
   async removeStale(documentIds: string[], keep: Set<string>): Promise<number> {
     let removed = 0;
     for (let start = 0; start < documentIds.length; start += 200) {
@@ -645,6 +630,100 @@ export class MilvusCollection {
       }
     }
     return removed;
+  }
+
+  /**
+   * Deletes the chunks that documents no longer have, found by primary key only (never a filter
+   * on the metadata, which every Milvus evaluates row by row over the whole collection, and
+   * Milvus Lite in Python: the ingest into it slowed from 250 to 20 rows/s by 10,000 rows).
+   * `count` is a document's new chunk count (0: every row of it goes). A document's ids are the
+   * ones `chunkIds` gives (`<id>` alone, or `<id>#0`, `<id>#1`, ...), written in order, so a longer
+   * earlier version shows at the first id past the new ones: `<id>#<count>` (and `<id>` itself
+   * when the document was one chunk before). Each row found tells its own version's `chunks`, and
+   * the ids up to it are asked for next; a row found at the last id asked extends the search by 64
+   * (a later version cut short, whose rows say a larger count). Only rows whose `metadata["document_id"]` is the document are deleted. Returns how
+   * many rows were deleted.
+   */
+  async removeStaleChunks(documents: readonly { id: string; count: number }[]): Promise<number> {
+    interface Probe {
+      id: string;
+      keep: Set<string>;
+      /** Numbered chunks asked for next: [next, until). */
+      next: number;
+      until: number;
+      /** Ask for `<id>` itself (round one, when it is not kept). */
+      whole: boolean;
+    }
+    let round: Probe[] = documents.map(({ id, count }) => {
+      checkInteger(count, "count", 0);
+      const keep = new Set(count === 0 ? [] : chunkIds(id, count));
+      const next = count <= 1 ? 0 : count;
+      return { id, keep, next, until: next + 1, whole: !keep.has(id) };
+    });
+    const stale = new Set<string>();
+    while (round.length > 0) {
+      const asked = new Set<string>();
+      for (const probe of round) {
+        if (probe.whole) asked.add(probe.id);
+        for (let index = probe.next; index < probe.until; index++)
+          asked.add(`${probe.id}#${index}`);
+      }
+      const found = await this.#rowsById([...asked], [FIELDS.id, FIELDS.metadata]);
+      const following: Probe[] = [];
+      for (const probe of round) {
+        // The ids to ask for next end where the rows found say their version ends, and past a
+        // row found at the last id asked (a later version may have been cut short), 64 further.
+        let until = 0;
+        const consider = (id: string, last: boolean) => {
+          const metadata = found.get(id)?.[FIELDS.metadata] as Record<string, unknown> | undefined;
+          if (metadata?.document_id !== probe.id) return;
+          if (!probe.keep.has(id)) stale.add(id);
+          if (typeof metadata.chunks === "number") until = Math.max(until, metadata.chunks);
+          if (last) until = Math.max(until, probe.until + 64);
+        };
+        if (probe.whole) consider(probe.id, false);
+        for (let index = probe.next; index < probe.until; index++)
+          consider(`${probe.id}#${index}`, index === probe.until - 1);
+        if (until > probe.until)
+          following.push({ ...probe, next: probe.until, until, whole: false });
+      }
+      round = following;
+    }
+    const ids = [...stale];
+    for (let at = 0; at < ids.length; at += 1_000) {
+      const slice = ids.slice(at, at + 1_000);
+      const deleted = await this.client.delete({
+        collection_name: this.name,
+        filter: `${FIELDS.id} in ${milvusStringList(slice)}`,
+      });
+      check(`delete from ${this.name}`, deleted.status);
+    }
+    return ids.length;
+  }
+
+  /**
+   * The rows that exist among `ids`, by primary key (`id in [...]`, 500 per query, Strong
+   * consistency): the form every Milvus answers from its primary-key index (Milvus Lite too,
+   * which reads any other filter row by row).
+   */
+  async #rowsById(
+    ids: string[],
+    outputFields: string[],
+  ): Promise<Map<string, Record<string, unknown>>> {
+    const rows = new Map<string, Record<string, unknown>>();
+    for (let start = 0; start < ids.length; start += 500) {
+      const slice = ids.slice(start, start + 500);
+      const result = await this.client.query({
+        collection_name: this.name,
+        filter: `${FIELDS.id} in ${milvusStringList(slice)}`,
+        output_fields: outputFields,
+        consistency_level: this.#sdk.ConsistencyLevelEnum.Strong,
+        limit: slice.length,
+      });
+      check(`query ${this.name}`, result.status);
+      for (const row of result.data) rows.set(String(row[FIELDS.id]), row);
+    }
+    return rows;
   }
 
   /**
@@ -701,7 +780,16 @@ export class MilvusCollection {
       write: async (rows) => {
         await this.upsertRows(rows, options);
       },
-      removeStale: (documentIds, keep) => this.removeStale(documentIds, keep),
+      // By primary key: `keep` holds every chunk id of the run, so each document's new count is
+      // read from it (`<id>` alone is one chunk, `<id>#0` to `<id>#<n-1>` are n).
+      removeStale: (documentIds, keep) =>
+        this.removeStaleChunks(
+          documentIds.map((id) => {
+            let count = 0;
+            while (keep.has(`${id}#${count}`)) count++;
+            return { id, count: count === 0 && keep.has(id) ? 1 : count };
+          }),
+        ),
     };
   }
 

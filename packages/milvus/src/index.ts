@@ -38,6 +38,7 @@ export {
   findMilvusLiteBin,
   isMilvusLitePath,
   MILVUS_LITE_INSTALL_COMMAND,
+  MILVUS_LITE_STOP_GRACE_MS,
   MilvusLiteMissingError,
   type MilvusLiteServer,
   MilvusLiteStartError,
@@ -64,6 +65,7 @@ export {
   type ConnectMilvusOptions,
   connectMilvus,
   loadMilvusSdk,
+  MILVUS_LITE_TIMEOUT_MS,
   type MilvusSdkModule,
 } from "./sdk.js";
 export { milvusStreamSink } from "./stream-sink.js";

@@ -31,6 +31,12 @@ export function loadMilvusSdk(): Promise<MilvusSdkModule> {
   return loaded;
 }
 
+/**
+ * Per-call timeout of a client to Milvus Lite, ms: it is one Python process, and the write that
+ * fills its 128 MB memtable also writes it to Parquet before answering.
+ */
+export const MILVUS_LITE_TIMEOUT_MS = 120_000;
+
 /** Options of {@link connectMilvus}. */
 export interface ConnectMilvusOptions {
   /**
@@ -50,7 +56,9 @@ export interface ConnectMilvusOptions {
   database?: string | undefined;
   /**
    * Per-call timeout, ms.
-   * @default 30000
+   * @default 30000 for a server; 120000 for Milvus Lite started from a folder (one process in
+   * Python: the write that fills its 128 MB memtable also writes it to Parquet, seconds on a loaded
+   * machine)
    */
   timeout?: number | undefined;
 }
@@ -73,26 +81,27 @@ export async function connectMilvus(
   if (typeof options?.uri !== "string" || options.uri.length === 0) {
     throw new TypeError("uri must be a non-empty string");
   }
-  const timeout = options.timeout ?? 30_000;
+  const lite = isMilvusLitePath(options.uri);
+  const timeout = options.timeout ?? (lite ? MILVUS_LITE_TIMEOUT_MS : 30_000);
   checkNumber(timeout, "timeout");
   if (timeout <= 0) throw new RangeError(`timeout must be > 0, got ${timeout}`);
   const sdk = await loadMilvusSdk();
-  if (isMilvusLitePath(options.uri)) {
-    const lite = await startMilvusLite({ dataDir: options.uri });
+  if (lite) {
+    const started = await startMilvusLite({ dataDir: options.uri });
     try {
-      const client = await connectMilvus({ ...options, uri: lite.uri });
+      const client = await connectMilvus({ ...options, uri: started.uri, timeout });
       const close = client.closeConnection.bind(client);
       // One call ends both: the connection, then the Milvus Lite it was started for.
       client.closeConnection = async () => {
         try {
           return await close();
         } finally {
-          await lite.stop();
+          await started.stop();
         }
       };
       return client;
     } catch (error) {
-      await lite.stop();
+      await started.stop();
       throw error;
     }
   }

@@ -1,12 +1,13 @@
 import type { StoredDigest, StreamSink } from "@gembed/ingest";
-import { chunkIds, metadataHash } from "@gembed/ingest";
+import { metadataHash } from "@gembed/ingest";
 import type { MilvusCollection, WriteOptions } from "./collection.js";
 
 /**
  * A Milvus collection as the sink of a streaming ingest: each step's ids are looked up with one
  * query (never every id of the collection), rows are upserted a step at a time in byte-bounded
- * batches, and a document's stale chunks are looked for only when its stored rows do not already
- * show its new chunk count (a rerun of an unchanged corpus queries nothing more than the lookups).
+ * batches, and a document's stale chunks are looked for, by primary key, only when its stored rows
+ * do not already show its new chunk count (a rerun of an unchanged corpus queries nothing more
+ * than the lookups).
  */
 export function milvusStreamSink(
   collection: MilvusCollection,
@@ -30,10 +31,8 @@ export function milvusStreamSink(
     write: async (rows) => {
       await collection.upsertRows(rows, options);
     },
-    removeStale: (documents) =>
-      collection.removeStale(
-        documents.map((document) => document.id),
-        new Set(documents.flatMap((document) => chunkIds(document.id, document.count))),
-      ),
+    // By primary key: a filter on `metadata["document_id"]` is a scan of the whole collection,
+    // which made the ingest into Milvus Lite slower with every row it held.
+    removeStale: (documents) => collection.removeStaleChunks(documents),
   };
 }
