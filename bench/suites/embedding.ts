@@ -12,6 +12,7 @@
  * Every vector is checked against the server's deterministic one (cosine >= 0.999).
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { loadavg } from "node:os";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { createGoogleGenerativeAI } from "@ai-sdk/google";
@@ -213,6 +214,8 @@ interface Row {
   rejections: number;
   /** The quota window, for 429s per window. */
   windowMs: number | undefined;
+  /** The machine's 1-minute load average when the run ended (figures are noisy under load). */
+  load: number;
   note: string;
 }
 
@@ -291,6 +294,7 @@ async function runTool(settings: Scenario, tool: string): Promise<Row> {
     ...check(texts, vectors, settings.dimension),
     rejections,
     windowMs: settings.server.quota?.windowMs,
+    load: loadavg()[0] ?? 0,
     note: [toolNote, note].filter(Boolean).join("; "),
   };
 }
@@ -317,6 +321,7 @@ function printRows(rows: Row[]): void {
       "429s/window",
       "lost",
       "wrong",
+      "load",
       "note",
     ].join(" | "),
   );
@@ -345,6 +350,7 @@ function printRows(rows: Row[]): void {
         windows === undefined ? "" : (row.rejections / windows).toFixed(1),
         row.lost,
         row.wrong,
+        row.load.toFixed(1),
         row.note,
       ].join(" | "),
     );
@@ -514,7 +520,12 @@ export default async function (): Promise<void> {
   if (parts.includes("quota")) {
     // The first `ceiling` texts may go at once, then `ceiling` per window: the strict minimum
     // (the ideal) is (count - ceiling) / ceiling windows. gembed is told none of it.
-    for (const quota of QUOTAS) {
+    // GEMBED_BENCH_WINDOWS=1,2 runs only the windows of 1 s and 2 s (the bench's choice of
+    // cases; gembed is still told nothing).
+    const windows = process.env.GEMBED_BENCH_WINDOWS?.split(",").map(Number);
+    for (const quota of QUOTAS.filter(
+      (candidate) => windows === undefined || windows.includes(candidate.windowMs / 1000),
+    )) {
       rows.push(
         ...(await scenario({
           name: `quota ${quota.ceiling} texts / ${quota.windowMs / 1000} s`,

@@ -148,6 +148,11 @@ export class QuotaLimiter {
   /** Set by a 429: learn from it once the pause is over (answers in flight have come back). */
   private pending: PendingLesson | undefined;
   private tail: Promise<void> = Promise.resolve();
+  /**
+   * The answer latency of the call a learned window was measured from (see {@link onSuccess}):
+   * undefined until a window is learned, and when the window was told.
+   */
+  private referenceLatency: number | undefined;
   /** Callers waiting for answers before a lesson: woken by each answer. */
   private readonly wakers = new Set<AbortController>();
   /** How many 429s this limiter has seen (for figures and tests). */
@@ -283,7 +288,9 @@ export class QuotaLimiter {
         const now = this.clock.now();
         if (now < this.pausedUntil) {
           onWait?.({ resumeAt: this.pausedUntil, reason: "rate-limited" });
-          await this.clock.sleep(this.pausedUntil - now, signal);
+          // Woken by each answer and refusal: a later refusal of the same burst may bring the
+          // end of the pause forward (see onRateLimited).
+          await this.sleepUnlessAnswered(this.pausedUntil - now, signal);
           continue;
         }
         if (this.pending !== undefined) {
@@ -416,8 +423,17 @@ export class QuotaLimiter {
     const now = this.clock.now();
     const alreadyPaused = now < this.pausedUntil;
     const roomAt = now + Math.max(0, delayMs);
-    this.pausedUntil = Math.max(this.pausedUntil, roomAt);
-    if (!this.adaptive) return;
+    if (!this.adaptive) {
+      this.pausedUntil = Math.max(this.pausedUntil, roomAt);
+      return;
+    }
+    // The refusals of one burst (calls sent before the pause) name the same room time, each
+    // late by how long this process took to read it (busy with the burst's answers): every one
+    // is at or after the server's room time, and the earliest is the truest, so the pause ends
+    // then. Nothing is sent during the pause, and the lesson learned before anything is sent
+    // again paces the calls that wait. (Without learning, the latest is kept: nothing else
+    // would pace them.)
+    this.pausedUntil = alreadyPaused ? Math.min(this.pausedUntil, roomAt) : roomAt;
     if (!alreadyPaused) {
       this.pending = { refusedAt: now, roomAt, measure, requested, ceiling };
     } else if (this.pending !== undefined && roomAt < this.pending.roomAt) {
@@ -429,11 +445,28 @@ export class QuotaLimiter {
   }
 
   /**
-   * The server accepted `ticket`: its texts count from now on, an upper bound of when the server
-   * counted them (so a window on this side never ends before the server's does).
+   * The server accepted `ticket`: its texts count from its answer time, an upper bound of when
+   * the server counted them (so a window on this side never ends before the server's does) -
+   * but no later than its send time plus the latency of the call the learned window was
+   * measured from.
+   *
+   * Why the cap: the learned window is "room time - that call's answer time", so it already
+   * takes off that call's latency after the server counted it. A call answered later than that
+   * (its answer queued behind others, a busy process reading it) was counted no later than
+   * usual; counting it from its late answer would push its next send later by the delay, and
+   * every window after that too (each call's place in the window drifts later, one window's
+   * delay on top of the last's: with 1 s windows that cost 5-8% of the ceiling). Capped, each
+   * place keeps its period. A call that reached the server late and was counted late may then
+   * be sent again a little early: the server refuses it with the exact wait, and the window is
+   * measured again.
    */
   onSuccess(ticket: QuotaTicket): void {
-    ticket.time = Math.max(ticket.time, this.clock.now());
+    const now = this.clock.now();
+    const capped =
+      this.referenceLatency === undefined
+        ? now
+        : Math.min(now, ticket.sentAt + this.referenceLatency);
+    ticket.time = Math.max(ticket.time, capped);
     ticket.accepted = true;
     ticket.resolved = true;
     if (this.pending !== undefined) this.wakeSleepers();
@@ -508,6 +541,9 @@ export class QuotaLimiter {
       );
       windowGrew = previous !== undefined && observed > previous.windowMs;
       windowMs = Math.max(previous?.windowMs ?? 0, observed);
+      // The window is measured from this call's answer: its latency is the reference of the
+      // answer times kept from now on (see onSuccess).
+      if (observed >= windowMs) this.referenceLatency = oldest.time - oldest.sentAt;
     }
     let measured = 0;
     for (const entry of accepted) {
