@@ -153,6 +153,10 @@ export class QuotaLimiter {
    * undefined until a window is learned, and when the window was told.
    */
   private referenceLatency: number | undefined;
+  /** When the first call of all was answered (or refused, or failed). */
+  private firstAnswerAt: number | undefined;
+  /** Set once every call of the first wave has its answer. */
+  private firstWaveDone = false;
   /** Callers waiting for answers before a lesson: woken by each answer. */
   private readonly wakers = new Set<AbortController>();
   /** How many 429s this limiter has seen (for figures and tests). */
@@ -302,6 +306,10 @@ export class QuotaLimiter {
           }
           this.learn();
         }
+        if (this.inFirstWave()) {
+          await this.sleepUnlessAnswered(1000, signal);
+          continue;
+        }
         const granted = decide(now);
         if (typeof granted !== "number") {
           const ticket: QuotaTicket = {
@@ -319,6 +327,33 @@ export class QuotaLimiter {
     } finally {
       release();
     }
+  }
+
+  /**
+   * Whether a call must wait for the rest of the first wave: nothing is known of the quota yet
+   * (none told, none learned), and calls sent before the first answer still have none.
+   *
+   * Why: before the first answer nothing says whether there is a quota, so the first wave (the
+   * calls in flight at first, 32) goes out at once: one round trip with no quota for a typical
+   * batch, which a slower start would double. But without this hold, each of its first answers
+   * would send one or two more calls (the freed slot, slow start's growth) before the wave's
+   * 429s are read: 20 accepted answers made a first burst of 62 calls instead of 32. Held until
+   * the wave is in (its 429s come right after the accepted answers), the first burst is the
+   * first wave whatever the size of the work; with no quota, the calls after the first wave
+   * leave when its last answer is in rather than its first (once per limiter).
+   */
+  private inFirstWave(): boolean {
+    if (this.firstWaveDone || this.firstAnswerAt === undefined) return false;
+    if (
+      !this.adaptive ||
+      this.configured !== undefined ||
+      this.learned !== undefined ||
+      !this.unanswered(this.firstAnswerAt)
+    ) {
+      this.firstWaveDone = true;
+      return false;
+    }
+    return true;
   }
 
   /** Sleeps `ms`, or less when an answer comes. */
@@ -414,6 +449,7 @@ export class QuotaLimiter {
   ): void {
     this.rateLimitedCount++;
     if (ticket !== undefined) ticket.resolved = true;
+    this.firstAnswerAt ??= this.clock.now();
     this.wakeSleepers();
     const requested = ticket ? (measure === "texts" ? ticket.texts : ticket.tokens) : 0;
     if (ticket) {
@@ -469,7 +505,8 @@ export class QuotaLimiter {
     ticket.time = Math.max(ticket.time, capped);
     ticket.accepted = true;
     ticket.resolved = true;
-    if (this.pending !== undefined) this.wakeSleepers();
+    this.firstAnswerAt ??= now;
+    this.wakeSleepers();
   }
 
   /**
@@ -478,7 +515,8 @@ export class QuotaLimiter {
    */
   onFailed(ticket: QuotaTicket): void {
     ticket.resolved = true;
-    if (this.pending !== undefined) this.wakeSleepers();
+    this.firstAnswerAt ??= this.clock.now();
+    this.wakeSleepers();
   }
 
   /**
