@@ -148,11 +148,6 @@ export class QuotaLimiter {
   /** Set by a 429: learn from it once the pause is over (answers in flight have come back). */
   private pending: PendingLesson | undefined;
   private tail: Promise<void> = Promise.resolve();
-  /**
-   * The answer latency of the call a learned window was measured from (see {@link onSuccess}):
-   * undefined until a window is learned, and when the window was told.
-   */
-  private referenceLatency: number | undefined;
   /** When the first call of all was answered (or refused, or failed). */
   private firstAnswerAt: number | undefined;
   /** Set once every call of the first wave has its answer. */
@@ -481,28 +476,17 @@ export class QuotaLimiter {
   }
 
   /**
-   * The server accepted `ticket`: its texts count from its answer time, an upper bound of when
-   * the server counted them (so a window on this side never ends before the server's does) -
-   * but no later than its send time plus the latency of the call the learned window was
-   * measured from.
+   * The server accepted `ticket`: its texts count from now on, an upper bound of when the server
+   * counted them (so a window on this side never ends before the server's does).
    *
-   * Why the cap: the learned window is "room time - that call's answer time", so it already
-   * takes off that call's latency after the server counted it. A call answered later than that
-   * (its answer queued behind others, a busy process reading it) was counted no later than
-   * usual; counting it from its late answer would push its next send later by the delay, and
-   * every window after that too (each call's place in the window drifts later, one window's
-   * delay on top of the last's: with 1 s windows that cost 5-8% of the ceiling). Capped, each
-   * place keeps its period. A call that reached the server late and was counted late may then
-   * be sent again a little early: the server refuses it with the exact wait, and the window is
-   * measured again.
+   * (Counting from the send time plus a reference latency instead, so that a late answer does
+   * not push its call's place in the window later, was tried: on a loaded machine a call that
+   * reached the server late was then sent again early, and the window grew with each such 429,
+   * 1 s windows went from 0.98 s to 1.05-1.15 s and the runs were slower.)
    */
   onSuccess(ticket: QuotaTicket): void {
     const now = this.clock.now();
-    const capped =
-      this.referenceLatency === undefined
-        ? now
-        : Math.min(now, ticket.sentAt + this.referenceLatency);
-    ticket.time = Math.max(ticket.time, capped);
+    ticket.time = Math.max(ticket.time, now);
     ticket.accepted = true;
     ticket.resolved = true;
     this.firstAnswerAt ??= now;
@@ -579,9 +563,6 @@ export class QuotaLimiter {
       );
       windowGrew = previous !== undefined && observed > previous.windowMs;
       windowMs = Math.max(previous?.windowMs ?? 0, observed);
-      // The window is measured from this call's answer: its latency is the reference of the
-      // answer times kept from now on (see onSuccess).
-      if (observed >= windowMs) this.referenceLatency = oldest.time - oldest.sentAt;
     }
     let measured = 0;
     for (const entry of accepted) {
