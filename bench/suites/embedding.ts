@@ -12,6 +12,7 @@
  * Every vector is checked against the server's deterministic one (cosine >= 0.999).
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { loadavg } from "node:os";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { createGoogleGenerativeAI } from "@ai-sdk/google";
@@ -214,6 +215,8 @@ interface Row {
   rejections: number;
   /** The quota window, for 429s per window. */
   windowMs: number | undefined;
+  /** The machine's 1-minute load average when the run ended (figures are noisy under load). */
+  load: number;
   note: string;
 }
 
@@ -292,6 +295,7 @@ async function runTool(settings: Scenario, tool: string): Promise<Row> {
     ...check(texts, vectors, settings.dimension),
     rejections,
     windowMs: settings.server.quota?.windowMs,
+    load: loadavg()[0] ?? 0,
     note: [toolNote, note].filter(Boolean).join("; "),
   };
 }
@@ -318,6 +322,7 @@ function printRows(rows: Row[]): void {
       "429s/window",
       "lost",
       "wrong",
+      "load",
       "note",
     ].join(" | "),
   );
@@ -346,6 +351,7 @@ function printRows(rows: Row[]): void {
         windows === undefined ? "" : (row.rejections / windows).toFixed(1),
         row.lost,
         row.wrong,
+        row.load.toFixed(1),
         row.note,
       ].join(" | "),
     );
@@ -400,8 +406,13 @@ async function cpu(): Promise<void> {
   for (let round = 0; round < 10; round++) {
     for (const variant of variants) variant();
   }
+  // A full collection before each sample (the run has --expose-gc): otherwise the garbage of
+  // one variant (3.8 MB of parsed JSON, 1.2 MB of vectors) is collected during the next one and
+  // charged to it, which swung the ratios between 0.83 and 1.24 from run to run.
+  const collect = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
   for (let round = 0; round < 100; round++) {
     variants.forEach((variant, index) => {
+      collect();
       const started = performance.now();
       variant();
       samples[index]!.push(performance.now() - started);
@@ -516,7 +527,12 @@ export default async function (): Promise<void> {
   if (parts.includes("quota")) {
     // The first `ceiling` texts may go at once, then `ceiling` per window: the strict minimum
     // (the ideal) is (count - ceiling) / ceiling windows. gembed is told none of it.
-    for (const quota of QUOTAS) {
+    // GEMBED_BENCH_WINDOWS=1,2 runs only the windows of 1 s and 2 s (the bench's choice of
+    // cases; gembed is still told nothing).
+    const windows = process.env.GEMBED_BENCH_WINDOWS?.split(",").map(Number);
+    for (const quota of QUOTAS.filter(
+      (candidate) => windows === undefined || windows.includes(candidate.windowMs / 1000),
+    )) {
       rows.push(
         ...(await scenario({
           name: `quota ${quota.ceiling} texts / ${quota.windowMs / 1000} s`,

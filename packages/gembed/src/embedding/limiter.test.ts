@@ -125,6 +125,24 @@ describe("QuotaLimiter", () => {
     expect(limiter.learnedLimits?.windowMs).toBe(1000);
   });
 
+  it("ends the pause of a burst at the earliest room time its refusals name", () => {
+    const clock = new VirtualClock();
+    const limiter = new QuotaLimiter({}, clock);
+    const roomAt = clock.now() + 1000;
+    // A burst's refusals, read late by this busy process: each says "come back in" the time
+    // left until roomAt as the server saw it, so the later ones read name a later time.
+    const refusals = [60, 10, 40];
+    for (const late of refusals) {
+      limiter.onRateLimited(roomAt - clock.now() + late);
+      clock.advance(5);
+    }
+    expect(limiter.resumeAt).toBe(roomAt + 10);
+    // Not adaptive, nothing paces the calls after the pause: the latest is kept.
+    const fixed = new QuotaLimiter({ adaptive: false }, clock);
+    for (const late of refusals) fixed.onRateLimited(roomAt - clock.now() + late);
+    expect(fixed.resumeAt).toBe(roomAt + 60);
+  });
+
   it("does not learn when not adaptive, but still waits", async () => {
     const clock = new VirtualClock();
     const limiter = new QuotaLimiter(false, clock);

@@ -148,6 +148,10 @@ export class QuotaLimiter {
   /** Set by a 429: learn from it once the pause is over (answers in flight have come back). */
   private pending: PendingLesson | undefined;
   private tail: Promise<void> = Promise.resolve();
+  /** When the first call of all was answered (or refused, or failed). */
+  private firstAnswerAt: number | undefined;
+  /** Set once every call of the first wave has its answer. */
+  private firstWaveDone = false;
   /** Callers waiting for answers before a lesson: woken by each answer. */
   private readonly wakers = new Set<AbortController>();
   /** How many 429s this limiter has seen (for figures and tests). */
@@ -283,7 +287,9 @@ export class QuotaLimiter {
         const now = this.clock.now();
         if (now < this.pausedUntil) {
           onWait?.({ resumeAt: this.pausedUntil, reason: "rate-limited" });
-          await this.clock.sleep(this.pausedUntil - now, signal);
+          // Woken by each answer and refusal: a later refusal of the same burst may bring the
+          // end of the pause forward (see onRateLimited).
+          await this.sleepUnlessAnswered(this.pausedUntil - now, signal);
           continue;
         }
         if (this.pending !== undefined) {
@@ -294,6 +300,10 @@ export class QuotaLimiter {
             continue;
           }
           this.learn();
+        }
+        if (this.inFirstWave()) {
+          await this.sleepUnlessAnswered(1000, signal);
+          continue;
         }
         const granted = decide(now);
         if (typeof granted !== "number") {
@@ -312,6 +322,33 @@ export class QuotaLimiter {
     } finally {
       release();
     }
+  }
+
+  /**
+   * Whether a call must wait for the rest of the first wave: nothing is known of the quota yet
+   * (none told, none learned), and calls sent before the first answer still have none.
+   *
+   * Why: before the first answer nothing says whether there is a quota, so the first wave (the
+   * calls in flight at first, 32) goes out at once: one round trip with no quota for a typical
+   * batch, which a slower start would double. But without this hold, each of its first answers
+   * would send one or two more calls (the freed slot, slow start's growth) before the wave's
+   * 429s are read: 20 accepted answers made a first burst of 62 calls instead of 32. Held until
+   * the wave is in (its 429s come right after the accepted answers), the first burst is the
+   * first wave whatever the size of the work; with no quota, the calls after the first wave
+   * leave when its last answer is in rather than its first (once per limiter).
+   */
+  private inFirstWave(): boolean {
+    if (this.firstWaveDone || this.firstAnswerAt === undefined) return false;
+    if (
+      !this.adaptive ||
+      this.configured !== undefined ||
+      this.learned !== undefined ||
+      !this.unanswered(this.firstAnswerAt)
+    ) {
+      this.firstWaveDone = true;
+      return false;
+    }
+    return true;
   }
 
   /** Sleeps `ms`, or less when an answer comes. */
@@ -407,6 +444,7 @@ export class QuotaLimiter {
   ): void {
     this.rateLimitedCount++;
     if (ticket !== undefined) ticket.resolved = true;
+    this.firstAnswerAt ??= this.clock.now();
     this.wakeSleepers();
     const requested = ticket ? (measure === "texts" ? ticket.texts : ticket.tokens) : 0;
     if (ticket) {
@@ -416,8 +454,17 @@ export class QuotaLimiter {
     const now = this.clock.now();
     const alreadyPaused = now < this.pausedUntil;
     const roomAt = now + Math.max(0, delayMs);
-    this.pausedUntil = Math.max(this.pausedUntil, roomAt);
-    if (!this.adaptive) return;
+    if (!this.adaptive) {
+      this.pausedUntil = Math.max(this.pausedUntil, roomAt);
+      return;
+    }
+    // The refusals of one burst (calls sent before the pause) name the same room time, each
+    // late by how long this process took to read it (busy with the burst's answers): every one
+    // is at or after the server's room time, and the earliest is the truest, so the pause ends
+    // then. Nothing is sent during the pause, and the lesson learned before anything is sent
+    // again paces the calls that wait. (Without learning, the latest is kept: nothing else
+    // would pace them.)
+    this.pausedUntil = alreadyPaused ? Math.min(this.pausedUntil, roomAt) : roomAt;
     if (!alreadyPaused) {
       this.pending = { refusedAt: now, roomAt, measure, requested, ceiling };
     } else if (this.pending !== undefined && roomAt < this.pending.roomAt) {
@@ -431,12 +478,19 @@ export class QuotaLimiter {
   /**
    * The server accepted `ticket`: its texts count from now on, an upper bound of when the server
    * counted them (so a window on this side never ends before the server's does).
+   *
+   * (Counting from the send time plus a reference latency instead, so that a late answer does
+   * not push its call's place in the window later, was tried: on a loaded machine a call that
+   * reached the server late was then sent again early, and the window grew with each such 429,
+   * 1 s windows went from 0.98 s to 1.05-1.15 s and the runs were slower.)
    */
   onSuccess(ticket: QuotaTicket): void {
-    ticket.time = Math.max(ticket.time, this.clock.now());
+    const now = this.clock.now();
+    ticket.time = Math.max(ticket.time, now);
     ticket.accepted = true;
     ticket.resolved = true;
-    if (this.pending !== undefined) this.wakeSleepers();
+    this.firstAnswerAt ??= now;
+    this.wakeSleepers();
   }
 
   /**
@@ -445,7 +499,8 @@ export class QuotaLimiter {
    */
   onFailed(ticket: QuotaTicket): void {
     ticket.resolved = true;
-    if (this.pending !== undefined) this.wakeSleepers();
+    this.firstAnswerAt ??= this.clock.now();
+    this.wakeSleepers();
   }
 
   /**

@@ -9,7 +9,11 @@ import { localEmbedding, type RunningServer, startServer } from "@gembed/server"
 import { afterEach, describe, expect, it } from "vitest";
 import { GeminiClient } from "../client/gemini-client.js";
 import { EmbeddingIncompleteError, RateLimitError } from "../errors.js";
-import { type EmbeddingProgress, GeminiEmbeddingFunction } from "./gemini-embedding-function.js";
+import {
+  type EmbeddingProgress,
+  GeminiEmbeddingFunction,
+  INITIAL_CONCURRENCY,
+} from "./gemini-embedding-function.js";
 
 let server: RunningServer | undefined;
 
@@ -67,6 +71,40 @@ describe("adaptive limits with gembed's defaults", () => {
       expect(ef.concurrencyLimiter.limit).toBeLessThan(32);
     });
   }
+
+  it("holds every call not yet sent once the first 429 is in: the first burst is the first wave", async () => {
+    server = await startServer({
+      quota: { textsPerMinute: 2000, windowMs: 1000 },
+      logLevel: "silent",
+    });
+    let sent = 0;
+    let sentBeforeFirstRefusal: number | undefined;
+    const client = new GeminiClient({
+      apiKey: "test-key",
+      baseUrl: server.url,
+      fetch: async (input, init) => {
+        sent++;
+        const response = await fetch(input, init);
+        if (response.status === 429) sentBeforeFirstRefusal ??= sent;
+        return response;
+      },
+    });
+    const ef = new GeminiEmbeddingFunction({ client, config: { outputDimensionality: 128 } });
+    // 70 calls of 100: 20 fit the first window, and 38 are not yet sent when the 429s come.
+    const texts = Array.from({ length: 7000 }, (_, index) => `burst ${index}`);
+    const vectors = await ef.encodeDocuments(texts);
+    expect(server.stats().texts).toBe(7000);
+    expect(cosineToServer(vectors[6999], texts[6999] as string)).toBeGreaterThan(0.999);
+    // The first burst is the first wave: no call leaves on the wave's first answers (a freed
+    // slot, slow start's growth) before its 429s are read (62 calls went before that hold).
+    expect(sentBeforeFirstRefusal).toBeLessThanOrEqual(INITIAL_CONCURRENCY);
+    // The refusals are those of the first wave (less the 20 calls accepted) and a few more
+    // while the window is measured again, not one for each of the 38 calls still waiting
+    // (held by the pause, then paced by what the 429 taught).
+    expect(server.stats().quotaRejections).toBeLessThanOrEqual(
+      (sentBeforeFirstRefusal ?? 0) - 20 + 6,
+    );
+  });
 
   it("tells onProgress of each quota wait, with when it resumes", async () => {
     server = await startServer({
