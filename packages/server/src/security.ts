@@ -180,8 +180,8 @@ export function installGuards(
       throw new ServerApiError(503, "The server is shutting down.", undefined, "UNAVAILABLE");
     }
     // The key is checked on the route the router chose (it decodes `%76` and reads an
-    // absolute-form target), never on the raw URL: every route but /health and /metrics, and
-    // unknown paths too.
+    // absolute-form target), never on the raw URL: every route, /health and /metrics included
+    // (the counters tell what is served, to whom, and how much), and unknown paths too.
     const route = request.routeOptions.url;
     // The URL of an upload session is its credential, as at Google: google-genai (Python)
     // sends the chunks of `files.upload` to it without the API key. It was handed out only to a
@@ -189,12 +189,7 @@ export function installGuards(
     const uploadSession =
       route === "/upload/v1beta/files" &&
       typeof (request.query as Record<string, unknown>).upload_id === "string";
-    if (
-      options.apiKeys !== undefined &&
-      !uploadSession &&
-      route !== "/health" &&
-      route !== "/metrics"
-    ) {
+    if (options.apiKeys !== undefined && !uploadSession) {
       const header = request.headers["x-goog-api-key"];
       const query = (request.query as Record<string, unknown>).key;
       const key = typeof header === "string" ? header : typeof query === "string" ? query : "";
