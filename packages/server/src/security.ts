@@ -220,11 +220,8 @@ export function installGuards(
 
   app.setErrorHandler(async (error, request, reply) => {
     const answer = toApiError(error, request, context.dataRoot, options.apiKeys);
-    if (
-      answer.httpStatus >= 500 &&
-      answer.httpStatus !== 503 &&
-      !(error instanceof ServerApiError)
-    ) {
+    // A fault of the server's own (a full data folder too): the operator must see it in the log.
+    if (answer.httpStatus >= 500 && !(error instanceof ServerApiError)) {
       request.log.error({ err: error }, "unexpected error");
     }
     reply.code(answer.httpStatus).type("application/json");
@@ -283,7 +280,7 @@ export function clientErrorAnswer(this: FastifyInstance, error: Error, socket: S
 }
 
 /** File system error codes that say the data folder cannot be written. */
-const UNWRITABLE_CODES = new Set(["EACCES", "EPERM", "EROFS", "ENOSPC", "EDQUOT"]);
+const UNWRITABLE_CODES = new Set(["EACCES", "EPERM", "EROFS"]);
 
 function payloadTooLarge(limit: number): ServerApiError {
   return invalidArgument(`Request payload size exceeds the limit: ${limit} bytes.`);
@@ -298,6 +295,19 @@ function toApiError(
   if (error instanceof ServerApiError) return error;
   const code = (error as { code?: string }).code;
   const statusCode = (error as { statusCode?: number }).statusCode;
+  if (code === "ENOSPC" || code === "EDQUOT") {
+    // 503 UNAVAILABLE, as Google answers a failure on its side that a later retry can get past:
+    // nothing was stored (writes are atomic, a half-written upload chunk is taken back), so a
+    // retry is safe, even of a batch creation. Not 429 RESOURCE_EXHAUSTED (which the canonical
+    // codes allow for a full file system): over HTTP every client reads 429 as the caller's quota
+    // and slows down for the wrong reason. Not 500: the fault is known and named.
+    return new ServerApiError(
+      503,
+      `The local server's data folder ${dataRoot} is full (${code}): nothing was stored. Free space there (or restart with another --data-dir), then retry.`,
+      undefined,
+      "UNAVAILABLE",
+    );
+  }
   if (code !== undefined && UNWRITABLE_CODES.has(code)) {
     return new ServerApiError(
       500,
