@@ -135,7 +135,9 @@ describe.runIf(canMount())("a full data folder", () => {
     expect(refused.status).toBe(503);
     expect(refused.json.error.status).toBe("UNAVAILABLE");
     expect(refused.json.error.message).toMatch(/is full \((ENOSPC|EDQUOT)\): nothing was stored/);
-    const listed = await fetch(`${server.url}/v1beta/batches`).then((answer) => answer.json());
+    const listed: Json = await fetch(`${server.url}/v1beta/batches`).then((answer) =>
+      answer.json(),
+    );
     // An empty list is `{}`, as Google answers it.
     expect(listed).toEqual({});
     expect((await stat(path.join(mountPoint, "data", "batches"))).isDirectory()).toBe(true);
@@ -143,7 +145,7 @@ describe.runIf(canMount())("a full data folder", () => {
     await rm(filler());
     const created = await create();
     expect(created.status).toBe(200);
-    const after = await fetch(`${server.url}/v1beta/batches`).then((answer) => answer.json());
+    const after: Json = await fetch(`${server.url}/v1beta/batches`).then((answer) => answer.json());
     expect(after.operations).toHaveLength(1);
   });
 });
