@@ -101,12 +101,11 @@ describe("gembed help <command> <sub-command>", () => {
 });
 
 /**
- * A stand-in for what the local server cannot stage: an answer to the creation of a job that
- * arrives late. Every request is forwarded to the real server; the answer of
- * `asyncBatchEmbedContent` (the job already created there) is held until `release()`.
+ * A stand-in for what the local server cannot stage: an answer that arrives late. Every request
+ * is forwarded to the real server; the answer to the first request whose URL holds `held` (by
+ * default the creation of a job, already created there) is held until `release()`.
  */
-async function slowCreationProxy(target: string) {
-  let held: (() => void) | undefined;
+async function slowAnswerProxy(target: string, heldPath = ":asyncBatchEmbedContent") {
   let heldSeen: () => void = () => {};
   const holding = new Promise<void>((resolve) => {
     heldSeen = resolve;
@@ -130,12 +129,17 @@ async function slowCreationProxy(target: string) {
       ...(parts.length > 0 ? { body: Buffer.concat(parts) } : {}),
     });
     const body = Buffer.from(await answer.arrayBuffer());
-    if ((request.url ?? "").includes(":asyncBatchEmbedContent")) {
-      held = heldSeen;
-      held();
+    if ((request.url ?? "").includes(heldPath)) {
+      heldSeen();
       await released;
     }
-    response.writeHead(answer.status, { "content-type": "application/json" });
+    const answerHeaders: Record<string, string> = {};
+    answer.headers.forEach((value, name) => {
+      if (!["content-length", "content-encoding", "connection"].includes(name)) {
+        answerHeaders[name] = value;
+      }
+    });
+    response.writeHead(answer.status, answerHeaders);
     response.end(body);
   });
   await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
@@ -150,7 +154,7 @@ async function slowCreationProxy(target: string) {
 describe("Ctrl-C during gembed batch submit", { timeout: 60_000 }, () => {
   it("once the job is being created: waits for it, prints its name, says how to cancel it, exit 130", async () => {
     await writeFile(path.join(folder, "in.txt"), "first text\nsecond text\n");
-    const proxy = await slowCreationProxy(server.url);
+    const proxy = await slowAnswerProxy(server.url);
     try {
       const run = spawnCli(["batch", "submit", "in.txt", "--base-url", proxy.url], {
         cwd: folder,
@@ -178,6 +182,30 @@ describe("Ctrl-C during gembed batch submit", { timeout: 60_000 }, () => {
       // The printed name is the job the server holds.
       const job = await fetch(`${server.url}/v1beta/${name}`).then((answer) => answer.json());
       expect((job as { name: string }).name).toBe(name);
+    } finally {
+      proxy.release();
+      await proxy.close();
+    }
+  });
+  it("during the input file's upload: stops it, no job is created, exit 130", async () => {
+    await writeFile(path.join(folder, "in.txt"), "first text\nsecond text\n");
+    const jobsBefore = await fetch(`${server.url}/v1beta/batches`).then((answer) => answer.text());
+    const createdBefore = server.stats().byEndpoint.asyncBatchEmbedContent ?? 0;
+    const proxy = await slowAnswerProxy(server.url, "/upload/v1beta/files");
+    try {
+      const run = spawnCli(
+        ["batch", "submit", "in.txt", "--input-mode", "file", "--base-url", proxy.url],
+        { cwd: folder, env },
+      );
+      await proxy.holding;
+      run.child.kill("SIGINT");
+      const result = await run.done;
+      expect(result.code).toBe(130);
+      expect(result.stdout).toBe("");
+      expect(result.stderr).toContain("interrupted: no job was created");
+      expect(server.stats().byEndpoint.asyncBatchEmbedContent ?? 0).toBe(createdBefore);
+      const jobsAfter = await fetch(`${server.url}/v1beta/batches`).then((answer) => answer.text());
+      expect(jobsAfter).toBe(jobsBefore);
     } finally {
       proxy.release();
       await proxy.close();
