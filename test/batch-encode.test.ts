@@ -568,6 +568,9 @@ console.log("finished");
     expect(first).toBeInstanceOf(BatchDeadlineError);
     const jobName = (first as BatchDeadlineError).jobName;
     expect((first as Error).message).toContain(jobName);
+    // The message says the short state (as the CLI prints it); the field keeps the API's name.
+    expect((first as Error).message).toMatch(/is still (PENDING|RUNNING) after the deadline/);
+    expect((first as BatchDeadlineError).state).toMatch(/^BATCH_STATE_(PENDING|RUNNING)$/);
     expect((await store.load())?.jobs[0]?.name).toBe(jobName);
 
     const changed = [...docs];

@@ -1,4 +1,4 @@
-import { GeminiClient, MissingApiKeyError } from "gembed";
+import { GeminiClient, InvalidOptionError, MissingApiKeyError } from "gembed";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type ScriptedServer, startScriptedServer } from "./support/scripted-server.js";
 
@@ -359,7 +359,7 @@ describe("options", () => {
     );
     await expect(client.batches.get("")).rejects.toThrow(RangeError);
     await expect(client.batches.get(7 as unknown as string)).rejects.toThrow(TypeError);
-    await expect(client.files.get("files/a/b")).rejects.toThrow(RangeError);
+    await expect(client.files.get("files/a/b")).rejects.toThrow(InvalidOptionError);
     await expect(client.models.list({ pageSize: 0 })).rejects.toThrow(RangeError);
     await expect(
       client.batches.updateEmbedContentBatch("batches/x", { priority: "1" }, ""),

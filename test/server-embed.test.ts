@@ -274,7 +274,8 @@ describe("validation errors, with the real bodies", () => {
     expect(byHeader.status).toBe(200);
     const byQuery = await call(server, `${EMBED}?key=good-key`, { content: content("x") });
     expect(byQuery.status).toBe(200);
-    expect((await call(server, "/health")).status).toBe(200);
+    expect((await call(server, "/health")).status).toBe(400);
+    expect((await call(server, "/health?key=good-key")).status).toBe(200);
   });
 
   it("answers unknown paths and unsafe names with a google.rpc.Status 404", async () => {

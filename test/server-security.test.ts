@@ -105,14 +105,24 @@ describe("the key check", () => {
     expect(downloaded?.body).toBe("the secret contents\n");
   });
 
-  it("leaves /health and /metrics open, and refuses unknown paths without the key", async () => {
+  it("checks the key on /health and /metrics too (header or ?key=), and on unknown paths", async () => {
     const server = await start({ apiKeys: [KEY] });
-    expect((await rawExchange(server.url, "GET", "/health"))?.status).toBe(200);
-    expect((await rawExchange(server.url, "GET", "/%68ealth"))?.status).toBe(200);
-    expect((await rawExchange(server.url, "GET", "/metrics"))?.status).toBe(200);
-    const unknown = await rawExchange(server.url, "GET", "/v1beta/nothing");
-    expect(unknown?.status).toBe(400);
-    expect(statusOf(unknown).details[0].reason).toBe("API_KEY_INVALID");
+    for (const target of ["/health", "/%68ealth", "/metrics", "/%6detrics", "/v1beta/nothing"]) {
+      const refused = await rawExchange(server.url, "GET", target);
+      expect(refused?.status, target).toBe(400);
+      expect(statusOf(refused).details[0].reason, target).toBe("API_KEY_INVALID");
+      const wrong = await rawExchange(server.url, "GET", `${target}?key=not-the-key`);
+      expect(wrong?.status, target).toBe(400);
+    }
+    const health = await rawExchange(server.url, "GET", "/health", { "x-goog-api-key": KEY });
+    expect(health?.status).toBe(200);
+    expect(JSON.parse(health?.body ?? "")).toEqual({ status: "ok" });
+    const metrics = await rawExchange(server.url, "GET", `/metrics?key=${KEY}`);
+    expect(metrics?.status).toBe(200);
+    expect(metrics?.body).toContain("gembed_server_requests_total");
+    // The refused requests above are counted, under their endpoint (4: with and without a wrong
+    // key, plain and percent-encoded).
+    expect(metrics?.body).toMatch(/gembed_server_requests_total\{endpoint="health",code="400"\} 4/);
   });
 });
 

@@ -137,7 +137,10 @@ const tools: Record<string, Tool> = {
 
 /** The 429s a server child answered, from its Prometheus `/metrics`. */
 async function quotaRejections(url: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+  // /metrics needs the key like every other route.
+  const text = await (
+    await fetch(`${url}/metrics`, { headers: { "x-goog-api-key": API_KEY } })
+  ).text();
   let total = 0;
   for (const line of text.split("\n")) {
     if (line.startsWith("gembed_server_quota_rejections_total")) {

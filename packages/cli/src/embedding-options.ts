@@ -7,7 +7,12 @@
  */
 
 import { type Command, InvalidArgumentError } from "commander";
-import { GeminiEmbeddingFunction, type InputTooLongInfo, MissingApiKeyError } from "gembed";
+import {
+  GeminiEmbeddingFunction,
+  type InputTooLongInfo,
+  InvalidOptionError,
+  MissingApiKeyError,
+} from "gembed";
 import { UsageError } from "./errors.js";
 import { showWait } from "./progress.js";
 
@@ -146,16 +151,45 @@ export function embeddingFunctionFrom(
   const apiKey = extra.apiKey;
   if (apiKey === undefined) checkLocalServerKey(baseUrl);
   else checkBaseUrlEnvironment(baseUrl);
-  return new GeminiEmbeddingFunction({
-    modelName: options.model,
-    config: { outputDimensionality: options.dim },
-    baseUrl,
-    apiKey,
-    concurrency: options.concurrency,
-    onInputTooLong: tooLongWarning(options.model),
-    // A wait for quota or a retry shows at once (on the progress bar when one is drawn).
-    onWait: (wait) => showWait(wait),
-  });
+  return withFlagNames(
+    () =>
+      new GeminiEmbeddingFunction({
+        modelName: options.model,
+        config: { outputDimensionality: options.dim },
+        baseUrl,
+        apiKey,
+        concurrency: options.concurrency,
+        onInputTooLong: tooLongWarning(options.model),
+        // A wait for quota or a retry shows at once (on the progress bar when one is drawn).
+        onWait: (wait) => showWait(wait),
+      }),
+  );
+}
+
+/** The library's option names and the flags that set them. */
+const FLAG_OF_OPTION: Readonly<Record<string, string>> = {
+  "config.outputDimensionality": "--dim",
+  modelName: "--model",
+  model: "--model",
+};
+
+/**
+ * Runs `build` (a `GeminiEmbeddingFunction` made from flags); an {@link InvalidOptionError} of an
+ * option a flag set becomes a {@link UsageError} naming the flag: `--dim must be an integer from
+ * 128 to 3072, got 5`, not the library's `config.outputDimensionality must be …`.
+ */
+export function withFlagNames<T>(build: () => T): T {
+  try {
+    return build();
+  } catch (error) {
+    const flag = error instanceof InvalidOptionError ? FLAG_OF_OPTION[error.option] : undefined;
+    if (flag === undefined) throw error;
+    const option = (error as InvalidOptionError).option;
+    const message = (error as Error).message.split(option).join(flag);
+    throw new UsageError(message.includes(flag) ? message : `${flag}: ${message}`, {
+      cause: error,
+    });
+  }
 }
 
 /**

@@ -46,7 +46,7 @@ export async function runCli(program: Command, argv: string[]): Promise<void> {
   // Once per process, however many runs (the tests run the program many times in one process).
   process.stdout.off("error", exitOnClosedPipe).on("error", exitOnClosedPipe);
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(helpAsFlag(program, argv));
   } catch (error) {
     if (error instanceof CommanderError) {
       process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
@@ -70,6 +70,29 @@ export async function runCli(program: Command, argv: string[]): Promise<void> {
     if (debug && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
     process.exitCode = exitCodeOf(decisive);
   }
+}
+
+/**
+ * `gembed help batch submit` as `gembed batch submit --help`: commander's own help command reads
+ * only its first word, so it showed `batch`'s help. The words after `help` that name a command
+ * (then a sub-command of it, and so on) are kept; the program's own options before `help`
+ * (`--debug`) take no value, so the first word that is not an option is the command.
+ */
+function helpAsFlag(program: Command, argv: string[]): string[] {
+  const start = argv.findIndex((word, index) => index >= 2 && !word.startsWith("-"));
+  if (start < 0 || argv[start] !== "help") return argv;
+  const words: string[] = [];
+  let command: Command | undefined = program;
+  for (const word of argv.slice(start + 1)) {
+    const child: Command | undefined = command?.commands.find(
+      (candidate) => candidate.name() === word || candidate.aliases().includes(word),
+    );
+    if (child === undefined) break;
+    words.push(word);
+    command = child;
+  }
+  if (words.length < 2) return argv;
+  return [...argv.slice(0, start), ...words, "--help"];
 }
 
 /**

@@ -7,7 +7,7 @@
 
 import { createHash } from "node:crypto";
 import { createReadStream, type ReadStream } from "node:fs";
-import { appendFile, open, readdir, rename, stat } from "node:fs/promises";
+import { appendFile, open, readdir, rename, stat, truncate } from "node:fs/promises";
 import path from "node:path";
 import type { File } from "gembed";
 import { invalidArgument, notFound, rfc3339, ServerApiError } from "./status.js";
@@ -300,9 +300,19 @@ export class FileStore {
       if (total > MAX_FILE_BYTES) {
         throw invalidArgument(`A file can have at most ${MAX_FILE_BYTES} bytes (2 GiB).`);
       }
-      await appendFile(this.sessionDataPath(sessionId), chunk);
-      session.received += chunk.length;
-      await writeAtomic(this.sessionPath(sessionId), JSON.stringify(session));
+      try {
+        await appendFile(this.sessionDataPath(sessionId), chunk);
+        await writeAtomic(
+          this.sessionPath(sessionId),
+          JSON.stringify({ ...session, received: total }),
+        );
+      } catch (error) {
+        // A chunk half written (a full data folder) is taken back, so the session still holds
+        // exactly the bytes it says it received: the client resumes from there once there is room.
+        await truncate(this.sessionDataPath(sessionId), session.received).catch(() => undefined);
+        throw error;
+      }
+      session.received = total;
     }
     if (!commands.includes("finalize")) {
       if (!commands.includes("upload")) {

@@ -330,7 +330,15 @@ export class JobManager {
     if (typeof displayName === "string") record.displayName = displayName;
     if (inputFileName !== undefined) record.inputFileName = inputFileName;
     this.records.set(id, record);
-    await this.save(record);
+    try {
+      await this.save(record);
+    } catch (error) {
+      // Not saved (a full data folder): the job must not exist, or the client's retry of this
+      // refused creation would make a second one.
+      this.records.delete(id);
+      await removeFile(this.inputPath(id)).catch(() => undefined);
+      throw error;
+    }
     this.events.onCreated();
     this.schedule();
     return record;

@@ -180,8 +180,8 @@ export function installGuards(
       throw new ServerApiError(503, "The server is shutting down.", undefined, "UNAVAILABLE");
     }
     // The key is checked on the route the router chose (it decodes `%76` and reads an
-    // absolute-form target), never on the raw URL: every route but /health and /metrics, and
-    // unknown paths too.
+    // absolute-form target), never on the raw URL: every route, /health and /metrics included
+    // (the counters tell what is served, to whom, and how much), and unknown paths too.
     const route = request.routeOptions.url;
     // The URL of an upload session is its credential, as at Google: google-genai (Python)
     // sends the chunks of `files.upload` to it without the API key. It was handed out only to a
@@ -189,12 +189,7 @@ export function installGuards(
     const uploadSession =
       route === "/upload/v1beta/files" &&
       typeof (request.query as Record<string, unknown>).upload_id === "string";
-    if (
-      options.apiKeys !== undefined &&
-      !uploadSession &&
-      route !== "/health" &&
-      route !== "/metrics"
-    ) {
+    if (options.apiKeys !== undefined && !uploadSession) {
       const header = request.headers["x-goog-api-key"];
       const query = (request.query as Record<string, unknown>).key;
       const key = typeof header === "string" ? header : typeof query === "string" ? query : "";
@@ -225,11 +220,8 @@ export function installGuards(
 
   app.setErrorHandler(async (error, request, reply) => {
     const answer = toApiError(error, request, context.dataRoot, options.apiKeys);
-    if (
-      answer.httpStatus >= 500 &&
-      answer.httpStatus !== 503 &&
-      !(error instanceof ServerApiError)
-    ) {
+    // A fault of the server's own (a full data folder too): the operator must see it in the log.
+    if (answer.httpStatus >= 500 && !(error instanceof ServerApiError)) {
       request.log.error({ err: error }, "unexpected error");
     }
     reply.code(answer.httpStatus).type("application/json");
@@ -288,7 +280,7 @@ export function clientErrorAnswer(this: FastifyInstance, error: Error, socket: S
 }
 
 /** File system error codes that say the data folder cannot be written. */
-const UNWRITABLE_CODES = new Set(["EACCES", "EPERM", "EROFS", "ENOSPC", "EDQUOT"]);
+const UNWRITABLE_CODES = new Set(["EACCES", "EPERM", "EROFS"]);
 
 function payloadTooLarge(limit: number): ServerApiError {
   return invalidArgument(`Request payload size exceeds the limit: ${limit} bytes.`);
@@ -303,6 +295,19 @@ function toApiError(
   if (error instanceof ServerApiError) return error;
   const code = (error as { code?: string }).code;
   const statusCode = (error as { statusCode?: number }).statusCode;
+  if (code === "ENOSPC" || code === "EDQUOT") {
+    // 503 UNAVAILABLE, as Google answers a failure on its side that a later retry can get past:
+    // nothing was stored (writes are atomic, a half-written upload chunk is taken back), so a
+    // retry is safe, even of a batch creation. Not 429 RESOURCE_EXHAUSTED (which the canonical
+    // codes allow for a full file system): over HTTP every client reads 429 as the caller's quota
+    // and slows down for the wrong reason. Not 500: the fault is known and named.
+    return new ServerApiError(
+      503,
+      `The local server's data folder ${dataRoot} is full (${code}): nothing was stored. Free space there (or restart with another --data-dir), then retry.`,
+      undefined,
+      "UNAVAILABLE",
+    );
+  }
   if (code !== undefined && UNWRITABLE_CODES.has(code)) {
     return new ServerApiError(
       500,

@@ -7,7 +7,7 @@
 
 import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { writeFileAtomic } from "gembed/node";
 
@@ -126,7 +126,7 @@ export async function prepareDataFolder(root: string): Promise<DataFolders> {
   };
   for (const folder of [folders.batches, folders.files, folders.uploads]) {
     try {
-      await mkdir(folder, { recursive: true });
+      await makeFolder(folder);
       const probe = path.join(folder, `.write-probe-${process.pid}`);
       await writeFileAtomic(probe, "");
       await rm(probe, { force: true });
@@ -139,4 +139,45 @@ export async function prepareDataFolder(root: string): Promise<DataFolders> {
     }
   }
   return folders;
+}
+
+/**
+ * Creates a folder and its missing parents, one level at a time from the first that exists. Not
+ * `mkdir(..., { recursive: true })`: Node's recursive mkdir never returns under `/proc` (the
+ * kernel answers ENOENT for a parent that exists, and Node retries forever), so `--data-dir
+ * /proc/x` would hang the server's start. Here each level is one plain `mkdir`, so the work is
+ * bounded by the depth of the path and any refusal is an error.
+ */
+export async function makeFolder(folder: string): Promise<void> {
+  const missing: string[] = [];
+  let current = path.resolve(folder);
+  for (;;) {
+    const kind = await stat(current).then(
+      (info) => (info.isDirectory() ? "folder" : "other"),
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === "ENOENT") return "missing";
+        throw error;
+      },
+    );
+    if (kind === "folder") break;
+    if (kind === "other")
+      throw Object.assign(new Error(`${current} is not a folder`), { code: "ENOTDIR" });
+    missing.unshift(current);
+    const parent = path.dirname(current);
+    if (parent === current) break;
+    current = parent;
+  }
+  for (const level of missing) {
+    try {
+      await mkdir(level);
+    } catch (error) {
+      // Created meanwhile by another process: fine when it is a folder.
+      if (
+        (error as NodeJS.ErrnoException).code !== "EEXIST" ||
+        !(await stat(level)).isDirectory()
+      ) {
+        throw error;
+      }
+    }
+  }
 }

@@ -13,6 +13,7 @@ import { SourceError } from "@gembed/ingest";
 import cliProgress from "cli-progress";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import {
+  type BatchApiClient,
   BatchJob,
   type BatchProgress,
   GembedError,
@@ -29,6 +30,7 @@ import {
   checkLocalServerKey,
   interruptSignal,
   modelOption,
+  withFlagNames,
 } from "../embedding-options.js";
 import { InterruptedError, OutputWriteError, UsageError } from "../errors.js";
 import { checkOutputFile } from "../output-file.js";
@@ -225,6 +227,72 @@ function printJob(job: BatchJob, json: boolean | undefined): void {
   if (job.output?.responsesFile) lines.push(`  responses file: ${job.output.responsesFile}`);
   process.stdout.write(`${lines.join("\n")}\n`);
 }
+
+/**
+ * The client `batch submit` creates its job with, and what Ctrl-C (SIGINT, SIGTERM) does meanwhile:
+ * during the input file's upload it stops the upload (no job can exist yet); once the creation
+ * call is sent it is not cut, since the job may then exist on the server with its name known only
+ * to the answer: the command waits for the answer, prints the name and exits 130. A second Ctrl-C
+ * quits at once.
+ */
+function interruptibleSubmission(client: GeminiClient): {
+  client: BatchApiClient;
+  readonly interrupted: boolean;
+  readonly uploadedFile: string | undefined;
+  dispose(): void;
+} {
+  const upload = new AbortController();
+  let interrupted = false;
+  let creating = false;
+  let uploadedFile: string | undefined;
+  const onSignal = () => {
+    if (interrupted) process.exit(EXIT_INTERRUPTED);
+    interrupted = true;
+    process.stderr.write(
+      creating
+        ? "gembed: interrupted while the job is being created; waiting for its name (Ctrl-C again to quit at once, without it)\n"
+        : "gembed: interrupted, stopping before the job is created (Ctrl-C again to quit at once)\n",
+    );
+    if (!creating) upload.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const guarded: BatchApiClient = {
+    batches: client.batches,
+    files: {
+      ...client.files,
+      upload: async (source, params, options) => {
+        const file = await client.files.upload(source, params, {
+          ...options,
+          signal: upload.signal,
+        });
+        uploadedFile = file.name;
+        return file;
+      },
+    },
+    asyncBatchEmbedContent: (model, batch, options) => {
+      if (interrupted) return Promise.reject(upload.signal.reason);
+      creating = true;
+      return client.asyncBatchEmbedContent(model, batch, options);
+    },
+  };
+  return {
+    client: guarded,
+    get interrupted() {
+      return interrupted;
+    },
+    get uploadedFile() {
+      return uploadedFile;
+    },
+    dispose() {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
+}
+
+/** The exit code of a Ctrl-C (as `EXIT.interrupted` in run.ts). */
+const EXIT_INTERRUPTED = 130;
 
 /** A progress display on stderr: a bar on a terminal, a line per change otherwise. */
 function progressDisplay(json: boolean | undefined) {
@@ -463,11 +531,14 @@ Run "gembed batch <command> --help" for each command's options and examples.`,
       const taskType = taskOption(options);
       const rows = await readBatchInput(input);
       const client = clientFrom(options);
-      const embedder = new GeminiEmbeddingFunction({
-        client,
-        modelName: options.model,
-        config: options.dim !== undefined ? { outputDimensionality: options.dim } : {},
-      });
+      const embedder = withFlagNames(
+        () =>
+          new GeminiEmbeddingFunction({
+            client,
+            modelName: options.model,
+            config: options.dim !== undefined ? { outputDimensionality: options.dim } : {},
+          }),
+      );
       // The requests `gembed embed` sends, so a job's vectors equal the synchronous path's.
       const requests = rows.map((row) =>
         requestsOf(embedder).buildRequest(
@@ -479,16 +550,39 @@ Run "gembed batch <command> --help" for each command's options and examples.`,
       if (new Set(ids).size !== ids.length) {
         throw new InvalidInputError([{ index: 0, reason: "ids must be unique" }], input);
       }
-      const job = await BatchJob.create(client, {
-        model: options.model,
-        requests,
-        keys: ids,
-        mode: options.inputMode,
-        displayName: options.displayName,
-        priority: options.priority,
-      });
+      const submission = interruptibleSubmission(client);
+      let job: BatchJob;
+      try {
+        job = await BatchJob.create(submission.client, {
+          model: options.model,
+          requests,
+          keys: ids,
+          mode: options.inputMode,
+          displayName: options.displayName,
+          priority: options.priority,
+        });
+      } catch (error) {
+        if (!submission.interrupted) throw error;
+        // Stopped before the creation call: no job exists; an input file already uploaded is
+        // deleted (best effort), as nothing will read it.
+        const uploaded = submission.uploadedFile;
+        if (uploaded !== undefined) await client.files.delete(uploaded).catch(() => undefined);
+        throw new InterruptedError(
+          "interrupted: no job was created, nothing is billed; run the same command again to submit.",
+          { cause: error },
+        );
+      } finally {
+        submission.dispose();
+      }
+      // The job's name always reaches standard output, Ctrl-C or not: it is the only handle on a
+      // job that runs (and is billed) whatever happens here.
       if (options.json) printJob(job, true);
       else process.stdout.write(`${job.name}\n`);
+      if (submission.interrupted) {
+        throw new InterruptedError(
+          `interrupted: job ${job.name} was created and keeps running. \`gembed batch status ${job.name}\` shows it, \`gembed batch cancel ${job.name}\` stops it.`,
+        );
+      }
     },
   );
 

@@ -442,7 +442,7 @@ export class BatchJob {
       });
     const deadlineError = () =>
       new BatchDeadlineError(
-        `Batch job ${this.name} is still ${this.state} after the deadline; it keeps running (resume or cancel it)`,
+        `Batch job ${this.name} is still ${shortState(this.state)} after the deadline; it keeps running (resume or cancel it)`,
         this.name,
         this.state,
         "deadline",
@@ -501,7 +501,7 @@ export class BatchJob {
       const reason = FAILURE_REASON[state as keyof typeof FAILURE_REASON];
       const detail = this.#operation.error?.message ? `: ${this.#operation.error.message}` : "";
       throw new BatchJobError(
-        `Batch job ${this.name} ended ${state}${detail}`,
+        `Batch job ${this.name} ended ${shortState(state)}${detail}`,
         this.name,
         state,
         reason,
@@ -536,10 +536,18 @@ export class BatchJob {
     }
     this.throwIfFailed();
     throw new BatchJobError(
-      `Batch job ${this.name} is ${this.state} and has no output yet`,
+      `Batch job ${this.name} is ${shortState(this.state)} and has no output yet`,
       this.name,
       this.state,
       "failed",
     );
   }
+}
+
+/**
+ * A state as messages show it: `CANCELLED`, not `BATCH_STATE_CANCELLED`, as the CLI prints
+ * states everywhere (the error's `state` field keeps the API's name).
+ */
+function shortState(state: string): string {
+  return state.replace(/^BATCH_STATE_/, "");
 }

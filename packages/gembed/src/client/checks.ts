@@ -5,7 +5,7 @@
  * @module
  */
 
-import { InvalidResponseError } from "../errors.js";
+import { InvalidOptionError, InvalidResponseError } from "../errors.js";
 import { checkNumber } from "../util/checks.js";
 import { isObject } from "../util/objects.js";
 import type { RequestOptions } from "./http.js";
@@ -45,14 +45,47 @@ export function requiredName(value: unknown, what: string): string {
   return value;
 }
 
-/** `batches/x` or `x` → `batches/x`, with the id escaped for a path. */
+/**
+ * `batches/x` or `x` → `batches/x`, with the id escaped for a path. `.` and `..` are refused:
+ * escaped or not, `fetch` resolves them as path segments (`batches/..` is the API's root), so the
+ * call (and the key) would go to another path than the named resource's.
+ */
 export function resourcePath(collection: string, name: string): string {
   const text = requiredName(name, "name");
   const id = text.startsWith(`${collection}/`) ? text.slice(collection.length + 1) : text;
-  if (id === "" || id.includes("/")) {
-    throw new RangeError(`name must be "${collection}/ID" or "ID", got "${text}"`);
+  if (id === "" || id.includes("/") || id === "." || id === "..") {
+    throw new InvalidOptionError(
+      "name",
+      `name must be "${collection}/ID" or "ID" (an ID without '/', not '.' or '..'), got ${quoted(text)}.`,
+    );
   }
   return `${collection}/${encodeURIComponent(id)}`;
+}
+
+/**
+ * A model id as the API names them (`gemini-embedding-001`, `text-embedding-004`): a letter or
+ * digit, then letters, digits, `.`, `-` and `_`. The id goes into the request path unescaped (as
+ * google-genai does), so this is what keeps `../x`, `x?key=y` or `x#y` from sending the call
+ * (and the key) to another path.
+ */
+const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** `models/x` or `x` → `models/x`, refusing a name that is not a model id (see {@link MODEL_ID}). */
+export function modelPath(value: unknown, option: string): string {
+  const text = requiredName(value, option);
+  const id = text.startsWith("models/") ? text.slice("models/".length) : text;
+  if (!MODEL_ID.test(id)) {
+    throw new InvalidOptionError(
+      option,
+      `${option} must be a model name such as gemini-embedding-001 or models/gemini-embedding-001 (letters, digits, '.', '-' and '_'), got ${quoted(text)}.`,
+    );
+  }
+  return `models/${id}`;
+}
+
+/** A value for a message: JSON-quoted (control characters visible), at most 80 characters. */
+function quoted(text: string): string {
+  return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
 }
 
 /** The per-call options: an `AbortSignal`, a timeout, a retry count. */
@@ -81,11 +114,19 @@ export function checkRequestOptions(options: RequestOptions | undefined): Reques
 export function checkApiKey(key: string, source: string): string {
   const trimmed = key.trim();
   if (!/^[\x21-\x7e]+$/.test(trimmed)) {
-    throw new TypeError(
-      `The API key from ${source} holds a character that cannot be sent in an HTTP header (only visible ASCII is allowed); the key is not shown.`,
+    throw new InvalidOptionError(
+      optionOfKeySource(source),
+      `The API key from ${source} holds a character that cannot be sent in an HTTP header (only visible ASCII is allowed; a non-ASCII letter or a space inside usually means a wrong copy); the key is not shown.`,
     );
   }
   return trimmed;
+}
+
+/** The option (or variable) a key came from, for {@link InvalidOptionError.option}. */
+function optionOfKeySource(source: string): string {
+  if (source === "the apiKey option") return "apiKey";
+  if (source === "the x-goog-api-key header") return "headers.x-goog-api-key";
+  return source;
 }
 
 /** An empty or blank string counts as not given. */
@@ -107,6 +148,20 @@ export function optionalHeaders(value: unknown): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [name, item] of Object.entries(value)) {
     if (typeof item !== "string") throw new TypeError(`header "${name}" must be a string`);
+    // What `Headers` would refuse with a TypeError that quotes the value (a key, maybe): a name
+    // that is not an HTTP token, a value with a control character or beyond Latin-1.
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+      throw new InvalidOptionError(
+        "headers",
+        `headers: ${quoted(name)} is not a valid header name.`,
+      );
+    }
+    if (/[^\t\x20-\x7e\x80-\xff]/.test(item)) {
+      throw new InvalidOptionError(
+        `headers.${name}`,
+        `headers.${name} holds a character that cannot be sent in an HTTP header (a control character, or one beyond Latin-1); the value is not shown.`,
+      );
+    }
     headers[name] = item;
   }
   return headers;

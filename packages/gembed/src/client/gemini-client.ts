@@ -15,7 +15,6 @@ import type {
   Operation,
 } from "../api/types.js";
 import { InvalidResponseError } from "../errors.js";
-import { modelResourceName } from "../models.js";
 import { environmentVariable } from "../util/environment.js";
 import { isObject } from "../util/objects.js";
 import {
@@ -23,12 +22,12 @@ import {
   checkNamed,
   checkRequest,
   describeShape,
+  modelPath,
   nonEmpty,
   nonNegativeNumber,
   optionalHeaders,
   optionalString,
   positiveNumber,
-  requiredName,
   retryCount,
 } from "./checks.js";
 import { type RequestOptions, type RetryEvent, Transport } from "./http.js";
@@ -229,7 +228,7 @@ export class GeminiClient {
     request: EmbedContentRequest,
     options?: RequestOptions,
   ): Promise<EmbedContentResponse> {
-    const resource = modelResourceName(requiredName(model, "model"));
+    const resource = modelPath(model, "model");
     checkRequest(request, "request");
     const operation = `POST ${resource}:embedContent`;
     const body = await this.#requester.json<EmbedContentResponse>(
@@ -267,7 +266,7 @@ export class GeminiClient {
     requests: EmbedContentRequest[],
     options?: RequestOptions,
   ): Promise<BatchEmbedContentsResponse> {
-    const resource = modelResourceName(requiredName(model, "model"));
+    const resource = modelPath(model, "model");
     if (!Array.isArray(requests)) throw new TypeError("requests must be an array");
     if (requests.length === 0) throw new RangeError("requests must not be empty");
     requests.forEach((request, index) => {
@@ -326,7 +325,7 @@ export class GeminiClient {
     batch: Omit<EmbedContentBatch, "model"> & { model?: string },
     options?: RequestOptions,
   ): Promise<Operation> {
-    const resource = modelResourceName(requiredName(model, "model"));
+    const resource = modelPath(model, "model");
     if (!isObject(batch)) throw new TypeError("batch must be an object");
     if (typeof batch.displayName !== "string") {
       throw new TypeError("batch.displayName must be a string");
