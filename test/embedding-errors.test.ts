@@ -100,6 +100,19 @@ describe("options are refused with the right name", () => {
     );
   });
 
+  it("a model name that would change the request path is refused when the function is built", () => {
+    for (const modelName of ["../../v1beta/files", "x?key=y", "models/a/b"]) {
+      let caught: unknown;
+      try {
+        new GeminiEmbeddingFunction({ apiKey: "k", modelName });
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(InvalidOptionError);
+      expect((caught as InvalidOptionError).option).toBe("modelName");
+    }
+  });
+
   it("per-call options are checked too", async () => {
     const ef = new GeminiEmbeddingFunction({ apiKey: "k", baseUrl: server.url });
     const before = server.stats().requests;

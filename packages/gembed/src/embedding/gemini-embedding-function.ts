@@ -10,6 +10,7 @@
 
 import { emitWarning } from "#platform";
 import type { TaskType } from "../api/types.js";
+import { modelPath } from "../client/checks.js";
 import { GeminiClient, type GeminiClientOptions } from "../client/gemini-client.js";
 import { abortError } from "../client/retry.js";
 import {
@@ -171,6 +172,8 @@ export class GeminiEmbeddingFunction {
     const name = options.modelName ?? DEFAULT_MODEL;
     if (name.trim().length === 0)
       throw new InvalidOptionError("modelName", "modelName must not be empty.");
+    // The same rule as the client's: refused here, at construction, not at the first call.
+    modelPath(name, "modelName");
     assertNotRetired(name);
     this.modelName = modelId(name);
     this.#resource = modelResourceName(name);
