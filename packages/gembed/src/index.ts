@@ -83,6 +83,7 @@ export {
   type EmbeddingConfig,
   type EmbeddingProgress,
   type EncodeOptions,
+  type EncodeStreamOptions,
   GeminiEmbeddingFunction,
   type GeminiEmbeddingFunctionOptions,
   type InputKind,

@@ -122,6 +122,17 @@ export interface EncodeOptions {
   mode?: "sync" | "batch" | undefined;
 }
 
+/** Options of `encodeStream`: those of the encode methods, and a hook told of each vector as its call returns. */
+export interface EncodeStreamOptions extends EncodeOptions {
+  /**
+   * Called with each text's index (its position in the stream) and vector as soon as its call
+   * returns, in any order, before the vector is yielded in input order. A consumer that must not
+   * lose what it paid for (an ingest killed part-way) writes vectors from here: a call that
+   * returns while an earlier one is slow is not held behind it.
+   */
+  onEmbedded?: ((index: number, vector: Float32Array) => void) | undefined;
+}
+
 /**
  * Per-call options of the encode methods with `mode: "batch"`: the Batch API path
  * (`encodeWithBatchApi` in `src/batch/`), which gives the same vectors, in the same order,
@@ -336,6 +347,7 @@ const CONFIG_ALIASES = {
 
 /** Per-call options of the synchronous path (the Batch API path checks its own). */
 const ENCODE_OPTIONS = ["signal", "onProgress", "taskType", "mode"] as const;
+const ENCODE_STREAM_OPTIONS = [...ENCODE_OPTIONS, "onEmbedded"] as const;
 const ENCODE_ALIASES = {
   task_type: "options.taskType",
   on_progress: "options.onProgress",
@@ -595,9 +607,10 @@ export class GeminiEmbeddingFunction {
    */
   async *encodeStream(
     texts: AsyncIterable<DocumentInput> | Iterable<DocumentInput>,
-    options: EncodeOptions & { taskType?: TaskType } = {},
+    options: EncodeStreamOptions = {},
   ): AsyncGenerator<Float32Array> {
-    this.#checkEncodeOptions(options);
+    this.#checkEncodeOptions(options, ENCODE_STREAM_OPTIONS);
+    checkType("options.onEmbedded", options.onEmbedded, "function");
     if (options.mode !== undefined && options.mode !== "sync") {
       throw new TypeError(
         `encodeStream has no Batch API form: options.mode must be "sync" or left out, not ${describeType(options.mode)}.`,
@@ -651,6 +664,13 @@ export class GeminiEmbeddingFunction {
         signal,
         onChunkDone: (finished) => {
           done += finished.vectors.length;
+          if (options.onEmbedded !== undefined) {
+            const { items } = finished.chunk;
+            finished.vectors.forEach((vector, position) => {
+              const item = items[position];
+              if (item !== undefined) options.onEmbedded?.(item.index, vector);
+            });
+          }
           options.onProgress?.(this.#progress(done, read));
         },
         onWait: this.#waitReporter(options.onProgress, () => [done, read]),
@@ -815,10 +835,10 @@ export class GeminiEmbeddingFunction {
     };
   }
 
-  #checkEncodeOptions(options: EncodeOptions): void {
+  #checkEncodeOptions(options: EncodeOptions, names: readonly string[] = ENCODE_OPTIONS): void {
     if (options === null || typeof options !== "object")
       throw new InvalidOptionError("options", "options must be an object.");
-    checkOptionNames(options, ENCODE_OPTIONS, "An encode call", ENCODE_ALIASES, "options.");
+    checkOptionNames(options, names, "An encode call", ENCODE_ALIASES, "options.");
     if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
       throw new InvalidOptionError("options.signal", "options.signal must be an AbortSignal.");
     }
