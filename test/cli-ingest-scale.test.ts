@@ -111,7 +111,7 @@ describe("gembed ingest --milvus over a stream", { timeout: 120_000 }, () => {
       expect(again.code, again.stderr).toBe(0);
       const summary = JSON.parse(again.stdout) as Record<string, number>;
       // No row written before the kill is paid for again.
-      expect(summary.skipped).toBe(before.length);
+      expect(summary.unchanged).toBe(before.length);
       expect(summary.embedded).toBe(count - before.length);
       expect(slow.stats().texts - textsBefore).toBe(count - before.length);
       const after = await storedIds(name);
@@ -123,7 +123,7 @@ describe("gembed ingest --milvus over a stream", { timeout: 120_000 }, () => {
       expect(third.code, third.stderr).toBe(0);
       expect(JSON.parse(third.stdout)).toMatchObject({
         documents: count,
-        skipped: count,
+        unchanged: count,
         embedded: 0,
         written: 0,
         removed: 0,
@@ -195,7 +195,7 @@ describe("gembed ingest killed with -9 into local parts", { timeout: 120_000 }, 
       expect(new Set(ids).size).toBe(count);
       // Re-paid: texts the server embedded over both runs beyond the corpus.
       const repaid = slow.stats().texts - textsStart - count;
-      expect(summary.embedded).toBe(count - summary.skipped!);
+      expect(summary.embedded).toBe(count - summary.unchanged!);
       expect(repaid).toBeGreaterThanOrEqual(0);
       expect(repaid).toBeLessThanOrEqual(STEP_TEXTS);
     } finally {
@@ -252,7 +252,7 @@ describe("gembed search --file over parts", () => {
       env,
     });
     expect(rerun.code, rerun.stderr).toBe(0);
-    expect(JSON.parse(rerun.stdout)).toMatchObject({ skipped: 60, embedded: 0, written: 0 });
+    expect(JSON.parse(rerun.stdout)).toMatchObject({ unchanged: 60, embedded: 0, written: 0 });
     expect(gemini.stats().texts).toBe(texts);
   });
 });
