@@ -356,24 +356,30 @@ describe("QA leftovers of the ingest summary, --prune and globs", { timeout: 60_
     expect(line.stdout).toContain("  skipped corpus/latin.txt: not valid UTF-8");
   });
 
-  it("--skip-bad --prune keeps the rows of a file skipped as bad (still there), and prunes a deleted one", async () => {
-    await corpusWithLatin1();
-    await writeFile(path.join(folder, "corpus", "gone.md"), "to be deleted");
-    const args = ["ingest", "corpus", "--dim", "128", "--json"];
-    const first = await run([...args, "--encoding", "latin1"]);
-    expect(first.code, first.stderr).toBe(0);
-    expect(await rowIds("gembed.json")).toEqual([
-      "corpus/a.md",
-      "corpus/gone.md",
-      "corpus/latin.txt",
-    ]);
-    await rm(path.join(folder, "corpus", "gone.md"));
-    // --encoding latin1 forgotten: latin.txt is skipped as bad, but it is still there.
-    const second = await run([...args, "--skip-bad", "--prune"]);
-    expect(second.code, second.stderr).toBe(0);
-    expect(JSON.parse(second.stdout)).toMatchObject({ pruned: 1 });
-    expect(await rowIds("gembed.json")).toEqual(["corpus/a.md", "corpus/latin.txt"]);
-  });
+  it.each([
+    ["streamed", []],
+    ["--batch (in memory)", ["--batch"]],
+  ])(
+    "--skip-bad --prune keeps the rows of a file skipped as bad (still there), and prunes a deleted one: %s",
+    async (_name, extra) => {
+      await corpusWithLatin1();
+      await writeFile(path.join(folder, "corpus", "gone.md"), "to be deleted");
+      const args = ["ingest", "corpus", "--dim", "128", "--json", ...extra];
+      const first = await run([...args, "--encoding", "latin1"]);
+      expect(first.code, first.stderr).toBe(0);
+      expect(await rowIds("gembed.json")).toEqual([
+        "corpus/a.md",
+        "corpus/gone.md",
+        "corpus/latin.txt",
+      ]);
+      await rm(path.join(folder, "corpus", "gone.md"));
+      // --encoding latin1 forgotten: latin.txt is skipped as bad, but it is still there.
+      const second = await run([...args, "--skip-bad", "--prune"]);
+      expect(second.code, second.stderr).toBe(0);
+      expect(JSON.parse(second.stdout)).toMatchObject({ pruned: 1 });
+      expect(await rowIds("gembed.json")).toEqual(["corpus/a.md", "corpus/latin.txt"]);
+    },
+  );
 
   it("a glob honours the .gitignore files of its fixed part, as a folder does", async () => {
     await mkdir(path.join(folder, "corpus", "sub"), { recursive: true });

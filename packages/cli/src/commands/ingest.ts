@@ -296,7 +296,7 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
         prune = async () =>
           collection.pruneDocuments(
             await pruneScope(inputs),
-            new Set(documents.map((document) => document.id)),
+            keptByPrune(documents, skippedFiles),
           );
         target = `Milvus collection ${options.collection}`;
         // Rows embedded but not written (Milvus failed after every retry) are kept here, and the
@@ -324,7 +324,7 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
           pruneRowsFile(
             file,
             await pruneScope(inputs),
-            new Set(documents.map((document) => document.id)),
+            keptByPrune(documents, skippedFiles),
           );
         // The journal is merged even when the run stops early: what was paid for is kept.
         finish = async () => {
