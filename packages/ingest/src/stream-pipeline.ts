@@ -319,8 +319,11 @@ export async function ingestStream(
   // Writes what has arrived, up to `batchSize` rows a write, until nothing is left: one writer
   // at a time, started when rows arrive and none runs.
   const kick = () => {
-    if (writing !== undefined || arrived.length === 0) return;
+    if (writing !== undefined || arrived.length === 0 || writeError !== undefined) return;
     writing = (async () => {
+      // A call's vectors are told one after another in one go: let them all arrive first, so
+      // one call's rows are one write.
+      await Promise.resolve();
       try {
         while (arrived.length > 0 && writeError === undefined) {
           const taken = arrived.splice(0, batchSize);
@@ -341,13 +344,17 @@ export async function ingestStream(
       if (writeError === undefined) kick();
     });
   };
+  // Waits for the writes to end. After a failed write, the rows that arrived and were not tried
+  // go where the failed ones went (`onWriteFailure`): they are paid for.
   const settle = async () => {
-    // A writer that ends with rows left (they arrived during its last write) is started again.
-    while (writing !== undefined) {
-      await writing;
-      kick();
+    while (writing !== undefined) await writing;
+    kick();
+    while (writing !== undefined) await writing;
+    if (writeError !== undefined) {
+      const rows = arrived.splice(0).map((item) => item.row);
+      if (rows.length > 0) await options.onWriteFailure?.(rows, writeError.error);
+      throw writeError.error;
     }
-    if (writeError !== undefined) throw writeError.error;
   };
   const consume = async () => {
     const inputs = (async function* (): AsyncGenerator<DocumentInput> {

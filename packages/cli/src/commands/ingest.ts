@@ -294,10 +294,7 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
         });
         sink = collection.asSink({ signal: interrupt.signal });
         prune = async () =>
-          collection.pruneDocuments(
-            await pruneScope(inputs),
-            keptByPrune(documents, skippedFiles),
-          );
+          collection.pruneDocuments(await pruneScope(inputs), keptByPrune(documents, skippedFiles));
         target = `Milvus collection ${options.collection}`;
         // Rows embedded but not written (Milvus failed after every retry) are kept here, and the
         // next run writes them without paying for their vectors again.
@@ -321,11 +318,7 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
         });
         sink = localRowsSink(file);
         prune = async () =>
-          pruneRowsFile(
-            file,
-            await pruneScope(inputs),
-            keptByPrune(documents, skippedFiles),
-          );
+          pruneRowsFile(file, await pruneScope(inputs), keptByPrune(documents, skippedFiles));
         // The journal is merged even when the run stops early: what was paid for is kept.
         finish = async () => {
           await file.commit();
