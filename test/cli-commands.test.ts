@@ -295,7 +295,7 @@ describe("gembed with --milvus", () => {
     const upserts = milvus.calls("Upsert").length;
     const second = await runCli(args, { cwd: folder, env, input });
     expect(second.code).toBe(0);
-    expect(JSON.parse(second.stdout)).toMatchObject({ skipped: 2, embedded: 0, written: 0 });
+    expect(JSON.parse(second.stdout)).toMatchObject({ unchanged: 2, embedded: 0, written: 0 });
     expect(milvus.calls("Upsert").length).toBe(upserts);
 
     // Model and dim come from the collection: no --dim needed to search it.
@@ -376,7 +376,7 @@ describe("gembed with --milvus", () => {
     const again = await runCli(args, { cwd: folder, env, input });
     expect(again.code).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({
-      skipped: 3,
+      unchanged: 3,
       reused: 3,
       embedded: 0,
       written: 3,

@@ -4,7 +4,7 @@
  * embeds only what was not written; a rerun of an unchanged corpus embeds and writes nothing;
  * `gembed search --file` streams an output written in several parts.
  */
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { connectMilvus } from "@gembed/milvus";
@@ -12,9 +12,9 @@ import { type RunningServer, startServer } from "@gembed/server";
 import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
 import { GeminiEmbeddingFunction } from "gembed";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { partPath, RowParts } from "../packages/ingest/src/row-parts.js";
+import { partPath, RowParts, streamOutputRows } from "../packages/ingest/src/row-parts.js";
 import { rowPartsSink } from "../packages/ingest/src/row-parts-sink.js";
-import { ingestStream } from "../packages/ingest/src/stream-pipeline.js";
+import { ingestStream, STEP_TEXTS } from "../packages/ingest/src/stream-pipeline.js";
 import { planSources, streamChunks } from "../packages/ingest/src/stream-sources.js";
 import { cleanEnvironment, runCli, spawnCli } from "./cli-run.js";
 import { milvusUri, uniqueCollection } from "./support/milvus.js";
@@ -111,7 +111,7 @@ describe("gembed ingest --milvus over a stream", { timeout: 120_000 }, () => {
       expect(again.code, again.stderr).toBe(0);
       const summary = JSON.parse(again.stdout) as Record<string, number>;
       // No row written before the kill is paid for again.
-      expect(summary.skipped).toBe(before.length);
+      expect(summary.unchanged).toBe(before.length);
       expect(summary.embedded).toBe(count - before.length);
       expect(slow.stats().texts - textsBefore).toBe(count - before.length);
       const after = await storedIds(name);
@@ -123,12 +123,81 @@ describe("gembed ingest --milvus over a stream", { timeout: 120_000 }, () => {
       expect(third.code, third.stderr).toBe(0);
       expect(JSON.parse(third.stdout)).toMatchObject({
         documents: count,
-        skipped: count,
+        unchanged: count,
         embedded: 0,
         written: 0,
         removed: 0,
       });
       expect(slow.stats().texts).toBe(textsAfter);
+    } finally {
+      await slow.close();
+    }
+  });
+});
+
+describe("gembed ingest killed with -9 into local parts", { timeout: 120_000 }, () => {
+  it("re-pays at most one step: vectors are written as each call returns, not held for a full write", async () => {
+    // 300 ms a call: eight calls in flight return together, so a run that held vectors until a
+    // write of --batch-size rows had up to a whole write's worth paid and unwritten.
+    const slow = await startServer({ faults: { latencyMs: 300 } });
+    try {
+      const count = 5_000;
+      await writeFile(
+        path.join(folder, "rows.jsonl"),
+        Array.from({ length: count }, (_, index) =>
+          JSON.stringify({ id: `row-${String(index).padStart(5, "0")}`, text: paragraph(index) }),
+        ).join("\n"),
+      );
+      const out = path.join(folder, "out", "rows.json");
+      const journal = `${out}.partial.jsonl`;
+      const env = cleanEnvironment({ GOOGLE_GEMINI_BASE_URL: slow.url, GEMINI_API_KEY: "k" });
+      const args = [
+        "ingest",
+        "rows.jsonl",
+        "--out",
+        out,
+        "--dim",
+        "128",
+        "--batch-size",
+        "1000",
+        "--json",
+        "--no-progress",
+      ];
+      const textsStart = slow.stats().texts;
+      const { child, done } = spawnCli(args, { cwd: folder, env });
+      const journalBytes = () =>
+        stat(journal).then(
+          (info) => info.size,
+          () => 0,
+        );
+      // After the first write, wait for the next calls to be paid, then kill it hard.
+      for (let tries = 0; tries < 1_000 && (await journalBytes()) === 0; tries++)
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(await journalBytes()).toBeGreaterThan(0);
+      const paidAtFirstWrite = slow.stats().texts;
+      for (let tries = 0; tries < 1_000 && slow.stats().texts < paidAtFirstWrite + 1_200; tries++)
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      child.kill("SIGKILL");
+      const killed = await done;
+      expect(killed.signal).toBe("SIGKILL");
+      // The calls in flight at the kill are still in the server's latency wait: let them land.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const paidByKilled = slow.stats().texts - textsStart;
+      expect(paidByKilled).toBeLessThan(count);
+
+      const again = await runCli(args, { cwd: folder, env });
+      expect(again.code, again.stderr).toBe(0);
+      const summary = JSON.parse(again.stdout) as Record<string, number>;
+      // No row lost: every id once in the output.
+      const ids: string[] = [];
+      for await (const row of streamOutputRows(out)) ids.push(row.id);
+      expect(ids.length).toBe(count);
+      expect(new Set(ids).size).toBe(count);
+      // Re-paid: texts the server embedded over both runs beyond the corpus.
+      const repaid = slow.stats().texts - textsStart - count;
+      expect(summary.embedded).toBe(count - summary.unchanged!);
+      expect(repaid).toBeGreaterThanOrEqual(0);
+      expect(repaid).toBeLessThanOrEqual(STEP_TEXTS);
     } finally {
       await slow.close();
     }
@@ -183,7 +252,7 @@ describe("gembed search --file over parts", () => {
       env,
     });
     expect(rerun.code, rerun.stderr).toBe(0);
-    expect(JSON.parse(rerun.stdout)).toMatchObject({ skipped: 60, embedded: 0, written: 0 });
+    expect(JSON.parse(rerun.stdout)).toMatchObject({ unchanged: 60, embedded: 0, written: 0 });
     expect(gemini.stats().texts).toBe(texts);
   });
 });

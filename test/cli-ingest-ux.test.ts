@@ -69,13 +69,13 @@ describe("ids whatever the working folder", { timeout: 90_000 }, () => {
     const textsBefore = server.stats().texts;
     const fromInside = await runCli(["ingest", ".", ...ingestArgs(out)], { cwd: corpus, env });
     expect(fromInside.code).toBe(0);
-    expect(JSON.parse(fromInside.stdout)).toMatchObject({ skipped: 2, embedded: 0, written: 0 });
+    expect(JSON.parse(fromInside.stdout)).toMatchObject({ unchanged: 2, embedded: 0, written: 0 });
     // A file named directly and a glob give the same ids too.
     const named = await runCli(["ingest", "a.md", "sub/*.txt", ...ingestArgs(out)], {
       cwd: corpus,
       env,
     });
-    expect(JSON.parse(named.stdout)).toMatchObject({ skipped: 1, embedded: 1 });
+    expect(JSON.parse(named.stdout)).toMatchObject({ unchanged: 1, embedded: 1 });
     expect(server.stats().texts - textsBefore).toBe(1);
     expect((await readRows(out)).map((row) => row.id).sort()).toEqual([
       "corpus/a.md",
@@ -211,7 +211,7 @@ describe("what a folder ingest takes", { timeout: 90_000 }, () => {
       ["ingest", "corpus", "--skip-bad", "--out", out, "--dim", "128", "--no-progress"],
       { cwd: folder, env },
     );
-    expect(line.stdout).toContain("3 file(s) skipped");
+    expect(line.stdout).toContain("3 bad file(s) skipped");
     expect(line.stdout).toContain("  skipped corpus/empty.md: empty file");
 
     const latin = await runCli(

@@ -52,7 +52,7 @@ describe("gembed ingest and search over the local rows file", () => {
     expect(first.stderr).not.toContain("cli-test-key");
     expect(first.code).toBe(0);
     const summary = JSON.parse(first.stdout) as Record<string, number | string>;
-    expect(summary).toMatchObject({ documents: 3, skipped: 0, removed: 0 });
+    expect(summary).toMatchObject({ documents: 3, unchanged: 0, removed: 0 });
     expect(summary.chunks).toBeGreaterThan(4);
     expect(summary.written).toBe(summary.chunks);
     // Progress over the stream: source megabytes read of the first pass's total, and counts.
@@ -85,7 +85,7 @@ describe("gembed ingest and search over the local rows file", () => {
     );
     expect(second.code).toBe(0);
     expect(JSON.parse(second.stdout)).toMatchObject({
-      skipped: summary.chunks,
+      unchanged: summary.chunks,
       embedded: 0,
       written: 0,
     });
@@ -110,7 +110,7 @@ describe("gembed ingest and search over the local rows file", () => {
     );
     expect(third.code).toBe(0);
     const thirdSummary = JSON.parse(third.stdout) as Record<string, number>;
-    expect(thirdSummary).toMatchObject({ chunks: 3, skipped: 1, embedded: 2, written: 2 });
+    expect(thirdSummary).toMatchObject({ chunks: 3, unchanged: 1, embedded: 2, written: 2 });
     expect(thirdSummary.removed).toBe(Number(summary.chunks) - 2);
     expect((await readRows("gembed.json")).map((row) => row.id).sort()).toEqual([
       "ai",
@@ -147,7 +147,7 @@ describe("gembed ingest and search over the local rows file", () => {
       { id: "turing", text: turing, metadata: { lang: "en" } },
     ]);
     const reordered = await ingest();
-    expect(JSON.parse(reordered.stdout)).toMatchObject({ skipped: 2, updated: 0, written: 0 });
+    expect(JSON.parse(reordered.stdout)).toMatchObject({ unchanged: 2, updated: 0, written: 0 });
 
     // Only the metadata of "ai" changes: no text is embedded, the file holds the new metadata.
     await jsonl([
@@ -164,7 +164,7 @@ describe("gembed ingest and search over the local rows file", () => {
     expect(second.code).toBe(0);
     expect(JSON.parse(second.stdout)).toMatchObject({
       chunks: 2,
-      skipped: 1,
+      unchanged: 1,
       embedded: 0,
       updated: 1,
       written: 1,
@@ -444,7 +444,7 @@ describe("gembed ingest and search over the local rows file", () => {
       const again = await runCli(args, { cwd: folder, env: slowEnv });
       expect(again.code).toBe(0);
       const summary = JSON.parse(again.stdout) as Record<string, number>;
-      expect(summary.skipped).toBe(journaled);
+      expect(summary.unchanged).toBe(journaled);
       expect(summary.embedded).toBe(count - journaled);
       expect(slow.stats().texts - textsBefore).toBe(count - journaled);
       const rows = await readRows("gembed.json");

@@ -91,12 +91,12 @@ describe("gembed ingest with media files", () => {
     }
 
     const second = await runCli(["ingest", "shop", ...MEDIA, "--json"], { cwd: folder, env });
-    expect(JSON.parse(second.stdout)).toMatchObject({ skipped: 5, embedded: 0, written: 0 });
+    expect(JSON.parse(second.stdout)).toMatchObject({ unchanged: 5, embedded: 0, written: 0 });
 
     // A changed photo is embedded again; the rest is not.
     await writeFile(path.join(folder, "shop", "photos", "boot.png"), png(9));
     const third = await runCli(["ingest", "shop", ...MEDIA, "--json"], { cwd: folder, env });
-    expect(JSON.parse(third.stdout)).toMatchObject({ embedded: 1, skipped: 4 });
+    expect(JSON.parse(third.stdout)).toMatchObject({ embedded: 1, unchanged: 4 });
 
     const search = await runCli(
       [

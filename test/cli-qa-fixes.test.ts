@@ -327,3 +327,73 @@ describe("stale temporaries of a killed ingest", { timeout: 60_000 }, () => {
     }
   });
 });
+
+describe("QA leftovers of the ingest summary, --prune and globs", { timeout: 60_000 }, () => {
+  /** corpus/a.md (UTF-8), corpus/latin.txt (Latin-1: bad without --encoding latin1). */
+  async function corpusWithLatin1(): Promise<void> {
+    await mkdir(path.join(folder, "corpus"));
+    await writeFile(path.join(folder, "corpus", "a.md"), "# Alpha\n\nplain ASCII text");
+    await writeFile(
+      path.join(folder, "corpus", "latin.txt"),
+      Buffer.from("caf\xe9 cr\xe8me", "latin1"),
+    );
+  }
+
+  it("'skipped' is said of bad files only: unchanged chunks are 'unchanged' in the line and in --json", async () => {
+    await corpusWithLatin1();
+    const first = await run(["ingest", "corpus", "--dim", "128", "--skip-bad", "--json"]);
+    expect(first.code, first.stderr).toBe(0);
+    const again = await run(["ingest", "corpus", "--dim", "128", "--skip-bad", "--json"]);
+    const summary = JSON.parse(again.stdout) as Record<string, unknown>;
+    expect(summary).toMatchObject({ unchanged: 1, embedded: 0, written: 0 });
+    expect(summary).not.toHaveProperty("skipped");
+    expect(summary.skippedFiles).toEqual([
+      { source: "corpus/latin.txt", reason: expect.stringContaining("not valid UTF-8") },
+    ]);
+    const line = await run(["ingest", "corpus", "--dim", "128", "--skip-bad"]);
+    expect(line.stdout).toContain("1 unchanged");
+    expect(line.stdout).toContain("1 bad file(s) skipped");
+    expect(line.stdout).toContain("  skipped corpus/latin.txt: not valid UTF-8");
+  });
+
+  it.each([
+    ["streamed", []],
+    ["--batch (in memory)", ["--batch"]],
+  ])(
+    "--skip-bad --prune keeps the rows of a file skipped as bad (still there), and prunes a deleted one: %s",
+    async (_name, extra) => {
+      await corpusWithLatin1();
+      await writeFile(path.join(folder, "corpus", "gone.md"), "to be deleted");
+      const args = ["ingest", "corpus", "--dim", "128", "--json", ...extra];
+      const first = await run([...args, "--encoding", "latin1"]);
+      expect(first.code, first.stderr).toBe(0);
+      expect(await rowIds("gembed.json")).toEqual([
+        "corpus/a.md",
+        "corpus/gone.md",
+        "corpus/latin.txt",
+      ]);
+      await rm(path.join(folder, "corpus", "gone.md"));
+      // --encoding latin1 forgotten: latin.txt is skipped as bad, but it is still there.
+      const second = await run([...args, "--skip-bad", "--prune"]);
+      expect(second.code, second.stderr).toBe(0);
+      expect(JSON.parse(second.stdout)).toMatchObject({ pruned: 1 });
+      expect(await rowIds("gembed.json")).toEqual(["corpus/a.md", "corpus/latin.txt"]);
+    },
+  );
+
+  it("a glob honours the .gitignore files of its fixed part, as a folder does", async () => {
+    await mkdir(path.join(folder, "corpus", "sub"), { recursive: true });
+    await writeFile(path.join(folder, "corpus", ".gitignore"), "drafts.md\n");
+    await writeFile(path.join(folder, "corpus", "sub", ".gitignore"), "*.tmp.md\n");
+    await writeFile(path.join(folder, "corpus", "a.md"), "kept");
+    await writeFile(path.join(folder, "corpus", "drafts.md"), "ignored by corpus/.gitignore");
+    await writeFile(path.join(folder, "corpus", "sub", "b.md"), "kept too");
+    await writeFile(path.join(folder, "corpus", "sub", "c.tmp.md"), "ignored by sub/.gitignore");
+    const byFolder = await run(["ingest", "corpus", "--dim", "128", "--out", "folder.json"]);
+    expect(byFolder.code, byFolder.stderr).toBe(0);
+    const byGlob = await run(["ingest", "corpus/**/*.md", "--dim", "128", "--out", "glob.json"]);
+    expect(byGlob.code, byGlob.stderr).toBe(0);
+    expect(await rowIds("glob.json")).toEqual(["corpus/a.md", "corpus/sub/b.md"]);
+    expect(await rowIds("glob.json")).toEqual(await rowIds("folder.json"));
+  });
+});

@@ -8,7 +8,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
-import { chunkDocument, SourceError, splitText } from "@gembed/ingest";
+import { chunkDocument, type DocumentChunk, SourceError, splitText } from "@gembed/ingest";
 import { type RunningServer, startServer } from "@gembed/server";
 import { estimateTokens, GeminiEmbeddingFunction } from "gembed";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -159,6 +159,37 @@ describe("planSources and streamChunks", () => {
     expect(plan.files[0]!.chunks).toBe(whole.length);
     expect(streamed.map((item) => item.chunk)).toEqual(whole);
     expect(streamed.reduce((sum, item) => sum + item.bytes, 0)).toBe(plan.files[0]!.bytes);
+  });
+
+  it("streams plain text from standard input: splitText's chunks, bytes of a character split across reads decoded whole, bad UTF-8 named", async () => {
+    const text = `${prose(7, 60_000).replaceAll("index", "índex café")}\n`;
+    const bytes = Buffer.from(text, "utf8");
+    // Reads of 4,099 bytes: many cut a two-byte character in two.
+    const reads = function* (from: Buffer) {
+      for (let start = 0; start < from.length; start += 4_099)
+        yield from.subarray(start, start + 4_099);
+    };
+    const chunk = { maxTokens: 300, overlapTokens: 30 };
+    const plan = await planSources(["-"], { cwd: folder });
+    const got: DocumentChunk[] = [];
+    let bytesCounted = 0;
+    for await (const item of streamChunks(plan, { chunk, stdin: Readable.from(reads(bytes)) })) {
+      got.push(item.chunk);
+      bytesCounted += item.bytes;
+    }
+    const expected = chunkDocument({ id: "stdin", text, source: "stdin" }, chunk);
+    expect(expected.length).toBeGreaterThan(20);
+    expect(got).toEqual(expected);
+    expect(bytesCounted).toBe(bytes.length);
+
+    const bad = Buffer.concat([Buffer.from("plain text, then "), Buffer.from([0xff, 0x41])]);
+    const error = await (async () => {
+      for await (const _item of streamChunks(plan, { stdin: Readable.from([bad]) })) {
+        // read to the end
+      }
+    })().catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(SourceError);
+    expect((error as SourceError).message).toContain("stdin: not valid UTF-8 at byte 17");
   });
 
   it("reads JSONL from standard input line by line, and a duplicate id there is met on the way", async () => {

@@ -132,7 +132,7 @@ describe("metadata-only changes into Milvus", () => {
     expect(second.code).toBe(0);
     expect(JSON.parse(second.stdout)).toMatchObject({
       chunks: 2,
-      skipped: 1,
+      unchanged: 1,
       embedded: 0,
       updated: 1,
       written: 1,
@@ -173,7 +173,7 @@ describe("metadata-only changes into Milvus", () => {
       env,
       input: jsonl({ year: 1956, topic: "history" }),
     });
-    expect(JSON.parse(third.stdout)).toMatchObject({ skipped: 2, updated: 0, written: 0 });
+    expect(JSON.parse(third.stdout)).toMatchObject({ unchanged: 2, updated: 0, written: 0 });
     expect(milvus.calls("Upsert").length - upsertsBefore).toBe(1);
     expect(gemini.stats().texts - textsBefore).toBe(0);
   });

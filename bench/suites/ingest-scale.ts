@@ -21,6 +21,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer } from "@gembed/server";
 import { streamOutputRows } from "../../packages/ingest/src/row-parts.js";
+import { STEP_TEXTS } from "../../packages/ingest/src/stream-pipeline.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const DIM = 128;
@@ -240,7 +241,7 @@ export default async function (): Promise<void> {
       return JSON.parse(line) as {
         documents: number;
         chunks: number;
-        skipped: number;
+        unchanged: number;
         embedded: number;
         written: number;
       };
@@ -300,7 +301,7 @@ export default async function (): Promise<void> {
       const rerun = await runChild(ingestArgs(["--out", out]), { cwd: corpus, env });
       const again = summaryOf(rerun);
       console.log(
-        `[${size}] unchanged rerun: ${again.skipped} unchanged, ${again.embedded} embedded, ${again.written} written in ${rerun.seconds.toFixed(1)} s (${((rerun.seconds / first.seconds) * 100).toFixed(0)}% of the first run); peak RSS ${rerun.maxRssMb?.toFixed(0)} MB`,
+        `[${size}] unchanged rerun: ${again.unchanged} unchanged, ${again.embedded} embedded, ${again.written} written in ${rerun.seconds.toFixed(1)} s (${((rerun.seconds / first.seconds) * 100).toFixed(0)}% of the first run); peak RSS ${rerun.maxRssMb?.toFixed(0)} MB`,
       );
 
       if (position === 0 && process.env.GEMBED_BENCH_MILVUS !== "0") {
@@ -322,14 +323,18 @@ export default async function (): Promise<void> {
         const rerunLiteMb = rerunRss.stop();
         const rerunSummary = summaryOf(milvusRerun);
         console.log(
-          `[${size}] Milvus Lite rerun: ${rerunSummary.skipped} unchanged, ${rerunSummary.embedded} embedded (server texts ${server.stats().texts - textsRerun}), ${rerunSummary.written} written in ${milvusRerun.seconds.toFixed(1)} s (${((milvusRerun.seconds / into.seconds) * 100).toFixed(0)}% of the first run); peak RSS ${milvusRerun.maxRssMb?.toFixed(0)} MB, of Milvus Lite ${rerunLiteMb?.toFixed(0)} MB; load ${loadavg()[0]!.toFixed(1)}`,
+          `[${size}] Milvus Lite rerun: ${rerunSummary.unchanged} unchanged, ${rerunSummary.embedded} embedded (server texts ${server.stats().texts - textsRerun}), ${rerunSummary.written} written in ${milvusRerun.seconds.toFixed(1)} s (${((milvusRerun.seconds / into.seconds) * 100).toFixed(0)}% of the first run); peak RSS ${milvusRerun.maxRssMb?.toFixed(0)} MB, of Milvus Lite ${rerunLiteMb?.toFixed(0)} MB; load ${loadavg()[0]!.toFixed(1)}`,
         );
       }
 
       if (size === largest && process.env.GEMBED_BENCH_KILL !== "0") {
         const killedOut = path.join(corpus, "killed", "rows.json");
-        // A random point between 15% and 85% of the first run's time.
-        const at = first.seconds * (0.15 + Math.random() * 0.7) * 1000;
+        // A random point between 15% and 85% of the first run's time (GEMBED_BENCH_KILL_AT, in
+        // seconds, sets it: on a loaded machine the first run's time says little of the next).
+        const at =
+          process.env.GEMBED_BENCH_KILL_AT !== undefined
+            ? Number(process.env.GEMBED_BENCH_KILL_AT) * 1000
+            : first.seconds * (0.15 + Math.random() * 0.7) * 1000;
         const paidBefore = server.stats().texts;
         const killed = await runChild(ingestArgs(["--out", killedOut]), {
           cwd: corpus,
@@ -348,7 +353,7 @@ export default async function (): Promise<void> {
           rows++;
         }
         console.log(
-          `[${size}] kill -9 at ${(at / 1000).toFixed(1)} s (${killed.signal}): ${paidKilled} texts paid before the kill, ${resumedSummary.skipped} rows kept; rerun embedded ${resumedSummary.embedded}; rows in the output ${rows} (${ids.size} ids) of ${summary.chunks}: ${summary.chunks - ids.size} lost; ${paid - summary.chunks} texts paid twice (a step is ${256} rows)`,
+          `[${size}] kill -9 at ${(at / 1000).toFixed(1)} s (${killed.signal}): ${paidKilled} texts paid before the kill, ${resumedSummary.unchanged} rows kept; rerun embedded ${resumedSummary.embedded}; rows in the output ${rows} (${ids.size} ids) of ${summary.chunks}: ${summary.chunks - ids.size} lost; ${paid - summary.chunks} texts paid twice (a step is ${STEP_TEXTS} texts)`,
         );
         await rm(path.dirname(killedOut), { recursive: true, force: true });
       }

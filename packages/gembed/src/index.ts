@@ -82,6 +82,7 @@ export {
   type EmbeddingConfig,
   type EmbeddingProgress,
   type EncodeOptions,
+  type EncodeStreamOptions,
   GeminiEmbeddingFunction,
   type GeminiEmbeddingFunctionOptions,
   type InputKind,

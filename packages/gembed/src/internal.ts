@@ -11,6 +11,8 @@ export { BATCH_STATES, TYPE_URLS } from "./api/types.js";
 export { parseBatchStats } from "./batch/batch-job.js";
 export { splitLines } from "./batch/results.js";
 export { isRetryableError, sleep, withRetry } from "./client/retry.js";
+export { MAX_TEXTS_PER_CALL } from "./embedding/chunking.js";
+export { STREAM_CONCURRENCY } from "./embedding/gemini-embedding-function.js";
 export { type EmbeddingRequests, requestsOf } from "./embedding/requests.js";
 export {
   bytesMatchMimeType,

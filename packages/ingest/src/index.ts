@@ -48,6 +48,7 @@ export { processRuns, removeStaleTemporaries } from "./stale-temporaries.js";
 export { type IndexEntry, StateIndex } from "./state-index.js";
 export {
   ingestStream,
+  STEP_TEXTS,
   type StoredDigest,
   type StreamEmbedder,
   type StreamIngestOptions,

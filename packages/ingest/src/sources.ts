@@ -310,7 +310,8 @@ export function gitignored(file: string, rules: { base: string; rules: Ignore }[
  *   symbolic link whose real path leaves the folder, or that loops back to a folder holding it,
  *   is not followed (a problem like a binary file: thrown, or given to `onSkip`);
  * - a glob (`docs/**\/*.md`) gives the files it matches, ids from the glob's fixed part
- *   (`docs/…`), links leaving that part not followed, as in a folder;
+ *   (`docs/…`), less what the `.gitignore` files under that part ignore and links leaving it, as
+ *   in a folder;
  * - `exclude` patterns (`.gitignore` syntax) leave out the files whose id they match;
  * - `-` reads standard input: JSONL when its first non-blank character is `{`, else one document
  *   with id `stdin`.
@@ -399,7 +400,8 @@ export interface InputFiles {
  * The files of one input, as both passes of ingest see them (`readSources` and the streaming
  * `planSources`): a file named directly is read wherever it is; a folder gives its files with
  * `extensions` less the usual folders (`SKIPPED_FOLDERS`) and what its `.gitignore` files ignore;
- * a glob gives what it matches, its ids taken from its fixed part. No link out of the folder (or
+ * a glob gives what it matches less what the `.gitignore` files of its fixed part ignore (as a
+ * folder does), its ids taken from its fixed part. No link out of the folder (or
  * the glob's fixed part) is followed.
  */
 export async function filesOfInput(
@@ -433,13 +435,16 @@ export async function filesOfInput(
   }
   if (isDynamicPattern(input)) {
     const root = path.resolve(cwd, globBase(input));
-    const files = await glob(input, { cwd, absolute: true, onlyFiles: true, ignore: skipped });
-    files.sort();
+    // The .gitignore files of the glob's fixed part apply as they do to a folder: `corpus` and
+    // `"corpus/**/*.md"` give the same files.
+    const rules = await gitignoreRules(root);
+    const files = (await glob(input, { cwd, absolute: true, onlyFiles: true, ignore: skipped }))
+      .map((file) => path.normalize(file))
+      .filter((file) => !gitignored(file, rules))
+      .sort();
     const issues =
       files.length === 0 ? [{ source: input, reason: "the pattern matches no file" }] : [];
-    const checked = await filesInside(root, files.map(path.normalize), (file) =>
-      idFrom(root, file),
-    );
+    const checked = await filesInside(root, files, (file) => idFrom(root, file));
     return { files: checked.inside.map((file) => ({ file, root })), issues, bad: checked.issues };
   }
   return { files: [], issues: [{ source: input, reason: "no such file or folder" }], bad: [] };

@@ -2,19 +2,28 @@
  * Ingest over a stream of chunks, for corpora of any size: chunks are looked up in the sink a
  * step at a time (by the step's ids, never every id at once), the changed ones go through the
  * embedding function's streaming entry (`encodeStream`: a window of concurrent calls), and rows
- * are written a step at a time as the vectors come. What is held at once is bounded: one step
- * being looked up, a queue of two steps, what `encodeStream` has in flight, one step being written.
+ * are written as the vectors come (each call's as it returns, not in input order). What is held at
+ * once is bounded: one group being looked up, a queue of two groups, and one step
+ * ({@link STEP_TEXTS}) of texts embedded or being embedded and not yet written.
  *
  * @module
  */
 
 import type { DocumentInput } from "gembed";
-import { checkInteger } from "gembed/internal";
+import { checkInteger, MAX_TEXTS_PER_CALL, STREAM_CONCURRENCY } from "gembed/internal";
 import type { DocumentChunk, EmbeddingRow } from "./documents.js";
 import { contentHash } from "./hash.js";
 import { chunkToRow, type IngestSummary, rescuedVectors } from "./pipeline.js";
 import { metadataHash } from "./row-parts.js";
 import type { StreamedChunk } from "./stream-sources.js";
+
+/**
+ * One step of a streaming ingest, in texts: the most the embedding function has in calls at once
+ * when streaming (its stream window of 8 calls, each of at most the API's 100 texts). The ingest
+ * never has more than this many texts embedded (or being embedded) and not yet written: each
+ * call's vectors are written as it returns, so a kill -9 re-pays at most one step.
+ */
+export const STEP_TEXTS = STREAM_CONCURRENCY * MAX_TEXTS_PER_CALL;
 
 /** What a streaming ingest needs of an embedding function: `GeminiEmbeddingFunction` is one. */
 export interface StreamEmbedder {
@@ -23,7 +32,12 @@ export interface StreamEmbedder {
   /** Yields one vector per text, in order, with a bounded window of calls in flight. */
   encodeStream(
     texts: AsyncIterable<DocumentInput>,
-    options?: { signal?: AbortSignal | undefined; taskType?: "RETRIEVAL_DOCUMENT" },
+    options?: {
+      signal?: AbortSignal | undefined;
+      taskType?: "RETRIEVAL_DOCUMENT";
+      /** Told of each vector as its call returns (any order): the ingest writes it then. */
+      onEmbedded?: ((index: number, vector: Float32Array) => void) | undefined;
+    },
   ): AsyncIterable<Float32Array>;
 }
 
@@ -273,48 +287,117 @@ export async function ingestStream(
     await flush();
   };
 
-  let consumed = 0;
-  const inFlight: Pending[] = [];
+  // Texts handed to `encodeStream` and not yet written (or dropped), by their index in the
+  // stream: at most one step (see STEP_TEXTS). Vectors are written as each call returns
+  // (`onEmbedded`), so a kill -9 loses only the calls in flight and the write being made.
+  const window = new Map<number, Pending>();
+  let handed = 0;
+  const arrived: { index: number; row: EmbeddingRow }[] = [];
+  let beingWritten = 0;
+  let writing: Promise<void> | undefined;
+  let writeError: { error: unknown } | undefined;
+  let wakeFeeder: (() => void) | undefined;
+  const wake = () => {
+    const resolve = wakeFeeder;
+    wakeFeeder = undefined;
+    resolve?.();
+  };
+  const arrive = (index: number, vector: Float32Array) => {
+    const pending = window.get(index);
+    if (pending === undefined) return;
+    if (vector.length !== dim) {
+      // Not a row this sink can take (the embedding function checks dims; kept as before).
+      window.delete(index);
+      wake();
+      return;
+    }
+    // Taken once: the ordered yield of the same vector comes later and finds nothing.
+    window.delete(index);
+    arrived.push({ index, row: chunkToRow(pending.chunk, pending.hash, vector) });
+    kick();
+  };
+  // Writes what has arrived, up to `batchSize` rows a write, until nothing is left: one writer
+  // at a time, started when rows arrive and none runs.
+  const kick = () => {
+    if (writing !== undefined || arrived.length === 0 || writeError !== undefined) return;
+    writing = (async () => {
+      // A call's vectors are told one after another in one go: let them all arrive first, so
+      // one call's rows are one write.
+      await Promise.resolve();
+      try {
+        while (arrived.length > 0 && writeError === undefined) {
+          const taken = arrived.splice(0, batchSize);
+          beingWritten = taken.length;
+          await write(taken.map((item) => item.row));
+          beingWritten = 0;
+          progress.embedded += taken.length;
+          report();
+          wake();
+        }
+      } catch (error) {
+        writeError = { error };
+        wake();
+      }
+    })().finally(() => {
+      writing = undefined;
+      // Rows that arrived as the last write ended.
+      if (writeError === undefined) kick();
+    });
+  };
+  // Waits for the writes to end. After a failed write, the rows that arrived and were not tried
+  // go where the failed ones went (`onWriteFailure`): they are paid for.
+  const settle = async () => {
+    while (writing !== undefined) await writing;
+    kick();
+    while (writing !== undefined) await writing;
+    if (writeError !== undefined) {
+      const rows = arrived.splice(0).map((item) => item.row);
+      if (rows.length > 0) await options.onWriteFailure?.(rows, writeError.error);
+      throw writeError.error;
+    }
+  };
   const consume = async () => {
-    let step: EmbeddingRow[] = [];
     const inputs = (async function* (): AsyncGenerator<DocumentInput> {
       for await (const pending of queue) {
-        inFlight.push(pending);
+        // One step at most embedded and not yet written: wait for writes to catch up.
+        while (window.size + arrived.length + beingWritten >= STEP_TEXTS) {
+          if (writeError !== undefined) throw writeError.error;
+          await new Promise<void>((resolve) => {
+            wakeFeeder = resolve;
+          });
+        }
+        if (writeError !== undefined) throw writeError.error;
+        window.set(handed++, pending);
         const { chunk } = pending;
         yield chunk.title === undefined ? chunk.text : { text: chunk.text, title: chunk.title };
       }
     })();
-    const flush = async () => {
-      const rows = step;
-      step = [];
-      await write(rows);
-      progress.embedded += rows.length;
-      report();
-    };
+    let yielded = 0;
     try {
       for await (const vector of embedder.encodeStream(inputs, {
         taskType: "RETRIEVAL_DOCUMENT",
         signal,
+        onEmbedded: arrive,
       })) {
-        const pending = inFlight.shift()!;
-        consumed++;
-        if (vector.length === dim) step.push(chunkToRow(pending.chunk, pending.hash, vector));
-        if (step.length >= batchSize) await flush();
+        // An embedder without the hook gives each vector here only.
+        arrive(yielded++, vector);
+        if (writeError !== undefined) throw writeError.error;
       }
     } catch (error) {
-      // Nothing paid for is lost: the rows of this step and the vectors the error carries.
+      // Nothing paid for is lost: the vectors that arrived, and those the error carries.
       const rescued = rescuedVectors(error);
       if (rescued !== undefined) {
-        inFlight.forEach((pending, position) => {
-          const vector = rescued[consumed + position];
-          if (vector !== undefined && vector.length === dim)
-            step.push(chunkToRow(pending.chunk, pending.hash, vector));
-        });
+        for (const index of [...window.keys()]) {
+          const vector = rescued[index];
+          if (vector !== undefined) arrive(index, vector);
+        }
       }
-      await flush();
-      throw error;
+      kick();
+      await settle().catch(() => {});
+      throw writeError?.error ?? error;
     }
-    await flush();
+    kick();
+    await settle();
   };
 
   const producing = produce().then(

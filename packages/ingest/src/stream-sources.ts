@@ -8,11 +8,13 @@
  * @module
  */
 
-import { createReadStream } from "node:fs";
-import { open, stat } from "node:fs/promises";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdtemp, open, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import ignore from "ignore";
 import {
   type ChunkOptions,
@@ -403,31 +405,7 @@ export async function* streamChunks(
         for (const [index, chunk] of chunks.entries())
           yield { chunk, bytes: index === 0 ? bytes : 0 };
       } else {
-        let pending = 0;
-        let index = 0;
-        const count = file.chunks;
-        const parts = decodeFile(file.path, encoding, (bytes) => {
-          pending += bytes;
-        });
-        for await (const text of splitTextStream(parts, roomForTitle(chunkOptions, file.title))) {
-          if (index >= count)
-            fail({ source: file.id, reason: "the file changed while it was read (more chunks)" });
-          const chunk: DocumentChunk = {
-            id: count === 1 ? file.id : `${file.id}#${index}`,
-            documentId: file.id,
-            index,
-            count,
-            text,
-            metadata: { source: file.id, document_id: file.id, chunk: index, chunks: count },
-            source: file.id,
-          };
-          if (file.title !== undefined) chunk.title = file.title;
-          yield { chunk, bytes: pending };
-          pending = 0;
-          index++;
-        }
-        if (index !== count)
-          fail({ source: file.id, reason: "the file changed while it was read (fewer chunks)" });
+        yield* splitFileChunks(file.path, file.id, file.chunks, encoding, chunkOptions, file.title);
       }
     } catch (error) {
       if (error instanceof InvalidTextError) {
@@ -441,7 +419,10 @@ export async function* streamChunks(
     const stdin = options.stdin ?? process.stdin;
     // JSONL when its first non-blank character is `{`, else one document with id `stdin`.
     const iterator = stdin[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+    // The bytes read until one that is not whitespace, kept as read (a character cut between two
+    // reads is decoded whole later).
     let head = "";
+    const headParts: Buffer[] = [];
     let done = false;
     while (head.trim().length === 0) {
       const next = await iterator.next();
@@ -449,11 +430,13 @@ export async function* streamChunks(
         done = true;
         break;
       }
-      head += typeof next.value === "string" ? next.value : next.value.toString("utf8");
+      const part = typeof next.value === "string" ? Buffer.from(next.value) : next.value;
+      headParts.push(part);
+      head += part.toString("utf8");
     }
     if (head.trim().length === 0) fail({ source: "stdin", reason: "empty input" });
     const rest = (async function* () {
-      yield head;
+      yield* headParts;
       if (done) return;
       for (;;) {
         const next = await iterator.next();
@@ -462,18 +445,88 @@ export async function* streamChunks(
       }
     })();
     if (head.trimStart().startsWith("{")) {
-      const { Readable } = await import("node:stream");
       yield* jsonlChunks(Readable.from(rest), "stdin", chunkOptions, checkId, fail);
     } else {
-      let text = "";
-      for await (const part of rest)
-        text += typeof part === "string" ? part : part.toString("utf8");
+      // Plain text: spilled to a temporary file as it comes (never held whole), its chunks
+      // counted there (their count is in every chunk's metadata), then split as it is read.
       checkId("stdin", "stdin");
-      const chunks = chunkDocument({ id: "stdin", text, source: "stdin" }, chunkOptions);
-      for (const [index, chunk] of chunks.entries())
-        yield { chunk, bytes: index === 0 ? Buffer.byteLength(text) : 0 };
+      const folder = await mkdtemp(path.join(tmpdir(), "gembed-stdin-"));
+      const spilled = path.join(folder, "stdin.txt");
+      try {
+        const bytes = (async function* () {
+          for await (const part of rest) yield typeof part === "string" ? Buffer.from(part) : part;
+        })();
+        await pipeline(Readable.from(bytes), createWriteStream(spilled));
+        let count: number;
+        try {
+          count = await countChunks(spilled, encoding, chunkOptions);
+          if (count === 0) fail({ source: "stdin", reason: "empty input" });
+          yield* splitFileChunks(spilled, "stdin", count, encoding, chunkOptions, undefined);
+        } catch (error) {
+          if (error instanceof InvalidTextError)
+            fail({ source: "stdin", reason: invalidReason(error.byte) });
+          throw error;
+        }
+      } finally {
+        await rm(folder, { recursive: true, force: true });
+      }
     }
   }
+}
+
+/** The chunks of a text file as `splitTextStream` cuts it while reading. */
+async function countChunks(
+  file: string,
+  encoding: "utf8" | "latin1",
+  chunkOptions: ChunkOptions,
+  title?: string,
+): Promise<number> {
+  let count = 0;
+  for await (const _piece of splitTextStream(
+    decodeFile(file, encoding),
+    roomForTitle(chunkOptions, title),
+  ))
+    count++;
+  return count;
+}
+
+/**
+ * Yields the chunks of a text file split as it is read, `count` of them (known beforehand: it is
+ * in every chunk's metadata); a file that gives another count changed while it was read.
+ */
+async function* splitFileChunks(
+  file: string,
+  id: string,
+  count: number,
+  encoding: "utf8" | "latin1",
+  chunkOptions: ChunkOptions,
+  title: string | undefined,
+): AsyncGenerator<StreamedChunk> {
+  const fail = (reason: string): never => {
+    throw new SourceError([{ source: id, reason }]);
+  };
+  let pending = 0;
+  let index = 0;
+  const parts = decodeFile(file, encoding, (bytes) => {
+    pending += bytes;
+  });
+  for await (const text of splitTextStream(parts, roomForTitle(chunkOptions, title))) {
+    if (index >= count) fail("the file changed while it was read (more chunks)");
+    const chunk: DocumentChunk = {
+      id: count === 1 ? id : `${id}#${index}`,
+      documentId: id,
+      index,
+      count,
+      text,
+      metadata: { source: id, document_id: id, chunk: index, chunks: count },
+      source: id,
+    };
+    if (title !== undefined) chunk.title = title;
+    yield { chunk, bytes: pending };
+    pending = 0;
+    index++;
+  }
+  if (index !== count) fail("the file changed while it was read (fewer chunks)");
 }
 
 function report(

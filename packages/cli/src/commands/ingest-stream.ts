@@ -34,6 +34,7 @@ import { getModelInfo } from "gembed";
 import { type FileLock, lockFile } from "gembed/node";
 import { embeddingFunctionFrom, interruptSignal } from "../embedding-options.js";
 import { UsageError } from "../errors.js";
+import { writeIngestSummary } from "../ingest-summary.js";
 import { interruptedIngest } from "../interrupted.js";
 import { connectMilvusOption } from "../milvus-option.js";
 import { checkOutputFile } from "../output-file.js";
@@ -53,9 +54,13 @@ export async function runStreamingIngest(
   command: Command,
 ): Promise<void> {
   const skippedFiles: SourceIssue[] = [];
+  // Ids of the documents read (and of bad files skipped), for duplicates and --prune.
+  const read = new FingerprintSet();
   let planned = false;
   const onSkip = (issue: SourceIssue) => {
     skippedFiles.push(issue);
+    // A file skipped as bad is still there: --prune keeps its rows (it removes what is gone).
+    read.add(issue.source);
     // Met while streaming: said at once (the first pass's are said together below).
     if (planned) process.stderr.write(`gembed: skipped ${issue.source}: ${issue.reason}\n`);
   };
@@ -96,7 +101,6 @@ export async function runStreamingIngest(
   const interrupt = interruptSignal();
   const progress = options.progress ? createProgress({ label: "ingest", unit: "MB" }) : undefined;
   const totalBytes = plan.bytes;
-  const read = new FingerprintSet();
   let close: () => Promise<void> = async () => {};
   let finish: () => Promise<void> = async () => {};
   let sink: StreamSink;
@@ -159,7 +163,7 @@ export async function runStreamingIngest(
       };
       target = parquet ? out : parts.path;
     }
-    let summary: IngestSummary & { pruned?: number; skippedFiles?: typeof skippedFiles };
+    let summary: IngestSummary & { pruned?: number };
     try {
       summary = await ingestStream(streamChunks(plan, sourceOptions, { read }), {
         embedder: embeddingFunction,
@@ -202,16 +206,12 @@ export async function runStreamingIngest(
       progress?.stop();
       await finish();
     }
-    if (options.skipBad) summary.skippedFiles = skippedFiles;
-    if (options.json) {
-      process.stdout.write(`${JSON.stringify({ ...summary, target })}\n`);
-    } else {
-      process.stdout.write(
-        `ingested ${summary.documents} document(s): ${summary.chunks} chunk(s), ${summary.skipped} unchanged, ${summary.embedded} embedded${summary.updated > 0 ? `, ${summary.updated} metadata-only (not embedded)` : ""}${summary.reused > 0 ? `, ${summary.reused} kept from an earlier run` : ""}, ${summary.written} written, ${summary.removed} removed${summary.pruned !== undefined ? `, ${summary.pruned} pruned` : ""}${skippedFiles.length > 0 ? `, ${skippedFiles.length} file(s) skipped` : ""} -> ${target}\n`,
-      );
-      for (const issue of skippedFiles)
-        process.stdout.write(`  skipped ${issue.source}: ${issue.reason}\n`);
-    }
+    writeIngestSummary(summary, {
+      skippedFiles,
+      skipBad: options.skipBad === true,
+      json: options.json === true,
+      target,
+    });
   } finally {
     interrupt.dispose();
     await close();

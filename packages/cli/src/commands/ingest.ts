@@ -42,6 +42,7 @@ import {
   interruptSignal,
 } from "../embedding-options.js";
 import { UsageError } from "../errors.js";
+import { keptByPrune, writeIngestSummary } from "../ingest-summary.js";
 import { interruptedIngest } from "../interrupted.js";
 import { mediaAwareEmbedder, splitMediaInputs } from "../media-sources.js";
 import { connectMilvusOption } from "../milvus-option.js";
@@ -293,10 +294,7 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
         });
         sink = collection.asSink({ signal: interrupt.signal });
         prune = async () =>
-          collection.pruneDocuments(
-            await pruneScope(inputs),
-            new Set(documents.map((document) => document.id)),
-          );
+          collection.pruneDocuments(await pruneScope(inputs), keptByPrune(documents, skippedFiles));
         target = `Milvus collection ${options.collection}`;
         // Rows embedded but not written (Milvus failed after every retry) are kept here, and the
         // next run writes them without paying for their vectors again.
@@ -320,11 +318,7 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
         });
         sink = localRowsSink(file);
         prune = async () =>
-          pruneRowsFile(
-            file,
-            await pruneScope(inputs),
-            new Set(documents.map((document) => document.id)),
-          );
+          pruneRowsFile(file, await pruneScope(inputs), keptByPrune(documents, skippedFiles));
         // The journal is merged even when the run stops early: what was paid for is kept.
         finish = async () => {
           await file.commit();
@@ -337,7 +331,7 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
         : media.documents.length > 0
           ? mediaAwareEmbedder(embeddingFunction, media.files)
           : embeddingFunction;
-      let summary: IngestSummary & { pruned?: number; skippedFiles?: typeof skippedFiles };
+      let summary: IngestSummary & { pruned?: number };
       try {
         summary = await ingestDocuments(documents, {
           embedder,
@@ -347,7 +341,7 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
           signal: interrupt.signal,
           onProgress: (state) => {
             last = state;
-            progress?.update(state.done, state.total, `skipped ${state.skipped}`);
+            progress?.update(state.done, state.total, `unchanged ${state.skipped}`);
           },
           reuse,
           onWriteFailure,
@@ -366,16 +360,12 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
         progress?.stop();
         await finish();
       }
-      if (options.skipBad) summary.skippedFiles = skippedFiles;
-      if (options.json) {
-        process.stdout.write(`${JSON.stringify({ ...summary, target })}\n`);
-      } else {
-        process.stdout.write(
-          `ingested ${summary.documents} document(s): ${summary.chunks} chunk(s), ${summary.skipped} unchanged, ${summary.embedded} embedded${summary.updated > 0 ? `, ${summary.updated} metadata-only (not embedded)` : ""}${summary.reused > 0 ? `, ${summary.reused} kept from an earlier run` : ""}, ${summary.written} written, ${summary.removed} removed${summary.pruned !== undefined ? `, ${summary.pruned} pruned` : ""}${skippedFiles.length > 0 ? `, ${skippedFiles.length} file(s) skipped` : ""} -> ${target}\n`,
-        );
-        for (const issue of skippedFiles)
-          process.stdout.write(`  skipped ${issue.source}: ${issue.reason}\n`);
-      }
+      writeIngestSummary(summary, {
+        skippedFiles,
+        skipBad: options.skipBad === true,
+        json: options.json === true,
+        target,
+      });
     } finally {
       interrupt.dispose();
       await close();

@@ -64,7 +64,9 @@ import {
   checkType,
   type EmbeddingConfig,
   type EmbeddingProgress,
+  ENCODE_STREAM_OPTIONS,
   type EncodeOptions,
+  type EncodeStreamOptions,
   type GeminiEmbeddingFunctionOptions,
   type InputTooLongInfo,
 } from "./options.js";
@@ -93,6 +95,7 @@ export type {
   EmbeddingConfig,
   EmbeddingProgress,
   EncodeOptions,
+  EncodeStreamOptions,
   GeminiEmbeddingFunctionOptions,
   InputTooLongInfo,
 } from "./options.js";
@@ -368,9 +371,10 @@ export class GeminiEmbeddingFunction {
    */
   async *encodeStream(
     texts: AsyncIterable<DocumentInput> | Iterable<DocumentInput>,
-    options: EncodeOptions & { taskType?: TaskType } = {},
+    options: EncodeStreamOptions = {},
   ): AsyncGenerator<Float32Array> {
-    checkEncodeOptions(options);
+    checkEncodeOptions(options, ENCODE_STREAM_OPTIONS);
+    checkType("options.onEmbedded", options.onEmbedded, "function");
     if (options.mode !== undefined && options.mode !== "sync") {
       throw new TypeError(
         `encodeStream has no Batch API form: options.mode must be "sync" or left out, not ${describeType(options.mode)}.`,
@@ -424,6 +428,13 @@ export class GeminiEmbeddingFunction {
         signal,
         onChunkDone: (finished) => {
           done += finished.vectors.length;
+          if (options.onEmbedded !== undefined) {
+            const { items } = finished.chunk;
+            finished.vectors.forEach((vector, position) => {
+              const item = items[position];
+              if (item !== undefined) options.onEmbedded?.(item.index, vector);
+            });
+          }
           options.onProgress?.(this.#progress(done, read));
         },
         onWait: this.#waitReporter(options.onProgress, () => [done, read]),

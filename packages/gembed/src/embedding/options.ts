@@ -54,6 +54,17 @@ export interface EncodeOptions {
   mode?: "sync" | "batch" | undefined;
 }
 
+/** Options of `encodeStream`: those of the encode methods, and a hook told of each vector as its call returns. */
+export interface EncodeStreamOptions extends EncodeOptions {
+  /**
+   * Called with each text's index (its position in the stream) and vector as soon as its call
+   * returns, in any order, before the vector is yielded in input order. A consumer that must not
+   * lose what it paid for (an ingest killed part-way) writes vectors from here: a call that
+   * returns while an earlier one is slow is not held behind it.
+   */
+  onEmbedded?: ((index: number, vector: Float32Array) => void) | undefined;
+}
+
 /**
  * Per-call options of the encode methods with `mode: "batch"`: the Batch API path
  * (`encodeWithBatchApi` in `src/batch/`), which gives the same vectors, in the same order,
@@ -261,16 +272,21 @@ export const CONFIG_ALIASES = {
 
 /** Per-call options of the synchronous path (the Batch API path checks its own). */
 const ENCODE_OPTIONS = ["signal", "onProgress", "taskType", "mode"] as const;
+/** The options `encodeStream` takes: the encode options and `onEmbedded`. */
+export const ENCODE_STREAM_OPTIONS = [...ENCODE_OPTIONS, "onEmbedded"] as const;
 const ENCODE_ALIASES = {
   task_type: "options.taskType",
   on_progress: "options.onProgress",
 } as const;
 
 /** Checks the per-call options of the synchronous path (names, signal, callback, task type). */
-export function checkEncodeOptions(options: EncodeOptions): void {
+export function checkEncodeOptions(
+  options: EncodeOptions,
+  names: readonly string[] = ENCODE_OPTIONS,
+): void {
   if (options === null || typeof options !== "object")
     throw new InvalidOptionError("options", "options must be an object.");
-  checkOptionNames(options, ENCODE_OPTIONS, "An encode call", ENCODE_ALIASES, "options.");
+  checkOptionNames(options, names, "An encode call", ENCODE_ALIASES, "options.");
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw new InvalidOptionError("options.signal", "options.signal must be an AbortSignal.");
   }
