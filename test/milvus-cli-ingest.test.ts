@@ -87,7 +87,7 @@ describe("gembed ingest --milvus asks Milvus by primary key only", () => {
     const second = await runCli(args, { cwd: folder, env });
     expect(second.code).toBe(0);
     expect(JSON.parse(second.stdout)).toMatchObject({
-      skipped: written.chunks,
+      unchanged: written.chunks,
       embedded: 0,
       written: 0,
     });
