@@ -5,33 +5,16 @@
  * to). Run as real processes against the local server, in real temporary folders.
  */
 import { execFile, spawn } from "node:child_process";
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { cp, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { type RunningServer, startServer } from "@gembed/server";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type CliResult, cleanEnvironment, runCli } from "./cli-run.js";
+import { describe, expect, it } from "vitest";
+import { type CliResult, cleanEnvironment } from "./cli-run.js";
+import { folder, run, server, useCliFixture } from "./support/cli-fixture.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
-let server: RunningServer;
-let folder: string;
-let env: NodeJS.ProcessEnv;
-
-beforeAll(async () => {
-  server = await startServer({ batch: { delayPerItemMs: 1 } });
-});
-afterAll(async () => {
-  await server.close();
-});
-beforeEach(async (context) => {
-  folder = await mkdtemp(path.join(tmpdir(), "gembed-papercuts-"));
-  env = cleanEnvironment({ GOOGLE_GEMINI_BASE_URL: server.url, GEMINI_API_KEY: "papercut-key" });
-  context.onTestFinished(() => rm(folder, { recursive: true, force: true }));
-});
-
-const run = (args: string[], environment = env) => runCli(args, { cwd: folder, env: environment });
+useCliFixture("gembed-papercuts-", "papercut-key");
 
 // The tests spawn several CLI processes each: on a loaded two-core machine that can pass 30 s.
 describe("gembed --version", { timeout: 90_000 }, () => {

@@ -5,32 +5,16 @@
  * neither their class nor the option at fault. In-process runs (`runCli`) against the local
  * server on 127.0.0.1:0, in real temporary folders.
  */
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { readSources, SourceError } from "@gembed/ingest";
-import { type RunningServer, startServer } from "@gembed/server";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { cleanEnvironment, runCli } from "./cli-run.js";
+import { startServer } from "@gembed/server";
+import { describe, expect, it } from "vitest";
+import { cleanEnvironment } from "./cli-run.js";
+import { folder, run, server, useCliFixture } from "./support/cli-fixture.js";
 import { milvusUri, uniqueCollection } from "./support/milvus.js";
 
-let server: RunningServer;
-let folder: string;
-let env: NodeJS.ProcessEnv;
-
-beforeAll(async () => {
-  server = await startServer({ batch: { delayPerItemMs: 1 } });
-});
-afterAll(async () => {
-  await server.close();
-});
-beforeEach(async (context) => {
-  folder = await mkdtemp(path.join(tmpdir(), "gembed-qa-"));
-  env = cleanEnvironment({ GOOGLE_GEMINI_BASE_URL: server.url, GEMINI_API_KEY: "qa-key" });
-  context.onTestFinished(() => rm(folder, { recursive: true, force: true }));
-});
-
-const run = (args: string[], environment = env) => runCli(args, { cwd: folder, env: environment });
+useCliFixture("gembed-qa-", "qa-key");
 
 /** corp/a.md, plus links out of corp: to a folder, to the parent (a loop), to a file. */
 async function corpusWithLinks(): Promise<void> {

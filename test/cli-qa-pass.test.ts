@@ -5,35 +5,19 @@
  * write failures named, and bad option values and bad input named before any request. In-process runs (`runCli`) against the local server on
  * 127.0.0.1:0, in real temporary folders.
  */
-import { lstat, mkdir, mkdtemp, open, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { lstat, mkdir, open, readFile, symlink, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { connectMilvus } from "@gembed/milvus";
-import { type RunningServer, startServer } from "@gembed/server";
+import { startServer } from "@gembed/server";
 import { GeminiEmbeddingFunction } from "gembed";
 import { lockFile } from "gembed/node";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { exposureWarning } from "../packages/cli/src/commands/serve.js";
 import { cleanEnvironment, runCli, spawnCli } from "./cli-run.js";
+import { env, folder, run, server, useCliFixture } from "./support/cli-fixture.js";
 
-let server: RunningServer;
-let folder: string;
-let env: NodeJS.ProcessEnv;
-
-beforeAll(async () => {
-  server = await startServer({ batch: { delayPerItemMs: 1 } });
-});
-afterAll(async () => {
-  await server.close();
-});
-beforeEach(async (context) => {
-  folder = await mkdtemp(path.join(tmpdir(), "gembed-qa-pass-"));
-  env = cleanEnvironment({ GOOGLE_GEMINI_BASE_URL: server.url, GEMINI_API_KEY: "qa-key" });
-  context.onTestFinished(() => rm(folder, { recursive: true, force: true }));
-});
-
-const run = (args: string[]) => runCli(args, { cwd: folder, env });
+useCliFixture("gembed-qa-pass-", "qa-key");
 
 describe("usage errors: one format", () => {
   it.each([

@@ -4,32 +4,15 @@
  * `--dim` named as `--dim`, `gembed help batch submit`, and Ctrl-C during `batch submit`. In-process
  * runs (`runCli`) against the local server on 127.0.0.1:0; Ctrl-C on a real child process.
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import path from "node:path";
-import { type RunningServer, startServer } from "@gembed/server";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { cleanEnvironment, runCli, spawnCli } from "./cli-run.js";
+import { describe, expect, it } from "vitest";
+import { spawnCli } from "./cli-run.js";
+import { env, folder, run, server, useCliFixture } from "./support/cli-fixture.js";
 
-let server: RunningServer;
-let folder: string;
-let env: NodeJS.ProcessEnv;
-
-beforeAll(async () => {
-  server = await startServer({ batch: { delayPerItemMs: 1 } });
-});
-afterAll(async () => {
-  await server.close();
-});
-beforeEach(async (context) => {
-  folder = await mkdtemp(path.join(tmpdir(), "gembed-qa2-"));
-  env = cleanEnvironment({ GOOGLE_GEMINI_BASE_URL: server.url, GEMINI_API_KEY: "qa2-key" });
-  context.onTestFinished(() => rm(folder, { recursive: true, force: true }));
-});
-
-const run = (args: string[], environment = env) => runCli(args, { cwd: folder, env: environment });
+useCliFixture("gembed-qa2-", "qa2-key");
 
 describe("gembed serve --data-dir", () => {
   it.runIf(process.platform === "linux")(
