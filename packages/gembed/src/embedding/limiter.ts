@@ -182,6 +182,8 @@ export class QuotaLimiter {
   private corrections = 0;
   /** How long after its send the server is taken to count a call (learned windows; lateness). */
   private lateBy = 0;
+  /** The shortest round trip of an accepted call (see paceTime). */
+  private shortestRoundTrip = Number.POSITIVE_INFINITY;
   private lastNearMissAt = 0;
   private lastEasedAt = 0;
   /** How many 429s this limiter has seen (for figures and tests). */
@@ -443,7 +445,10 @@ export class QuotaLimiter {
    */
   private paceTime(entry: QuotaTicket, limits: Limits): number {
     if (limits !== this.learned || !this.adaptive || entry.lateBy === undefined) return entry.time;
-    return entry.sentAt + entry.lateBy;
+    // Never before its answer less the shortest round trip seen: a call sent while this process
+    // was busy reaches the server late, and its answer says so.
+    const answered = entry.accepted === true ? entry.time - this.shortestRoundTrip : entry.sentAt;
+    return Math.max(entry.sentAt + entry.lateBy, answered);
   }
 
   /**
@@ -635,6 +640,7 @@ export class QuotaLimiter {
   onSuccess(ticket: QuotaTicket): void {
     const now = this.clock.now();
     ticket.time = Math.max(ticket.time, now);
+    this.shortestRoundTrip = Math.min(this.shortestRoundTrip, now - ticket.sentAt);
     ticket.accepted = true;
     ticket.resolved = true;
     this.firstAnswerAt ??= now;
