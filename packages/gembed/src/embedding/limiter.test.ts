@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { abortError } from "../client/retry.js";
 import { GembedAbortError } from "../errors.js";
-import { type Clock, ConcurrencyLimiter, QuotaLimiter, type QuotaLimits } from "./limiter.js";
+import { type Clock, ConcurrencyLimiter, QuotaLimiter } from "./limiter.js";
 
 /**
  * Virtual time: `sleep` moves the clock forward by what it was asked and resolves on the next
@@ -105,69 +105,6 @@ describe("QuotaLimiter", () => {
       expect(clock.now()).toBeGreaterThan(before);
       expect(clock.now() - start).toBeGreaterThanOrEqual(2 * windowMs);
     }
-  });
-
-  /** A limiter that learned 500 texts per 1 s (five calls of 100, the sixth refused). */
-  async function learnedLimiter(clock: VirtualClock): Promise<QuotaLimiter> {
-    const limiter = new QuotaLimiter({}, clock);
-    const start = clock.now();
-    for (let call = 0; call < 5; call++) {
-      const ticket = await limiter.acquire(100, 100);
-      clock.advance(5);
-      limiter.onSuccess(ticket);
-    }
-    const refused = await limiter.acquire(100, 100);
-    clock.advance(5);
-    limiter.onRateLimited(start + 1000 - clock.now(), refused);
-    return limiter;
-  }
-
-  it("waits out a near-miss 429 without relearning the window or the ceiling", async () => {
-    const clock = new VirtualClock();
-    const limiter = await learnedLimiter(clock);
-    const first = await limiter.acquire(100, 100);
-    const learned = limiter.learnedLimits;
-    expect(learned).toMatchObject({ texts: 500 });
-    // A call sent a little before the server had room (a loaded client, a late count): the
-    // server names a short wait.
-    clock.advance(5);
-    expect(limiter.onRateLimited(30, first)).toBe(true);
-    expect(limiter.nearMissCount).toBe(1);
-    expect(limiter.resumeAt).toBe(clock.now() + 30);
-    const waits: number[] = [];
-    const again = await limiter.acquire(100, 100, undefined, (wait) => waits.push(wait.resumeAt));
-    // The caller waited the server's wait, then went: same window, same ceiling.
-    expect(waits[0]).toBe(limiter.resumeAt);
-    expect(again.sentAt).toBeGreaterThanOrEqual(limiter.resumeAt);
-    expect(limiter.learnedLimits).toEqual(learned);
-    // A wait far from the model (most of a window) is learned from at once.
-    limiter.onSuccess(again);
-    const refused = await limiter.acquire(100, 100);
-    expect(limiter.onRateLimited(900, refused)).toBe(false);
-  });
-
-  it("relearns once near misses fill several windows in a row", async () => {
-    const clock = new VirtualClock();
-    const limiter = await learnedLimiter(clock);
-    limiter.onSuccess(await limiter.acquire(100, 100));
-    const learned = limiter.learnedLimits as QuotaLimits;
-    expect(learned).toMatchObject({ texts: 500 });
-    const outcomes: boolean[] = [];
-    // Three windows, each with three refusals that name a short wait: consistent evidence.
-    for (let window = 0; window < 3; window++) {
-      for (let call = 0; call < 3; call++) {
-        const ticket = await limiter.acquire(100, 100);
-        clock.advance(5);
-        outcomes.push(limiter.onRateLimited(20, ticket));
-      }
-      limiter.onSuccess(await limiter.acquire(100, 100));
-      clock.advance(1000);
-    }
-    expect(outcomes.slice(0, 8).every((nearMiss) => nearMiss)).toBe(true);
-    expect(outcomes[8]).toBe(false);
-    await limiter.acquire(100, 100);
-    // Learned again from the last of them: the window measured anew (it only grows).
-    expect(limiter.learnedLimits?.windowMs).toBeGreaterThan(learned.windowMs);
   });
 
   it("grows a window learned too short (a fixed window answered mid-way) and keeps the ceiling", async () => {

@@ -91,12 +91,6 @@ export interface QuotaTicket {
   time: number;
   /** When it was sent. */
   readonly sentAt: number;
-  /**
-   * How much later than `sentAt` the server counted it, as near misses taught (see paceTime);
-   * and the count of corrections when it was sent (a refusal corrects only what it saw).
-   */
-  lateBy?: number;
-  corrections?: number;
   texts: number;
   tokens: number;
   /** Set when the server accepted it (only answered calls teach the ceiling). */
@@ -120,18 +114,6 @@ export interface QuotaWait {
 const LONGEST_LEARNED_WINDOW_MS = 75_000;
 /** How far back the log is kept when no window is known. */
 const LOG_HORIZON_MS = 2 * LONGEST_LEARNED_WINDOW_MS;
-
-/**
- * A 429 whose `retryDelay` is at most this share of the learned window (and at most
- * {@link NEAR_MISS_MAX_MS}) is a near miss: the pacing sent a call a little before the server's
- * room came back, the model is right (see {@link QuotaLimiter.onRateLimited}).
- */
-const NEAR_MISS_SHARE = 0.25;
-const NEAR_MISS_MAX_MS = 1000;
-/** Near misses in one window that make it a refused window ("a few" per window are fine). */
-const NEAR_MISSES_PER_REFUSED_WINDOW = 3;
-/** Refused windows in a row after which a near miss is learned from like any 429. */
-const REFUSED_WINDOWS_TO_RELEARN = 3;
 
 interface PendingLesson {
   refusedAt: number;
@@ -172,24 +154,8 @@ export class QuotaLimiter {
   private firstWaveDone = false;
   /** Callers waiting for answers before a lesson: woken by each answer. */
   private readonly wakers = new Set<AbortController>();
-  /** Near misses of the current window, and how many windows in a row were refused. */
-  private readonly nearMisses = {
-    windowStart: Number.NEGATIVE_INFINITY,
-    count: 0,
-    refusedWindows: 0,
-  };
-  /** How many times near misses moved the calls in the window later (see correctPacing). */
-  private corrections = 0;
-  /** How long after its send the server is taken to count a call (learned windows; lateness). */
-  private lateBy = 0;
-  /** The shortest round trip of an accepted call (see paceTime). */
-  private shortestRoundTrip = Number.POSITIVE_INFINITY;
-  private lastNearMissAt = 0;
-  private lastEasedAt = 0;
   /** How many 429s this limiter has seen (for figures and tests). */
   rateLimitedCount = 0;
-  /** How many of them were near misses (waited out, learned nothing from; see onRateLimited). */
-  nearMissCount = 0;
 
   constructor(options: QuotaOptions | false | undefined, clock: Clock = systemClock) {
     if (
@@ -316,7 +282,6 @@ export class QuotaLimiter {
       // No abort listener while queued (dozens may queue): an aborted caller leaves as soon as
       // its turn comes, and the one ahead of it, sleeping on the same signal, wakes at once.
       await previous;
-      let toldResumeAt: number | undefined;
       for (;;) {
         if (signal?.aborted) throw abortError(signal);
         const now = this.clock.now();
@@ -345,21 +310,14 @@ export class QuotaLimiter {
           const ticket: QuotaTicket = {
             time: now,
             sentAt: now,
-            corrections: this.corrections,
             texts: granted.texts,
             tokens: granted.tokens,
           };
-          if (this.learned !== undefined && this.adaptive) ticket.lateBy = this.lateness(now);
           this.log.push(ticket);
           return ticket;
         }
-        if (now + granted !== toldResumeAt) {
-          toldResumeAt = now + granted;
-          onWait?.({ resumeAt: toldResumeAt, reason: "window-full" });
-        }
-        // Woken by each answer and refusal too: a near miss's refusal frees its place in the
-        // window, which the next caller takes now rather than a window later.
-        await this.sleepUnlessAnswered(granted, signal);
+        onWait?.({ resumeAt: now + granted, reason: "window-full" });
+        await this.clock.sleep(granted, signal);
       }
     } finally {
       release();
@@ -429,42 +387,14 @@ export class QuotaLimiter {
     return limits;
   }
 
-  /**
-   * When `entry` counts in the window of `limits`, on this side.
-   *
-   * Limits told (or not adaptive): its answer time, an upper bound of when the server counted it,
-   * so no window on this side ends before the server's and no 429 comes back.
-   *
-   * Limits learned: its send time, a lower bound (optimistic pacing). Why: the server counts each
-   * call 10-250 ms before its answer is read here (the answer's way back, a client busy with
-   * other answers), and with answer times that lateness comes back every window: a 1 s window
-   * ran at 89-93% of the ceiling. On send times a call may instead reach the server a little
-   * before room comes back: that 429 is a near miss, waited out for its `retryDelay` (exact, the
-   * server says when) without learning from it (see onRateLimited), and the call sent again then
-   * is counted from its new send time, at the server's own room time.
-   */
-  private paceTime(entry: QuotaTicket, limits: Limits): number {
-    if (limits !== this.learned || !this.adaptive || entry.lateBy === undefined) return entry.time;
-    // Never before its answer less the shortest round trip seen: a call sent while this process
-    // was busy reaches the server late, and its answer says so.
-    const answered = entry.accepted === true ? entry.time - this.shortestRoundTrip : entry.sentAt;
-    return Math.max(entry.sentAt + entry.lateBy, answered);
-  }
-
-  /**
-   * The margin added to a window of `limits`: none by default for a learned window, which is
-   * already measured from send times (before the server counted) to a room time read late, so
-   * is a little longer than the server's; a near miss costs one call's round trip.
-   */
-  private marginFor(limits: Limits): number {
-    if (this.marginOption !== undefined) return this.marginOption;
-    return limits === this.learned && this.adaptive ? 0 : Math.min(50, limits.windowMs / 100);
+  private marginFor(windowMs: number): number {
+    return this.marginOption ?? Math.min(50, windowMs / 100);
   }
 
   private smallestMargin(): number {
     let margin = Number.POSITIVE_INFINITY;
     for (const limits of this.slidingLimits()) {
-      margin = Math.min(margin, this.marginFor(limits));
+      margin = Math.min(margin, this.marginFor(limits.windowMs));
     }
     return Number.isFinite(margin) ? margin : 0;
   }
@@ -477,12 +407,12 @@ export class QuotaLimiter {
     let roomTexts = Number.POSITIVE_INFINITY;
     let roomTokens = Number.POSITIVE_INFINITY;
     for (const limits of this.slidingLimits()) {
-      const since = now - limits.windowMs - this.marginFor(limits);
+      const since = now - limits.windowMs - this.marginFor(limits.windowMs);
       let usedTexts = 0;
       let usedTokens = 0;
       for (let index = this.logStart; index < this.log.length; index++) {
         const entry = this.log[index] as QuotaTicket;
-        if (this.paceTime(entry, limits) > since) {
+        if (entry.time > since) {
           usedTexts += entry.texts;
           usedTokens += entry.tokens;
         }
@@ -504,15 +434,14 @@ export class QuotaLimiter {
   /**
    * A 429 arrived for `ticket`: the server counted none of it; every caller waits `delayMs`
    * (the server's `retryDelay`), and, when adaptive, the limiter then learns from it (once the
-   * pause is over, so the answers still in flight are in). Returns true for a near miss of a
-   * learned quota (see isNearMiss): waited out, learned nothing from, not a sign of load.
+   * pause is over, so the answers still in flight are in).
    */
   onRateLimited(
     delayMs: number,
     ticket?: QuotaTicket,
     measure: QuotaMeasure = "texts",
     ceiling?: number,
-  ): boolean {
+  ): void {
     this.rateLimitedCount++;
     if (ticket !== undefined) ticket.resolved = true;
     this.firstAnswerAt ??= this.clock.now();
@@ -527,15 +456,7 @@ export class QuotaLimiter {
     const roomAt = now + Math.max(0, delayMs);
     if (!this.adaptive) {
       this.pausedUntil = Math.max(this.pausedUntil, roomAt);
-      return false;
-    }
-    if (this.isNearMiss(delayMs, ticket !== undefined, now)) {
-      this.nearMissCount++;
-      // Every caller waits for the room the server named (a call of the same size has none
-      // before), but the window, the ceiling and the calls in flight stay as learned.
-      this.pausedUntil = alreadyPaused ? Math.min(this.pausedUntil, roomAt) : roomAt;
-      if (ticket !== undefined) this.correctPacing(ticket, delayMs, now);
-      return true;
+      return;
     }
     // The refusals of one burst (calls sent before the pause) name the same room time, each
     // late by how long this process took to read it (busy with the burst's answers): every one
@@ -552,80 +473,6 @@ export class QuotaLimiter {
       // still wait for the latest.
       this.pending.roomAt = roomAt;
     }
-    return false;
-  }
-
-  /**
-   * A near miss says the calls in the window were counted later than their send times: when
-   * `ticket` went out the window had room on this side, the server had it `delayMs` later plus
-   * the call's way there (half its round trip, as a guess). The calls sent before it and still
-   * in the window move that much later, so the calls waiting do not all go at the end of the
-   * pause only to be refused again (the server frees room one call at a time). Only the first
-   * refusal sent under the current pacing corrects it: the others of the same burst saw the same.
-   */
-  private correctPacing(ticket: QuotaTicket, delayMs: number, now: number): void {
-    const learned = this.learned as Limits;
-    if (ticket.corrections !== this.corrections) return;
-    this.corrections++;
-    this.lastNearMissAt = now;
-    const early = Math.max(0, delayMs + (now - ticket.sentAt - delayMs) / 2);
-    this.lateBy += early;
-    for (let index = this.logStart; index < this.log.length; index++) {
-      const entry = this.log[index] as QuotaTicket;
-      if (entry.sentAt >= ticket.sentAt) break;
-      if (entry.texts <= 0 && entry.tokens <= 0) continue;
-      const paced = this.paceTime(entry, learned);
-      if (paced + learned.windowMs <= ticket.sentAt) continue;
-      entry.lateBy = paced - entry.sentAt + early;
-    }
-  }
-
-  /**
-   * How late after its send a call sent now is taken to be counted. It starts high (see learn)
-   * and eases by a quarter after each window without a near miss, so the pacing comes as close to the
-   * server's room as the near misses allow: a loaded moment's lateness does not stay.
-   */
-  private lateness(now: number): number {
-    const windowMs = (this.learned as Limits).windowMs;
-    if (now - this.lastNearMissAt >= windowMs && now - this.lastEasedAt >= windowMs) {
-      this.lateBy *= 0.75;
-      this.lastEasedAt = now;
-    }
-    return this.lateBy;
-  }
-
-  /**
-   * Whether a 429 is a near miss of the optimistic pacing (see paceTime): a window and ceiling are
-   * learned, no lesson is pending, and room comes back within a short share of the window. Only
-   * consistent evidence relearns them: a `retryDelay` far from the model, or
-   * {@link REFUSED_WINDOWS_TO_RELEARN} windows in a row each with
-   * {@link NEAR_MISSES_PER_REFUSED_WINDOW} near misses or more. Relearning on every near miss
-   * would make a loaded machine's late sends look like a longer window (tried: 1 s windows were
-   * learned as 1.05-1.15 s, and each 429 also halved the calls in flight).
-   */
-  private isNearMiss(delayMs: number, hasTicket: boolean, now: number): boolean {
-    const learned = this.learned;
-    if (learned === undefined || this.pending !== undefined || !hasTicket) return false;
-    const windowMs = learned.windowMs;
-    if (delayMs > Math.min(NEAR_MISS_MAX_MS, windowMs * NEAR_MISS_SHARE)) return false;
-    const misses = this.nearMisses;
-    if (now - misses.windowStart >= windowMs) {
-      const previousRefused =
-        misses.count >= NEAR_MISSES_PER_REFUSED_WINDOW && now - misses.windowStart < 2 * windowMs;
-      misses.refusedWindows = previousRefused ? misses.refusedWindows + 1 : 0;
-      misses.windowStart = now;
-      misses.count = 0;
-    }
-    misses.count++;
-    const refusedInARow =
-      misses.refusedWindows + (misses.count >= NEAR_MISSES_PER_REFUSED_WINDOW ? 1 : 0);
-    if (refusedInARow >= REFUSED_WINDOWS_TO_RELEARN) {
-      misses.windowStart = Number.NEGATIVE_INFINITY;
-      misses.count = 0;
-      misses.refusedWindows = 0;
-      return false;
-    }
-    return true;
   }
 
   /**
@@ -640,7 +487,6 @@ export class QuotaLimiter {
   onSuccess(ticket: QuotaTicket): void {
     const now = this.clock.now();
     ticket.time = Math.max(ticket.time, now);
-    this.shortestRoundTrip = Math.min(this.shortestRoundTrip, now - ticket.sentAt);
     ticket.accepted = true;
     ticket.resolved = true;
     this.firstAnswerAt ??= now;
@@ -701,8 +547,8 @@ export class QuotaLimiter {
       lesson.ceiling ?? previous?.[lesson.measure] ?? Number.POSITIVE_INFINITY;
     let windowMs = this.fixedWindowMs;
     let windowGrew = false;
-    let oldest = accepted[0] as QuotaTicket;
     if (windowMs === undefined) {
+      let oldest = accepted[0] as QuotaTicket;
       if (Number.isFinite(previousCeiling)) {
         let counted = 0;
         for (let index = accepted.length - 1; index >= 0; index--) {
@@ -742,12 +588,6 @@ export class QuotaLimiter {
           : (previous?.tokens ?? Number.POSITIVE_INFINITY),
       windowMs,
     };
-    // The first pacing: each later call counted as late after its send as the call the window
-    // was measured from was answered after its own (so the window's first call goes at the
-    // room time read here); near misses and quiet windows then tune it (see onGranted).
-    this.lateBy = Math.max(0, oldest.time - oldest.sentAt);
-    this.lastNearMissAt = this.clock.now();
-    this.lastEasedAt = this.lastNearMissAt;
   }
 
   /** Milliseconds to wait before `texts`/`tokens` fit; 0 when they fit now. */
@@ -756,12 +596,12 @@ export class QuotaLimiter {
     if (this.configured === undefined && this.learned === undefined) return 0;
     let wait = 0;
     for (const limits of this.slidingLimits()) {
-      const windowMs = limits.windowMs + this.marginFor(limits);
+      const windowMs = limits.windowMs + this.marginFor(limits.windowMs);
       // Entries still in the window, oldest first (a ticket's time moves when its answer arrives).
       const inWindow: { time: number; texts: number; tokens: number }[] = [];
       for (let index = this.logStart; index < this.log.length; index++) {
         const entry = this.log[index] as QuotaTicket;
-        const time = this.paceTime(entry, limits);
+        const time = entry.time;
         if (time > now - windowMs && (entry.texts > 0 || entry.tokens > 0)) {
           inWindow.push({ time, texts: entry.texts, tokens: entry.tokens });
         }

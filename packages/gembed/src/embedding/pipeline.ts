@@ -115,8 +115,6 @@ export class ChunkRunner {
     const itemTokens = chunk.items.map((item) => item.tokens);
     let attempt = 0;
     let rateLimitWaits = 0;
-    /** 429s of this chunk that were not near misses of a learned quota. */
-    let refusals = 0;
     let given = granted;
     for (;;) {
       // When the window has room for part of the chunk only (at least a quarter of it) and a
@@ -144,29 +142,26 @@ export class ChunkRunner {
         const waitable = error instanceof RateLimitError && !error.isPerDayQuota;
         if (!waitable || signal?.aborted) limiter.onFailed(ticket);
         if (signal?.aborted) throw abortError(signal);
+        concurrency.onResult(outcomeOf(error), { sentAt, inFlight });
         if (waitable) {
           rateLimitWaits++;
+          if (rateLimitWaits > this.settings.maxRateLimitWaits) throw error;
           const measure = quotaMeasure(error);
-          const nearMiss = limiter.onRateLimited(
+          limiter.onRateLimited(
             this.delay(error, rateLimitWaits - 1),
             ticket,
             measure,
             namedCeiling(error, measure),
           );
-          // A near miss of a learned quota says nothing of the load: the calls in flight stay.
-          concurrency.onResult(nearMiss ? "failed" : "rate-limited", { sentAt, inFlight });
-          if (!nearMiss) refusals++;
-          if (rateLimitWaits > this.settings.maxRateLimitWaits) throw error;
           // A chunk refused again and again may be larger than the whole quota: halve it.
           const maxCount =
-            refusals >= 3 && count > 1 ? Math.ceil(count / 2) : limiter.maxTextsPerCall;
+            rateLimitWaits >= 3 && count > 1 ? Math.ceil(count / 2) : limiter.maxTextsPerCall;
           if (maxCount !== undefined && count > maxCount) {
             // The ceiling turned out smaller than this chunk: send it in pieces that fit.
             return this.runPieces(splitChunk(chunk, maxCount), signal, undefined, onWait);
           }
           continue;
         }
-        concurrency.onResult(outcomeOf(error), { sentAt, inFlight });
         // The same classification as every retry of gembed; a short answer is retried too.
         const retryable = isRetryableError(error, { checkedAnswers: true });
         if (!retryable || attempt >= this.settings.maxRetries) throw error;
