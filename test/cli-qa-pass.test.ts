@@ -121,6 +121,16 @@ describe("outputs", { timeout: 60_000 }, () => {
       const ingested = await run(["ingest", "docs", "--out", socketPath, "--dim", "128"]);
       expect(ingested.code).toBe(2);
       expect(ingested.stderr).toContain(`--out ${socketPath} is a socket, not a regular file`);
+      const before = server.stats().requests;
+      const batched = await run([
+        ...["ingest", "docs", "--batch", "--out", "rows.json", "--dim", "128"],
+        ...["--batch-state", socketPath],
+      ]);
+      expect(batched.code).toBe(2);
+      expect(batched.stderr).toContain(
+        `--batch-state ${socketPath} is a socket, not a regular file`,
+      );
+      expect(server.stats().requests).toBe(before);
       // Still the socket: nothing was renamed over it.
       expect((await lstat(socketPath)).isSocket()).toBe(true);
     } finally {

@@ -247,6 +247,8 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
     // Found before anything is paid for: a folder, or a path that cannot be written.
     if (!options.milvus)
       await checkOutputFile(options.out ?? `${options.collection}.json`, "--out");
+    // The resume file of --batch jobs is written the same way (beside it, renamed over it).
+    if (options.batch) await checkOutputFile(batchStateFile(options), "--batch-state");
     const embeddingFunction = embeddingFunctionFrom(options);
     const dim = options.dim ?? (await embeddingFunction.resolveDim());
     // Milvus keeps text in a VarChar of 65,535 bytes: up to 3 bytes per UTF-16 unit, 4 units per token.
