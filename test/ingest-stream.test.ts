@@ -146,7 +146,7 @@ describe("planSources and streamChunks", () => {
     expect(plan.files[0]!.bytes).toBeGreaterThanOrEqual(LARGE_FILE_BYTES);
     const streamed: StreamedChunk[] = [];
     for await (const item of streamChunks(plan, { cwd: folder, chunk: { maxTokens: 2048 } }))
-      streamed.push(item);
+      if (item.chunk !== undefined) streamed.push(item);
     const whole = chunkDocument(
       {
         id: plan.files[0]!.id,
@@ -174,7 +174,7 @@ describe("planSources and streamChunks", () => {
     const got: DocumentChunk[] = [];
     let bytesCounted = 0;
     for await (const item of streamChunks(plan, { chunk, stdin: Readable.from(reads(bytes)) })) {
-      got.push(item.chunk);
+      if (item.chunk !== undefined) got.push(item.chunk);
       bytesCounted += item.bytes;
     }
     const expected = chunkDocument({ id: "stdin", text, source: "stdin" }, chunk);
@@ -204,7 +204,7 @@ describe("planSources and streamChunks", () => {
       for await (const { chunk } of streamChunks(plan, {
         stdin: Readable.from(lines.map((line) => `${line}\n`)),
       }))
-        seen.push(chunk.id);
+        if (chunk !== undefined) seen.push(chunk.id);
     })().catch((caught: unknown) => caught);
     expect(seen).toEqual(["x", "y"]);
     expect(error).toBeInstanceOf(SourceError);

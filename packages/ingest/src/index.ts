@@ -54,6 +54,7 @@ export {
   type StreamIngestOptions,
   type StreamIngestProgress,
   type StreamSink,
+  unchangedCheck,
 } from "./stream-pipeline.js";
 export { searchRowStream } from "./stream-search.js";
 export {
@@ -63,8 +64,10 @@ export {
   type SourcePlan,
   type StreamChunksHooks,
   type StreamedChunk,
+  type StreamedUnchangedFile,
   type StreamSourcesOptions,
   splitTextStream,
   streamChunks,
+  type UnchangedCheck,
 } from "./stream-sources.js";
 export { filesInside, isInside } from "./symlinks.js";

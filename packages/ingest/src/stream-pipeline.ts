@@ -15,7 +15,7 @@ import type { DocumentChunk, EmbeddingRow } from "./documents.js";
 import { contentHash } from "./hash.js";
 import { chunkToRow, type IngestSummary, rescuedVectors } from "./pipeline.js";
 import { metadataHash } from "./row-parts.js";
-import type { StreamedChunk } from "./stream-sources.js";
+import type { StreamedChunk, StreamedUnchangedFile, UnchangedCheck } from "./stream-sources.js";
 
 /**
  * One step of a streaming ingest, in texts: the most the embedding function has in calls at once
@@ -173,7 +173,7 @@ class BoundedQueue<T> implements AsyncIterable<T> {
  * ```
  */
 export async function ingestStream(
-  chunks: AsyncIterable<StreamedChunk>,
+  chunks: AsyncIterable<StreamedChunk | StreamedUnchangedFile>,
   options: StreamIngestOptions,
 ): Promise<IngestSummary> {
   const { embedder, sink, signal } = options;
@@ -273,9 +273,16 @@ export async function ingestStream(
       }
       report();
     };
-    for await (const { chunk, bytes } of chunks) {
+    for await (const { chunk, bytes, unchanged } of chunks) {
       signal?.throwIfAborted();
       progress.bytes += bytes;
+      if (chunk === undefined) {
+        // A file the first pass found wholly stored unchanged.
+        progress.documents += unchanged.documents;
+        progress.chunks += unchanged.chunks;
+        progress.skipped += unchanged.chunks;
+        continue;
+      }
       progress.chunks++;
       if (chunk.index === 0) progress.documents++;
       group.push({
@@ -424,5 +431,31 @@ export async function ingestStream(
     reused,
     written: progress.written,
     removed,
+  };
+}
+
+/**
+ * The first pass's {@link UnchangedCheck} over a sink: true when every chunk is stored with the
+ * content hash and metadata hash this run would write (the test the second pass makes before
+ * skipping a chunk), so nothing but the hashes is trusted.
+ */
+export function unchangedCheck(
+  sink: StreamSink,
+  embedder: { modelName: string; dim: number },
+): UnchangedCheck {
+  const model = embedder.modelName;
+  const dim = embedder.dim;
+  return async (chunks) => {
+    const stored = await sink.lookup(chunks.map((chunk) => chunk.id));
+    for (const chunk of chunks) {
+      const found = stored.get(chunk.id);
+      if (
+        found === undefined ||
+        found.contentHash !== contentHash({ text: chunk.text, title: chunk.title, model, dim }) ||
+        found.metadataHash !== metadataHash(chunk.metadata)
+      )
+        return false;
+    }
+    return true;
   };
 }

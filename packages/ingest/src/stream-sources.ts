@@ -60,7 +60,23 @@ export interface PlannedFile {
   chunks?: number;
   /** For a large Markdown file: the title found in its first 64 KiB. */
   title?: string;
+  /**
+   * Set by the first pass when every chunk of the file is stored unchanged (see
+   * {@link UnchangedCheck}): the second pass does not read the file again, it counts it.
+   */
+  unchanged?: { documents: number; chunks: number };
 }
+
+/**
+ * Tells whether every one of these chunks (one step of a file's) is stored unchanged in the
+ * target: its content hash and metadata hash found under its id. Given to {@link planSources},
+ * it lets the first pass mark a file whose every chunk is stored, so an unchanged rerun reads it
+ * once (see `unchangedCheck` for a sink's).
+ */
+export type UnchangedCheck = (chunks: DocumentChunk[]) => Promise<boolean>;
+
+/** Chunks looked up at once by the first pass's {@link UnchangedCheck}. */
+const CHECK_STEP = 256;
 
 /** What the first pass found. */
 export interface SourcePlan {
@@ -79,6 +95,12 @@ export interface SourcePlan {
 export interface StreamSourcesOptions extends ReadSourcesOptions {
   /** How documents are split. */
   chunk?: ChunkOptions | undefined;
+  /**
+   * For {@link planSources} on a rerun: looks each file's chunks up as the first pass reads it
+   * (text files under {@link LARGE_FILE_BYTES} and JSONL files), and adds the document ids of a
+   * file found wholly unchanged to `read` (the second pass, which skips it, would have).
+   */
+  unchanged?: { check: UnchangedCheck; read: FingerprintSet } | undefined;
 }
 
 class IssueList {
@@ -193,6 +215,7 @@ async function checkTextFile(
   encoding: "utf8" | "latin1",
   planned: PlannedFile,
   chunk: ChunkOptions,
+  check?: UnchangedCheck,
 ): Promise<string | undefined> {
   if (bytes === 0) return "empty file";
   // A PDF, an image or an archive (e.g. matched by a glob) would be embedded as noise.
@@ -234,8 +257,25 @@ async function checkTextFile(
       for await (const _piece of splitTextStream(watched, roomForTitle(chunk, planned.title)))
         chunks++;
     } else {
-      for await (const part of decodeFile(file, encoding))
+      // Kept (a file under LARGE_FILE_BYTES, like the second pass holds) only to look it up.
+      let text = "";
+      for await (const part of decodeFile(file, encoding)) {
         if (!content && /\S/.test(part)) content = true;
+        if (check !== undefined) text += part;
+      }
+      if (check !== undefined && content) {
+        // Chunked the way the second pass chunks it: same ids, texts, titles and metadata.
+        const document: SourceDocument = { id: planned.id, text, source: planned.id };
+        if (MARKDOWN_EXTENSIONS.has(path.extname(file).toLowerCase())) {
+          const title = markdownTitle(text);
+          if (title !== undefined) document.title = title;
+        }
+        const chunks = chunkDocument(document, chunk);
+        let same = chunks.length > 0;
+        for (let start = 0; same && start < chunks.length; start += CHECK_STEP)
+          same = await check(chunks.slice(start, start + CHECK_STEP));
+        if (same) planned.unchanged = { documents: 1, chunks: chunks.length };
+      }
     }
   } catch (error) {
     if (error instanceof InvalidTextError) return invalidReason(error.byte);
@@ -264,6 +304,7 @@ export async function planSources(
   const extensions = options.folderExtensions ?? [".txt", ".md", ".markdown"];
   const excluded = ignore().add(options.exclude ?? []);
   const encoding = options.encoding ?? "utf8";
+  const unchanged = options.unchanged;
   const issues = new IssueList();
   const plan: SourcePlan = { files: [], bytes: 0, documents: 0, stdin: false, skipped: [] };
   const bad = (issue: SourceIssue) => {
@@ -298,28 +339,64 @@ export async function planSources(
         input: createReadStream(file),
         crlfDelay: Number.POSITIVE_INFINITY,
       });
+      // Looking the file's chunks up (a step at a time) while it may still be wholly unchanged;
+      // its row ids are kept until then (one file's, for `read`).
+      let same = unchanged !== undefined;
+      let step: DocumentChunk[] = [];
+      let documentIds: string[] = [];
+      let chunkCount = 0;
+      const lookUp = async () => {
+        if (same && step.length > 0) same = await unchanged!.check(step);
+        if (!same) documentIds = [];
+        step = [];
+      };
       for await (const line of lines) {
         number++;
         if (line.trim().length === 0) continue;
         rows++;
         const source = `${name}:${number}`;
         const parsed = parseJsonlRow(line, source);
-        if (typeof parsed === "string") issues.push({ source, reason: parsed });
-        else addId(parsed.id, source);
+        if (typeof parsed === "string") {
+          issues.push({ source, reason: parsed });
+          same = false;
+        } else {
+          addId(parsed.id, source);
+          if (same) {
+            const chunks = chunkDocument(parsed, options.chunk ?? {});
+            chunkCount += chunks.length;
+            documentIds.push(parsed.id);
+            step.push(...chunks);
+            if (step.length >= CHECK_STEP) await lookUp();
+          }
+        }
       }
+      await lookUp();
       if (rows === 0) issues.push({ source: name, reason: "no rows (empty file)" });
-      plan.files.push({ path: file, id: name, kind: "jsonl", bytes: info.size });
+      const plannedJsonl: PlannedFile = { path: file, id: name, kind: "jsonl", bytes: info.size };
+      if (same && rows > 0) {
+        plannedJsonl.unchanged = { documents: rows, chunks: chunkCount };
+        for (const id of documentIds) unchanged!.read.add(id);
+      }
+      plan.files.push(plannedJsonl);
       plan.documents += rows;
       plan.bytes += info.size;
       return;
     }
     const planned: PlannedFile = { path: file, id, kind: "text", bytes: info.size };
-    const problem = await checkTextFile(file, info.size, encoding, planned, options.chunk ?? {});
+    const problem = await checkTextFile(
+      file,
+      info.size,
+      encoding,
+      planned,
+      options.chunk ?? {},
+      unchanged?.check,
+    );
     if (problem !== undefined) {
       bad({ source: id, reason: problem });
       return;
     }
     addId(id, id);
+    if (planned.unchanged !== undefined) unchanged!.read.add(id);
     plan.files.push(planned);
     plan.documents++;
     plan.bytes += info.size;
@@ -342,6 +419,15 @@ export async function planSources(
 export interface StreamedChunk {
   chunk: DocumentChunk;
   /** Bytes of source read since the chunk before (for progress). */
+  bytes: number;
+  unchanged?: undefined;
+}
+
+/** A file the first pass found wholly stored unchanged: counted, not read again. */
+export interface StreamedUnchangedFile {
+  chunk?: undefined;
+  unchanged: { documents: number; chunks: number };
+  /** The file's bytes (for progress). */
   bytes: number;
 }
 
@@ -367,7 +453,7 @@ export async function* streamChunks(
   plan: SourcePlan,
   options: StreamSourcesOptions = {},
   hooks: StreamChunksHooks = {},
-): AsyncGenerator<StreamedChunk> {
+): AsyncGenerator<StreamedChunk | StreamedUnchangedFile> {
   const chunkOptions = options.chunk ?? {};
   const encoding = options.encoding ?? "utf8";
   const read = hooks.read ?? new FingerprintSet();
@@ -378,6 +464,11 @@ export async function* streamChunks(
     if (!read.add(id)) fail({ source, reason: `duplicate id "${id}"` });
   };
   for (const file of plan.files) {
+    // Its ids went to `read` in the first pass (given the same set as `hooks.read`).
+    if (file.unchanged !== undefined) {
+      yield { unchanged: file.unchanged, bytes: file.bytes };
+      continue;
+    }
     if (file.kind === "jsonl") {
       yield* jsonlChunks(createReadStream(file.path), file.id, chunkOptions, checkId, fail);
       continue;

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { stat } from "node:fs/promises";
 import type { IngestSummary, SourceIssue } from "@gembed/ingest";
 import {
   FingerprintSet,
@@ -16,11 +17,14 @@ import {
   RowParts,
   removeStaleTemporaries,
   rowPartsSink,
+  type SourcePlan,
   type StreamIngestOptions,
   type StreamIngestProgress,
   type StreamSink,
   streamChunks,
   streamOutputRows,
+  type UnchangedCheck,
+  unchangedCheck,
 } from "@gembed/ingest";
 import {
   bulkImportFormat,
@@ -83,24 +87,42 @@ export async function runStreamingIngest(
     chunk,
     onSkip: options.skipBad ? onSkip : undefined,
   };
-  const plan = await planSources(inputs, sourceOptions);
-  planned = true;
-  for (const issue of skippedFiles)
-    process.stderr.write(`gembed: skipped ${issue.source}: ${issue.reason}\n`);
-  if (options.chunkTokens !== undefined && options.chunkTokens > modelLimit) {
-    // Like any bad option: commander's "error: …" line and exit 2.
-    command.error(
-      `error: --chunk-tokens ${options.chunkTokens} is over the ${modelLimit}-token input limit of ${options.model}: the API would embed only the beginning of each chunk. Use ${modelLimit} or less.`,
-      { code: "gembed.chunkTokensOverLimit", exitCode: 2 },
-    );
-  }
+  // The first pass (see planSources). On a rerun (the target exists) it runs once the target is
+  // open and looks each file's chunks up as it reads it: a file whose every chunk is stored
+  // unchanged is not read again by the second pass. A first run into a new target skips that.
+  let plan: SourcePlan | undefined;
+  const firstPass = async (check?: UnchangedCheck) => {
+    plan = await planSources(inputs, {
+      ...sourceOptions,
+      unchanged: check === undefined ? undefined : { check, read },
+    });
+    planned = true;
+    for (const issue of skippedFiles)
+      process.stderr.write(`gembed: skipped ${issue.source}: ${issue.reason}\n`);
+    if (options.chunkTokens !== undefined && options.chunkTokens > modelLimit) {
+      // Like any bad option: commander's "error: …" line and exit 2.
+      command.error(
+        `error: --chunk-tokens ${options.chunkTokens} is over the ${modelLimit}-token input limit of ${options.model}: the API would embed only the beginning of each chunk. Use ${modelLimit} or less.`,
+        { code: "gembed.chunkTokensOverLimit", exitCode: 2 },
+      );
+    }
+    return plan;
+  };
+  const out = options.out ?? `${options.collection}.json`;
+  const parquet = bulkImportFormat(out) === "parquet";
+  const base = parquet ? `${out}.rows.json` : out;
+  // A local rerun: its rows file is there (a Milvus rerun is known once connected).
+  const localRerun =
+    !options.milvus &&
+    (await stat(base).then(
+      (info) => info.isFile(),
+      () => false,
+    ));
+  if (!options.milvus && !localRerun) await firstPass();
   // Found before anything is paid for: a folder, or a path that cannot be written.
-  if (!options.milvus) await checkOutputFile(options.out ?? `${options.collection}.json`, "--out");
+  if (!options.milvus) await checkOutputFile(out, "--out");
   const embeddingFunction = embeddingFunctionFrom(options);
-  const dim = options.dim ?? (await embeddingFunction.resolveDim());
-  const interrupt = interruptSignal();
-  const progress = options.progress ? createProgress({ label: "ingest", unit: "MB" }) : undefined;
-  const totalBytes = plan.bytes;
+  let dim = options.dim;
   let close: () => Promise<void> = async () => {};
   let finish: () => Promise<void> = async () => {};
   let sink: StreamSink;
@@ -111,6 +133,7 @@ export async function runStreamingIngest(
   let succeeded = false;
   let lock: FileLock | undefined;
   let last: StreamIngestProgress | undefined;
+  let interrupt: ReturnType<typeof interruptSignal> | undefined;
   try {
     if (options.milvus) {
       const client = await connectMilvusOption(
@@ -120,12 +143,19 @@ export async function runStreamingIngest(
       close = async () => {
         await client.closeConnection();
       };
+      const exists = await client.hasCollection({ collection_name: options.collection });
+      const rerun = exists.value === true;
+      if (!rerun) await firstPass();
+      dim ??= await embeddingFunction.resolveDim();
       const collection = await MilvusCollection.open({
         client,
         collectionName: options.collection,
         embeddingFunction,
       });
+      interrupt = interruptSignal();
       sink = milvusStreamSink(collection, { signal: interrupt.signal });
+      if (rerun)
+        await firstPass(unchangedCheck(sink, { modelName: embeddingFunction.modelName, dim }));
       prune = async () => collection.pruneDocuments(await pruneScope(inputs), read);
       target = `Milvus collection ${options.collection}`;
       // Rows embedded but not written (Milvus failed after every retry) are kept here, and the
@@ -136,40 +166,47 @@ export async function runStreamingIngest(
       onWriteFailure = unwritten.onWriteFailure;
       finish = () => unwritten.finish(succeeded);
     } else {
-      const out = options.out ?? `${options.collection}.json`;
+      dim ??= await embeddingFunction.resolveDim();
+      interrupt = interruptSignal();
       // Parquet is written by the Milvus SDK's BulkWriter from the JSON parts kept beside it,
       // which are what makes the run restartable (and what `search --file` reads).
-      const parquet = bulkImportFormat(out) === "parquet";
-      const base = parquet ? `${out}.rows.json` : out;
       // One writer at a time: a second run on the same output would lose the first one's rows.
       lock = await lockFile(base, "the rows file");
       // What a process killed mid-rename left beside it (only of processes no longer running).
       await removeStaleTemporaries(base);
       const parts = await RowParts.open(base, { model: embeddingFunction.modelName, dim });
-      // An entry per chunk (a chunk is at most maxTokens × 4 characters) and per document.
-      parts.reserve(Math.ceil(plan.bytes / (maxTokens * 3)) + plan.documents * 2);
       sink = rowPartsSink(parts);
-      prune = async () => parts.prune(await pruneScope(inputs), read);
       close = async () => parts.close();
+      if (localRerun)
+        await firstPass(unchangedCheck(sink, { modelName: embeddingFunction.modelName, dim }));
+      const known = plan!;
+      // An entry per chunk (a chunk is at most maxTokens × 4 characters) and per document.
+      parts.reserve(Math.ceil(known.bytes / (maxTokens * 3)) + known.documents * 2);
+      prune = async () => parts.prune(await pruneScope(inputs), read);
+      const resolvedDim = dim;
       // The journal is sealed even when the run stops early: what was paid for is kept.
       finish = async () => {
         await parts.finish();
         if (parquet && succeeded)
           await writeBulkImportFiles(streamOutputRows(base), {
             out,
-            dim,
+            dim: resolvedDim,
             chunkSize: PARQUET_PART_BYTES,
           });
       };
       target = parquet ? out : parts.path;
     }
+    const signal = interrupt.signal;
+    const known = plan!;
+    const progress = options.progress ? createProgress({ label: "ingest", unit: "MB" }) : undefined;
+    const totalBytes = known.bytes;
     let summary: IngestSummary & { pruned?: number };
     try {
-      summary = await ingestStream(streamChunks(plan, sourceOptions, { read }), {
+      summary = await ingestStream(streamChunks(known, sourceOptions, { read }), {
         embedder: embeddingFunction,
         sink,
         batchSize: options.batchSize,
-        signal: interrupt.signal,
+        signal,
         onProgress: (state) => {
           last = state;
           const done = Math.round((state.bytes / MB) * 10) / 10;
@@ -213,7 +250,7 @@ export async function runStreamingIngest(
       target,
     });
   } finally {
-    interrupt.dispose();
+    interrupt?.dispose();
     await close();
     await lock?.release();
   }

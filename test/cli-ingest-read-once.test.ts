@@ -1,0 +1,160 @@
+/**
+ * Issue #15: a rerun that embeds nothing reads each source once. The reads are counted below the
+ * code under test: `fs.createReadStream` (what every full read of a source goes through; the
+ * binary sniff reads a head through `fs/promises`) is wrapped for the run, and the wrapper
+ * published to ES module importers with `syncBuiltinESMExports`.
+ */
+import fs from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, unlink, writeFile } from "node:fs/promises";
+import { syncBuiltinESMExports } from "node:module";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { EmbeddingRow } from "@gembed/ingest";
+import { type RunningServer, startServer } from "@gembed/server";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { cleanEnvironment, runCli } from "./cli-run.js";
+import { connectTestMilvus, milvusUri, uniqueCollection } from "./support/milvus.js";
+
+let server: RunningServer;
+let folder: string;
+let env: NodeJS.ProcessEnv;
+
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(async () => {
+  await server?.close();
+});
+beforeEach(async (context) => {
+  folder = await mkdtemp(path.join(tmpdir(), "gembed-read-once-"));
+  env = cleanEnvironment({ GOOGLE_GEMINI_BASE_URL: server.url, GEMINI_API_KEY: "cli-test-key" });
+  context.onTestFinished(() => rm(folder, { recursive: true, force: true }));
+});
+
+/** Runs `gembed <args>` counting the full reads (read streams) of each file of the corpus. */
+async function countedRun(args: string[]) {
+  const reads = new Map<string, number>();
+  const original = fs.createReadStream;
+  const counting = ((file: fs.PathLike, options?: unknown) => {
+    const name = path.relative(folder, String(file));
+    if (!name.startsWith("..")) reads.set(name, (reads.get(name) ?? 0) + 1);
+    return (original as (file: fs.PathLike, options?: unknown) => fs.ReadStream)(file, options);
+  }) as typeof fs.createReadStream;
+  fs.createReadStream = counting;
+  syncBuiltinESMExports();
+  try {
+    const result = await runCli(args, { cwd: folder, env });
+    return { ...result, reads };
+  } finally {
+    fs.createReadStream = original;
+    syncBuiltinESMExports();
+  }
+}
+
+const sources = ["docs/a.md", "docs/b.txt", "extra.jsonl"];
+
+async function writeCorpus(): Promise<void> {
+  await mkdir(path.join(folder, "docs"));
+  await writeFile(path.join(folder, "docs", "a.md"), "# Alpha\n\nAlpha explains vectors.\n");
+  await writeFile(
+    path.join(folder, "docs", "b.txt"),
+    Array.from({ length: 30 }, (_, index) => `Paragraph ${index} about indexes.`).join("\n\n"),
+  );
+  await writeFile(
+    path.join(folder, "extra.jsonl"),
+    `${JSON.stringify({ id: "ai", text: "Artificial intelligence began in 1956." })}\n${JSON.stringify({ id: "ml", text: "Machine learning learns from data." })}\n`,
+  );
+}
+
+const summaryOf = (stdout: string) => JSON.parse(stdout) as Record<string, number | string>;
+
+describe.each([
+  ["local parts", () => ["--out", "rows.json"]],
+  ["Milvus Lite", () => ["--milvus", milvusUri(), "--collection", uniqueCollection("read_once")]],
+])("an unchanged rerun reads each source once: %s", (_name, targetArgs) => {
+  it("reads each file once, still re-embeds a changed file, and --prune and duplicate ids still work", {
+    timeout: 60_000,
+  }, async () => {
+    await writeCorpus();
+    const target = targetArgs();
+    const args = [
+      "ingest",
+      "docs",
+      "extra.jsonl",
+      "--dim",
+      "768",
+      "--chunk-tokens",
+      "64",
+      "--json",
+    ];
+    const first = await countedRun([...args, ...target]);
+    expect(first.code, first.stderr).toBe(0);
+    const firstSummary = summaryOf(first.stdout);
+    expect(firstSummary.chunks).toBeGreaterThan(4);
+
+    // Unchanged: every source is read once, nothing embedded or written.
+    const rerun = await countedRun([...args, ...target]);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    for (const source of sources) expect(rerun.reads.get(source), source).toBe(1);
+    expect(summaryOf(rerun.stdout)).toMatchObject({
+      documents: 4,
+      chunks: firstSummary.chunks,
+      unchanged: firstSummary.chunks,
+      embedded: 0,
+      written: 0,
+    });
+
+    // One file changed: it alone is read again and re-embedded.
+    await writeFile(path.join(folder, "docs", "a.md"), "# Alpha\n\nAlpha now explains search.\n");
+    const changed = await countedRun([...args, ...target]);
+    expect(changed.code, changed.stderr).toBe(0);
+    expect(changed.reads.get("docs/a.md")).toBe(2);
+    expect(changed.reads.get("docs/b.txt")).toBe(1);
+    expect(summaryOf(changed.stdout)).toMatchObject({ embedded: 1, written: 1 });
+
+    // Standard input with an id of the unchanged (skipped) JSONL file: still a duplicate.
+    const duplicate = await runCli([...args.slice(0, 3), "-", ...args.slice(3), ...target], {
+      cwd: folder,
+      env,
+      input: `${JSON.stringify({ id: "ai", text: "Another text under an id already read." })}\n`,
+    });
+    expect(duplicate.code).not.toBe(0);
+    expect(duplicate.stderr).toContain('duplicate id "ai"');
+
+    // --prune keeps the rows of files skipped as unchanged and removes those of a deleted one.
+    const before = await storedIds(target);
+    const deleted = before.filter((id) => id.startsWith("docs/b.txt")).length;
+    expect(deleted).toBeGreaterThan(1);
+    await unlink(path.join(folder, "docs", "b.txt"));
+    const pruned = await countedRun([...args, "--prune", ...target]);
+    expect(pruned.code, pruned.stderr).toBe(0);
+    expect(pruned.reads.get("docs/a.md")).toBe(1);
+    expect(pruned.reads.get("extra.jsonl")).toBe(1);
+    expect(summaryOf(pruned.stdout)).toMatchObject({ embedded: 0, pruned: deleted });
+    const remaining = await storedIds(target);
+    expect(remaining.filter((id) => id.startsWith("docs/b.txt"))).toEqual([]);
+    expect(remaining).toEqual(expect.arrayContaining(["docs/a.md", "ai", "ml"]));
+  });
+});
+
+/** The ids stored in the target, read back without gembed's ingest code. */
+async function storedIds(target: string[]): Promise<string[]> {
+  if (target[0] === "--out") {
+    const stored = JSON.parse(await readFile(path.join(folder, "rows.json"), "utf8")) as {
+      rows: EmbeddingRow[];
+    };
+    return stored.rows.map((row) => row.id);
+  }
+  const client = await connectTestMilvus();
+  try {
+    const answer = await client.query({
+      collection_name: target[3]!,
+      filter: 'id != ""',
+      output_fields: ["id"],
+      limit: 1000,
+    });
+    return answer.data.map((row) => String(row.id));
+  } finally {
+    await client.closeConnection();
+  }
+}
