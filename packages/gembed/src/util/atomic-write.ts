@@ -51,11 +51,12 @@ export async function writeFileAtomic(
 ): Promise<void> {
   const temporary = options.temporary ?? temporaryPath(file);
   const chunks = typeof data === "string" || data instanceof Uint8Array ? [data] : data;
+  const stream = createWriteStream(
+    temporary,
+    options.mode === undefined ? {} : { mode: options.mode },
+  );
   try {
-    await pipeline(
-      chunks,
-      createWriteStream(temporary, options.mode === undefined ? {} : { mode: options.mode }),
-    );
+    await pipeline(chunks, stream);
     const handle = await open(temporary, "r+");
     try {
       await handle.sync();
@@ -64,6 +65,10 @@ export async function writeFileAtomic(
     }
     await rename(temporary, file);
   } catch (error) {
+    // A stream opens its file asynchronously: when the source fails at once, the open may still be
+    // under way. Wait for the stream to close, or the rm below could run before that open creates
+    // the file and leave a stray temporary behind.
+    if (!stream.closed) await new Promise<void>((resolve) => stream.once("close", () => resolve()));
     await rm(temporary, { force: true });
     throw error;
   }
