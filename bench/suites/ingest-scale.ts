@@ -22,6 +22,7 @@ import { fileURLToPath } from "node:url";
 import { startServer } from "@gembed/server";
 import { streamOutputRows } from "../../packages/ingest/src/row-parts.js";
 import { STEP_TEXTS } from "../../packages/ingest/src/stream-pipeline.js";
+import { backpressureWriter } from "../../packages/ingest/src/stream-writer.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const DIM = 128;
@@ -65,26 +66,9 @@ async function writeStream(
   produce: (write: (text: string) => Promise<void>) => Promise<void>,
 ) {
   const output = createWriteStream(file);
-  let failure: unknown;
-  let waiting: ((error: unknown) => void) | undefined;
-  output.on("error", (error) => {
-    failure = error;
-    waiting?.(error);
-  });
-  const write = (text: string) =>
-    new Promise<void>((resolve, reject) => {
-      if (failure !== undefined) reject(failure);
-      else if (output.write(text)) resolve();
-      else {
-        waiting = reject;
-        output.once("drain", () => {
-          waiting = undefined;
-          resolve();
-        });
-      }
-    });
-  await produce(write);
-  await new Promise<void>((resolve) => output.end(resolve));
+  const writer = backpressureWriter(output);
+  await produce(writer.write);
+  await writer.end();
 }
 
 /**

@@ -36,6 +36,7 @@ import { RowsFileError, RowsFileWriteError } from "./errors.js";
 import { canonicalJson } from "./hash.js";
 import type { RowsFileInfo } from "./local-rows-file.js";
 import { type IndexEntry, StateIndex } from "./state-index.js";
+import { backpressureWriter } from "./stream-writer.js";
 
 /** The largest part (bytes): big enough to be few, small enough to rewrite in seconds. */
 export const PART_BYTES = 64 * 1024 * 1024;
@@ -512,25 +513,7 @@ export class RowParts {
     if (withJournal)
       sources.push({ file: this.journalPath, part: this.journalPart, journal: true });
     const output = createWriteStream(temporary);
-    // One error listener for the whole file (one per write would pile up).
-    let failure: unknown;
-    let waiting: ((error: unknown) => void) | undefined;
-    output.on("error", (error) => {
-      failure = error;
-      waiting?.(error);
-    });
-    const write = (text: string) =>
-      new Promise<void>((resolve, reject) => {
-        if (failure !== undefined) reject(failure);
-        else if (output.write(text)) resolve();
-        else {
-          waiting = reject;
-          output.once("drain", () => {
-            waiting = undefined;
-            resolve();
-          });
-        }
-      });
+    const { write, end } = backpressureWriter(output);
     try {
       await write(PART_HEADER);
       let position = 0;
@@ -550,9 +533,7 @@ export class RowParts {
         }
       }
       await write(pending !== undefined ? `${pending} \n]}\n` : "]}\n");
-      await new Promise<void>((resolve, reject) => {
-        output.end(() => (failure === undefined ? resolve() : reject(failure)));
-      });
+      await end();
       await rename(temporary, target);
     } catch (error) {
       output.destroy();
