@@ -395,6 +395,14 @@ describe("StateIndex and RowParts recovery", () => {
         offset: value * 10,
       });
     for (let value = 0; value < 10_000; value += 2) expect(index.delete(`id-${value}`)).toBe(true);
+    // A put tells the part of the entry it replaces (the parts file marks that part as holding a
+    // dead row), and nothing for a new id or one removed before.
+    const entry = (part: number) => ({ contentHash: hash(1), metadataHash: "00", part, offset: 0 });
+    expect(index.put("replaced", entry(4))).toBeUndefined();
+    expect(index.put("replaced", entry(5))).toBe(4);
+    expect(index.put("id-0", entry(6))).toBeUndefined();
+    expect(index.delete("id-0")).toBe(true);
+    expect(index.delete("replaced")).toBe(true);
     index.setDocumentChunks("doc", 7);
     index.close();
     const reopened = StateIndex.open(file);
@@ -412,6 +420,36 @@ describe("StateIndex and RowParts recovery", () => {
     expect(reopened.documentChunks("doc")).toBe(7);
     expect(reopened.get("doc")).toBeUndefined();
     reopened.close();
+  });
+
+  it("reads right through a page cache smaller than the table (pages evicted and read again)", async () => {
+    const { StateIndex } = await import("../packages/ingest/src/state-index.js");
+    const file = path.join(folder, "small-cache.index");
+    // Two cached pages of 64 slots, a table of 4,096 slots and more: nearly every probe misses.
+    const index = StateIndex.open(file, { cachedPages: 2 });
+    const hash = (value: number) => value.toString(16).padStart(64, "0");
+    const entry = (value: number, part: number) => ({
+      contentHash: hash(value),
+      metadataHash: "00000000000000aa",
+      part,
+      offset: value,
+    });
+    for (let value = 0; value < 6_000; value++) index.put(`k-${value}`, entry(value, 1));
+    // Replaced and removed entries, each write after its page may have left the cache.
+    for (let value = 0; value < 6_000; value += 3)
+      expect(index.put(`k-${value}`, entry(value, 2))).toBe(1);
+    for (let value = 1; value < 6_000; value += 3) expect(index.delete(`k-${value}`)).toBe(true);
+    // A second reader of the file (no shared cache) sees every write: the cache writes through.
+    const other = StateIndex.open(file, { cachedPages: 1 });
+    for (const reader of [index, other]) {
+      for (let value = 0; value < 6_000; value++) {
+        const found = reader.get(`k-${value}`);
+        if (value % 3 === 1) expect(found).toBeUndefined();
+        else expect(found).toEqual(entry(value, value % 3 === 0 ? 2 : 1));
+      }
+    }
+    other.close();
+    index.close();
   });
 
   it("a torn journal line (a kill mid-write) is cut off and not counted as written", async () => {

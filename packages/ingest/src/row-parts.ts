@@ -18,9 +18,8 @@
  */
 
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { closeSync, createReadStream, createWriteStream, openSync, write } from "node:fs";
 import {
-  appendFile,
   open,
   readFile,
   rename,
@@ -31,6 +30,7 @@ import {
 } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import { promisify } from "node:util";
 import type { EmbeddingRow } from "./documents.js";
 import { RowsFileError, RowsFileWriteError } from "./errors.js";
 import { canonicalJson } from "./hash.js";
@@ -126,6 +126,16 @@ async function exists(file: string): Promise<boolean> {
   );
 }
 
+const writeToFile = promisify(write);
+
+/** Writes all of `bytes` at the end of an append-mode file (a write may take only part). */
+async function appendAll(descriptor: number, bytes: Buffer): Promise<void> {
+  for (let done = 0; done < bytes.length; ) {
+    const { bytesWritten } = await writeToFile(descriptor, bytes, done, bytes.length - done);
+    done += bytesWritten;
+  }
+}
+
 function writeError(file: string, error: unknown): Error {
   const code = (error as NodeJS.ErrnoException)?.code;
   return typeof code === "string" ? new RowsFileWriteError(file, code, error) : (error as Error);
@@ -184,6 +194,12 @@ export class RowParts {
   #parts = 0;
   /** Bytes in the journal of part `#parts + 1`. */
   #journalBytes = 0;
+  /**
+   * The journal, open for appends from the first append of a run until it is sealed, merged or
+   * the parts are closed: one open per run rather than one per step. A plain descriptor (not a
+   * `FileHandle`) so that the synchronous `close()` can close it.
+   */
+  #journalDescriptor: number | undefined;
   /** Parts holding rows replaced or removed in this run: rewritten by `finish`. */
   readonly #dead = new Set<number>();
   #changed = false;
@@ -304,14 +320,13 @@ export class RowParts {
   }
 
   #record(row: EmbeddingRow, part: number, offset: number): void {
-    const before = this.#index.get(row.id);
-    if (before !== undefined) this.#dead.add(before.part);
-    this.#index.put(row.id, {
+    const before = this.#index.put(row.id, {
       contentHash: row.content_hash,
       metadataHash: metadataHash(row.metadata),
       part,
       offset,
     });
+    if (before !== undefined) this.#dead.add(before);
   }
 
   /**
@@ -372,22 +387,39 @@ export class RowParts {
   async append(rows: EmbeddingRow[]): Promise<void> {
     if (rows.length === 0) return;
     const lines: string[] = [];
+    let units = 0;
     for (const row of rows) {
       if (row.vector.length !== this.#info.dim) {
         throw new RangeError(
           `row ${row.id} has ${row.vector.length} values, the file holds dim ${this.#info.dim}`,
         );
       }
-      lines.push(`${JSON.stringify(row)},\n`);
+      const line = `${JSON.stringify(row)},\n`;
+      lines.push(line);
+      units += line.length;
+    }
+    // Each line is encoded once, straight into the buffer written, which also gives its byte
+    // length (its offset in the journal): no joined copy, no second pass to count bytes. UTF-8
+    // takes at most 3 bytes per UTF-16 unit.
+    const bytes = Buffer.allocUnsafe(units * 3);
+    const ends: number[] = [];
+    let used = 0;
+    for (const line of lines) {
+      used += bytes.write(line, used, "utf8");
+      ends.push(used);
     }
     const journal = this.journalPath;
-    await appendFile(journal, lines.join("")).catch((error: unknown) => {
+    try {
+      this.#journalDescriptor ??= openSync(journal, "a");
+      await appendAll(this.#journalDescriptor, bytes.subarray(0, used));
+    } catch (error) {
       throw writeError(journal, error);
-    });
-    let offset = this.#journalBytes;
+    }
+    const start = this.#journalBytes;
+    let offset = start;
     for (const [index, row] of rows.entries()) {
       this.#record(row, this.journalPart, offset);
-      offset += Buffer.byteLength(lines[index]!);
+      offset = start + ends[index]!;
     }
     this.#journalBytes = offset;
     this.#changed = true;
@@ -464,6 +496,7 @@ export class RowParts {
 
   /** Seals the journal into a new part (its bytes are the part's body: offsets stay). */
   async #seal(): Promise<void> {
+    this.#closeJournal();
     if (this.#journalBytes === 0) return;
     const number = this.journalPart;
     const target = partPath(this.path, number);
@@ -510,6 +543,7 @@ export class RowParts {
     const temporary = `${target}.${process.pid}.tmp`;
     await writeFile(this.#dirtyPath, "");
     const sources = [{ file: target, part: number, journal: false }];
+    if (withJournal) this.#closeJournal();
     if (withJournal)
       sources.push({ file: this.journalPath, part: this.journalPart, journal: true });
     const output = createWriteStream(temporary);
@@ -553,6 +587,7 @@ export class RowParts {
    * interrupted run (what the journal holds is kept either way).
    */
   async finish(): Promise<void> {
+    this.#closeJournal();
     if (!this.#changed && this.#dead.size === 0) return;
     if (this.#journalBytes > 0) {
       const last = this.#parts;
@@ -572,8 +607,15 @@ export class RowParts {
     this.#changed = false;
   }
 
-  /** Closes the index. */
+  #closeJournal(): void {
+    if (this.#journalDescriptor === undefined) return;
+    closeSync(this.#journalDescriptor);
+    this.#journalDescriptor = undefined;
+  }
+
+  /** Closes the index (and the journal, when a run ended without `finish`). */
   close(): void {
+    this.#closeJournal();
     this.#index.close();
   }
 }

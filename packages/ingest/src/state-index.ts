@@ -10,8 +10,9 @@
  * Node 22. What ingest needs is small: get and put by key, and a scan. So this is an
  * open-addressing hash table in one file: fixed 64-byte slots (a slot never straddles a page, so
  * a slot write is never torn), linear probing, kept under 70% full by rebuilding it at twice the
- * size (into a new file, renamed over the old: a crash leaves one whole table). Every operation
- * is a positioned read or write of one slot; nothing is cached but the header.
+ * size (into a new file, renamed over the old: a crash leaves one whole table). Every write is a
+ * positioned write of one slot, made at once (write-through); reads go through a bounded cache of
+ * pages ({@link CACHED_BLOCKS}).
  *
  * Keys are the first 16 bytes of the SHA-256 of the id: two ids share one with odds near
  * n² / 2¹²⁹, i.e. never in practice.
@@ -28,6 +29,12 @@ const SLOT_BYTES = 64;
 const INITIAL_SLOTS = 4096;
 /** Slots read at once while probing: one 4 KiB page. */
 const BLOCK_SLOTS = 64;
+/**
+ * Pages kept in memory (16 MiB: the whole table of a ~250,000-chunk output). A page read from the
+ * cache saves a system call, which is most of what a lookup costs; past this, the oldest cached
+ * page makes room, so memory stays bounded whatever the corpus.
+ */
+const CACHED_BLOCKS = 4096;
 /** The slot's `part` of a removed entry (probes go on past it). */
 const TOMBSTONE = 0xffff_ffff;
 
@@ -70,18 +77,32 @@ export class StateIndex {
   #fd: number;
   #slots: number;
   #used: number;
-  readonly #slot = Buffer.alloc(SLOT_BYTES);
-  readonly #block = Buffer.alloc(BLOCK_SLOTS * SLOT_BYTES);
+  /** The page `#find` probed last (one of the cache's). */
+  #block: Buffer = Buffer.alloc(BLOCK_SLOTS * SLOT_BYTES);
+  /** Cached pages by their first slot, oldest first. */
+  readonly #cache = new Map<number, Buffer>();
 
-  private constructor(file: string, fd: number, slots: number, used: number) {
+  readonly #cachedBlocks: number;
+
+  private constructor(
+    file: string,
+    fd: number,
+    slots: number,
+    used: number,
+    cachedBlocks = CACHED_BLOCKS,
+  ) {
+    this.#cachedBlocks = cachedBlocks;
     this.path = file;
     this.#fd = fd;
     this.#slots = slots;
     this.#used = used;
   }
 
-  /** Opens the index file, or creates an empty one. */
-  static open(file: string): StateIndex {
+  /**
+   * Opens the index file, or creates an empty one. `cachedPages` (tests only) bounds the page
+   * cache; users keep the default.
+   */
+  static open(file: string, options: { cachedPages?: number } = {}): StateIndex {
     if (!existsSync(file)) StateIndex.#create(file, INITIAL_SLOTS);
     const fd = openSync(file, "r+");
     const header = Buffer.alloc(32);
@@ -92,7 +113,13 @@ export class StateIndex {
         `${file} is not a gembed state index: delete it and the next run rebuilds it from the rows`,
       );
     }
-    return new StateIndex(file, fd, header.readUInt32LE(16), header.readUInt32LE(20));
+    return new StateIndex(
+      file,
+      fd,
+      header.readUInt32LE(16),
+      header.readUInt32LE(20),
+      options.cachedPages,
+    );
   }
 
   static #create(file: string, slots: number): void {
@@ -115,38 +142,27 @@ export class StateIndex {
     return this.#used;
   }
 
-  #read(index: number): Buffer {
-    readSync(this.#fd, this.#slot, 0, SLOT_BYTES, HEADER_BYTES + index * SLOT_BYTES);
-    return this.#slot;
-  }
-
   /**
    * The slot holding `key`, or the first free one where it would go (and whether found). Probes
-   * read a page of 64 slots at a time: one read for almost every lookup.
+   * read a page of 64 slots at a time: one read for almost every lookup. When found, the slot's
+   * bytes are in `#block` at `at` until the next read (so a get needs no second read).
    */
-  #find(key: Buffer): { index: number; found: boolean } {
+  #find(key: Buffer): { index: number; found: boolean; at: number } {
     let index = key.readUInt32LE(0) % this.#slots;
     let free = -1;
     let blockStart = -1;
     for (;;) {
       if (blockStart < 0 || index < blockStart || index >= blockStart + BLOCK_SLOTS) {
         blockStart = index - (index % BLOCK_SLOTS);
-        const count = Math.min(BLOCK_SLOTS, this.#slots - blockStart);
-        readSync(
-          this.#fd,
-          this.#block,
-          0,
-          count * SLOT_BYTES,
-          HEADER_BYTES + blockStart * SLOT_BYTES,
-        );
+        this.#block = this.#page(blockStart);
       }
       const at = (index - blockStart) * SLOT_BYTES;
       const part = this.#block.readUInt32LE(at + 56);
-      if (part === 0) return { index: free >= 0 ? free : index, found: false };
+      if (part === 0) return { index: free >= 0 ? free : index, found: false, at: -1 };
       if (part === TOMBSTONE) {
         if (free < 0) free = index;
       } else if (this.#block.compare(key, 0, 16, at, at + 16) === 0) {
-        return { index, found: true };
+        return { index, found: true, at };
       }
       index = (index + 1) % this.#slots;
     }
@@ -162,12 +178,32 @@ export class StateIndex {
     if (slots > this.#slots) this.#rebuild(slots);
   }
 
-  #write(index: number, slot: Buffer): void {
-    writeSync(this.#fd, slot, 0, SLOT_BYTES, HEADER_BYTES + index * SLOT_BYTES);
+  /** The page starting at slot `blockStart`, from the cache or read from the file. */
+  #page(blockStart: number): Buffer {
+    const cached = this.#cache.get(blockStart);
+    if (cached !== undefined) return cached;
+    const page = Buffer.alloc(BLOCK_SLOTS * SLOT_BYTES);
+    const count = Math.min(BLOCK_SLOTS, this.#slots - blockStart);
+    readSync(this.#fd, page, 0, count * SLOT_BYTES, HEADER_BYTES + blockStart * SLOT_BYTES);
+    if (this.#cache.size >= this.#cachedBlocks) {
+      const oldest = this.#cache.keys().next().value;
+      if (oldest !== undefined) this.#cache.delete(oldest);
+    }
+    this.#cache.set(blockStart, page);
+    return page;
   }
 
-  #putSlot(slot: Buffer): void {
-    const { index, found } = this.#find(slot.subarray(0, 16));
+  #write(index: number, slot: Buffer): void {
+    writeSync(this.#fd, slot, 0, SLOT_BYTES, HEADER_BYTES + index * SLOT_BYTES);
+    const blockStart = index - (index % BLOCK_SLOTS);
+    const cached = this.#cache.get(blockStart);
+    if (cached !== undefined) slot.copy(cached, (index - blockStart) * SLOT_BYTES);
+  }
+
+  /** Writes a slot; returns the part of the entry it replaced (undefined when new). */
+  #putSlot(slot: Buffer): number | undefined {
+    const { index, found, at } = this.#find(slot.subarray(0, 16));
+    const previous = found ? this.#block.readUInt32LE(at + 56) : undefined;
     this.#write(index, slot);
     if (!found) {
       this.#used++;
@@ -177,23 +213,27 @@ export class StateIndex {
       if (this.#used % 256 === 0) this.#writeCount();
       if (this.#used * 10 > this.#slots * 7) this.#rebuild(this.#slots * 2);
     }
+    return previous;
   }
 
   /** The entry of a chunk id. */
   get(id: string): IndexEntry | undefined {
-    const { index, found } = this.#find(keyOf(id));
+    const { found, at } = this.#find(keyOf(id));
     if (!found) return undefined;
-    const slot = this.#read(index);
+    const block = this.#block;
     return {
-      contentHash: slot.toString("hex", 16, 48),
-      metadataHash: slot.toString("hex", 48, 56),
-      part: slot.readUInt32LE(56),
-      offset: slot.readUInt32LE(60),
+      contentHash: block.toString("hex", at + 16, at + 48),
+      metadataHash: block.toString("hex", at + 48, at + 56),
+      part: block.readUInt32LE(at + 56),
+      offset: block.readUInt32LE(at + 60),
     };
   }
 
-  /** Records where a chunk's row is and what it holds. */
-  put(id: string, entry: IndexEntry): void {
+  /**
+   * Records where a chunk's row is and what it holds. Returns the part of the row it replaces
+   * (undefined for a new id): one probe for both.
+   */
+  put(id: string, entry: IndexEntry): number | undefined {
     if (entry.part < 1 || entry.part >= TOMBSTONE) throw new RangeError(`bad part ${entry.part}`);
     const slot = Buffer.alloc(SLOT_BYTES);
     keyOf(id).copy(slot, 0);
@@ -201,7 +241,7 @@ export class StateIndex {
     slot.write(entry.metadataHash, 48, 8, "hex");
     slot.writeUInt32LE(entry.part, 56);
     slot.writeUInt32LE(entry.offset, 60);
-    this.#putSlot(slot);
+    return this.#putSlot(slot);
   }
 
   /** Forgets a chunk id; returns whether it was there. */
@@ -216,8 +256,8 @@ export class StateIndex {
 
   /** The chunk count recorded for a document. */
   documentChunks(documentId: string): number | undefined {
-    const { index, found } = this.#find(keyOf(documentKey(documentId)));
-    return found ? this.#read(index).readUInt32LE(60) : undefined;
+    const { found, at } = this.#find(keyOf(documentKey(documentId)));
+    return found ? this.#block.readUInt32LE(at + 60) : undefined;
   }
 
   /** Records a document's chunk count. */
@@ -244,7 +284,7 @@ export class StateIndex {
     const next = `${this.path}.rebuild`;
     rmSync(next, { force: true });
     StateIndex.#create(next, slots);
-    const target = new StateIndex(next, openSync(next, "r+"), slots, 0);
+    const target = new StateIndex(next, openSync(next, "r+"), slots, 0, this.#cachedBlocks);
     const block = Buffer.alloc(SLOT_BYTES * 16_384);
     for (let start = 0; start < this.#slots; start += 16_384) {
       const count = Math.min(16_384, this.#slots - start);
@@ -266,6 +306,7 @@ export class StateIndex {
     closeSync(this.#fd);
     renameSync(next, this.path);
     this.#fd = openSync(this.path, "r+");
+    this.#cache.clear();
     this.#slots = slots;
     this.#used = target.#used;
   }

@@ -18,6 +18,14 @@ export interface NormalizedInput {
 }
 
 /**
+ * True for a text with nothing but white space: `\s` is the set `trim()` removes, and the test
+ * stops at the first other character instead of copying a text that ends in a newline.
+ */
+function isBlank(text: string): boolean {
+  return !/\S/.test(text);
+}
+
+/**
  * Checks one input and returns what is wrong with it, or the normalized input.
  * Used by both the array path and the streaming path.
  */
@@ -28,7 +36,7 @@ export function checkInput(
   issues: InputIssue[],
 ): NormalizedInput | undefined {
   if (typeof input === "string") {
-    if (input.trim().length === 0) {
+    if (isBlank(input)) {
       issues.push({ index, reason: "empty or whitespace-only text" });
       return undefined;
     }
@@ -50,7 +58,7 @@ export function checkInput(
   if (typeof record.text !== "string") {
     issues.push({ index, field: "text", reason: `not a string (${describeType(record.text)})` });
     ok = false;
-  } else if (record.text.trim().length === 0) {
+  } else if (isBlank(record.text)) {
     issues.push({ index, field: "text", reason: "empty or whitespace-only text" });
     ok = false;
   }
