@@ -19,15 +19,7 @@
 
 import { createHash } from "node:crypto";
 import { closeSync, createReadStream, createWriteStream, openSync, write } from "node:fs";
-import {
-  open,
-  readFile,
-  rename,
-  rm,
-  stat,
-  truncate,
-  writeFile,
-} from "node:fs/promises";
+import { open, readFile, rename, rm, stat, truncate, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { promisify } from "node:util";
