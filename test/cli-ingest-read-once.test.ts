@@ -5,7 +5,7 @@
  * published to ES module importers with `syncBuiltinESMExports`.
  */
 import fs from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, unlink, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, mkdtemp, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { syncBuiltinESMExports } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -134,6 +134,64 @@ describe.each([
     const remaining = await storedIds(target);
     expect(remaining.filter((id) => id.startsWith("docs/b.txt"))).toEqual([]);
     expect(remaining).toEqual(expect.arrayContaining(["docs/a.md", "ai", "ml"]));
+  });
+});
+
+describe.each([
+  ["local parts", () => ["--out", "rows.json"]],
+  [
+    "Milvus Lite",
+    () => ["--milvus", milvusUri(), "--collection", uniqueCollection("read_once_big")],
+  ],
+])("an unchanged rerun reads a large file (8 MB and more) once: %s", (_name, targetArgs) => {
+  it("looks its chunks up a group at a time while the first pass reads it; a changed end is read again and re-embedded", {
+    timeout: 180_000,
+  }, async () => {
+    await mkdir(path.join(folder, "docs"));
+    await writeFile(path.join(folder, "docs", "a.md"), "# Alpha\n\nAlpha explains vectors.\n");
+    // Over LARGE_FILE_BYTES (8 MiB): split as it is read, more than one lookup group of chunks.
+    const paragraphs: string[] = [];
+    let size = 0;
+    for (let index = 0; size < 8.5 * 1024 * 1024; index++) {
+      const paragraph = `Paragraph ${index} of the large corpus tells how vector indexes answer queries ${index * 7}.`;
+      paragraphs.push(paragraph);
+      size += paragraph.length + 2;
+    }
+    const big = path.join(folder, "docs", "big.md");
+    await writeFile(big, `# Big\n\n${paragraphs.join("\n\n")}\n`);
+    const target = targetArgs();
+    const args = ["ingest", "docs", "--dim", "128", "--json", "--no-progress", ...target];
+    const first = await countedRun(args);
+    expect(first.code, first.stderr).toBe(0);
+    const chunks = Number(summaryOf(first.stdout).chunks);
+    // More than two groups of 256 chunks looked up before the count is known.
+    expect(chunks).toBeGreaterThan(600);
+
+    const rerun = await countedRun(args);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(rerun.reads.get("docs/big.md")).toBe(1);
+    expect(rerun.reads.get("docs/a.md")).toBe(1);
+    expect(summaryOf(rerun.stdout)).toMatchObject({
+      chunks,
+      unchanged: chunks,
+      embedded: 0,
+      written: 0,
+    });
+
+    // A changed end: the first pass finds it, the second reads the file again and embeds it.
+    await appendFile(big, "\nA closing paragraph added later about search.\n");
+    const changed = await countedRun(args);
+    expect(changed.code, changed.stderr).toBe(0);
+    expect(changed.reads.get("docs/big.md")).toBe(2);
+    const changedSummary = summaryOf(changed.stdout);
+    expect(Number(changedSummary.embedded)).toBeGreaterThanOrEqual(1);
+    expect(Number(changedSummary.embedded)).toBeLessThan(5);
+
+    // Unchanged again (its chunks stored with the new count in their metadata): read once.
+    const again = await countedRun(args);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.reads.get("docs/big.md")).toBe(1);
+    expect(summaryOf(again.stdout)).toMatchObject({ embedded: 0, written: 0 });
   });
 });
 

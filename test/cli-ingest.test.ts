@@ -55,8 +55,9 @@ describe("gembed ingest and search over the local rows file", () => {
     expect(summary).toMatchObject({ documents: 3, unchanged: 0, removed: 0 });
     expect(summary.chunks).toBeGreaterThan(4);
     expect(summary.written).toBe(summary.chunks);
-    // Progress over the stream: source megabytes read of the first pass's total, and counts.
-    expect(first.stderr).toMatch(/ingest: [\d.]+\/[\d.]+ MB \(\d+ documents, \d+ chunks, /);
+    // Progress over the stream: source kilobytes read (a corpus under 1 MB) of the first pass's
+    // total, and counts.
+    expect(first.stderr).toMatch(/ingest: [\d.]+\/[\d.]+ KB \(\d+ documents, \d+ chunks, /);
 
     const rows = await readRows("gembed.json");
     expect(rows).toHaveLength(Number(summary.chunks));

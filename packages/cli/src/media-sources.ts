@@ -18,6 +18,8 @@ import path from "node:path";
 import {
   type DocumentEmbedder,
   filesInside,
+  gitignored,
+  gitignoreRules,
   globBase,
   SKIPPED_FOLDERS,
   type SourceDocument,
@@ -127,14 +129,20 @@ export async function splitMediaInputs(
       else found.push({ file: absolute, root: path.dirname(absolute), mimeType });
     } else if (info?.isDirectory()) {
       const options = { cwd: absolute, absolute: true, onlyFiles: true, ignore: skipped };
-      const globbed = (await glob(mediaPattern, { ...options, caseSensitiveMatch: false })).sort();
+      // What the folder's .gitignore files ignore is left out, as for its text files.
+      const rules = await gitignoreRules(absolute);
+      const kept = (files: string[]) =>
+        files.map(path.normalize).filter((file) => !gitignored(file, rules));
+      const globbed = kept(
+        await glob(mediaPattern, { ...options, caseSensitiveMatch: false }),
+      ).sort();
       // Links out of the folder are not followed (readSources' rule): a problem, or `bad`'s.
       const checked = await filesInside(absolute, globbed.map(path.normalize), (file) =>
         idFrom(absolute, file),
       );
       for (const issue of checked.issues) (bad ?? ((one) => issues.push(one)))(issue);
       const media = checked.inside;
-      const texts = await glob(textPattern, options);
+      const texts = kept(await glob(textPattern, options));
       if (!takesMedia) {
         leftOut += media.length;
         textInputs.push(input);
@@ -147,17 +155,20 @@ export async function splitMediaInputs(
       }
     } else if (isDynamicPattern(input)) {
       const root = path.resolve(cwd, globBase(input));
+      // The .gitignore files of the glob's fixed part apply, as they do to its text files
+      // (filesOfInput): `shop` and `"shop/**/*.png"` give the same files.
+      const rules = await gitignoreRules(root);
+      const globbed = (await glob(input, { cwd, absolute: true, onlyFiles: true, ignore: skipped }))
+        .map(path.normalize)
+        .filter((file) => !gitignored(file, rules));
       const checked = await filesInside(
         root,
-        (await glob(input, { cwd, absolute: true, onlyFiles: true, ignore: skipped }))
-          .map(path.normalize)
-          .filter((file) => mimeTypeOfName(file) !== undefined),
+        globbed.filter((file) => mimeTypeOfName(file) !== undefined),
         (file) => idFrom(root, file),
       );
       for (const issue of checked.issues) (bad ?? ((one) => issues.push(one)))(issue);
       // The text files it matches are checked by readSources.
-      const matches = (await glob(input, { cwd, absolute: true, onlyFiles: true, ignore: skipped }))
-        .map(path.normalize)
+      const matches = globbed
         .filter((file) => mimeTypeOfName(file) === undefined || checked.inside.includes(file))
         .sort();
       const media = matches.filter((file) => mimeTypeOfName(file) !== undefined);

@@ -89,6 +89,21 @@ function formatSeconds(seconds: number): string {
 }
 
 /**
+ * A unit for a progress counted in bytes (`gembed ingest`'s): MB (to 0.1) from 1 MB of files up,
+ * KB (to 0.1) below, and bytes under 1 KB, so a small corpus does not read "0/0 MB". The size of
+ * standard input is not known beforehand: with it, at least KB.
+ */
+export function byteScale(
+  totalBytes: number,
+  stdin: boolean,
+): { unit: string; of: (bytes: number) => number } {
+  const tenths = (size: number) => (bytes: number) => Math.round((bytes / size) * 10) / 10;
+  if (totalBytes >= 1024 * 1024) return { unit: "MB", of: tenths(1024 * 1024) };
+  if (totalBytes >= 1024 || stdin) return { unit: "KB", of: tenths(1024) };
+  return { unit: "bytes", of: (bytes) => bytes };
+}
+
+/**
  * Starts a progress display.
  *
  * @example

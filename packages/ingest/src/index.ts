@@ -43,7 +43,14 @@ export {
   streamOutputRows,
 } from "./row-parts.js";
 export { rowPartsSink } from "./row-parts-sink.js";
-export { globBase, type ReadSourcesOptions, readSources, SKIPPED_FOLDERS } from "./sources.js";
+export {
+  gitignored,
+  gitignoreRules,
+  globBase,
+  type ReadSourcesOptions,
+  readSources,
+  SKIPPED_FOLDERS,
+} from "./sources.js";
 export { processRuns, removeStaleTemporaries } from "./stale-temporaries.js";
 export { type IndexEntry, StateIndex } from "./state-index.js";
 export {

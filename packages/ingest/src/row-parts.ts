@@ -69,15 +69,22 @@ function isRow(value: unknown): value is EmbeddingRow {
 
 /** A row line of a part or journal (`{…},`, `{…} ` or `{…}`), parsed; undefined for others. */
 function parseRowLine(line: string): EmbeddingRow | undefined {
-  const trimmed = line.trimEnd();
-  if (!trimmed.startsWith("{") || trimmed.startsWith('{"rows"')) return undefined;
+  const row = classifyRowLine(line);
+  return typeof row === "string" ? undefined : row;
+}
+
+/** A row line parsed, or why it is not one. */
+function classifyRowLine(line: string): EmbeddingRow | string {
+  const trimmed = line.trim();
+  if (!trimmed.startsWith("{")) return "not a JSON row";
   const body = trimmed.endsWith(",") ? trimmed.slice(0, -1) : trimmed;
+  let row: unknown;
   try {
-    const row = JSON.parse(body) as unknown;
-    return isRow(row) ? row : undefined;
-  } catch {
-    return undefined;
+    row = JSON.parse(body) as unknown;
+  } catch (error) {
+    return `not valid JSON (${(error as Error).message})`;
   }
+  return isRow(row) ? row : "a JSON object without id, content_hash or vector";
 }
 
 /** One row line of a file with its offset in the row body (after a part's header). */
@@ -90,24 +97,76 @@ export interface RowLine {
   line: number;
 }
 
+/** Options of {@link readRowLines}. */
+export interface ReadRowLinesOptions {
+  /** A journal (`*.partial.jsonl`: rows only) rather than a sealed part (`{"rows":[` … `]}`). */
+  journal: boolean;
+  /**
+   * Told of each journal line dropped because it is not a row (the torn last line is dropped
+   * without a word: see {@link readRowLines}).
+   */
+  onDropped?: ((line: number, reason: string) => void) | undefined;
+}
+
 /**
  * The rows of one part or journal file, line by line, with their offsets in the row body (a
- * part's header line not counted, so a journal's offsets are its part's). Whole lines only: a
- * torn last line (a crash mid-write) is left out.
+ * part's header line not counted, so a journal's offsets are its part's).
+ *
+ * What is not a row is handled by where it is, on purpose:
+ * - a sealed part is only ever written whole (a temporary file and a rename), so a line in it
+ *   that is neither its header, its `]}` end, blank, nor a row means the file was damaged or
+ *   edited: a {@link RowsFileError} naming `file:line`. Skipping it would lose its row for good
+ *   at the next rewrite of the part, silently; and a file that does not start with `{"rows":[`
+ *   is not a gembed rows file at all;
+ * - a journal is appended a step at a time, so a crash (kill -9, power loss) tears its last line:
+ *   a last line without its newline is dropped, even when what it holds parses (that step is
+ *   embedded again). A line before the last that is not a row (a torn write that a later run
+ *   appended after, as `LocalRowsFile` does) is dropped too, and told to `onDropped`: its row was
+ *   lost by the crash already, and the rows after it are kept.
  */
-export async function* readRowLines(file: string, isJournal: boolean): AsyncGenerator<RowLine> {
+export async function* readRowLines(
+  file: string,
+  options: boolean | ReadRowLinesOptions,
+): AsyncGenerator<RowLine> {
+  const { journal: isJournal, onDropped } =
+    typeof options === "boolean" ? { journal: options, onDropped: undefined } : options;
+  // A journal's size tells whether its last line ended with its newline (readline does not).
+  const size = isJournal ? (await stat(file)).size : 0;
   const lines = createInterface({
     input: createReadStream(file),
     crlfDelay: Number.POSITIVE_INFINITY,
   });
   let position = isJournal ? 0 : -HEADER_BYTES;
   let number = 0;
+  let ended = false;
   for await (const line of lines) {
     number++;
     const offset = position;
     position += Buffer.byteLength(line) + 1;
-    const row = parseRowLine(line);
-    if (row !== undefined) yield { row, offset, end: position, line: number };
+    if (!isJournal && number === 1) {
+      if (line.trim() !== PART_HEADER.trim())
+        throw new RowsFileError(
+          `${file} is not a rows file of gembed ingest (those start with {"rows":[, one row per line)`,
+        );
+      continue;
+    }
+    if (line.trim().length === 0) continue;
+    if (!isJournal && line.trim() === "]}") {
+      ended = true;
+      continue;
+    }
+    const row = ended ? "a line after the rows' closing ]}" : classifyRowLine(line);
+    if (typeof row !== "string") {
+      if (!isJournal || position <= size) yield { row, offset, end: position, line: number };
+      continue;
+    }
+    if (!isJournal)
+      throw new RowsFileError(
+        `${file}:${number}: ${row}, where a row was expected: the file was damaged or edited. Restore it, or delete that line and the .index file beside part 1 (it is rebuilt from the parts; the next run embeds that chunk again)`,
+      );
+    // The torn last line of a crash: dropped without a word, as expected after kill -9.
+    if (position > size) continue;
+    onDropped?.(number, row);
   }
 }
 
@@ -140,6 +199,17 @@ export interface RowPartsOptions {
    * @default PART_BYTES
    */
   partBytes?: number | undefined;
+  /**
+   * Told of what an unfinished run's journal held that is not a row (dropped; see
+   * {@link readRowLines}).
+   * @default one `gembed: warning: …` line on stderr
+   */
+  onWarning?: ((message: string) => void) | undefined;
+}
+
+/** A warning as the CLI prints its own (not Node's process-warning format). */
+function warnOnStderr(message: string): void {
+  process.stderr.write(`gembed: warning: ${message}\n`);
 }
 
 /** Reads the model-and-dim record of an output, when there is one. */
@@ -290,25 +360,71 @@ export class RowParts {
     // A journal left by an unfinished run: its whole lines are rows paid for.
     const journal = parts.journalPath;
     if (await exists(journal)) {
-      let end = 0;
-      const size = (await stat(journal)).size;
-      for await (const { row, offset, end: lineEnd, line } of readRowLines(journal, true)) {
-        if (row.vector.length !== expect.dim) {
-          throw new RowsFileError(
-            `${journal} (line ${line}) holds vectors of dim ${row.vector.length} (row ${JSON.stringify(row.id)}); this run makes dim ${expect.dim}. Use another output file.`,
-          );
-        }
-        // A last line without its newline was torn, even when what it holds parses.
-        if (lineEnd > size) break;
-        parts.#record(row, parts.journalPart, offset);
-        end = lineEnd;
+      let dropped = 0;
+      let first: { line: number; reason: string } | undefined;
+      let end = await parts.#replayJournal(expect.dim, (line, reason) => {
+        dropped++;
+        first ??= { line, reason };
+      });
+      if (first !== undefined) {
+        // Sealing copies the journal's bytes into a part, which must hold rows only: the
+        // journal is written again without the dropped lines, and its offsets recorded again.
+        await parts.#rewriteJournal();
+        end = await parts.#replayJournal(expect.dim);
+        (options.onWarning ?? warnOnStderr)(
+          `${journal}:${first.line}: ${dropped} line(s) dropped that are not rows (${first.reason}): a write torn by a crash; the rows after them are kept`,
+        );
       }
       // A torn last line is cut off, so the next row starts on a line of its own.
+      const size = (await stat(journal)).size;
       if (size !== end) await truncate(journal, end);
       parts.#journalBytes = end;
       if (end > 0) parts.#changed = true;
     }
     return parts;
+  }
+
+  /**
+   * Records the journal's rows in the index; returns the offset just past its last whole row
+   * line (a torn last line is not counted: see {@link readRowLines}).
+   */
+  async #replayJournal(
+    dim: number,
+    onDropped?: (line: number, reason: string) => void,
+  ): Promise<number> {
+    const journal = this.journalPath;
+    let end = 0;
+    for await (const { row, offset, end: lineEnd, line } of readRowLines(journal, {
+      journal: true,
+      onDropped,
+    })) {
+      if (row.vector.length !== dim) {
+        throw new RowsFileError(
+          `${journal} (line ${line}) holds vectors of dim ${row.vector.length} (row ${JSON.stringify(row.id)}); this run makes dim ${dim}. Use another output file.`,
+        );
+      }
+      this.#record(row, this.journalPart, offset);
+      end = lineEnd;
+    }
+    return end;
+  }
+
+  /** Writes the journal again with its row lines only (through a temporary file and a rename). */
+  async #rewriteJournal(): Promise<void> {
+    const journal = this.journalPath;
+    const temporary = `${journal}.${process.pid}.tmp`;
+    const output = createWriteStream(temporary);
+    const { write, end } = backpressureWriter(output);
+    try {
+      for await (const { row } of readRowLines(journal, true))
+        await write(`${JSON.stringify(row)},\n`);
+      await end();
+      await rename(temporary, journal);
+    } catch (error) {
+      output.destroy();
+      await rm(temporary, { force: true });
+      throw writeError(journal, error);
+    }
   }
 
   #record(row: EmbeddingRow, part: number, offset: number): void {
@@ -641,7 +757,14 @@ export async function* streamOutputRows(base: string): AsyncGenerator<EmbeddingR
     for await (const { row } of readRowLines(journal.file, true)) newer.add(row.id);
   for (const { file, journal: isJournal } of files) {
     if (!(await exists(file))) continue;
-    for await (const { row } of readRowLines(file, isJournal)) {
+    // A journal line that is not a row is told once (the pass above read it too).
+    let dropped = 0;
+    let first: { line: number; reason: string } | undefined;
+    const onDropped = (line: number, reason: string) => {
+      dropped++;
+      first ??= { line, reason };
+    };
+    for await (const { row } of readRowLines(file, { journal: isJournal, onDropped })) {
       if (!isJournal && newer.has(row.id)) continue;
       if (isJournal) {
         if (seen.has(row.id)) continue;
@@ -649,6 +772,10 @@ export async function* streamOutputRows(base: string): AsyncGenerator<EmbeddingR
       }
       yield row;
     }
+    if (first !== undefined)
+      warnOnStderr(
+        `${file}:${first.line}: ${dropped} line(s) skipped that are not rows (${first.reason}): a write torn by a crash`,
+      );
   }
 }
 

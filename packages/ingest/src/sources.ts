@@ -291,6 +291,7 @@ export async function gitignoreRules(folder: string): Promise<{ base: string; ru
   return rules;
 }
 
+/** Whether one of the `.gitignore` rules of {@link gitignoreRules} ignores `file` (absolute). */
 export function gitignored(file: string, rules: { base: string; rules: Ignore }[]): boolean {
   return rules.some(({ base, rules: folderRules }) => {
     const relative = path.relative(base, file);

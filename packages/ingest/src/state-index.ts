@@ -22,6 +22,7 @@
 
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { RowsFileWriteError } from "./errors.js";
 
 const MAGIC = "GEMBEDIX1";
 const HEADER_BYTES = 4096;
@@ -48,6 +49,26 @@ export interface IndexEntry {
   part: number;
   /** Byte offset of the row's line in that part. */
   offset: number;
+}
+
+/**
+ * Runs a write of the index, turning a system error (a full disk: Node's `ENOSPC: no space left
+ * on device, write` names no file) into a {@link RowsFileWriteError} naming the index file, as
+ * the writes of the rows beside it do. The index is a cache of the parts: the rows are kept.
+ */
+function writing<T>(file: string, action: () => T): T {
+  try {
+    return action();
+  } catch (error) {
+    throw writeFailure(file, error);
+  }
+}
+
+/** A system error of a write as a {@link RowsFileWriteError} naming `file`; others as they are. */
+function writeFailure(file: string, error: unknown): unknown {
+  const cause = error instanceof RowsFileWriteError ? error.cause : error;
+  const code = (cause as NodeJS.ErrnoException)?.code;
+  return typeof code === "string" ? new RowsFileWriteError(file, code, cause) : error;
 }
 
 function keyOf(id: string): Buffer {
@@ -103,7 +124,7 @@ export class StateIndex {
    * cache; users keep the default.
    */
   static open(file: string, options: { cachedPages?: number } = {}): StateIndex {
-    if (!existsSync(file)) StateIndex.#create(file, INITIAL_SLOTS);
+    if (!existsSync(file)) writing(file, () => StateIndex.#create(file, INITIAL_SLOTS));
     const fd = openSync(file, "r+");
     const header = Buffer.alloc(32);
     readSync(fd, header, 0, 32, 0);
@@ -194,7 +215,9 @@ export class StateIndex {
   }
 
   #write(index: number, slot: Buffer): void {
-    writeSync(this.#fd, slot, 0, SLOT_BYTES, HEADER_BYTES + index * SLOT_BYTES);
+    writing(this.path, () =>
+      writeSync(this.#fd, slot, 0, SLOT_BYTES, HEADER_BYTES + index * SLOT_BYTES),
+    );
     const blockStart = index - (index % BLOCK_SLOTS);
     const cached = this.#cache.get(blockStart);
     if (cached !== undefined) slot.copy(cached, (index - blockStart) * SLOT_BYTES);
@@ -282,26 +305,35 @@ export class StateIndex {
   /** Rebuilds the table at `slots` slots into a new file, then renames it over this one. */
   #rebuild(slots: number): void {
     const next = `${this.path}.rebuild`;
-    rmSync(next, { force: true });
-    StateIndex.#create(next, slots);
-    const target = new StateIndex(next, openSync(next, "r+"), slots, 0, this.#cachedBlocks);
-    const block = Buffer.alloc(SLOT_BYTES * 16_384);
-    for (let start = 0; start < this.#slots; start += 16_384) {
-      const count = Math.min(16_384, this.#slots - start);
-      readSync(this.#fd, block, 0, count * SLOT_BYTES, HEADER_BYTES + start * SLOT_BYTES);
-      for (let index = 0; index < count; index++) {
-        const slot = block.subarray(index * SLOT_BYTES, (index + 1) * SLOT_BYTES);
-        const part = slot.readUInt32LE(56);
-        if (part !== 0 && part !== TOMBSTONE) {
-          const { index: at } = target.#find(slot.subarray(0, 16));
-          target.#write(at, slot);
-          target.#used++;
+    let target: StateIndex | undefined;
+    try {
+      rmSync(next, { force: true });
+      StateIndex.#create(next, slots);
+      target = new StateIndex(next, openSync(next, "r+"), slots, 0, this.#cachedBlocks);
+      const block = Buffer.alloc(SLOT_BYTES * 16_384);
+      for (let start = 0; start < this.#slots; start += 16_384) {
+        const count = Math.min(16_384, this.#slots - start);
+        readSync(this.#fd, block, 0, count * SLOT_BYTES, HEADER_BYTES + start * SLOT_BYTES);
+        for (let index = 0; index < count; index++) {
+          const slot = block.subarray(index * SLOT_BYTES, (index + 1) * SLOT_BYTES);
+          const part = slot.readUInt32LE(56);
+          if (part !== 0 && part !== TOMBSTONE) {
+            const { index: at } = target.#find(slot.subarray(0, 16));
+            target.#write(at, slot);
+            target.#used++;
+          }
         }
       }
+      const count = Buffer.alloc(4);
+      count.writeUInt32LE(target.#used);
+      writeSync(target.#fd, count, 0, 4, 20);
+    } catch (error) {
+      // The old table stays whole and in use; the new one, half written, goes. Named as the index
+      // (the file users know), whichever of the two the disk refused.
+      if (target !== undefined) closeSync(target.#fd);
+      rmSync(next, { force: true });
+      throw writeFailure(this.path, error);
     }
-    const count = Buffer.alloc(4);
-    count.writeUInt32LE(target.#used);
-    writeSync(target.#fd, count, 0, 4, 20);
     closeSync(target.#fd);
     closeSync(this.#fd);
     renameSync(next, this.path);
@@ -314,7 +346,7 @@ export class StateIndex {
   #writeCount(): void {
     const count = Buffer.alloc(4);
     count.writeUInt32LE(this.#used);
-    writeSync(this.#fd, count, 0, 4, 20);
+    writing(this.path, () => writeSync(this.#fd, count, 0, 4, 20));
   }
 
   /** Records the entry count and closes the file. */

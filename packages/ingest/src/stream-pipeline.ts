@@ -445,14 +445,16 @@ export function unchangedCheck(
 ): UnchangedCheck {
   const model = embedder.modelName;
   const dim = embedder.dim;
-  return async (chunks) => {
+  return async (chunks, compare = "all") => {
     const stored = await sink.lookup(chunks.map((chunk) => chunk.id));
     for (const chunk of chunks) {
       const found = stored.get(chunk.id);
       if (
         found === undefined ||
-        found.contentHash !== contentHash({ text: chunk.text, title: chunk.title, model, dim }) ||
-        found.metadataHash !== metadataHash(chunk.metadata)
+        (compare !== "metadata" &&
+          found.contentHash !==
+            contentHash({ text: chunk.text, title: chunk.title, model, dim })) ||
+        (compare !== "content" && found.metadataHash !== metadataHash(chunk.metadata))
       )
         return false;
     }

@@ -40,8 +40,8 @@ import {
 } from "./sources.js";
 
 /**
- * Text files at least this big are split as they are read (the first pass counts their chunks);
- * smaller ones are read whole, one at a time.
+ * Text files at least this big are split as they are read (the first pass counts their chunks,
+ * and on a rerun looks them up a group at a time); smaller ones are read whole, one at a time.
  */
 export const LARGE_FILE_BYTES = 8 * 1024 * 1024;
 
@@ -71,9 +71,16 @@ export interface PlannedFile {
  * Tells whether every one of these chunks (one step of a file's) is stored unchanged in the
  * target: its content hash and metadata hash found under its id. Given to {@link planSources},
  * it lets the first pass mark a file whose every chunk is stored, so an unchanged rerun reads it
- * once (see `unchangedCheck` for a sink's).
+ * once (see `unchangedCheck` for a sink's). `compare` narrows the check to the content hash (a
+ * large file's chunks looked up as it is read, before its chunk count, which is in every
+ * chunk's metadata, is known) or to the metadata hash (the same chunks once it is known: their
+ * texts are gone by then).
+ * @default compare "all"
  */
-export type UnchangedCheck = (chunks: DocumentChunk[]) => Promise<boolean>;
+export type UnchangedCheck = (
+  chunks: DocumentChunk[],
+  compare?: "all" | "content" | "metadata",
+) => Promise<boolean>;
 
 /** Chunks looked up at once by the first pass's {@link UnchangedCheck}. */
 const CHECK_STEP = 256;
@@ -97,8 +104,8 @@ export interface StreamSourcesOptions extends ReadSourcesOptions {
   chunk?: ChunkOptions | undefined;
   /**
    * For {@link planSources} on a rerun: looks each file's chunks up as the first pass reads it
-   * (text files under {@link LARGE_FILE_BYTES} and JSONL files), and adds the document ids of a
-   * file found wholly unchanged to `read` (the second pass, which skips it, would have).
+   * (text files of any size and JSONL files), and adds the document ids of a file found wholly
+   * unchanged to `read` (the second pass, which skips it, would have).
    */
   unchanged?: { check: UnchangedCheck; read: FingerprintSet } | undefined;
 }
@@ -254,8 +261,43 @@ async function checkTextFile(
           yield part;
         }
       })();
-      for await (const _piece of splitTextStream(watched, roomForTitle(chunk, planned.title)))
+      // On a rerun the chunks are looked up as they are cut, a group at a time (one group of
+      // texts held, never the file): by content first, as the count is not known yet (their
+      // ids, `<id>#<index>`, are those of a file of more than one chunk, which a file with
+      // groups looked up before its end is); once it is, by metadata. The file is marked
+      // unchanged only when every chunk matched both: then the second pass does not read it.
+      const title = planned.title;
+      let same = check !== undefined;
+      let group: string[] = [];
+      let checked = 0;
+      for await (const piece of splitTextStream(watched, roomForTitle(chunk, title))) {
         chunks++;
+        if (!same) continue;
+        group.push(piece);
+        if (group.length < CHECK_STEP) continue;
+        same = await check!(
+          group.map((text, index) => fileChunk(planned.id, checked + index, 2, text, title)),
+          "content",
+        );
+        checked += group.length;
+        group = [];
+      }
+      if (same && chunks > 0) {
+        same = await check!(
+          group.map((text, index) => fileChunk(planned.id, checked + index, chunks, text, title)),
+        );
+        for (let start = 0; same && start < checked; start += CHECK_STEP) {
+          const indexes = Array.from(
+            { length: Math.min(CHECK_STEP, checked - start) },
+            (_, offset) => start + offset,
+          );
+          same = await check!(
+            indexes.map((index) => fileChunk(planned.id, index, chunks, "", title)),
+            "metadata",
+          );
+        }
+        if (same) planned.unchanged = { documents: 1, chunks };
+      }
     } else {
       // Kept (a file under LARGE_FILE_BYTES, like the second pass holds) only to look it up.
       let text = "";
@@ -581,6 +623,27 @@ async function countChunks(
   return count;
 }
 
+/** Chunk `index` of `count` of a text file split as it is read (the first pass looks it up). */
+function fileChunk(
+  id: string,
+  index: number,
+  count: number,
+  text: string,
+  title: string | undefined,
+): DocumentChunk {
+  const chunk: DocumentChunk = {
+    id: count === 1 ? id : `${id}#${index}`,
+    documentId: id,
+    index,
+    count,
+    text,
+    metadata: { source: id, document_id: id, chunk: index, chunks: count },
+    source: id,
+  };
+  if (title !== undefined) chunk.title = title;
+  return chunk;
+}
+
 /**
  * Yields the chunks of a text file split as it is read, `count` of them (known beforehand: it is
  * in every chunk's metadata); a file that gives another count changed while it was read.
@@ -603,17 +666,7 @@ async function* splitFileChunks(
   });
   for await (const text of splitTextStream(parts, roomForTitle(chunkOptions, title))) {
     if (index >= count) fail("the file changed while it was read (more chunks)");
-    const chunk: DocumentChunk = {
-      id: count === 1 ? id : `${id}#${index}`,
-      documentId: id,
-      index,
-      count,
-      text,
-      metadata: { source: id, document_id: id, chunk: index, chunks: count },
-      source: id,
-    };
-    if (title !== undefined) chunk.title = title;
-    yield { chunk, bytes: pending };
+    yield { chunk: fileChunk(id, index, count, text, title), bytes: pending };
     pending = 0;
     index++;
   }

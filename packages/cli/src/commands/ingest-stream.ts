@@ -42,14 +42,12 @@ import { writeIngestSummary } from "../ingest-summary.js";
 import { interruptedIngest } from "../interrupted.js";
 import { connectMilvusOption } from "../milvus-option.js";
 import { checkOutputFile } from "../output-file.js";
-import { createProgress } from "../progress.js";
+import { byteScale, createProgress } from "../progress.js";
 import { unwrittenRows } from "../unwritten-rows.js";
 import type { IngestCliOptions } from "./ingest.js";
 
 /** Bytes per Parquet file the SDK's BulkWriter writes (it holds one file's rows in memory). */
 const PARQUET_PART_BYTES = 32 * 1024 * 1024;
-
-const MB = 1024 * 1024;
 
 /** Runs `gembed ingest` over streamed sources (see the module comment). */
 export async function runStreamingIngest(
@@ -198,8 +196,11 @@ export async function runStreamingIngest(
     }
     const signal = interrupt.signal;
     const known = plan!;
-    const progress = options.progress ? createProgress({ label: "ingest", unit: "MB" }) : undefined;
     const totalBytes = known.bytes;
+    const scale = byteScale(totalBytes, known.stdin);
+    const progress = options.progress
+      ? createProgress({ label: "ingest", unit: scale.unit })
+      : undefined;
     let summary: IngestSummary & { pruned?: number };
     try {
       summary = await ingestStream(streamChunks(known, sourceOptions, { read }), {
@@ -209,8 +210,8 @@ export async function runStreamingIngest(
         signal,
         onProgress: (state) => {
           last = state;
-          const done = Math.round((state.bytes / MB) * 10) / 10;
-          const total = Math.max(Math.round((totalBytes / MB) * 10) / 10, done);
+          const done = scale.of(state.bytes);
+          const total = Math.max(scale.of(totalBytes), done);
           progress?.update(
             done,
             total,
