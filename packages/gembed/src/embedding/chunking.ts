@@ -6,7 +6,7 @@
  */
 
 import type { EmbedContentRequest } from "../api/types.js";
-import { utf8Length } from "../util/utf8.js";
+import { jsonBytes } from "../util/utf8.js";
 
 /** The API's cap on requests per `batchEmbedContents` call. */
 export const MAX_TEXTS_PER_CALL = 100;
@@ -45,9 +45,9 @@ export interface ChunkLimits {
   maxBytes?: number;
 }
 
-/** The UTF-8 size of a request's JSON. */
+/** The UTF-8 size of a request's JSON (counted, not serialized). */
 export function requestBytes(request: EmbedContentRequest): number {
-  return utf8Length(JSON.stringify(request));
+  return jsonBytes(request);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { Buffer } from "node:buffer";
 import { describe, expect, it } from "vitest";
-import { utf8Length, utf8LengthByLoop } from "./utf8.js";
+import { jsonBytes, utf8Length, utf8LengthByLoop } from "./utf8.js";
 
 // Checked against Node's own encoder (Buffer.byteLength), which shares no code with either count.
 describe("utf8Length", () => {
@@ -29,5 +29,53 @@ describe("utf8Length", () => {
   it("gives the same count after a large text grew the scratch (the scratch is never read)", () => {
     utf8Length("z".repeat(200_000));
     expect(utf8Length("short é")).toBe(8);
+  });
+});
+
+describe("jsonBytes", () => {
+  // Checked against the real serializer: JSON.stringify, then Node's own UTF-8 count.
+  const stringified = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
+  it("counts JSON.stringify's bytes for every escape JSON has", () => {
+    const texts = [
+      "",
+      'quote " and backslash \\',
+      "newline\n tab\t return\r backspace\b formfeed\f",
+      "control \u0000 \u0001 \u001f and DEL \u007f",
+      "pair 😀, lone high \ud800x, lone low \udc00, high at the end \ud83d",
+      "low then high \udc00\ud800 (two lone surrogates)",
+      "line separator \u2028 and paragraph separator \u2029",
+      "é 日本 \uffff \ufeff",
+    ];
+    for (const text of texts) expect(jsonBytes(text), JSON.stringify(text)).toBe(stringified(text));
+  });
+  it("counts random strings of every kind of UTF-16 unit like JSON.stringify", () => {
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed / 2_147_483_648;
+    };
+    const pools = [0x20, 0x80, 0x800, 0xd800, 0x10000];
+    for (let round = 0; round < 2_000; round++) {
+      let text = "";
+      const length = Math.floor(random() * 40);
+      for (let index = 0; index < length; index++)
+        text += String.fromCharCode(Math.floor(random() * pools[Math.floor(random() * 5)]!));
+      expect(jsonBytes(text)).toBe(stringified(text));
+    }
+  });
+  it("counts requests, nested objects, arrays, numbers and left-out undefined fields", () => {
+    const values: unknown[] = [
+      {
+        model: "models/gemini-embedding-001",
+        content: { parts: [{ text: "a\nb" }] },
+        taskType: "RETRIEVAL_DOCUMENT",
+        title: undefined,
+        outputDimensionality: 768,
+      },
+      { content: { parts: [{ inlineData: { mimeType: "image/png", data: "AAAA" } }] } },
+      [1, -0.5, 1e21, 1.5e-7, Number.NaN, null, true, false, undefined, [], {}, "x"],
+      { "key\n\"": [{ nested: { deeper: [0, -0, 123456789.123] } }], empty: "" },
+    ];
+    for (const value of values) expect(jsonBytes(value)).toBe(stringified(value));
   });
 });

@@ -46,3 +46,57 @@ export function utf8LengthByLoop(text: string): number {
 export function utf8Bytes(text: string): Uint8Array {
   return encoder.encode(text);
 }
+
+/** Characters `JSON.stringify` writes as a two-character escape (`\"`, `\\`, `\n`...). */
+const SHORT_ESCAPES = new Set([0x22, 0x5c, 0x08, 0x0c, 0x0a, 0x0d, 0x09]);
+/** What JSON.stringify escapes: quote, backslash, control characters, any surrogate (checked). */
+const ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/g;
+
+/**
+ * The UTF-8 byte length of `JSON.stringify(text)`, without making that copy of the text (a
+ * streaming client sizes every request; stringifying each one only to count its bytes was a
+ * second copy of every text, the largest allocation of an ingest after the rows).
+ */
+export function jsonStringBytes(text: string): number {
+  let bytes = utf8Length(text) + 2;
+  ESCAPED.lastIndex = 0;
+  for (let match = ESCAPED.exec(text); match !== null; match = ESCAPED.exec(text)) {
+    const at = match.index;
+    const code = text.charCodeAt(at);
+    if (code >= 0xd800 && code <= 0xdfff) {
+      // A pair is written as is (4 bytes, counted by utf8Length); a lone surrogate as `\udxxx`
+      // (6 bytes where utf8Length counted the 3 of U+FFFD).
+      const next = text.charCodeAt(at + 1);
+      if (code <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) ESCAPED.lastIndex = at + 2;
+      else bytes += 3;
+    } else bytes += SHORT_ESCAPES.has(code) ? 1 : 5;
+  }
+  return bytes;
+}
+
+/**
+ * The UTF-8 byte length of `JSON.stringify(value)` for plain JSON data (objects, arrays, strings,
+ * finite numbers, booleans, null; `undefined` properties left out as JSON.stringify does), counted
+ * without building the string.
+ */
+export function jsonBytes(value: unknown): number {
+  if (typeof value === "string") return jsonStringBytes(value);
+  if (typeof value === "number") return Number.isFinite(value) ? String(value).length : 4;
+  if (typeof value === "boolean") return value ? 4 : 5;
+  if (value === null || typeof value !== "object") return 4;
+  if (Array.isArray(value)) {
+    let bytes = 2 + Math.max(0, value.length - 1);
+    for (const item of value)
+      bytes += item === undefined || typeof item === "function" ? 4 : jsonBytes(item);
+    return bytes;
+  }
+  let bytes = 2;
+  let fields = 0;
+  for (const key of Object.keys(value)) {
+    const item = (value as Record<string, unknown>)[key];
+    if (item === undefined || typeof item === "function" || typeof item === "symbol") continue;
+    bytes += jsonStringBytes(key) + 1 + jsonBytes(item);
+    fields++;
+  }
+  return bytes + Math.max(0, fields - 1);
+}
