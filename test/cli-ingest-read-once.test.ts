@@ -1,8 +1,9 @@
 /**
  * Issue #15: a rerun that embeds nothing reads each source once. The reads are counted below the
- * code under test: `fs.createReadStream` (what every full read of a source goes through; the
- * binary sniff reads a head through `fs/promises`) is wrapped for the run, and the wrapper
- * published to ES module importers with `syncBuiltinESMExports`.
+ * code under test: `fs.createReadStream` and `fs/promises`' `readFile` (what every full read of
+ * a source goes through: a stream, or a small file read whole; the binary sniff of a large file
+ * reads a head through a file handle) are wrapped for the run, and the wrappers published to ES
+ * module importers with `syncBuiltinESMExports`.
  */
 import fs from "node:fs";
 import { appendFile, mkdir, mkdtemp, readFile, rm, unlink, writeFile } from "node:fs/promises";
@@ -40,13 +41,24 @@ async function countedRun(args: string[]) {
     if (!name.startsWith("..")) reads.set(name, (reads.get(name) ?? 0) + 1);
     return (original as (file: fs.PathLike, options?: unknown) => fs.ReadStream)(file, options);
   }) as typeof fs.createReadStream;
+  const originalReadFile = fs.promises.readFile;
+  const countingReadFile = ((file: fs.PathLike, options?: unknown) => {
+    const name = path.relative(folder, String(file));
+    if (!name.startsWith("..")) reads.set(name, (reads.get(name) ?? 0) + 1);
+    return (originalReadFile as (file: fs.PathLike, options?: unknown) => Promise<unknown>)(
+      file,
+      options,
+    );
+  }) as typeof fs.promises.readFile;
   fs.createReadStream = counting;
+  fs.promises.readFile = countingReadFile;
   syncBuiltinESMExports();
   try {
     const result = await runCli(args, { cwd: folder, env });
     return { ...result, reads };
   } finally {
     fs.createReadStream = original;
+    fs.promises.readFile = originalReadFile;
     syncBuiltinESMExports();
   }
 }

@@ -8,8 +8,9 @@
  * @module
  */
 
+import { isUtf8 } from "node:buffer";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdtemp, open, rm, stat } from "node:fs/promises";
+import { mkdtemp, open, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -44,6 +45,14 @@ import {
  * and on a rerun looks them up a group at a time); smaller ones are read whole, one at a time.
  */
 export const LARGE_FILE_BYTES = 8 * 1024 * 1024;
+
+/** Text files the first pass inspects ahead of the one it takes (see `planSources`). */
+const INSPECT_AHEAD = 8;
+/**
+ * Files of at least this size wait for their turn: on a rerun a file under LARGE_FILE_BYTES is
+ * held whole while it is looked up, so what is held ahead stays under INSPECT_AHEAD MiB.
+ */
+const AHEAD_BYTES = 1024 * 1024;
 
 /** Issues kept in memory for the report; past this many, only their count. */
 const MAX_ISSUES = 1_000;
@@ -215,6 +224,57 @@ function invalidReason(byte: number): string {
   return `not valid UTF-8 at byte ${byte} (--encoding latin1 reads Latin-1 files)`;
 }
 
+/** ASCII white space as `\s` has it: tab, line feed, vertical tab, form feed, return, space. */
+function isAsciiSpace(byte: number): boolean {
+  return byte === 0x20 || (byte >= 0x09 && byte <= 0x0d);
+}
+
+/**
+ * {@link checkTextFile} for a file under LARGE_FILE_BYTES: read whole in one go, validated by
+ * Node's native UTF-8 check, and decoded only when its text is needed (a rerun's lookup, or a
+ * file that starts with non-ASCII bytes and might hold nothing but Unicode white space). One
+ * read and no string for most files: the first pass read each in three (head, then a stream)
+ * and decoded every byte.
+ */
+async function checkSmallTextFile(
+  file: string,
+  encoding: "utf8" | "latin1",
+  planned: PlannedFile,
+  chunk: ChunkOptions,
+  check?: UnchangedCheck,
+): Promise<string | undefined> {
+  const buffer = await readFile(file);
+  if (buffer.length === 0) return "empty file";
+  // A PDF, an image or an archive (e.g. matched by a glob) would be embedded as noise.
+  if (buffer.subarray(0, 8192).includes(0)) return "not a text file (binary content)";
+  if (encoding === "utf8" && !isUtf8(buffer)) return invalidReason(firstInvalidUtf8(buffer));
+  let first = 0;
+  while (first < buffer.length && isAsciiSpace(buffer[first]!)) first++;
+  if (first === buffer.length) return "empty file";
+  // Decoded as the second pass decodes it (a UTF-8 byte order mark dropped), so a rerun's
+  // lookup sees the same texts.
+  const decode = () => new TextDecoder(encoding === "latin1" ? "latin1" : "utf-8").decode(buffer);
+  let text: string | undefined;
+  if (buffer[first]! >= 0x80) {
+    text = decode();
+    if (!/\S/.test(text)) return "empty file";
+  }
+  if (check === undefined) return undefined;
+  text ??= decode();
+  // Chunked the way the second pass chunks it: same ids, texts, titles and metadata.
+  const document: SourceDocument = { id: planned.id, text, source: planned.id };
+  if (MARKDOWN_EXTENSIONS.has(path.extname(file).toLowerCase())) {
+    const title = markdownTitle(text);
+    if (title !== undefined) document.title = title;
+  }
+  const chunks = chunkDocument(document, chunk);
+  let same = chunks.length > 0;
+  for (let start = 0; same && start < chunks.length; start += CHECK_STEP)
+    same = await check(chunks.slice(start, start + CHECK_STEP));
+  if (same) planned.unchanged = { documents: 1, chunks: chunks.length };
+  return undefined;
+}
+
 /** Why a text file cannot be a document (empty, binary, not UTF-8), or undefined when it can. */
 async function checkTextFile(
   file: string,
@@ -225,6 +285,7 @@ async function checkTextFile(
   check?: UnchangedCheck,
 ): Promise<string | undefined> {
   if (bytes === 0) return "empty file";
+  if (bytes < LARGE_FILE_BYTES) return checkSmallTextFile(file, encoding, planned, chunk, check);
   // A PDF, an image or an archive (e.g. matched by a glob) would be embedded as noise.
   const head = Buffer.alloc(Math.min(8192, bytes));
   const handle = await open(file, "r");
@@ -236,95 +297,72 @@ async function checkTextFile(
   if (head.includes(0)) return "not a text file (binary content)";
   let content = false;
   let chunks = 0;
-  const large = bytes >= LARGE_FILE_BYTES;
   try {
-    if (large) {
-      // The title (from the first 64 KiB) leaves room in each chunk: known before counting.
-      if (MARKDOWN_EXTENSIONS.has(path.extname(file).toLowerCase())) {
-        const head = Buffer.alloc(Math.min(65_536, bytes));
-        const reader = await open(file, "r");
-        try {
-          await reader.read(head, 0, head.length, 0);
-        } finally {
-          await reader.close();
-        }
-        const found = markdownTitle(
-          encoding === "latin1" ? head.toString("latin1") : head.toString("utf8"),
-        );
-        if (found !== undefined) planned.title = found;
+    // The title (from the first 64 KiB) leaves room in each chunk: known before counting.
+    if (MARKDOWN_EXTENSIONS.has(path.extname(file).toLowerCase())) {
+      const head = Buffer.alloc(Math.min(65_536, bytes));
+      const reader = await open(file, "r");
+      try {
+        await reader.read(head, 0, head.length, 0);
+      } finally {
+        await reader.close();
       }
-      // The chunk count goes into every chunk's metadata: count it now, without keeping the text.
-      const parts = decodeFile(file, encoding);
-      const watched = (async function* () {
-        for await (const part of parts) {
-          if (!content && /\S/.test(part)) content = true;
-          yield part;
-        }
-      })();
-      // On a rerun the chunks are looked up as they are cut, a group at a time (one group of
-      // texts held, never the file): by content first, as the count is not known yet (their
-      // ids, `<id>#<index>`, are those of a file of more than one chunk, which a file with
-      // groups looked up before its end is); once it is, by metadata. The file is marked
-      // unchanged only when every chunk matched both: then the second pass does not read it.
-      const title = planned.title;
-      let same = check !== undefined;
-      let group: string[] = [];
-      let checked = 0;
-      for await (const piece of splitTextStream(watched, roomForTitle(chunk, title))) {
-        chunks++;
-        if (!same) continue;
-        group.push(piece);
-        if (group.length < CHECK_STEP) continue;
-        same = await check!(
-          group.map((text, index) => fileChunk(planned.id, checked + index, 2, text, title)),
-          "content",
-        );
-        checked += group.length;
-        group = [];
-      }
-      if (same && chunks > 0) {
-        same = await check!(
-          group.map((text, index) => fileChunk(planned.id, checked + index, chunks, text, title)),
-        );
-        for (let start = 0; same && start < checked; start += CHECK_STEP) {
-          const indexes = Array.from(
-            { length: Math.min(CHECK_STEP, checked - start) },
-            (_, offset) => start + offset,
-          );
-          same = await check!(
-            indexes.map((index) => fileChunk(planned.id, index, chunks, "", title)),
-            "metadata",
-          );
-        }
-        if (same) planned.unchanged = { documents: 1, chunks };
-      }
-    } else {
-      // Kept (a file under LARGE_FILE_BYTES, like the second pass holds) only to look it up.
-      let text = "";
-      for await (const part of decodeFile(file, encoding)) {
+      const found = markdownTitle(
+        encoding === "latin1" ? head.toString("latin1") : head.toString("utf8"),
+      );
+      if (found !== undefined) planned.title = found;
+    }
+    // The chunk count goes into every chunk's metadata: count it now, without keeping the text.
+    const parts = decodeFile(file, encoding);
+    const watched = (async function* () {
+      for await (const part of parts) {
         if (!content && /\S/.test(part)) content = true;
-        if (check !== undefined) text += part;
+        yield part;
       }
-      if (check !== undefined && content) {
-        // Chunked the way the second pass chunks it: same ids, texts, titles and metadata.
-        const document: SourceDocument = { id: planned.id, text, source: planned.id };
-        if (MARKDOWN_EXTENSIONS.has(path.extname(file).toLowerCase())) {
-          const title = markdownTitle(text);
-          if (title !== undefined) document.title = title;
-        }
-        const chunks = chunkDocument(document, chunk);
-        let same = chunks.length > 0;
-        for (let start = 0; same && start < chunks.length; start += CHECK_STEP)
-          same = await check(chunks.slice(start, start + CHECK_STEP));
-        if (same) planned.unchanged = { documents: 1, chunks: chunks.length };
+    })();
+    // On a rerun the chunks are looked up as they are cut, a group at a time (one group of
+    // texts held, never the file): by content first, as the count is not known yet (their
+    // ids, `<id>#<index>`, are those of a file of more than one chunk, which a file with
+    // groups looked up before its end is); once it is, by metadata. The file is marked
+    // unchanged only when every chunk matched both: then the second pass does not read it.
+    const title = planned.title;
+    let same = check !== undefined;
+    let group: string[] = [];
+    let checked = 0;
+    for await (const piece of splitTextStream(watched, roomForTitle(chunk, title))) {
+      chunks++;
+      if (!same) continue;
+      group.push(piece);
+      if (group.length < CHECK_STEP) continue;
+      same = await check!(
+        group.map((text, index) => fileChunk(planned.id, checked + index, 2, text, title)),
+        "content",
+      );
+      checked += group.length;
+      group = [];
+    }
+    if (same && chunks > 0) {
+      same = await check!(
+        group.map((text, index) => fileChunk(planned.id, checked + index, chunks, text, title)),
+      );
+      for (let start = 0; same && start < checked; start += CHECK_STEP) {
+        const indexes = Array.from(
+          { length: Math.min(CHECK_STEP, checked - start) },
+          (_, offset) => start + offset,
+        );
+        same = await check!(
+          indexes.map((index) => fileChunk(planned.id, index, chunks, "", title)),
+          "metadata",
+        );
       }
+      if (same) planned.unchanged = { documents: 1, chunks };
     }
   } catch (error) {
     if (error instanceof InvalidTextError) return invalidReason(error.byte);
     throw error;
   }
   if (!content) return "empty file";
-  if (large) planned.chunks = chunks;
+  planned.chunks = chunks;
   return undefined;
 }
 
@@ -367,13 +405,27 @@ export async function planSources(
       });
     } else if (firstSource.size < 100_000) firstSource.set(id, source);
   };
-  const take = async (file: string, root: string) => {
-    if (seenFiles.has(file)) return;
-    seenFiles.add(file);
-    const id = idFrom(root, file);
-    if (excluded.ignores(id)) return;
+  /** What the first pass finds of a text file, before it is taken into the plan (in order). */
+  const inspectText = async (file: string, id: string, turn: Promise<void>) => {
     const info = await stat(file);
-    if (JSONL_EXTENSIONS.has(path.extname(file).toLowerCase())) {
+    // Held in memory while it is looked up on a rerun: only small files are inspected ahead.
+    if (info.size >= AHEAD_BYTES) await turn;
+    const planned: PlannedFile = { path: file, id, kind: "text", bytes: info.size };
+    const problem = await checkTextFile(
+      file,
+      info.size,
+      encoding,
+      planned,
+      options.chunk ?? {},
+      unchanged?.check,
+    );
+    return { planned, problem };
+  };
+  type Inspection = Awaited<ReturnType<typeof inspectText>>;
+  const take = async (file: string, id: string, inspection: Promise<Inspection> | undefined) => {
+    if (inspection === undefined) {
+      // A JSONL file, read here in order: its rows' ids go into the plan as they are met.
+      const info = await stat(file);
       const name = toDisplay(file, cwd);
       let number = 0;
       let rows = 0;
@@ -424,15 +476,7 @@ export async function planSources(
       plan.bytes += info.size;
       return;
     }
-    const planned: PlannedFile = { path: file, id, kind: "text", bytes: info.size };
-    const problem = await checkTextFile(
-      file,
-      info.size,
-      encoding,
-      planned,
-      options.chunk ?? {},
-      unchanged?.check,
-    );
+    const { planned, problem } = await inspection;
     if (problem !== undefined) {
       bad({ source: id, reason: problem });
       return;
@@ -441,7 +485,7 @@ export async function planSources(
     if (planned.unchanged !== undefined) unchanged!.read.add(id);
     plan.files.push(planned);
     plan.documents++;
-    plan.bytes += info.size;
+    plan.bytes += planned.bytes;
   };
   for (const input of inputs) {
     if (input === "-") {
@@ -451,7 +495,40 @@ export async function planSources(
     const found = await filesOfInput(input, cwd, extensions);
     for (const issue of found.issues) issues.push(issue);
     for (const issue of found.bad) bad(issue);
-    for (const { file, root } of found.files) await take(file, root);
+    // Files taken in order (ids, duplicates and issues as before), text files inspected up to
+    // INSPECT_AHEAD ahead: a file's stat, open, reads and close are each a trip to libuv's
+    // threads, and one file at a time left the first pass waiting on them two thirds of its
+    // time (0.7 s for 1,282 files of 64 KB).
+    const files = found.files
+      .filter(({ file }) => {
+        if (seenFiles.has(file)) return false;
+        seenFiles.add(file);
+        return true;
+      })
+      .map(({ file, root }) => ({ file, id: idFrom(root, file) }))
+      .filter(({ id }) => !excluded.ignores(id));
+    const inspections: (Promise<Inspection> | undefined)[] = [];
+    const turns: (() => void)[] = [];
+    let started = 0;
+    for (const [index, { file, id }] of files.entries()) {
+      for (; started < files.length && started <= index + INSPECT_AHEAD; started++) {
+        const ahead = files[started]!;
+        if (JSONL_EXTENSIONS.has(path.extname(ahead.file).toLowerCase())) continue;
+        const turn = new Promise<void>((resolve) => {
+          turns[started] = resolve;
+        });
+        const inspection = inspectText(ahead.file, ahead.id, turn);
+        // Awaited in order below; a failure ahead is met there (not an unhandled rejection).
+        inspection.catch(() => {});
+        inspections[started] = inspection;
+      }
+      turns[index]?.();
+      try {
+        await take(file, id, inspections[index]);
+      } finally {
+        inspections[index] = undefined;
+      }
+    }
   }
   if (issues.issues.length > 0) throw issues.error();
   return plan;
