@@ -13,7 +13,6 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { mkdtemp, open, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import ignore from "ignore";
@@ -39,6 +38,7 @@ import {
   type ReadSourcesOptions,
   toDisplay,
 } from "./sources.js";
+import { textLines } from "./text-lines.js";
 
 /**
  * Text files at least this big are split as they are read (the first pass counts their chunks,
@@ -211,6 +211,24 @@ async function* decodeFile(
     // A sequence cut short by the end of the file: found in the last part read.
     const at = firstInvalidUtf8(last);
     throw new InvalidTextError(at >= 0 ? offset - last.length + at : offset);
+  }
+}
+
+/**
+ * A text file under LARGE_FILE_BYTES, read whole in one go and decoded as {@link decodeFile}
+ * decodes (a byte order mark dropped; invalid UTF-8 an InvalidTextError at its first byte): one
+ * read instead of a stream's open, reads and close, each a trip to libuv's threads.
+ */
+async function readSmallText(
+  file: string,
+  encoding: "utf8" | "latin1",
+): Promise<{ text: string; bytes: number }> {
+  const buffer = await readFile(file);
+  try {
+    const decoder = new TextDecoder(encoding === "latin1" ? "latin1" : "utf-8", { fatal: true });
+    return { text: decoder.decode(buffer), bytes: buffer.length };
+  } catch {
+    throw new InvalidTextError(Math.max(firstInvalidUtf8(buffer), 0));
   }
 }
 
@@ -429,10 +447,7 @@ export async function planSources(
       const name = toDisplay(file, cwd);
       let number = 0;
       let rows = 0;
-      const lines = createInterface({
-        input: createReadStream(file),
-        crlfDelay: Number.POSITIVE_INFINITY,
-      });
+      const lines = textLines(createReadStream(file, { highWaterMark: 256 * 1024 }));
       // Looking the file's chunks up (a step at a time) while it may still be wholly unchanged;
       // its row ids are kept until then (one file's, for `read`).
       let same = unchanged !== undefined;
@@ -446,7 +461,7 @@ export async function planSources(
       };
       for await (const line of lines) {
         number++;
-        if (line.trim().length === 0) continue;
+        if (!/\S/.test(line)) continue;
         rows++;
         const source = `${name}:${number}`;
         const parsed = parseJsonlRow(line, source);
@@ -589,19 +604,20 @@ export async function* streamChunks(
       continue;
     }
     if (file.kind === "jsonl") {
-      yield* jsonlChunks(createReadStream(file.path), file.id, chunkOptions, checkId, fail);
+      yield* jsonlChunks(
+        createReadStream(file.path, { highWaterMark: 256 * 1024 }),
+        file.id,
+        chunkOptions,
+        checkId,
+        fail,
+      );
       continue;
     }
     const markdown = MARKDOWN_EXTENSIONS.has(path.extname(file.path).toLowerCase());
     checkId(file.id, file.id);
     try {
       if (file.chunks === undefined) {
-        let text = "";
-        let bytes = 0;
-        for await (const part of decodeFile(file.path, encoding, (count) => {
-          bytes += count;
-        }))
-          text += part;
+        const { text, bytes } = await readSmallText(file.path, encoding);
         const document: SourceDocument = { id: file.id, text, source: file.id };
         if (markdown) {
           const title = markdownTitle(text);
@@ -768,14 +784,13 @@ async function* jsonlChunks(
   checkId: (id: string, source: string) => void,
   fail: (issue: SourceIssue) => never,
 ): AsyncGenerator<StreamedChunk> {
-  const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
   let number = 0;
   let rows = 0;
-  for await (const line of lines) {
+  for await (const line of textLines(stream)) {
     number++;
     // +1 for the newline the reader took away.
     const bytes = Buffer.byteLength(line) + 1;
-    if (line.trim().length === 0) continue;
+    if (!/\S/.test(line)) continue;
     rows++;
     const source = `${name}:${number}`;
     const parsed = parseJsonlRow(line, source);
