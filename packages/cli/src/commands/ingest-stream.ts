@@ -45,6 +45,7 @@ import { checkOutputFile } from "../output-file.js";
 import { createProgress } from "../progress.js";
 import { unwrittenRows } from "../unwritten-rows.js";
 import type { IngestCliOptions } from "./ingest.js";
+import { batchIngestor, batchStateFile } from "./ingest-batch.js";
 
 /** Bytes per Parquet file the SDK's BulkWriter writes (it holds one file's rows in memory). */
 const PARQUET_PART_BYTES = 32 * 1024 * 1024;
@@ -121,6 +122,8 @@ export async function runStreamingIngest(
   if (!options.milvus && !localRerun) await firstPass();
   // Found before anything is paid for: a folder, or a path that cannot be written.
   if (!options.milvus) await checkOutputFile(out, "--out");
+  // The resume file of --batch jobs is written the same way (beside it, renamed over it).
+  if (options.batch) await checkOutputFile(batchStateFile(options), "--batch-state");
   const embeddingFunction = embeddingFunctionFrom(options);
   let dim = options.dim;
   let close: () => Promise<void> = async () => {};
@@ -202,7 +205,8 @@ export async function runStreamingIngest(
     const totalBytes = known.bytes;
     let summary: IngestSummary & { pruned?: number };
     try {
-      summary = await ingestStream(streamChunks(known, sourceOptions, { read }), {
+      const ingest = options.batch ? batchIngestor(embeddingFunction, options) : ingestStream;
+      summary = await ingest(streamChunks(known, sourceOptions, { read }), {
         embedder: embeddingFunction,
         sink,
         batchSize: options.batchSize,
@@ -228,6 +232,7 @@ export async function runStreamingIngest(
       // chunk total of a stream is not known: the message says "the missing chunk(s)".
       throw interruptedIngest(error, {
         target,
+        stateFile: options.batch ? batchStateFile(options) : undefined,
         progress:
           last === undefined
             ? undefined
