@@ -52,6 +52,7 @@ import { chunkToRow, type IngestSummary } from "./pipeline.js";
 import { metadataHash } from "./row-parts.js";
 import type { StreamIngestOptions, StreamIngestProgress, StreamSink } from "./stream-pipeline.js";
 import type { StreamedChunk, StreamedUnchangedFile } from "./stream-sources.js";
+import { type BackpressureWriter, backpressureWriter } from "./stream-writer.js";
 
 /**
  * Requests per job at most. Collecting a job keeps one 8-byte offset and one byte per request
@@ -107,42 +108,24 @@ export function batchJobFiles(stateFile: string, index: number): { input: string
   };
 }
 
-/** Writes lines to a file with backpressure, hashing its bytes as they go. */
+/** Writes lines to a job file (with backpressure), hashing its bytes as they go. */
 class SpoolWriter {
   readonly #stream: WriteStream;
+  readonly #writer: BackpressureWriter;
   readonly #hash = createHash("sha256");
   bytes = 0;
-  #failed: unknown;
   constructor(readonly path: string) {
     this.#stream = createWriteStream(path, { mode: 0o600 });
-    this.#stream.on("error", (error) => {
-      this.#failed = error;
-    });
+    this.#writer = backpressureWriter(this.#stream);
   }
   async write(text: string): Promise<void> {
-    if (this.#failed !== undefined) throw this.#failed;
-    const bytes = Buffer.from(text);
-    this.bytes += bytes.length;
-    this.#hash.update(bytes);
-    if (!this.#stream.write(bytes)) {
-      await new Promise<void>((resolve, reject) => {
-        const done = (error?: unknown) => {
-          this.#stream.off("drain", done);
-          this.#stream.off("error", done);
-          if (error) reject(error);
-          else resolve();
-        };
-        this.#stream.once("drain", done);
-        this.#stream.once("error", done);
-      });
-    }
+    this.bytes += Buffer.byteLength(text);
+    this.#hash.update(text);
+    await this.#writer.write(text);
   }
   /** Flushes to disk and gives the file's sha256. */
   async close(): Promise<string> {
-    await new Promise<void>((resolve, reject) => {
-      this.#stream.end((error?: unknown) => (error ? reject(error) : resolve()));
-    });
-    if (this.#failed !== undefined) throw this.#failed;
+    await this.#writer.end();
     const handle = await open(this.path, "r+");
     try {
       await handle.sync();
