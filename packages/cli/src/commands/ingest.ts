@@ -18,17 +18,10 @@ import {
   pruneScope,
   type RowSink,
   readSources,
-  removeStaleTemporaries,
 } from "@gembed/ingest";
-import {
-  bulkImportFormat,
-  MilvusCollection,
-  TEXT_MAX_LENGTH,
-  writeBulkImportFiles,
-} from "@gembed/milvus";
+import { MilvusCollection, writeBulkImportFiles } from "@gembed/milvus";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { getModelInfo } from "gembed";
-import { type FileLock, lockFile } from "gembed/node";
+import type { FileLock } from "gembed/node";
 import {
   addEmbeddingOptions,
   type EmbeddingCliOptions,
@@ -38,12 +31,17 @@ import {
 } from "../embedding-options.js";
 import { UsageError } from "../errors.js";
 import { keptByPrune, writeIngestSummary } from "../ingest-summary.js";
+import {
+  checkChunkTokens,
+  chunkSettings,
+  connectIngestMilvus,
+  localOutput,
+  takeLocalOutput,
+} from "../ingest-target.js";
 import { interruptedIngest } from "../interrupted.js";
 import { mediaAwareEmbedder, splitMediaInputs } from "../media-sources.js";
-import { connectMilvusOption } from "../milvus-option.js";
 import { checkOutputFile } from "../output-file.js";
 import { createProgress } from "../progress.js";
-import { unwrittenRows } from "../unwritten-rows.js";
 import { runStreamingIngest } from "./ingest-stream.js";
 
 /** Options shared by `ingest` and `search` to reach Milvus. */
@@ -229,33 +227,13 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
     if (media.leftOut > 0) process.stderr.write(leftOutMessage(media.leftOut, options.model));
     for (const issue of skippedFiles)
       process.stderr.write(`gembed: skipped ${issue.source}: ${issue.reason}\n`);
-    const modelLimit = getModelInfo(options.model)?.inputTokenLimit ?? 2048;
-    if (options.chunkTokens !== undefined && options.chunkTokens > modelLimit) {
-      // Like any bad option: commander's "error: …" line and exit 2.
-      command.error(
-        `error: --chunk-tokens ${options.chunkTokens} is over the ${modelLimit}-token input limit of ${options.model}: the API would embed only the beginning of each chunk. Use ${modelLimit} or less.`,
-        { code: "gembed.chunkTokensOverLimit", exitCode: 2 },
-      );
-    }
+    const { modelLimit, chunk } = chunkSettings(options);
+    checkChunkTokens(options, command, modelLimit);
     // Found before anything is paid for: a folder, or a path that cannot be written.
-    if (!options.milvus)
-      await checkOutputFile(options.out ?? `${options.collection}.json`, "--out");
+    const { out, parquet, base } = localOutput(options);
+    if (!options.milvus) await checkOutputFile(out, "--out");
     const embeddingFunction = embeddingFunctionFrom(options);
     const dim = options.dim ?? (await embeddingFunction.resolveDim());
-    // Milvus keeps text in a VarChar of 65,535 bytes: up to 3 bytes per UTF-16 unit, 4 units per token.
-    const maxTokens = Math.min(
-      options.chunkTokens ?? modelLimit,
-      options.milvus ? Math.floor(TEXT_MAX_LENGTH / 12) : Number.MAX_SAFE_INTEGER,
-    );
-    if (options.overlapTokens !== undefined && options.overlapTokens > maxTokens / 2) {
-      throw new UsageError(
-        `--overlap-tokens must be at most half of ${maxTokens} (the chunk size)`,
-      );
-    }
-    const chunk = {
-      maxTokens,
-      overlapTokens: options.overlapTokens,
-    };
     const interrupt = interruptSignal();
     const progress = options.progress
       ? createProgress({ label: "ingest", unit: "chunks" })
@@ -272,13 +250,9 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
     let last: IngestProgress | undefined;
     try {
       if (options.milvus) {
-        const client = await connectMilvusOption(
-          { ...options, milvus: options.milvus },
-          { create: true },
-        );
-        close = async () => {
-          await client.closeConnection();
-        };
+        const milvus = await connectIngestMilvus({ ...options, milvus: options.milvus });
+        const { client, unwritten } = milvus;
+        close = milvus.close;
         const collection = await MilvusCollection.open({
           client,
           collectionName: options.collection,
@@ -287,24 +261,13 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
         sink = collection.asSink({ signal: interrupt.signal });
         prune = async () =>
           collection.pruneDocuments(await pruneScope(inputs), keptByPrune(documents, skippedFiles));
-        target = `Milvus collection ${options.collection}`;
-        // Rows embedded but not written (Milvus failed after every retry) are kept here, and the
-        // next run writes them without paying for their vectors again.
-        const unwritten = await unwrittenRows(options.collection);
+        target = milvus.target;
         reuse = unwritten.reuse;
         onWriteFailure = unwritten.onWriteFailure;
         finish = () => unwritten.finish(succeeded);
       } else {
-        const out = options.out ?? `${options.collection}.json`;
-        // Parquet is written by the Milvus SDK's BulkWriter from the rows file kept beside it,
-        // which is what makes the run restartable (and what `search --file` reads).
-        const parquet = bulkImportFormat(out) === "parquet";
-        const rowsPath = parquet ? `${out}.rows.json` : out;
-        // One writer at a time: a second run on the same file would lose the first one's rows.
-        lock = await lockFile(rowsPath, "the rows file");
-        // A run killed mid-write (a second Ctrl-C) leaves <file>.<pid>.<n>.tmp: gone with it.
-        await removeStaleTemporaries(rowsPath);
-        const file = await LocalRowsFile.open(rowsPath, {
+        lock = await takeLocalOutput(base);
+        const file = await LocalRowsFile.open(base, {
           model: embeddingFunction.modelName,
           dim,
         });
