@@ -8,7 +8,13 @@
  */
 import { once } from "node:events";
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { createServer, type IncomingMessage, request, type Server } from "node:http";
+import {
+  createServer,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import {
@@ -20,7 +26,7 @@ import {
   streamOutputRows,
 } from "@gembed/ingest";
 import { type RunningServer, startServer } from "@gembed/server";
-import { GeminiEmbeddingFunction } from "gembed";
+import { GeminiClient, GeminiEmbeddingFunction } from "gembed";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { cleanEnvironment, runCli, spawnCli } from "./cli-run.js";
 import { connectTestMilvus, milvusUri, uniqueCollection } from "./support/milvus.js";
@@ -77,12 +83,12 @@ async function outputIds(base: string): Promise<string[]> {
 }
 
 /**
- * A proxy to `target` that passes everything through but a results download, of which it sends
- * the first `bytes` bytes and then holds the rest (the connection stays open).
+ * A proxy to `target` that passes everything through but a results download, which goes to
+ * `download` (the server's answer and the client's response, headers already sent).
  */
-async function holdingProxy(
+async function downloadProxy(
   target: string,
-  bytes: number,
+  download: (answer: IncomingMessage, outgoing: ServerResponse) => void,
 ): Promise<{ url: string; downloads: () => number }> {
   const to = new URL(target);
   let downloads = 0;
@@ -96,18 +102,13 @@ async function holdingProxy(
         headers: { ...incoming.headers, host: to.host },
       },
       (answer) => {
-        outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
         if (!incoming.url?.startsWith("/download/")) {
+          outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
           answer.pipe(outgoing);
           return;
         }
         downloads++;
-        let sent = 0;
-        answer.on("data", (piece: Buffer) => {
-          if (sent >= bytes) return;
-          outgoing.write(piece.subarray(0, bytes - sent));
-          sent += piece.length;
-        });
+        download(answer, outgoing);
       },
     );
     incoming.pipe(forward);
@@ -120,6 +121,38 @@ async function holdingProxy(
   });
   const address = server.address() as { port: number };
   return { url: `http://127.0.0.1:${address.port}`, downloads: () => downloads };
+}
+
+/** Sends the first `bytes` bytes of a download, then holds the rest (the connection stays open). */
+function holdAfter(bytes: number) {
+  return (answer: IncomingMessage, outgoing: ServerResponse) => {
+    outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+    let sent = 0;
+    answer.on("data", (piece: Buffer) => {
+      if (sent >= bytes) return;
+      outgoing.write(piece.subarray(0, bytes - sent));
+      sent += piece.length;
+    });
+  };
+}
+
+/** Answers a download with each line passed through `rewrite` (the item failures a real job has). */
+function rewriteLines(rewrite: (line: string) => string) {
+  return (answer: IncomingMessage, outgoing: ServerResponse) => {
+    const pieces: Buffer[] = [];
+    answer.on("data", (piece: Buffer) => pieces.push(piece));
+    answer.on("end", () => {
+      const text = Buffer.concat(pieces)
+        .toString("utf8")
+        .split("\n")
+        .map((line) => (line === "" ? line : rewrite(line)))
+        .join("\n");
+      const headers = { ...answer.headers };
+      delete headers["content-length"];
+      outgoing.writeHead(answer.statusCode ?? 502, headers);
+      outgoing.end(text);
+    });
+  };
 }
 
 describe("gembed ingest --batch streams", { timeout: 120_000 }, () => {
@@ -170,7 +203,7 @@ describe("gembed ingest --batch streams", { timeout: 120_000 }, () => {
       ...["--poll-interval", "20", "--max-poll-interval", "50", "--no-progress", "--json"],
     ];
     // About 60 result lines of 128 values get through; the rest of the download is held.
-    const proxy = await holdingProxy(server.url, 120_000);
+    const proxy = await downloadProxy(server.url, holdAfter(120_000));
     const killed = spawnCli(args, { cwd: folder, env: environment(proxy.url) });
     const journal = path.join(folder, "gembed.json.partial.jsonl");
     const wrote = await eventually(async () => (await lineCount(journal)) >= 10);
@@ -249,6 +282,99 @@ describe("gembed ingest --batch streams", { timeout: 120_000 }, () => {
     expect(JSON.parse(third.stdout)).toMatchObject({ unchanged: count, embedded: 0, written: 0 });
     expect(server.stats().batchesCreated).toBe(1);
     expect(server.stats().texts).toBe(count);
+  });
+});
+
+describe("gembed ingest --batch when a job or an item fails", { timeout: 120_000 }, () => {
+  it("items that failed inside the job are embedded through the synchronous path", async () => {
+    const server = await serve();
+    const count = 50;
+    await writeFile(
+      path.join(folder, "docs.jsonl"),
+      `${Array.from({ length: count }, (_, index) => line(index)).join("\n")}\n`,
+    );
+    // Items 3 and 7 come back as errors (INTERNAL), as a real job's transient item failures do.
+    const failed = new Set(["3", "7"]);
+    const proxy = await downloadProxy(
+      server.url,
+      rewriteLines((text) => {
+        const item = JSON.parse(text) as { key: string };
+        return failed.has(item.key)
+          ? JSON.stringify({
+              error: { code: 13, message: "internal", status: "INTERNAL" },
+              key: item.key,
+            })
+          : text;
+      }),
+    );
+    const args = [
+      ...["ingest", "docs.jsonl", "--batch", "--dim", "128", "--out", "batch.json"],
+      ...["--poll-interval", "20", "--max-poll-interval", "50", "--no-progress", "--json"],
+    ];
+    const result = await runCli(args, { cwd: folder, env: environment(proxy.url) });
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ embedded: count, written: count });
+    expect(proxy.downloads()).toBe(1);
+    // The job's 50 items, then the two failed ones once more through the synchronous path.
+    expect(server.stats().texts).toBe(count + 2);
+    expect(server.stats().byEndpoint.batchEmbedContents).toBe(1);
+    const sync = await runCli(
+      ["ingest", "docs.jsonl", "--dim", "128", "--out", "sync.json", "--json"],
+      {
+        cwd: folder,
+        env: environment(server.url),
+      },
+    );
+    expect(sync.code, sync.stderr).toBe(0);
+    const vectors = async (file: string) => {
+      const rows = new Map<string, number[]>();
+      for await (const row of streamOutputRows(path.join(folder, file)))
+        rows.set(row.id, row.vector);
+      return rows;
+    };
+    const [batchRows, syncRows] = [await vectors("batch.json"), await vectors("sync.json")];
+    expect(batchRows.size).toBe(count);
+    for (const [id, vector] of syncRows) expect(batchRows.get(id)).toEqual(vector);
+  });
+
+  it("a job cancelled while running: BatchJobIncompleteError (exit 1), the state cleared; the rerun makes one new job for what is missing", async () => {
+    const server = await serve({ batch: { delayPerItemMs: 30 } });
+    const env = environment(server.url);
+    const count = 100;
+    await writeFile(
+      path.join(folder, "docs.jsonl"),
+      `${Array.from({ length: count }, (_, index) => line(index)).join("\n")}\n`,
+    );
+    const args = [
+      ...["ingest", "docs.jsonl", "--batch", "--dim", "128"],
+      ...["--poll-interval", "20", "--max-poll-interval", "50", "--no-progress", "--json"],
+    ];
+    const run = spawnCli(args, { cwd: folder, env });
+    expect(await eventually(() => server.stats().texts >= 20)).toBe(true);
+    const client = new GeminiClient({ baseUrl: server.url, apiKey: "batch-stream-key" });
+    const listed = await client.batches.list();
+    const name = listed.operations?.[0]?.name;
+    expect(name).toBeDefined();
+    await client.batches.cancel(name!);
+    const stopped = await run.done;
+    expect(stopped.code).toBe(1);
+    expect(stopped.stderr).toContain(`BatchJobIncompleteError: Batch job ${name} ended CANCELLED`);
+    expect(stopped.stderr).toContain("the next run embeds only the missing chunk(s)");
+    const first = (await outputIds(path.join(folder, "gembed.json"))).length;
+    // The local server gives a cancelled job no output: nothing of it to write (a real job's
+    // partial output would be written, as the other jobs' rows are).
+    expect(first).toBeLessThan(count);
+    // A job ended for good cannot be attached again: the state is cleared for a new plan.
+    await expect(stat(path.join(folder, "gembed.batch-state.json"))).rejects.toThrow(/ENOENT/);
+    const paid = server.stats().texts;
+
+    const rerun = await runCli(args, { cwd: folder, env });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(JSON.parse(rerun.stdout)).toMatchObject({ unchanged: first, embedded: count - first });
+    // One new job, for the missing chunks only.
+    expect(server.stats().batchesCreated).toBe(2);
+    expect(server.stats().texts - paid).toBe(count - first);
+    expect(new Set(await outputIds(path.join(folder, "gembed.json"))).size).toBe(count);
   });
 });
 

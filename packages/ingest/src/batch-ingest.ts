@@ -333,7 +333,9 @@ class BatchRun {
       }
     }
     const before = this.progress.embedded;
-    await this.submitAndCollect(state);
+    // A job of an earlier run that ended FAILED, CANCELLED or EXPIRED is not an error here: the
+    // plan that follows finds its chunks missing and embeds them in this run.
+    await this.submitAndCollect(state, { throwOnJobError: false });
     return this.progress.embedded - before;
   }
 
@@ -498,8 +500,15 @@ class BatchRun {
     return state;
   }
 
-  /** Creates the jobs not yet created, then collects every job; clears the state when done. */
-  async submitAndCollect(state: BatchIngestState): Promise<void> {
+  /**
+   * Creates the jobs not yet created, then collects every job; clears the state when done. A job
+   * that ended for good throws `BatchJobIncompleteError` once the others are written (unless
+   * `throwOnJobError` is false).
+   */
+  async submitAndCollect(
+    state: BatchIngestState,
+    { throwOnJobError = true }: { throwOnJobError?: boolean } = {},
+  ): Promise<void> {
     const options = this.#options;
     const { signal } = options;
     // The embedding function's client: its upload reads a path again from an offset on a retry.
@@ -597,7 +606,7 @@ class BatchRun {
     await this.#store.clear();
     await removeJobFiles(where, state.jobs.length);
     const first = jobErrors[0];
-    if (first !== undefined) {
+    if (first !== undefined && throwOnJobError) {
       const others =
         jobErrors.length > 1
           ? `; ${jobErrors.length - 1} other job(s) did not finish either: ${jobErrors
