@@ -28,7 +28,7 @@
 
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream, type WriteStream } from "node:fs";
-import { mkdir, open, rm } from "node:fs/promises";
+import { mkdir, open, readdir, rm } from "node:fs/promises";
 import path from "node:path";
 import {
   type BatchApiClient,
@@ -226,10 +226,9 @@ export async function ingestBatch(
     const run = new BatchRun(options, batchSize, store);
     // Jobs an earlier run created (detached by Ctrl-C, or killed): collected before planning.
     const earlier = await store.load();
-    if (earlier !== undefined) {
-      const resumed = await run.resume(earlier);
-      run.collectedEarlier = resumed;
-    }
+    if (earlier !== undefined) run.collectedEarlier = await run.resume(earlier);
+    // Job files of a run killed while planning (no state names them): never submitted.
+    else await removeStrayJobFiles(options.stateFile);
     const state = await run.plan(chunks, jobRequests);
     if (state !== undefined) await run.submitAndCollect(state);
     return run.summary();
@@ -598,7 +597,9 @@ class BatchRun {
       try {
         await this.#collect(job, entry, index, jobErrors.at(-1)?.jobName === job.name);
       } catch (error) {
-        if (error instanceof GembedAbortError) throw detached(error, "reading batch results");
+        // An abort met while writing (a Milvus write stopped by the signal) detaches alike.
+        if (error instanceof GembedAbortError || signal?.aborted === true)
+          throw detached(error, "reading batch results");
         throw error;
       }
     }
@@ -709,6 +710,17 @@ async function removeJobFiles(stateFile: string, count: number): Promise<void> {
     const files = batchJobFiles(stateFile, index);
     await rm(files.input, { force: true });
     await rm(files.rows, { force: true });
+  }
+}
+
+/** Removes the job files beside `stateFile` (`<state>.job-<n>.input.jsonl` / `.rows.jsonl`). */
+async function removeStrayJobFiles(stateFile: string): Promise<void> {
+  const folder = path.dirname(path.resolve(stateFile));
+  const prefix = `${path.basename(stateFile)}.job-`;
+  const names = await readdir(folder).catch(() => [] as string[]);
+  for (const name of names) {
+    if (name.startsWith(prefix) && /^\d+\.(input|rows)\.jsonl$/.test(name.slice(prefix.length)))
+      await rm(path.join(folder, name), { force: true });
   }
 }
 
