@@ -378,6 +378,78 @@ describe("gembed ingest --batch when a job or an item fails", { timeout: 120_000
   });
 });
 
+describe("gembed ingest --batch resumes only what it can trust", { timeout: 120_000 }, () => {
+  it("a job of a killed run that was cancelled since is planned again in the rerun, which then succeeds", async () => {
+    const server = await serve({ batch: { delayPerItemMs: 50 } });
+    const env = environment(server.url);
+    const count = 60;
+    await writeFile(
+      path.join(folder, "docs.jsonl"),
+      `${Array.from({ length: count }, (_, index) => line(index)).join("\n")}\n`,
+    );
+    const args = [
+      ...["ingest", "docs.jsonl", "--batch", "--dim", "128"],
+      ...["--poll-interval", "20", "--max-poll-interval", "50", "--no-progress", "--json"],
+    ];
+    const killed = spawnCli(args, { cwd: folder, env });
+    expect(await eventually(() => (server.stats().byEndpoint["batches.get"] ?? 0) >= 1)).toBe(true);
+    killed.child.kill("SIGKILL");
+    await killed.done;
+    const state = JSON.parse(
+      await readFile(path.join(folder, "gembed.batch-state.json"), "utf8"),
+    ) as {
+      jobs: { name?: string }[];
+    };
+    const name = state.jobs[0]?.name;
+    expect(name).toMatch(/^batches\//);
+    const client = new GeminiClient({ baseUrl: server.url, apiKey: "batch-stream-key" });
+    await client.batches.cancel(name!);
+
+    const rerun = await runCli(args, { cwd: folder, env });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(JSON.parse(rerun.stdout)).toMatchObject({ embedded: count, written: count });
+    expect(server.stats().batchesCreated).toBe(2);
+    expect(new Set(await outputIds(path.join(folder, "gembed.json"))).size).toBe(count);
+  });
+
+  it("a state file of the old in-memory path, or job files changed since, is a BatchStateFileError (exit 2) before any job", async () => {
+    const server = await serve();
+    const env = environment(server.url);
+    await writeFile(path.join(folder, "docs.jsonl"), `${line(0)}\n${line(1)}\n`);
+    const args = ["ingest", "docs.jsonl", "--batch", "--dim", "128", "--no-progress"];
+    const stateFile = path.join(folder, "gembed.batch-state.json");
+    const old = {
+      version: 1,
+      fingerprint: "f".repeat(64),
+      model: "models/gemini-embedding-001",
+      count: 2,
+      createdAt: new Date().toISOString(),
+      jobs: [{ start: 0, end: 2, mode: "inline", displayName: "gembed-old", name: "batches/old" }],
+    };
+    await writeFile(stateFile, JSON.stringify(old));
+    const refused = await runCli(args, { cwd: folder, env });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(
+      "BatchStateFileError: gembed.batch-state.json was written by an earlier gembed whose --batch ingest held its input in memory (job(s) batches/old)",
+    );
+    // Written by this ingest, but its job's rows file edited since: not trusted either.
+    await writeFile(
+      stateFile,
+      JSON.stringify({
+        ...old,
+        ingest: { files: [{ input: "0".repeat(64), rows: "0".repeat(64) }] },
+      }),
+    );
+    await writeFile(`${stateFile}.job-1.input.jsonl`, "{}\n");
+    await writeFile(`${stateFile}.job-1.rows.jsonl`, "{}\n");
+    const changed = await runCli(args, { cwd: folder, env });
+    expect(changed.code).toBe(2);
+    expect(changed.stderr).toContain("is missing or not the file its batch job was created from");
+    expect(server.stats().batchesCreated).toBe(0);
+    expect(server.stats().requests).toBe(0);
+  });
+});
+
 describe("ingestBatch", { timeout: 120_000 }, () => {
   it("holds at most one group of chunks: each is in a job file before the next group is read; several jobs", async () => {
     const server = await serve();
