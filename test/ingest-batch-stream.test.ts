@@ -450,6 +450,55 @@ describe("gembed ingest --batch resumes only what it can trust", { timeout: 120_
   });
 });
 
+describe("gembed ingest --batch decides each chunk as the synchronous stream does", {
+  timeout: 120_000,
+}, () => {
+  it("a metadata edit is written with the stored vector, no job; an edited text alone goes to a job", async () => {
+    const server = await serve();
+    const env = environment(server.url);
+    const rows = (tag: string, text3: string) =>
+      `${Array.from({ length: 5 }, (_, index) =>
+        JSON.stringify({
+          id: `r${index}`,
+          text: index === 3 ? text3 : `row ${index} text`,
+          metadata: { tag: index === 1 ? tag : "same" },
+        }),
+      ).join("\n")}\n`;
+    const args = [
+      ...["ingest", "rows.jsonl", "--batch", "--dim", "128"],
+      ...["--poll-interval", "20", "--max-poll-interval", "50", "--no-progress", "--json"],
+    ];
+    await writeFile(path.join(folder, "rows.jsonl"), rows("a", "row 3 text"));
+    const first = await runCli(args, { cwd: folder, env });
+    expect(first.code, first.stderr).toBe(0);
+    expect(server.stats().batchesCreated).toBe(1);
+
+    await writeFile(path.join(folder, "rows.jsonl"), rows("b", "row 3 text"));
+    const metadata = await runCli(args, { cwd: folder, env });
+    expect(metadata.code, metadata.stderr).toBe(0);
+    expect(JSON.parse(metadata.stdout)).toMatchObject({
+      unchanged: 4,
+      updated: 1,
+      embedded: 0,
+      written: 1,
+    });
+    expect(server.stats().batchesCreated).toBe(1);
+    expect(server.stats().texts).toBe(5);
+
+    await writeFile(path.join(folder, "rows.jsonl"), rows("b", "row 3 rewritten"));
+    const text = await runCli(args, { cwd: folder, env });
+    expect(text.code, text.stderr).toBe(0);
+    expect(JSON.parse(text.stdout)).toMatchObject({ unchanged: 4, embedded: 1, written: 1 });
+    expect(server.stats().batchesCreated).toBe(2);
+    expect(server.stats().texts).toBe(6);
+    const stored = new Map<string, { text: string; metadata: unknown }>();
+    for await (const row of streamOutputRows(path.join(folder, "gembed.json")))
+      stored.set(row.id, { text: row.text, metadata: row.metadata });
+    expect(stored.get("r1")?.metadata).toMatchObject({ tag: "b" });
+    expect(stored.get("r3")?.text).toBe("row 3 rewritten");
+  });
+});
+
 describe("ingestBatch", { timeout: 120_000 }, () => {
   it("holds at most one group of chunks: each is in a job file before the next group is read; several jobs", async () => {
     const server = await serve();

@@ -47,9 +47,9 @@ import {
 } from "gembed";
 import { checkInteger, requestsOf } from "gembed/internal";
 import type { DocumentChunk, EmbeddingRow } from "./documents.js";
+import { type HashedChunk, lookupGroup } from "./group-lookup.js";
 import { contentHash } from "./hash.js";
 import { chunkToRow, type IngestSummary } from "./pipeline.js";
-import { metadataHash } from "./row-parts.js";
 import type { StreamIngestOptions, StreamIngestProgress, StreamSink } from "./stream-pipeline.js";
 import type { StreamedChunk, StreamedUnchangedFile } from "./stream-sources.js";
 import { type BackpressureWriter, backpressureWriter } from "./stream-writer.js";
@@ -395,57 +395,23 @@ class BatchRun {
     };
 
     const documents = new Map<string, { same: boolean }>();
-    let group: { chunk: DocumentChunk; hash: string }[] = [];
+    let group: HashedChunk[] = [];
     const flush = async () => {
-      if (group.length === 0) return;
-      sink.check?.(group.map((pending) => pending.chunk));
-      const stored = await sink.lookup(group.map((pending) => pending.chunk.id));
-      const metadataOnly: { chunk: DocumentChunk; hash: string }[] = [];
-      const reusedRows: EmbeddingRow[] = [];
-      const stale: { id: string; count: number }[] = [];
-      for (const pending of group) {
-        const { chunk, hash } = pending;
-        const found = stored.get(chunk.id);
-        const state = documents.get(chunk.documentId) ?? { same: true };
-        documents.set(chunk.documentId, state);
-        if (found === undefined || found.chunks !== chunk.count) state.same = false;
-        if (found !== undefined && found.contentHash === hash) {
-          if (found.metadataHash === metadataHash(chunk.metadata)) progress.skipped++;
-          else if (sink.storedVectors !== undefined) metadataOnly.push(pending);
-          else await spool(chunk, hash);
-        } else {
-          const vector = options.reuse?.(chunk.id, hash);
-          if (vector !== undefined && vector.length === dim) {
-            reusedRows.push({ ...chunkToRow(chunk, hash, new Float32Array(0)), vector });
-          } else {
-            await spool(chunk, hash);
-          }
-        }
-        if (chunk.index === chunk.count - 1) {
-          if (!state.same) stale.push({ id: chunk.documentId, count: chunk.count });
-          documents.delete(chunk.documentId);
-        }
-      }
+      const decision = await lookupGroup(group, {
+        sink,
+        dim,
+        documents,
+        reuse: options.reuse,
+        embed: ({ chunk, hash }) => spool(chunk, hash),
+      });
       group = [];
-      if (metadataOnly.length > 0) {
-        const vectors = await sink.storedVectors!(metadataOnly.map((pending) => pending.chunk.id));
-        const updated: EmbeddingRow[] = [];
-        for (const { chunk, hash } of metadataOnly) {
-          const vector = vectors.get(chunk.id);
-          if (vector !== undefined && vector.length === dim)
-            updated.push({ ...chunkToRow(chunk, hash, new Float32Array(0)), vector });
-          // The row went away since it was looked up: embed it after all.
-          else await spool(chunk, hash);
-        }
-        await this.#write(updated);
-        progress.updated += updated.length;
-      }
-      if (reusedRows.length > 0) {
-        await this.#write(reusedRows);
-        this.reused += reusedRows.length;
-      }
-      if (stale.length > 0 && sink.removeStale !== undefined)
-        this.removed += await sink.removeStale(stale);
+      progress.skipped += decision.unchanged;
+      await this.#write(decision.updated);
+      progress.updated += decision.updated.length;
+      await this.#write(decision.reused);
+      this.reused += decision.reused.length;
+      if (decision.stale.length > 0 && sink.removeStale !== undefined)
+        this.removed += await sink.removeStale(decision.stale);
       this.#report();
     };
     try {
