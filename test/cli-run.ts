@@ -39,11 +39,18 @@ export function cleanEnvironment(extra: Record<string, string> = {}): NodeJS.Pro
 
 /**
  * Starts `gembed <args>`; the caller may kill it. `stdout`, a file descriptor, is the child's
- * standard output instead of a pipe (then `stdout` of the result stays empty).
+ * standard output instead of a pipe (then `stdout` of the result stays empty). With `openInput`,
+ * standard input stays open: the caller writes it (`child.stdin`) and ends it.
  */
 export function spawnCli(
   args: string[],
-  options: { cwd: string; env: NodeJS.ProcessEnv; input?: string; stdout?: number },
+  options: {
+    cwd: string;
+    env: NodeJS.ProcessEnv;
+    input?: string;
+    stdout?: number;
+    openInput?: boolean;
+  },
 ): { child: ChildProcess; done: Promise<CliResult> } {
   const child = spawn(
     process.execPath,
@@ -62,7 +69,7 @@ export function spawnCli(
   child.stderr!.setEncoding("utf8").on("data", (part: string) => {
     stderr += part;
   });
-  child.stdin!.end(options.input ?? "");
+  if (options.openInput !== true) child.stdin!.end(options.input ?? "");
   const done = new Promise<CliResult>((resolve, reject) => {
     child.on("error", reject);
     child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));

@@ -6,6 +6,14 @@
  * @module
  */
 
+export {
+  type BatchIngestJobProgress,
+  type BatchIngestOptions,
+  type BatchIngestState,
+  batchJobFiles,
+  ingestBatch,
+  JOB_REQUESTS,
+} from "./batch-ingest.js";
 export { type ChunkOptions, chunkDocument, splitText } from "./chunk.js";
 export type { DocumentChunk, EmbeddingRow, JsonValue, SourceDocument } from "./documents.js";
 export { RowsFileError, RowsFileWriteError, SourceError, type SourceIssue } from "./errors.js";

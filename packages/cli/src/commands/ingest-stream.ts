@@ -15,7 +15,6 @@ import {
   planSources,
   pruneScope,
   RowParts,
-  removeStaleTemporaries,
   rowPartsSink,
   type SourcePlan,
   type StreamIngestOptions,
@@ -26,25 +25,23 @@ import {
   type UnchangedCheck,
   unchangedCheck,
 } from "@gembed/ingest";
-import {
-  bulkImportFormat,
-  MilvusCollection,
-  milvusStreamSink,
-  TEXT_MAX_LENGTH,
-  writeBulkImportFiles,
-} from "@gembed/milvus";
+import { MilvusCollection, milvusStreamSink, writeBulkImportFiles } from "@gembed/milvus";
 import type { Command } from "commander";
-import { getModelInfo } from "gembed";
-import { type FileLock, lockFile } from "gembed/node";
+import type { FileLock } from "gembed/node";
 import { embeddingFunctionFrom, interruptSignal } from "../embedding-options.js";
-import { UsageError } from "../errors.js";
 import { writeIngestSummary } from "../ingest-summary.js";
+import {
+  checkChunkTokens,
+  chunkSettings,
+  connectIngestMilvus,
+  localOutput,
+  takeLocalOutput,
+} from "../ingest-target.js";
 import { interruptedIngest } from "../interrupted.js";
-import { connectMilvusOption } from "../milvus-option.js";
 import { checkOutputFile } from "../output-file.js";
 import { byteScale, createProgress } from "../progress.js";
-import { unwrittenRows } from "../unwritten-rows.js";
 import type { IngestCliOptions } from "./ingest.js";
+import { batchIngestor, batchStateFile } from "./ingest-batch.js";
 
 /** Bytes per Parquet file the SDK's BulkWriter writes (it holds one file's rows in memory). */
 const PARQUET_PART_BYTES = 32 * 1024 * 1024;
@@ -66,19 +63,8 @@ export async function runStreamingIngest(
     // Met while streaming: said at once (the first pass's are said together below).
     if (planned) process.stderr.write(`gembed: skipped ${issue.source}: ${issue.reason}\n`);
   };
-  const modelLimit = getModelInfo(options.model)?.inputTokenLimit ?? 2048;
-  // Milvus keeps text in a VarChar of 65,535 bytes: up to 3 bytes per UTF-16 unit, 4 units per token.
-  const maxTokens = Math.min(
-    options.chunkTokens ?? modelLimit,
-    options.milvus ? Math.floor(TEXT_MAX_LENGTH / 12) : Number.MAX_SAFE_INTEGER,
-  );
-  if (options.overlapTokens !== undefined && options.overlapTokens > maxTokens / 2) {
-    throw new UsageError(`--overlap-tokens must be at most half of ${maxTokens} (the chunk size)`);
-  }
-  const chunk = {
-    maxTokens,
-    overlapTokens: options.overlapTokens,
-  };
+  const { modelLimit, chunk } = chunkSettings(options);
+  const { maxTokens } = chunk;
   const sourceOptions = {
     exclude: options.exclude,
     encoding: options.encoding,
@@ -97,18 +83,10 @@ export async function runStreamingIngest(
     planned = true;
     for (const issue of skippedFiles)
       process.stderr.write(`gembed: skipped ${issue.source}: ${issue.reason}\n`);
-    if (options.chunkTokens !== undefined && options.chunkTokens > modelLimit) {
-      // Like any bad option: commander's "error: …" line and exit 2.
-      command.error(
-        `error: --chunk-tokens ${options.chunkTokens} is over the ${modelLimit}-token input limit of ${options.model}: the API would embed only the beginning of each chunk. Use ${modelLimit} or less.`,
-        { code: "gembed.chunkTokensOverLimit", exitCode: 2 },
-      );
-    }
+    checkChunkTokens(options, command, modelLimit);
     return plan;
   };
-  const out = options.out ?? `${options.collection}.json`;
-  const parquet = bulkImportFormat(out) === "parquet";
-  const base = parquet ? `${out}.rows.json` : out;
+  const { out, parquet, base } = localOutput(options);
   // A local rerun: its rows file is there (a Milvus rerun is known once connected).
   const localRerun =
     !options.milvus &&
@@ -119,6 +97,8 @@ export async function runStreamingIngest(
   if (!options.milvus && !localRerun) await firstPass();
   // Found before anything is paid for: a folder, or a path that cannot be written.
   if (!options.milvus) await checkOutputFile(out, "--out");
+  // The resume file of --batch jobs is written the same way (beside it, renamed over it).
+  if (options.batch) await checkOutputFile(batchStateFile(options), "--batch-state");
   const embeddingFunction = embeddingFunctionFrom(options);
   let dim = options.dim;
   let close: () => Promise<void> = async () => {};
@@ -134,13 +114,9 @@ export async function runStreamingIngest(
   let interrupt: ReturnType<typeof interruptSignal> | undefined;
   try {
     if (options.milvus) {
-      const client = await connectMilvusOption(
-        { ...options, milvus: options.milvus },
-        { create: true },
-      );
-      close = async () => {
-        await client.closeConnection();
-      };
+      const milvus = await connectIngestMilvus({ ...options, milvus: options.milvus });
+      const { client, unwritten } = milvus;
+      close = milvus.close;
       const exists = await client.hasCollection({ collection_name: options.collection });
       const rerun = exists.value === true;
       if (!rerun) await firstPass();
@@ -155,11 +131,8 @@ export async function runStreamingIngest(
       if (rerun)
         await firstPass(unchangedCheck(sink, { modelName: embeddingFunction.modelName, dim }));
       prune = async () => collection.pruneDocuments(await pruneScope(inputs), read);
-      target = `Milvus collection ${options.collection}`;
-      // Rows embedded but not written (Milvus failed after every retry) are kept here, and the
-      // next run writes them without paying for their vectors again. Only failed steps go there,
-      // so it stays small.
-      const unwritten = await unwrittenRows(options.collection);
+      target = milvus.target;
+      // Only failed steps go to the unwritten rows, so they stay small.
       reuse = unwritten.reuse;
       onWriteFailure = unwritten.onWriteFailure;
       finish = () => unwritten.finish(succeeded);
@@ -168,10 +141,7 @@ export async function runStreamingIngest(
       interrupt = interruptSignal();
       // Parquet is written by the Milvus SDK's BulkWriter from the JSON parts kept beside it,
       // which are what makes the run restartable (and what `search --file` reads).
-      // One writer at a time: a second run on the same output would lose the first one's rows.
-      lock = await lockFile(base, "the rows file");
-      // What a process killed mid-rename left beside it (only of processes no longer running).
-      await removeStaleTemporaries(base);
+      lock = await takeLocalOutput(base);
       const parts = await RowParts.open(base, { model: embeddingFunction.modelName, dim });
       sink = rowPartsSink(parts);
       close = async () => parts.close();
@@ -203,7 +173,8 @@ export async function runStreamingIngest(
       : undefined;
     let summary: IngestSummary & { pruned?: number };
     try {
-      summary = await ingestStream(streamChunks(known, sourceOptions, { read }), {
+      const ingest = options.batch ? batchIngestor(embeddingFunction, options) : ingestStream;
+      summary = await ingest(streamChunks(known, sourceOptions, { read }), {
         embedder: embeddingFunction,
         sink,
         batchSize: options.batchSize,
@@ -229,6 +200,7 @@ export async function runStreamingIngest(
       // chunk total of a stream is not known: the message says "the missing chunk(s)".
       throw interruptedIngest(error, {
         target,
+        stateFile: options.batch ? batchStateFile(options) : undefined,
         progress:
           last === undefined
             ? undefined

@@ -18,22 +18,10 @@ import {
   pruneScope,
   type RowSink,
   readSources,
-  removeStaleTemporaries,
 } from "@gembed/ingest";
-import {
-  bulkImportFormat,
-  MilvusCollection,
-  TEXT_MAX_LENGTH,
-  writeBulkImportFiles,
-} from "@gembed/milvus";
+import { MilvusCollection, writeBulkImportFiles } from "@gembed/milvus";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import {
-  EmbeddingAbortedError,
-  encodeWithBatchApi,
-  type GeminiEmbeddingFunction,
-  getModelInfo,
-} from "gembed";
-import { type FileLock, lockFile } from "gembed/node";
+import type { FileLock } from "gembed/node";
 import {
   addEmbeddingOptions,
   type EmbeddingCliOptions,
@@ -43,12 +31,17 @@ import {
 } from "../embedding-options.js";
 import { UsageError } from "../errors.js";
 import { keptByPrune, writeIngestSummary } from "../ingest-summary.js";
+import {
+  checkChunkTokens,
+  chunkSettings,
+  connectIngestMilvus,
+  localOutput,
+  takeLocalOutput,
+} from "../ingest-target.js";
 import { interruptedIngest } from "../interrupted.js";
 import { mediaAwareEmbedder, splitMediaInputs } from "../media-sources.js";
-import { connectMilvusOption } from "../milvus-option.js";
 import { checkOutputFile } from "../output-file.js";
 import { createProgress } from "../progress.js";
-import { unwrittenRows } from "../unwritten-rows.js";
 import { runStreamingIngest } from "./ingest-stream.js";
 
 /** Options shared by `ingest` and `search` to reach Milvus. */
@@ -203,19 +196,20 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
       process.cwd(),
       options.skipBad ? (issue) => skippedFiles.push(issue) : undefined,
     );
-    // Every other run but the Batch API's streams its sources and outputs (bounded memory). Media
-    // runs (and folders whose media a text-only model leaves out) take the path below: a row per
-    // file, whose bytes are streamed to the Files API when large, never held whole.
+    if (media.documents.length > 0 && options.batch)
+      throw new UsageError("--batch does not take image, PDF, audio or video files yet");
+    // Every text run streams its sources and outputs (bounded memory), --batch too
+    // (ingest-batch.ts). Media runs (and folders whose media a text-only model leaves out) take
+    // the path below: a row per file, whose bytes are streamed to the Files API when large,
+    // never held whole. With --batch, media left out are said here and the run streams.
+    if (options.batch && media.leftOut > 0)
+      process.stderr.write(leftOutMessage(media.leftOut, options.model));
     if (
-      !options.batch &&
       media.documents.length === 0 &&
-      media.leftOut === 0 &&
-      skippedFiles.length === 0
+      (options.batch || (media.leftOut === 0 && skippedFiles.length === 0))
     ) {
       return runStreamingIngest(inputs, options, command);
     }
-    if (media.documents.length > 0 && options.batch)
-      throw new UsageError("--batch does not take image, PDF, audio or video files yet");
     const documents =
       media.textInputs.length > 0 || media.documents.length === 0
         ? await readSources(media.textInputs, {
@@ -230,41 +224,16 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
       skippedFiles.map((issue) => [`${issue.source}\n${issue.reason}`, issue]),
     );
     skippedFiles.splice(0, skippedFiles.length, ...unique.values());
-    if (media.leftOut > 0)
-      process.stderr.write(
-        `gembed: ${media.leftOut} image, PDF, audio or video file(s) in the folders left out: ${options.model} takes text only; use --model gemini-embedding-2 to embed them\n`,
-      );
+    if (media.leftOut > 0) process.stderr.write(leftOutMessage(media.leftOut, options.model));
     for (const issue of skippedFiles)
       process.stderr.write(`gembed: skipped ${issue.source}: ${issue.reason}\n`);
-    const modelLimit = getModelInfo(options.model)?.inputTokenLimit ?? 2048;
-    if (options.chunkTokens !== undefined && options.chunkTokens > modelLimit) {
-      // Like any bad option: commander's "error: …" line and exit 2.
-      command.error(
-        `error: --chunk-tokens ${options.chunkTokens} is over the ${modelLimit}-token input limit of ${options.model}: the API would embed only the beginning of each chunk. Use ${modelLimit} or less.`,
-        { code: "gembed.chunkTokensOverLimit", exitCode: 2 },
-      );
-    }
+    const { modelLimit, chunk } = chunkSettings(options);
+    checkChunkTokens(options, command, modelLimit);
     // Found before anything is paid for: a folder, or a path that cannot be written.
-    if (!options.milvus)
-      await checkOutputFile(options.out ?? `${options.collection}.json`, "--out");
-    // The resume file of --batch jobs is written the same way (beside it, renamed over it).
-    if (options.batch) await checkOutputFile(batchStateFile(options), "--batch-state");
+    const { out, parquet, base } = localOutput(options);
+    if (!options.milvus) await checkOutputFile(out, "--out");
     const embeddingFunction = embeddingFunctionFrom(options);
     const dim = options.dim ?? (await embeddingFunction.resolveDim());
-    // Milvus keeps text in a VarChar of 65,535 bytes: up to 3 bytes per UTF-16 unit, 4 units per token.
-    const maxTokens = Math.min(
-      options.chunkTokens ?? modelLimit,
-      options.milvus ? Math.floor(TEXT_MAX_LENGTH / 12) : Number.MAX_SAFE_INTEGER,
-    );
-    if (options.overlapTokens !== undefined && options.overlapTokens > maxTokens / 2) {
-      throw new UsageError(
-        `--overlap-tokens must be at most half of ${maxTokens} (the chunk size)`,
-      );
-    }
-    const chunk = {
-      maxTokens,
-      overlapTokens: options.overlapTokens,
-    };
     const interrupt = interruptSignal();
     const progress = options.progress
       ? createProgress({ label: "ingest", unit: "chunks" })
@@ -279,16 +248,11 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
     let succeeded = false;
     let lock: FileLock | undefined;
     let last: IngestProgress | undefined;
-    const stateFile = batchStateFile(options);
     try {
       if (options.milvus) {
-        const client = await connectMilvusOption(
-          { ...options, milvus: options.milvus },
-          { create: true },
-        );
-        close = async () => {
-          await client.closeConnection();
-        };
+        const milvus = await connectIngestMilvus({ ...options, milvus: options.milvus });
+        const { client, unwritten } = milvus;
+        close = milvus.close;
         const collection = await MilvusCollection.open({
           client,
           collectionName: options.collection,
@@ -297,24 +261,13 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
         sink = collection.asSink({ signal: interrupt.signal });
         prune = async () =>
           collection.pruneDocuments(await pruneScope(inputs), keptByPrune(documents, skippedFiles));
-        target = `Milvus collection ${options.collection}`;
-        // Rows embedded but not written (Milvus failed after every retry) are kept here, and the
-        // next run writes them without paying for their vectors again.
-        const unwritten = await unwrittenRows(options.collection);
+        target = milvus.target;
         reuse = unwritten.reuse;
         onWriteFailure = unwritten.onWriteFailure;
         finish = () => unwritten.finish(succeeded);
       } else {
-        const out = options.out ?? `${options.collection}.json`;
-        // Parquet is written by the Milvus SDK's BulkWriter from the rows file kept beside it,
-        // which is what makes the run restartable (and what `search --file` reads).
-        const parquet = bulkImportFormat(out) === "parquet";
-        const rowsPath = parquet ? `${out}.rows.json` : out;
-        // One writer at a time: a second run on the same file would lose the first one's rows.
-        lock = await lockFile(rowsPath, "the rows file");
-        // A run killed mid-write (a second Ctrl-C) leaves <file>.<pid>.<n>.tmp: gone with it.
-        await removeStaleTemporaries(rowsPath);
-        const file = await LocalRowsFile.open(rowsPath, {
+        lock = await takeLocalOutput(base);
+        const file = await LocalRowsFile.open(base, {
           model: embeddingFunction.modelName,
           dim,
         });
@@ -328,9 +281,8 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
         };
         target = parquet ? out : file.path;
       }
-      const embedder: DocumentEmbedder = options.batch
-        ? batchEmbedder(embeddingFunction, options, interrupt.signal)
-        : media.documents.length > 0
+      const embedder: DocumentEmbedder =
+        media.documents.length > 0
           ? mediaAwareEmbedder(embeddingFunction, media.files)
           : embeddingFunction;
       let summary: IngestSummary & { pruned?: number };
@@ -339,7 +291,7 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
           embedder,
           sink,
           chunk,
-          batchSize: options.batch ? 1_000_000 : options.batchSize,
+          batchSize: options.batchSize,
           signal: interrupt.signal,
           onProgress: (state) => {
             last = state;
@@ -353,11 +305,7 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
         succeeded = true;
       } catch (error) {
         // Ctrl-C: say what was kept (the pipeline wrote every vector received) and how to resume.
-        throw interruptedIngest(error, {
-          target,
-          progress: last,
-          stateFile: options.batch ? stateFile : undefined,
-        });
+        throw interruptedIngest(error, { target, progress: last });
       } finally {
         progress?.stop();
         await finish();
@@ -376,62 +324,7 @@ Exit codes: 0 ok, 1 failure (API, Milvus, I/O), 2 bad usage or input, 130 interr
   });
 }
 
-/** The rows an earlier run embedded and could not write to Milvus, when it left any. */
-function batchEmbedder(
-  embeddingFunction: GeminiEmbeddingFunction,
-  options: IngestCliOptions,
-  signal: AbortSignal,
-): DocumentEmbedder {
-  const stateFile = batchStateFile(options);
-  return detachedOnAbort({
-    modelName: embeddingFunction.modelName,
-    get dim() {
-      return embeddingFunction.dim;
-    },
-    encodeDocuments: (inputs) =>
-      encodeWithBatchApi(embeddingFunction, inputs, {
-        taskType: "RETRIEVAL_DOCUMENT",
-        stateFile,
-        signal,
-        pollInterval: options.pollInterval,
-        maxPollInterval: options.maxPollInterval,
-        onProgress: (state) => {
-          if (options.progress) {
-            process.stderr.write(
-              `batch job ${state.jobIndex + 1}/${state.jobCount}: ${state.state}\n`,
-            );
-          }
-        },
-      }),
-  });
-}
-
-function batchStateFile(options: IngestCliOptions): string {
-  return options.batchState ?? `${options.out ?? options.collection}.batch-state.json`;
-}
-
-/**
- * Ctrl-C detaches from the Batch API jobs: they run on and the state file keeps them. The vectors
- * already read are not written here: the rerun, with the same missing chunks, matches the state
- * file and reads every job's results again at no cost (writing some now would change the input,
- * and the state file would no longer match it). Also when the jobs were read and the synchronous
- * step was stopped: the state is kept then too.
- */
-function detachedOnAbort(embedder: DocumentEmbedder): DocumentEmbedder {
-  return {
-    modelName: embedder.modelName,
-    get dim() {
-      return embedder.dim;
-    },
-    async encodeDocuments(inputs, encodeOptions) {
-      try {
-        return await embedder.encodeDocuments(inputs, encodeOptions);
-      } catch (error) {
-        if (error instanceof EmbeddingAbortedError) {
-          throw new EmbeddingAbortedError(error.message, [], [], error, error.jobNames);
-        }
-        throw error;
-      }
-    },
-  };
+/** What a run says of the media files a text-only model leaves out of the folders. */
+function leftOutMessage(count: number, model: string): string {
+  return `gembed: ${count} image, PDF, audio or video file(s) in the folders left out: ${model} takes text only; use --model gemini-embedding-2 to embed them\n`;
 }
