@@ -495,8 +495,7 @@ export class RowParts {
   async append(rows: EmbeddingRow[]): Promise<void> {
     if (rows.length === 0) return;
     const lines: string[] = [];
-    const ends: number[] = [];
-    let size = 0;
+    let units = 0;
     for (const row of rows) {
       if (row.vector.length !== this.#info.dim) {
         throw new RangeError(
@@ -505,17 +504,21 @@ export class RowParts {
       }
       const line = JSON.stringify(row);
       lines.push(line);
-      size += Buffer.byteLength(line) + 2;
-      ends.push(size);
+      units += line.length + 2;
     }
     // The lines go straight into the buffer written, with their `,\n`: no joined or concatenated
-    // copy of a step's rows (the largest allocation of an ingest), one allocation of the exact size.
-    const bytes = Buffer.allocUnsafe(size);
-    let used = 0;
+    // copy of a step's rows (the largest allocation of an ingest), and the encoding tells each
+    // line's byte length (no second pass to count it). UTF-8 takes at most 3 bytes per UTF-16
+    // unit; the buffer is not zeroed, and only what was written is written out.
+    const buffer = Buffer.allocUnsafe(units * 3);
+    const ends: number[] = [];
+    let size = 0;
     for (const line of lines) {
-      used += bytes.write(line, used, "utf8");
-      used += bytes.write(",\n", used, "latin1");
+      size += buffer.write(line, size, "utf8");
+      size += buffer.write(",\n", size, "latin1");
+      ends.push(size);
     }
+    const bytes = buffer.subarray(0, size);
     const journal = this.journalPath;
     try {
       this.#journalDescriptor ??= openSync(journal, "a");

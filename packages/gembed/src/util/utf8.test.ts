@@ -40,6 +40,7 @@ describe("jsonBytes", () => {
       "",
       'quote " and backslash \\',
       "newline\n tab\t return\r backspace\b formfeed\f",
+      "prose with line feeds only\n\nand more\n",
       "control \u0000 \u0001 \u001f and DEL \u007f",
       "pair 😀, lone high \ud800x, lone low \udc00, high at the end \ud83d",
       "low then high \udc00\ud800 (two lone surrogates)",

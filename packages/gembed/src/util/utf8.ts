@@ -51,6 +51,8 @@ export function utf8Bytes(text: string): Uint8Array {
 const SHORT_ESCAPES = new Set([0x22, 0x5c, 0x08, 0x0c, 0x0a, 0x0d, 0x09]);
 /** What JSON.stringify escapes: quote, backslash, control characters, any surrogate (checked). */
 const ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/g;
+/** The same, but for the line feed. */
+const OTHER_THAN_LINE_FEED = /["\\\u0000-\u0009\u000b-\u001f\ud800-\udfff]/;
 
 /**
  * The UTF-8 byte length of `JSON.stringify(text)`, without making that copy of the text (a
@@ -59,6 +61,12 @@ const ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/g;
  */
 export function jsonStringBytes(text: string): number {
   let bytes = utf8Length(text) + 2;
+  // Prose has line feeds and nothing else to escape: count those with the native indexOf (a
+  // match object per line feed was a sixth of the count's time).
+  if (!OTHER_THAN_LINE_FEED.test(text)) {
+    for (let at = text.indexOf("\n"); at >= 0; at = text.indexOf("\n", at + 1)) bytes++;
+    return bytes;
+  }
   ESCAPED.lastIndex = 0;
   for (let match = ESCAPED.exec(text); match !== null; match = ESCAPED.exec(text)) {
     const at = match.index;
