@@ -273,6 +273,7 @@ export default async function (): Promise<void> {
       const out = path.join(corpus, "out", "rows.json");
       const textsBefore = server.stats().texts;
       const first = await runChild(ingestArgs(["--out", out]), { cwd: corpus, env });
+      const paidFirst = server.stats().texts - textsBefore;
       const summary = summaryOf(first);
       const mbPerSecond = bytes / MB / first.seconds;
       let parts = 0;
@@ -308,7 +309,7 @@ export default async function (): Promise<void> {
         );
       }
       console.log(
-        `[${size}] to bulk-import files: ${summary.documents} documents, ${summary.chunks} chunks, ${summary.written} rows in ${parts} part(s), ${first.seconds.toFixed(1)} s = ${mbPerSecond.toFixed(1)} MB/s, ${(summary.chunks / first.seconds).toFixed(0)} chunks/s (${((mbPerSecond / sameTexts.mbPerSecond) * 100).toFixed(0)}% of serve alone with texts like the chunks, ${((mbPerSecond / serveMbPerSecond) * 100).toFixed(0)}% of serve alone with 8 KB texts); peak RSS ${first.maxRssMb?.toFixed(0)} MB; server texts ${server.stats().texts - textsBefore}; load ${loadavg()[0]!.toFixed(1)}`,
+        `[${size}] to bulk-import files: ${summary.documents} documents, ${summary.chunks} chunks, ${summary.written} rows in ${parts} part(s), ${first.seconds.toFixed(1)} s = ${mbPerSecond.toFixed(1)} MB/s, ${(summary.chunks / first.seconds).toFixed(0)} chunks/s (${((mbPerSecond / sameTexts.mbPerSecond) * 100).toFixed(0)}% of serve alone with texts like the chunks, ${((mbPerSecond / serveMbPerSecond) * 100).toFixed(0)}% of serve alone with 8 KB texts); peak RSS ${first.maxRssMb?.toFixed(0)} MB; server texts ${paidFirst}; load ${loadavg()[0]!.toFixed(1)}`,
       );
       const rerun = await runChild(ingestArgs(["--out", out]), { cwd: corpus, env });
       const again = summaryOf(rerun);
