@@ -452,6 +452,33 @@ describe("StateIndex and RowParts recovery", () => {
     index.close();
   });
 
+  it("appends made at once each write their own rows (the step buffer is not shared while in use)", async () => {
+    const base = path.join(folder, "rows.json");
+    const parts = await RowParts.open(base, { model: "m", dim: 2 });
+    const row = (id: string, text: string) => ({
+      id,
+      text,
+      title: "",
+      metadata: { n: id },
+      content_hash: "cd".repeat(32),
+      vector: [0.25, -0.5],
+    });
+    // Started together: the second is encoded while the first's write is under way; then a third
+    // after both, into the buffer they used (shorter rows: stale bytes past them must not show).
+    const long = Array.from({ length: 50 }, (_, index) => row(`long-${index}`, "é".repeat(900)));
+    const other = Array.from({ length: 50 }, (_, index) => row(`other-${index}`, "x".repeat(700)));
+    await Promise.all([parts.append(long), parts.append(other)]);
+    await parts.append([row("short", "s")]);
+    for (const expected of [...long, ...other, row("short", "s")]) {
+      const entry = parts.lookup([expected.id]).get(expected.id)!;
+      expect(await parts.readRow(entry)).toEqual(expected);
+    }
+    await parts.finish();
+    parts.close();
+    const parsed = JSON.parse(await readFile(base, "utf8")) as { rows: { id: string }[] };
+    expect(parsed.rows).toHaveLength(101);
+  });
+
   it("a torn journal line (a kill mid-write) is cut off and not counted as written", async () => {
     const base = path.join(folder, "rows.json");
     const parts = await RowParts.open(base, { model: "m", dim: 2 });

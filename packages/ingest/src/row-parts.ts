@@ -262,6 +262,9 @@ export class RowParts {
    * `FileHandle`) so that the synchronous `close()` can close it.
    */
   #journalDescriptor: number | undefined;
+  /** The buffer steps are encoded into (see `append`), and whether an append is using it. */
+  #scratch: Buffer = Buffer.alloc(0);
+  #appending = false;
   /** Parts holding rows replaced or removed in this run: rewritten by `finish`. */
   readonly #dead = new Set<number>();
   #changed = false;
@@ -509,22 +512,32 @@ export class RowParts {
     // The lines go straight into the buffer written, with their `,\n`: no joined or concatenated
     // copy of a step's rows (the largest allocation of an ingest), and the encoding tells each
     // line's byte length (no second pass to count it). UTF-8 takes at most 3 bytes per UTF-16
-    // unit; the buffer is not zeroed, and only what was written is written out.
-    const buffer = Buffer.allocUnsafe(units * 3);
+    // unit; the buffer is not zeroed, and only what was written is written out. It is one buffer
+    // for every step, grown as needed (a fresh buffer of megabytes per step was an mmap, its pages
+    // faulted in, and an munmap), unless another append is using it.
+    const needed = units * 3;
+    const owns = !this.#appending;
+    let buffer: Buffer;
+    if (owns) {
+      if (this.#scratch.length < needed) this.#scratch = Buffer.allocUnsafeSlow(needed);
+      buffer = this.#scratch;
+      this.#appending = true;
+    } else buffer = Buffer.allocUnsafe(needed);
     const ends: number[] = [];
-    let size = 0;
-    for (const line of lines) {
-      size += buffer.write(line, size, "utf8");
-      size += buffer.write(",\n", size, "latin1");
-      ends.push(size);
-    }
-    const bytes = buffer.subarray(0, size);
     const journal = this.journalPath;
     try {
+      let size = 0;
+      for (const line of lines) {
+        size += buffer.write(line, size, "utf8");
+        size += buffer.write(",\n", size, "latin1");
+        ends.push(size);
+      }
       this.#journalDescriptor ??= openSync(journal, "a");
-      await appendAll(this.#journalDescriptor, bytes);
+      await appendAll(this.#journalDescriptor, buffer.subarray(0, size));
     } catch (error) {
       throw writeError(journal, error);
+    } finally {
+      if (owns) this.#appending = false;
     }
     const start = this.#journalBytes;
     let offset = start;
