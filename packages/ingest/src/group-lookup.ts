@@ -2,8 +2,8 @@
  * What a streaming ingest decides for one group of chunks once it has looked their ids up in the
  * sink: skip (stored unchanged), write again with the stored vector (metadata alone changed),
  * write with a vector an earlier run paid for (`reuse`), or embed; and which documents now have
- * fewer chunks than stored. Shared by `ingestBatch` (batch-ingest.ts); `ingestStream`'s producer
- * makes the same decisions inline.
+ * fewer chunks than stored. Shared by `ingestStream` (stream-pipeline.ts) and `ingestBatch`
+ * (batch-ingest.ts).
  *
  * @module
  */

@@ -12,6 +12,7 @@
 import type { DocumentInput } from "gembed";
 import { checkInteger, MAX_TEXTS_PER_CALL, STREAM_CONCURRENCY } from "gembed/internal";
 import type { DocumentChunk, EmbeddingRow } from "./documents.js";
+import { type HashedChunk, lookupGroup } from "./group-lookup.js";
 import { contentHash } from "./hash.js";
 import { chunkToRow, type IngestSummary, rescuedVectors } from "./pipeline.js";
 import { metadataHash } from "./row-parts.js";
@@ -103,10 +104,7 @@ export interface StreamIngestOptions {
   onWriteFailure?: ((rows: EmbeddingRow[], error: unknown) => Promise<void>) | undefined;
 }
 
-interface Pending {
-  chunk: DocumentChunk;
-  hash: string;
-}
+type Pending = HashedChunk;
 
 /** A queue with room for `capacity` items: `push` waits while it is full. */
 class BoundedQueue<T> implements AsyncIterable<T> {
@@ -219,57 +217,26 @@ export async function ingestStream(
     let group: Pending[] = [];
     const flush = async () => {
       if (group.length === 0) return;
-      sink.check?.(group.map((pending) => pending.chunk));
-      const stored = await sink.lookup(group.map((pending) => pending.chunk.id));
-      const metadataOnly: Pending[] = [];
-      const reusedRows: EmbeddingRow[] = [];
-      const stale: { id: string; count: number }[] = [];
-      for (const pending of group) {
-        const { chunk, hash } = pending;
-        const found = stored.get(chunk.id);
-        const state = documents.get(chunk.documentId) ?? { same: true };
-        documents.set(chunk.documentId, state);
-        if (found === undefined || found.chunks !== chunk.count) state.same = false;
-        if (found !== undefined && found.contentHash === hash) {
-          if (found.metadataHash === metadataHash(chunk.metadata)) progress.skipped++;
-          else if (sink.storedVectors !== undefined) metadataOnly.push(pending);
-          else await queue.push(pending);
-        } else {
-          const vector = options.reuse?.(chunk.id, hash);
-          if (vector !== undefined && vector.length === dim) {
-            reusedRows.push({ ...chunkToRow(chunk, hash, new Float32Array(0)), vector });
-          } else {
-            await queue.push(pending);
-          }
-        }
-        if (chunk.index === chunk.count - 1) {
-          if (!state.same) stale.push({ id: chunk.documentId, count: chunk.count });
-          documents.delete(chunk.documentId);
-        }
-      }
+      const decision = await lookupGroup(group, {
+        sink,
+        dim,
+        documents,
+        reuse: options.reuse,
+        embed: (pending) => queue.push(pending),
+      });
       group = [];
-      if (metadataOnly.length > 0) {
-        const vectors = await sink.storedVectors!(metadataOnly.map((pending) => pending.chunk.id));
-        const rows: EmbeddingRow[] = [];
-        for (const pending of metadataOnly) {
-          const vector = vectors.get(pending.chunk.id);
-          if (vector !== undefined && vector.length === dim) {
-            rows.push({ ...chunkToRow(pending.chunk, pending.hash, new Float32Array(0)), vector });
-          } else {
-            // The row went away (or lost its vector) since it was looked up: embed it after all.
-            await queue.push(pending);
-          }
-        }
-        await write(rows);
-        progress.updated += rows.length;
+      progress.skipped += decision.unchanged;
+      if (decision.updated.length > 0) {
+        await write(decision.updated);
+        progress.updated += decision.updated.length;
       }
-      if (reusedRows.length > 0) {
-        await write(reusedRows);
-        reused += reusedRows.length;
+      if (decision.reused.length > 0) {
+        await write(decision.reused);
+        reused += decision.reused.length;
       }
-      if (stale.length > 0 && sink.removeStale !== undefined) {
+      if (decision.stale.length > 0 && sink.removeStale !== undefined) {
         const removeStale = sink.removeStale.bind(sink);
-        removed += await serial(() => removeStale(stale));
+        removed += await serial(() => removeStale(decision.stale));
       }
       report();
     };

@@ -75,7 +75,7 @@ describe("jsonBytes", () => {
       },
       { content: { parts: [{ inlineData: { mimeType: "image/png", data: "AAAA" } }] } },
       [1, -0.5, 1e21, 1.5e-7, Number.NaN, null, true, false, undefined, [], {}, "x"],
-      { "key\n\"": [{ nested: { deeper: [0, -0, 123456789.123] } }], empty: "" },
+      { 'key\n"': [{ nested: { deeper: [0, -0, 123456789.123] } }], empty: "" },
     ];
     for (const value of values) expect(jsonBytes(value)).toBe(stringified(value));
   });

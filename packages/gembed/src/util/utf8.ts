@@ -50,8 +50,10 @@ export function utf8Bytes(text: string): Uint8Array {
 /** Characters `JSON.stringify` writes as a two-character escape (`\"`, `\\`, `\n`...). */
 const SHORT_ESCAPES = new Set([0x22, 0x5c, 0x08, 0x0c, 0x0a, 0x0d, 0x09]);
 /** What JSON.stringify escapes: quote, backslash, control characters, any surrogate (checked). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters JSON escapes.
 const ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/g;
 /** The same, but for the line feed. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters JSON escapes.
 const OTHER_THAN_LINE_FEED = /["\\\u0000-\u0009\u000b-\u001f\ud800-\udfff]/;
 
 /**
