@@ -9,6 +9,8 @@
 
 export { BATCH_STATES, TYPE_URLS } from "./api/types.js";
 export { parseBatchStats } from "./batch/batch-job.js";
+export { otherJobErrors } from "./batch/decide.js";
+export { findSubmittedJob } from "./batch/encode-batch.js";
 export { splitLines } from "./batch/results.js";
 export { isRetryableError, sleep, withRetry } from "./client/retry.js";
 export { MAX_TEXTS_PER_CALL } from "./embedding/chunking.js";

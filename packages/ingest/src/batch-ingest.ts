@@ -31,7 +31,6 @@ import { createReadStream, createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, open, readdir, rm } from "node:fs/promises";
 import path from "node:path";
 import {
-  type BatchApiClient,
   BatchJob,
   BatchJobError,
   BatchJobIncompleteError,
@@ -45,10 +44,9 @@ import {
   GembedAbortError,
   type GeminiEmbeddingFunction,
 } from "gembed";
-import { checkInteger, requestsOf } from "gembed/internal";
+import { checkInteger, findSubmittedJob, otherJobErrors, requestsOf } from "gembed/internal";
 import type { DocumentChunk, EmbeddingRow } from "./documents.js";
-import { type HashedChunk, lookupGroup } from "./group-lookup.js";
-import { contentHash } from "./hash.js";
+import { forEachGroup, type HashedChunk, lookupGroup } from "./group-lookup.js";
 import { chunkToRow, type IngestSummary } from "./pipeline.js";
 import type { StreamIngestOptions, StreamIngestProgress, StreamSink } from "./stream-pipeline.js";
 import type { StreamedChunk, StreamedUnchangedFile } from "./stream-sources.js";
@@ -395,8 +393,7 @@ class BatchRun {
     };
 
     const documents = new Map<string, { same: boolean }>();
-    let group: HashedChunk[] = [];
-    const flush = async () => {
+    const flush = async (group: HashedChunk[]) => {
       const decision = await lookupGroup(group, {
         sink,
         dim,
@@ -404,7 +401,6 @@ class BatchRun {
         reuse: options.reuse,
         embed: ({ chunk, hash }) => spool(chunk, hash),
       });
-      group = [];
       progress.skipped += decision.unchanged;
       await this.#write(decision.updated);
       progress.updated += decision.updated.length;
@@ -415,25 +411,8 @@ class BatchRun {
       this.#report();
     };
     try {
-      for await (const { chunk, bytes, unchanged } of chunks) {
-        options.signal?.throwIfAborted();
-        progress.bytes += bytes;
-        if (chunk === undefined) {
-          // A file the first pass found wholly stored unchanged.
-          progress.documents += unchanged.documents;
-          progress.chunks += unchanged.chunks;
-          progress.skipped += unchanged.chunks;
-          continue;
-        }
-        progress.chunks++;
-        if (chunk.index === 0) progress.documents++;
-        group.push({
-          chunk,
-          hash: contentHash({ text: chunk.text, title: chunk.title, model, dim }),
-        });
-        if (group.length >= this.#batchSize) await flush();
-      }
-      await flush();
+      const grouping = { size: this.#batchSize, model, dim, signal: options.signal, progress };
+      await forEachGroup(chunks, grouping, flush);
       await closeJob();
     } catch (error) {
       // Nothing was submitted: the job files go (no state names them).
@@ -496,7 +475,7 @@ class BatchRun {
         const keySpace = { start: entry.start, end: entry.end };
         if (entry.name === undefined && entry.submittedAt !== undefined) {
           // Killed between the create call and saving its answer: find the job before paying again.
-          const found = await findJob(client, entry, signal);
+          const found = await findSubmittedJob(client, entry, signal);
           if (found !== undefined) entry.name = found;
         }
         if (entry.name !== undefined) {
@@ -574,15 +553,8 @@ class BatchRun {
     await removeJobFiles(where, state.jobs.length);
     const first = jobErrors[0];
     if (first !== undefined && throwOnJobError) {
-      const others =
-        jobErrors.length > 1
-          ? `; ${jobErrors.length - 1} other job(s) did not finish either: ${jobErrors
-              .slice(1)
-              .map((error) => `${error.jobName} (${error.state})`)
-              .join(", ")}`
-          : "";
       throw new BatchJobIncompleteError(
-        `${first.message}${others}; the other jobs' rows were written, and the next run embeds only the missing chunk(s)`,
+        `${first.message}${otherJobErrors(jobErrors)}; the other jobs' rows were written, and the next run embeds only the missing chunk(s)`,
         first,
         { vectors: [], missingIndices: [], jobErrors, failures: [] },
       );
@@ -688,29 +660,4 @@ async function removeStrayJobFiles(stateFile: string): Promise<void> {
     if (name.startsWith(prefix) && /^\d+\.(input|rows)\.jsonl$/.test(name.slice(prefix.length)))
       await rm(path.join(folder, name), { force: true });
   }
-}
-
-/** A job created just before a crash that kept its name from the state: found by its name. */
-async function findJob(
-  client: BatchApiClient,
-  entry: BatchRunJobState,
-  signal: AbortSignal | undefined,
-): Promise<string | undefined> {
-  const since = Date.parse(entry.submittedAt ?? "") - 60_000;
-  let pageToken: string | undefined;
-  for (let page = 0; page < 20; page++) {
-    const answer = await client.batches.list(
-      { pageSize: 100, pageToken },
-      signal ? { signal } : {},
-    );
-    for (const operation of answer.operations ?? []) {
-      const batch = operation.metadata;
-      if (batch?.displayName !== entry.displayName) continue;
-      if (batch.createTime && Date.parse(batch.createTime) < since) continue;
-      return operation.name;
-    }
-    pageToken = answer.nextPageToken;
-    if (!pageToken) break;
-  }
-  return undefined;
 }

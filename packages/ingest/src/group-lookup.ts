@@ -9,9 +9,11 @@
  */
 
 import type { DocumentChunk, EmbeddingRow } from "./documents.js";
+import { contentHash } from "./hash.js";
 import { chunkToRow } from "./pipeline.js";
 import { metadataHash } from "./row-parts.js";
-import type { StreamSink } from "./stream-pipeline.js";
+import type { StreamIngestProgress, StreamSink } from "./stream-pipeline.js";
+import type { StreamedChunk, StreamedUnchangedFile } from "./stream-sources.js";
 
 /** A chunk with its content hash. */
 export interface HashedChunk {
@@ -87,4 +89,43 @@ export async function lookupGroup(
     }
   }
   return decision;
+}
+
+/**
+ * Reads a stream of chunks a group of `size` at a time: counts each in `progress` (a file the
+ * first pass found unchanged is counted whole, as skipped), hashes it, and hands each full group,
+ * then the last one, to `onGroup`.
+ */
+export async function forEachGroup(
+  chunks: AsyncIterable<StreamedChunk | StreamedUnchangedFile>,
+  options: {
+    size: number;
+    model: string;
+    dim: number;
+    signal?: AbortSignal | undefined;
+    progress: Pick<StreamIngestProgress, "bytes" | "documents" | "chunks" | "skipped">;
+  },
+  onGroup: (group: HashedChunk[]) => Promise<void>,
+): Promise<void> {
+  const { size, model, dim, signal, progress } = options;
+  let group: HashedChunk[] = [];
+  for await (const { chunk, bytes, unchanged } of chunks) {
+    signal?.throwIfAborted();
+    progress.bytes += bytes;
+    if (chunk === undefined) {
+      // A file the first pass found wholly stored unchanged.
+      progress.documents += unchanged.documents;
+      progress.chunks += unchanged.chunks;
+      progress.skipped += unchanged.chunks;
+      continue;
+    }
+    progress.chunks++;
+    if (chunk.index === 0) progress.documents++;
+    group.push({ chunk, hash: contentHash({ text: chunk.text, title: chunk.title, model, dim }) });
+    if (group.length >= size) {
+      await onGroup(group);
+      group = [];
+    }
+  }
+  if (group.length > 0) await onGroup(group);
 }

@@ -12,7 +12,7 @@
 import type { DocumentInput } from "gembed";
 import { checkInteger, MAX_TEXTS_PER_CALL, STREAM_CONCURRENCY } from "gembed/internal";
 import type { DocumentChunk, EmbeddingRow } from "./documents.js";
-import { type HashedChunk, lookupGroup } from "./group-lookup.js";
+import { forEachGroup, type HashedChunk, lookupGroup } from "./group-lookup.js";
 import { contentHash } from "./hash.js";
 import { chunkToRow, type IngestSummary, rescuedVectors } from "./pipeline.js";
 import { metadataHash } from "./row-parts.js";
@@ -213,10 +213,8 @@ export async function ingestStream(
   const queue = new BoundedQueue<Pending>(batchSize * 2);
   const documents = new Map<string, { same: boolean }>();
 
-  const produce = async () => {
-    let group: Pending[] = [];
-    const flush = async () => {
-      if (group.length === 0) return;
+  const produce = () =>
+    forEachGroup(chunks, { size: batchSize, model, dim, signal, progress }, async (group) => {
       const decision = await lookupGroup(group, {
         sink,
         dim,
@@ -224,7 +222,6 @@ export async function ingestStream(
         reuse: options.reuse,
         embed: (pending) => queue.push(pending),
       });
-      group = [];
       progress.skipped += decision.unchanged;
       if (decision.updated.length > 0) {
         await write(decision.updated);
@@ -239,27 +236,7 @@ export async function ingestStream(
         removed += await serial(() => removeStale(decision.stale));
       }
       report();
-    };
-    for await (const { chunk, bytes, unchanged } of chunks) {
-      signal?.throwIfAborted();
-      progress.bytes += bytes;
-      if (chunk === undefined) {
-        // A file the first pass found wholly stored unchanged.
-        progress.documents += unchanged.documents;
-        progress.chunks += unchanged.chunks;
-        progress.skipped += unchanged.chunks;
-        continue;
-      }
-      progress.chunks++;
-      if (chunk.index === 0) progress.documents++;
-      group.push({
-        chunk,
-        hash: contentHash({ text: chunk.text, title: chunk.title, model, dim }),
-      });
-      if (group.length >= batchSize) await flush();
-    }
-    await flush();
-  };
+    });
 
   // Texts handed to `encodeStream` and not yet written (or dropped), by their index in the
   // stream: at most one step (see STEP_TEXTS). Vectors are written as each call returns

@@ -177,14 +177,7 @@ function incompleteError(
   const kept = `${vectors.length - missing.length} of ${vectors.length} vectors kept, ${missing.length} missing (error.vectors, error.missingIndices)`;
   const first = jobErrors[0];
   if (stoppedBy === undefined && first !== undefined) {
-    const others =
-      jobErrors.length > 1
-        ? `; ${jobErrors.length - 1} other job(s) did not finish either: ${jobErrors
-            .slice(1)
-            .map((error) => `${error.jobName} (${error.state})`)
-            .join(", ")}`
-        : "";
-    const message = `${first.message}${others}; ${kept}`;
+    const message = `${first.message}${otherJobErrors(jobErrors)}; ${kept}`;
     const work = { vectors, missingIndices: missing, jobErrors, failures };
     return first instanceof BatchDeadlineError
       ? new BatchDeadlineIncompleteError(message, first, work)
@@ -198,4 +191,14 @@ function incompleteError(
     missing,
     cause,
   );
+}
+
+/** `; N other job(s) did not finish either: …` after the first job error, or nothing. */
+export function otherJobErrors(jobErrors: readonly BatchJobError[]): string {
+  return jobErrors.length > 1
+    ? `; ${jobErrors.length - 1} other job(s) did not finish either: ${jobErrors
+        .slice(1)
+        .map((error) => `${error.jobName} (${error.state})`)
+        .join(", ")}`
+    : "";
 }

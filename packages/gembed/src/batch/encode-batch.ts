@@ -248,10 +248,18 @@ async function embedSync(
   });
 }
 
-/** Finds a job created just before a crash that kept its name from the state. */
-async function findSubmittedJob(
+/**
+ * Finds a job created just before a crash that kept its name from the state: the newest pages of
+ * the job list, by display name, created at most a minute before the state says it was submitted
+ * (and, when `requestCount` is given, with that many requests).
+ */
+export async function findSubmittedJob(
   client: BatchApiClient,
-  job: BatchRunJobState,
+  job: {
+    displayName?: string | undefined;
+    submittedAt?: string | undefined;
+    requestCount?: number;
+  },
   signal: AbortSignal | undefined,
 ): Promise<string | undefined> {
   const since = Date.parse(job.submittedAt ?? "") - 60_000;
@@ -263,8 +271,11 @@ async function findSubmittedJob(
     );
     for (const operation of answer.operations ?? []) {
       const batch = operation.metadata;
-      if (batch?.displayName !== job.displayName) continue;
-      if (Number(batch.batchStats?.requestCount ?? job.end - job.start) !== job.end - job.start)
+      if (batch === undefined || batch.displayName !== job.displayName) continue;
+      if (
+        job.requestCount !== undefined &&
+        Number(batch.batchStats?.requestCount ?? job.requestCount) !== job.requestCount
+      )
         continue;
       if (batch.createTime && Date.parse(batch.createTime) < since) continue;
       return operation.name;
@@ -302,7 +313,11 @@ async function submitJobs(run: RunContext): Promise<BatchJob[]> {
       const keySpace = { start: entry.start, end: entry.end };
       if (entry.name === undefined && entry.submittedAt !== undefined) {
         // A crash between the create call and saving its answer: look for the job before paying again.
-        const found = await findSubmittedJob(embedder.client, entry, signal);
+        const found = await findSubmittedJob(
+          embedder.client,
+          { ...entry, requestCount: entry.end - entry.start },
+          signal,
+        );
         if (found) entry.name = found;
       }
       if (entry.name !== undefined) {
