@@ -5,7 +5,6 @@
  * disk is a real tmpfs (mounted for the test: root on Linux, skipped elsewhere).
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
 import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -14,6 +13,7 @@ import { describe, expect, it } from "vitest";
 import { byteScale } from "../packages/cli/src/progress.js";
 import { folder, run, server, useCliFixture } from "./support/cli-fixture.js";
 import { png, wav } from "./support/media-fixtures.js";
+import { canMount } from "./support/mount.js";
 
 useCliFixture("gembed-leftovers-", "leftovers-key");
 
@@ -107,21 +107,6 @@ describe("rows parts and journals: lines that are not rows", { timeout: 90_000 }
     expect(await readFile(out, "utf8")).toBe(pretty);
   });
 });
-
-/** Whether this process may mount a tmpfs (root on Linux, in a container that allows it). */
-function canMount(): boolean {
-  if (process.platform !== "linux" || process.getuid?.() !== 0) return false;
-  const probe = mkdtempSync(path.join(tmpdir(), "gembed-mount-probe-"));
-  try {
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe], { stdio: "ignore" });
-    execFileSync("umount", [probe], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    rmSync(probe, { recursive: true, force: true });
-  }
-}
 
 describe.runIf(canMount())("a full disk while the state index is written", () => {
   it("names the index file in a RowsFileWriteError; the rows written before are kept", async (context) => {

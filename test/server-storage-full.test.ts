@@ -5,28 +5,12 @@
  * an upload session), and the same request succeeds once there is room again.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
 import { appendFile, mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { type RunningServer, startServer } from "@gembed/server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-
-/** Whether this process may mount a tmpfs (root on Linux, in a container that allows it). */
-function canMount(): boolean {
-  if (process.platform !== "linux" || process.getuid?.() !== 0) return false;
-  // Root is not enough in a container without CAP_SYS_ADMIN: try a mount once.
-  const probe = mkdtempSync(path.join(tmpdir(), "gembed-mount-probe-"));
-  try {
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe], { stdio: "ignore" });
-    execFileSync("umount", [probe], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    rmSync(probe, { recursive: true, force: true });
-  }
-}
+import { canMount } from "./support/mount.js";
 
 const mountable = canMount();
 let mountPoint: string;
