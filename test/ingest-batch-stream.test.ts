@@ -59,6 +59,23 @@ function line(index: number): string {
   });
 }
 
+/**
+ * A local server whose batch jobs take `delayPerItemMs` an item, a `docs.jsonl` of `count` rows,
+ * and the arguments of `gembed ingest docs.jsonl --batch` into the local rows file with quick polls.
+ */
+async function batchRun(count: number, delayPerItemMs: number) {
+  const server = await serve({ batch: { delayPerItemMs } });
+  await writeFile(
+    path.join(folder, "docs.jsonl"),
+    `${Array.from({ length: count }, (_, index) => line(index)).join("\n")}\n`,
+  );
+  const args = [
+    ...["ingest", "docs.jsonl", "--batch", "--dim", "128"],
+    ...["--poll-interval", "20", "--max-poll-interval", "50", "--no-progress", "--json"],
+  ];
+  return { server, env: environment(server.url), args };
+}
+
 async function lineCount(file: string): Promise<number> {
   const text = await readFile(file, "utf8").catch(() => "");
   return text.split("\n").length - 1;
@@ -338,17 +355,8 @@ describe("gembed ingest --batch when a job or an item fails", { timeout: 120_000
   });
 
   it("a job cancelled while running: BatchJobIncompleteError (exit 1), the state cleared; the rerun makes one new job for what is missing", async () => {
-    const server = await serve({ batch: { delayPerItemMs: 30 } });
-    const env = environment(server.url);
     const count = 100;
-    await writeFile(
-      path.join(folder, "docs.jsonl"),
-      `${Array.from({ length: count }, (_, index) => line(index)).join("\n")}\n`,
-    );
-    const args = [
-      ...["ingest", "docs.jsonl", "--batch", "--dim", "128"],
-      ...["--poll-interval", "20", "--max-poll-interval", "50", "--no-progress", "--json"],
-    ];
+    const { server, env, args } = await batchRun(count, 30);
     const run = spawnCli(args, { cwd: folder, env });
     expect(await eventually(() => server.stats().texts >= 20)).toBe(true);
     const client = new GeminiClient({ baseUrl: server.url, apiKey: "batch-stream-key" });
@@ -380,17 +388,8 @@ describe("gembed ingest --batch when a job or an item fails", { timeout: 120_000
 
 describe("gembed ingest --batch resumes only what it can trust", { timeout: 120_000 }, () => {
   it("a job of a killed run that was cancelled since is planned again in the rerun, which then succeeds", async () => {
-    const server = await serve({ batch: { delayPerItemMs: 50 } });
-    const env = environment(server.url);
     const count = 60;
-    await writeFile(
-      path.join(folder, "docs.jsonl"),
-      `${Array.from({ length: count }, (_, index) => line(index)).join("\n")}\n`,
-    );
-    const args = [
-      ...["ingest", "docs.jsonl", "--batch", "--dim", "128"],
-      ...["--poll-interval", "20", "--max-poll-interval", "50", "--no-progress", "--json"],
-    ];
+    const { server, env, args } = await batchRun(count, 50);
     const killed = spawnCli(args, { cwd: folder, env });
     expect(await eventually(() => (server.stats().byEndpoint["batches.get"] ?? 0) >= 1)).toBe(true);
     killed.child.kill("SIGKILL");
