@@ -48,7 +48,12 @@ import { checkInteger, findSubmittedJob, otherJobErrors, requestsOf } from "gemb
 import type { DocumentChunk, EmbeddingRow } from "./documents.js";
 import { forEachGroup, type HashedChunk, lookupGroup } from "./group-lookup.js";
 import { chunkToRow, type IngestSummary } from "./pipeline.js";
-import type { StreamIngestOptions, StreamIngestProgress, StreamSink } from "./stream-pipeline.js";
+import {
+  noProgress,
+  type StreamIngestOptions,
+  type StreamIngestProgress,
+  type StreamSink,
+} from "./stream-pipeline.js";
 import type { StreamedChunk, StreamedUnchangedFile } from "./stream-sources.js";
 import { type BackpressureWriter, backpressureWriter } from "./stream-writer.js";
 
@@ -237,15 +242,7 @@ export async function ingestBatch(
 
 /** One `ingestBatch` call: its counts and its three steps. */
 class BatchRun {
-  readonly progress: StreamIngestProgress = {
-    bytes: 0,
-    documents: 0,
-    chunks: 0,
-    skipped: 0,
-    embedded: 0,
-    written: 0,
-    updated: 0,
-  };
+  readonly progress: StreamIngestProgress = noProgress();
   reused = 0;
   removed = 0;
   /** Rows written from the jobs of an earlier run (the plan then finds them unchanged). */

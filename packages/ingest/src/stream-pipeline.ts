@@ -87,6 +87,11 @@ export interface StreamIngestProgress {
   updated: number;
 }
 
+/** A progress with nothing done yet. */
+export function noProgress(): StreamIngestProgress {
+  return { bytes: 0, documents: 0, chunks: 0, skipped: 0, embedded: 0, written: 0, updated: 0 };
+}
+
 /** Options of {@link ingestStream}. */
 export interface StreamIngestOptions {
   embedder: StreamEmbedder;
@@ -178,15 +183,7 @@ export async function ingestStream(
   const batchSize = checkInteger(options.batchSize ?? 256, "batchSize", 1);
   const model = embedder.modelName;
   const dim = embedder.dim;
-  const progress: StreamIngestProgress = {
-    bytes: 0,
-    documents: 0,
-    chunks: 0,
-    skipped: 0,
-    embedded: 0,
-    written: 0,
-    updated: 0,
-  };
+  const progress = noProgress();
   let reused = 0;
   let removed = 0;
   const report = () => options.onProgress?.({ ...progress });
