@@ -94,6 +94,26 @@ describe("batch job states: one spelling", { timeout: 60_000 }, () => {
   });
 });
 
+describe("batch job states in ingest --batch: the same spelling", { timeout: 60_000 }, () => {
+  it("the progress lines of an ingest through the Batch API say SUCCEEDED, never BATCH_STATE_", async () => {
+    await writeFile(path.join(folder, "a.md"), "# A\n\nAlpha explains vectors.\n");
+    const ingested = await run([
+      "ingest",
+      "a.md",
+      "--batch",
+      "--dim",
+      "128",
+      "--poll-interval",
+      "20",
+      "--out",
+      "rows.json",
+    ]);
+    expect(ingested.code, ingested.stderr).toBe(0);
+    expect(ingested.stderr).toMatch(/batch job 1\/1: SUCCEEDED/);
+    expect(ingested.stderr).not.toContain("BATCH_STATE_");
+  });
+});
+
 /** A finished job of two texts, through the CLI. */
 async function finishedJob(): Promise<string> {
   const input = path.join(folder, "two.txt");

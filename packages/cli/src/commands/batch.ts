@@ -209,7 +209,7 @@ function summary(job: BatchJob) {
  * A state as gembed prints it: `SUCCEEDED`, not `BATCH_STATE_SUCCEEDED` (every printed line of
  * `status`, `wait`, `cancel`, `list` and the progress display; `--json` keeps the API's name).
  */
-function shortState(state: string): string {
+export function shortState(state: string): string {
   return state.replace(/^BATCH_STATE_/, "");
 }
 

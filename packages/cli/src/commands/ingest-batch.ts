@@ -8,6 +8,7 @@
 
 import { ingestBatch, type ingestStream } from "@gembed/ingest";
 import type { GeminiEmbeddingFunction } from "gembed";
+import { shortState } from "./batch.js";
 import type { IngestCliOptions } from "./ingest.js";
 
 /** The resume file of `--batch` jobs: `--batch-state`, else `<out or collection>.batch-state.json`. */
@@ -33,7 +34,7 @@ export function batchIngestor(
       onJob: (state) => {
         if (options.progress)
           process.stderr.write(
-            `batch job ${state.jobIndex + 1}/${state.jobCount}: ${state.state}\n`,
+            `batch job ${state.jobIndex + 1}/${state.jobCount}: ${shortState(state.state)}\n`,
           );
       },
     });
