@@ -14,7 +14,12 @@ import { estimateTokens, GeminiEmbeddingFunction } from "gembed";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { RowParts, streamOutputRows } from "../packages/ingest/src/row-parts.js";
 import { rowPartsSink } from "../packages/ingest/src/row-parts-sink.js";
-import { ingestStream, type StreamSink } from "../packages/ingest/src/stream-pipeline.js";
+import {
+  coalesced,
+  ingestStream,
+  type StoredDigest,
+  type StreamSink,
+} from "../packages/ingest/src/stream-pipeline.js";
 import { searchRowStream } from "../packages/ingest/src/stream-search.js";
 import {
   LARGE_FILE_BYTES,
@@ -377,6 +382,42 @@ describe("ingestStream into local parts", () => {
       onDisk.push(...parsed.rows.map((row) => row.id));
     }
     expect(onDisk.sort()).toEqual([...ids].sort());
+  });
+});
+
+describe("coalesced lookups (the first pass checks several files at once)", () => {
+  it("callers that ask while a query is out share the next query, and each finds its ids", async () => {
+    const queries: string[][] = [];
+    let release: (() => void) | undefined;
+    const lookup = coalesced(async (ids) => {
+      queries.push(ids);
+      // The first query stays out until released: the asks meanwhile wait for the next.
+      if (queries.length === 1) await new Promise<void>((resolve) => (release = resolve));
+      return new Map<string, StoredDigest>(
+        ids.map((id) => [id, { contentHash: `hash-${id}`, metadataHash: "m" }]),
+      );
+    });
+    const first = lookup(["a"]);
+    const others = [lookup(["b", "c"]), lookup(["d"]), lookup(["e"])];
+    release!();
+    expect((await first).get("a")?.contentHash).toBe("hash-a");
+    const answers = await Promise.all(others);
+    expect(answers[0]!.get("c")?.contentHash).toBe("hash-c");
+    expect(answers[2]!.get("e")?.contentHash).toBe("hash-e");
+    expect(queries).toEqual([["a"], ["b", "c", "d", "e"]]);
+  });
+  it("a failed query fails every caller it carried, and the next query goes out", async () => {
+    let calls = 0;
+    const lookup = coalesced(async (ids) => {
+      calls++;
+      if (calls === 1) throw new Error("Milvus is down");
+      return new Map<string, StoredDigest>(
+        ids.map((id) => [id, { contentHash: id, metadataHash: "" }]),
+      );
+    });
+    const failing = lookup(["a"]);
+    await expect(failing).rejects.toThrow("Milvus is down");
+    expect((await lookup(["b"])).has("b")).toBe(true);
   });
 });
 

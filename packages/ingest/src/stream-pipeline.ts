@@ -386,8 +386,9 @@ export function unchangedCheck(
 ): UnchangedCheck {
   const model = embedder.modelName;
   const dim = embedder.dim;
+  const lookup = coalesced(sink.lookup.bind(sink));
   return async (chunks, compare = "all") => {
-    const stored = await sink.lookup(chunks.map((chunk) => chunk.id));
+    const stored = await lookup(chunks.map((chunk) => chunk.id));
     for (const chunk of chunks) {
       const found = stored.get(chunk.id);
       if (
@@ -401,4 +402,40 @@ export function unchangedCheck(
     }
     return true;
   };
+}
+
+/**
+ * A lookup whose concurrent callers share queries: while one query is out, the ids asked for
+ * meanwhile wait and go out together in the next. The first pass checks up to 8 files at once,
+ * most of a few chunks: one query per file was most of an unchanged rerun into Milvus Lite.
+ * Each caller gets the answer of the query that carried its ids.
+ */
+export function coalesced(
+  lookup: (ids: string[]) => Promise<Map<string, StoredDigest>>,
+): (ids: string[]) => Promise<Map<string, StoredDigest>> {
+  let waiting: {
+    ids: string[];
+    resolve: (found: Map<string, StoredDigest>) => void;
+    reject: (error: unknown) => void;
+  }[] = [];
+  let busy = false;
+  const send = async () => {
+    busy = true;
+    while (waiting.length > 0) {
+      const batch = waiting;
+      waiting = [];
+      try {
+        const found = await lookup(batch.flatMap((entry) => entry.ids));
+        for (const entry of batch) entry.resolve(found);
+      } catch (error) {
+        for (const entry of batch) entry.reject(error);
+      }
+    }
+    busy = false;
+  };
+  return (ids) =>
+    new Promise((resolve, reject) => {
+      waiting.push({ ids, resolve, reject });
+      if (!busy) void send();
+    });
 }
