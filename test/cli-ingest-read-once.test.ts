@@ -6,31 +6,16 @@
  * module importers with `syncBuiltinESMExports`.
  */
 import fs from "node:fs";
-import { appendFile, mkdir, mkdtemp, readFile, rm, unlink, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, readFile, unlink, writeFile } from "node:fs/promises";
 import { syncBuiltinESMExports } from "node:module";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import type { EmbeddingRow } from "@gembed/ingest";
-import { type RunningServer, startServer } from "@gembed/server";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { cleanEnvironment, runCli } from "./cli-run.js";
+import { describe, expect, it } from "vitest";
+import { runCli } from "./cli-run.js";
+import { env, folder, useCliFixture } from "./support/cli-fixture.js";
 import { connectTestMilvus, milvusUri, uniqueCollection } from "./support/milvus.js";
 
-let server: RunningServer;
-let folder: string;
-let env: NodeJS.ProcessEnv;
-
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server?.close();
-});
-beforeEach(async (context) => {
-  folder = await mkdtemp(path.join(tmpdir(), "gembed-read-once-"));
-  env = cleanEnvironment({ GOOGLE_GEMINI_BASE_URL: server.url, GEMINI_API_KEY: "cli-test-key" });
-  context.onTestFinished(() => rm(folder, { recursive: true, force: true }));
-});
+useCliFixture("gembed-read-once-", "cli-test-key");
 
 /** Runs `gembed <args>` counting the full reads (read streams) of each file of the corpus. */
 async function countedRun(args: string[]) {
