@@ -134,4 +134,17 @@ describe("contentHash", () => {
       expect(contentHash(changed)).not.toBe(hash);
     }
   });
+
+  it("stays the hash every earlier output and collection holds (a new one would re-pay them all)", () => {
+    // SHA-256 of the JSON array [model, dim, title, text], as `sha256sum` gives it for
+    // ["gemini-embedding-001",768,"Intro","héllo \"world\"\n😀"]; not computed by the code checked.
+    expect(
+      contentHash({
+        text: 'héllo "world"\n😀',
+        title: "Intro",
+        model: "gemini-embedding-001",
+        dim: 768,
+      }),
+    ).toBe("7905bdcdb4d1091d8e8ea852a75e16b9805f3f9afd9b08c3c02d12d2f428d80f");
+  });
 });

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { digestOf } from "./hash.js";
 
 /**
  * A set of strings kept as 64-bit fingerprints in one typed array (16 bytes a member at most),
@@ -24,7 +24,7 @@ export class FingerprintSet {
   }
 
   static #fingerprint(value: string): bigint {
-    const digest = createHash("sha1").update(value).digest();
+    const digest = digestOf("sha1", value);
     const fingerprint = digest.readBigUInt64LE(0);
     // 0 marks an empty slot.
     return fingerprint === 0n ? 1n : fingerprint;

@@ -20,9 +20,9 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { closeSync, existsSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 import { RowsFileWriteError } from "./errors.js";
+import { digestOf } from "./hash.js";
 
 const MAGIC = "GEMBEDIX1";
 const HEADER_BYTES = 4096;
@@ -72,7 +72,7 @@ function writeFailure(file: string, error: unknown): unknown {
 }
 
 function keyOf(id: string): Buffer {
-  return createHash("sha256").update(id).digest().subarray(0, 16);
+  return digestOf("sha256", id).subarray(0, 16);
 }
 
 /** The key of a document's entry: ids of chunks never start with a NUL. */

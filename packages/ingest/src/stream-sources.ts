@@ -27,6 +27,7 @@ import {
 import type { DocumentChunk, SourceDocument } from "./documents.js";
 import { SourceError, type SourceIssue } from "./errors.js";
 import { FingerprintSet } from "./fingerprint-set.js";
+import { InvalidUtf8Error, PieceDecoder } from "./piece-decoder.js";
 import {
   filesOfInput,
   firstInvalidUtf8,
@@ -181,42 +182,27 @@ export async function* splitTextStream(
   yield* cut(true);
 }
 
-/** Decoded text of a file, part by part; `fatal` UTF-8 throws at the first invalid byte. */
+/**
+ * Decoded text of a file, piece by piece ({@link PieceDecoder}); invalid UTF-8 throws an
+ * InvalidUtf8Error at its first byte.
+ */
 async function* decodeFile(
   file: string,
   encoding: "utf8" | "latin1",
   onBytes?: (bytes: number) => void,
 ): AsyncGenerator<string> {
-  const decoder = new TextDecoder(encoding === "latin1" ? "latin1" : "utf-8", { fatal: true });
-  let offset = 0;
-  let last: Buffer = Buffer.alloc(0);
+  const decoder = new PieceDecoder(encoding, { fatal: true });
   for await (const bytes of createReadStream(file, { highWaterMark: 256 * 1024 })) {
-    const buffer = bytes as Buffer;
-    last = buffer;
-    let text: string;
-    try {
-      text = decoder.decode(buffer, { stream: true });
-    } catch {
-      const at = firstInvalidUtf8(buffer);
-      throw new InvalidTextError(offset + Math.max(at, 0));
-    }
-    offset += buffer.length;
-    onBytes?.(buffer.length);
-    if (text.length > 0) yield text;
+    yield* decoder.decode(bytes as Buffer);
+    onBytes?.((bytes as Buffer).length);
   }
-  try {
-    const last = decoder.decode();
-    if (last.length > 0) yield last;
-  } catch {
-    // A sequence cut short by the end of the file: found in the last part read.
-    const at = firstInvalidUtf8(last);
-    throw new InvalidTextError(at >= 0 ? offset - last.length + at : offset);
-  }
+  const last = decoder.end();
+  if (last.length > 0) yield last;
 }
 
 /**
  * A text file under LARGE_FILE_BYTES, read whole in one go and decoded as {@link decodeFile}
- * decodes (a byte order mark dropped; invalid UTF-8 an InvalidTextError at its first byte): one
+ * decodes (a byte order mark dropped; invalid UTF-8 an InvalidUtf8Error at its first byte): one
  * read instead of a stream's open, reads and close, each a trip to libuv's threads.
  */
 async function readSmallText(
@@ -228,13 +214,7 @@ async function readSmallText(
     const decoder = new TextDecoder(encoding === "latin1" ? "latin1" : "utf-8", { fatal: true });
     return { text: decoder.decode(buffer), bytes: buffer.length };
   } catch {
-    throw new InvalidTextError(Math.max(firstInvalidUtf8(buffer), 0));
-  }
-}
-
-class InvalidTextError extends Error {
-  constructor(readonly byte: number) {
-    super(`not valid UTF-8 at byte ${byte}`);
+    throw new InvalidUtf8Error(Math.max(firstInvalidUtf8(buffer), 0));
   }
 }
 
@@ -376,7 +356,7 @@ async function checkTextFile(
       if (same) planned.unchanged = { documents: 1, chunks };
     }
   } catch (error) {
-    if (error instanceof InvalidTextError) return invalidReason(error.byte);
+    if (error instanceof InvalidUtf8Error) return invalidReason(error.byte);
     throw error;
   }
   if (!content) return "empty file";
@@ -634,7 +614,7 @@ export async function* streamChunks(
         yield* splitFileChunks(file.path, file.id, file.chunks, encoding, chunkOptions, file.title);
       }
     } catch (error) {
-      if (error instanceof InvalidTextError) {
+      if (error instanceof InvalidUtf8Error) {
         report({ source: file.id, reason: invalidReason(error.byte) }, options, hooks, fail);
         continue;
       }
@@ -689,7 +669,7 @@ export async function* streamChunks(
           if (count === 0) fail({ source: "stdin", reason: "empty input" });
           yield* splitFileChunks(spilled, "stdin", count, encoding, chunkOptions, undefined);
         } catch (error) {
-          if (error instanceof InvalidTextError)
+          if (error instanceof InvalidUtf8Error)
             fail({ source: "stdin", reason: invalidReason(error.byte) });
           throw error;
         }

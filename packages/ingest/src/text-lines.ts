@@ -10,16 +10,26 @@
  * @module
  */
 
+import { PieceDecoder } from "./piece-decoder.js";
+
 /** Yields each line of `input` (without its line end), the last one even without a `\n`. */
 export async function* textLines(
   input: AsyncIterable<Uint8Array | string>,
 ): AsyncGenerator<string> {
-  const decoder = new TextDecoder();
+  const decoder = new PieceDecoder();
   // Pieces of a line that spans reads: joined once at its end, so a line of any length is
   // copied once (concatenating and searching it at every read would copy it again and again).
   let pending: string[] = [];
   for await (const part of input) {
-    const text = typeof part === "string" ? part : decoder.decode(part, { stream: true });
+    for (const text of typeof part === "string" ? [part] : decoder.decode(part)) {
+      yield* lines(text);
+    }
+  }
+  const tail = decoder.end();
+  if (tail.length > 0) pending.push(tail);
+  if (pending.length > 0) yield withoutReturn(pending.join(""));
+
+  function* lines(text: string): Generator<string> {
     let start = 0;
     for (let end = text.indexOf("\n"); end >= 0; end = text.indexOf("\n", start)) {
       let line = text.slice(start, end);
@@ -33,9 +43,6 @@ export async function* textLines(
     }
     if (start < text.length) pending.push(text.slice(start));
   }
-  const tail = decoder.decode();
-  if (tail.length > 0) pending.push(tail);
-  if (pending.length > 0) yield withoutReturn(pending.join(""));
 }
 
 function withoutReturn(line: string): string {

@@ -17,6 +17,7 @@ import {
   RedirectError,
 } from "../errors.js";
 import { isObject } from "../util/objects.js";
+import { utf8Bytes } from "../util/utf8.js";
 import { redactJson, redactText } from "./redact.js";
 import { abortError, DEFAULT_BASE_DELAY, isRetryableError, withRetry } from "./retry.js";
 
@@ -211,7 +212,10 @@ export class Transport {
     const headers: Record<string, string> = { ...this.#settings.headers, ...call.headers };
     let body: string | Uint8Array | undefined;
     if (call.json !== undefined) {
-      body = JSON.stringify(call.json);
+      // As bytes: `fetch` given a string measures and converts it itself, slower than one native
+      // encode (an ingest's 200 MB of requests, main thread: 0.46 s in undici's byteLength and
+      // extractBody before, 0.21 s in this encode and extractBody after).
+      body = utf8Bytes(JSON.stringify(call.json));
       headers["content-type"] = "application/json";
     } else if (call.bytes !== undefined) {
       body = call.bytes;
