@@ -18,7 +18,6 @@ import {
   MilvusCollection,
   MilvusLiteMissingError,
 } from "@gembed/milvus";
-import { startServer } from "@gembed/server";
 import type { Command } from "commander";
 import {
   addEmbeddingOptions,
@@ -150,7 +149,8 @@ Exit codes: 0 ok, 1 failure (API, Milvus), 2 bad usage.`,
   command.action(async (options: DemoOptions) => {
     const hasKey = Boolean(process.env.GEMINI_API_KEY || process.env.GOOGLE_API_KEY);
     const useLocal = options.local === true || (!hasKey && options.baseUrl === undefined);
-    const server = useLocal ? await startServer() : undefined;
+    // Loaded only when used (see the serve command).
+    const server = useLocal ? await (await import("@gembed/server")).startServer() : undefined;
     const lines: string[] = [];
     const say = (line: string) => {
       if (options.json) lines.push(line);
