@@ -433,9 +433,10 @@ describe("gembed ingest and search over the local rows file", () => {
       child.kill("SIGKILL");
       const killed = await done;
       expect(killed.signal).toBe("SIGKILL");
+      // Row lines (the journal starts with the part's `{"rows":[` header).
       const journaled = (await readFile(journal, "utf8"))
         .split("\n")
-        .filter((line) => line.startsWith("{")).length;
+        .filter((line) => line.startsWith('{"id"')).length;
       expect(journaled).toBeGreaterThanOrEqual(30);
       expect(journaled).toBeLessThan(count);
 

@@ -4,7 +4,7 @@
  * in-flight work stays bounded whatever the corpus, local output goes to parts with an on-disk
  * state index, and a rerun embeds nothing.
  */
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -543,6 +543,111 @@ describe("StateIndex and RowParts recovery", () => {
     again.close();
     const parsed = JSON.parse(await readFile(base, "utf8")) as { rows: { id: string }[] };
     expect(parsed.rows.map((stored) => stored.id)).toEqual(["a", "b", "d"]);
+  });
+
+  it("seals a full journal into its part by a rename (no copy): the same file, a whole rows file, offsets right", async () => {
+    const base = path.join(folder, "rows.json");
+    const row = (id: string) => ({
+      id,
+      text: `text of ${id} é`,
+      title: "",
+      metadata: { id },
+      content_hash: "ef".repeat(32),
+      vector: [0.5, -0.25],
+    });
+    // Rows of 170 bytes, parts of 1,200: the third append of 3 rows fills the journal past that.
+    const parts = await RowParts.open(base, { model: "m", dim: 2 }, { partBytes: 1_200 });
+    await parts.append([row("a"), row("b"), row("c")]);
+    await parts.append([row("d"), row("e"), row("f")]);
+    const journal = parts.journalPath;
+    expect((await readFile(journal, "utf8")).startsWith('{"rows":[\n')).toBe(true);
+    const journalInode = (await stat(journal)).ino;
+    await parts.append([row("g"), row("h"), row("i")]);
+    // Sealed: part 1 is the journal's file itself, and no journal is left.
+    expect((await stat(base)).ino).toBe(journalInode);
+    await expect(stat(journal)).rejects.toThrow(/ENOENT/);
+    const sealed = JSON.parse(await readFile(base, "utf8")) as { rows: { id: string }[] };
+    expect(sealed.rows.map((stored) => stored.id)).toEqual([
+      "a",
+      "b",
+      "c",
+      "d",
+      "e",
+      "f",
+      "g",
+      "h",
+      "i",
+    ]);
+    for (const id of ["a", "e", "i"]) {
+      const entry = parts.lookup([id]).get(id)!;
+      expect(entry.part).toBe(1);
+      expect(await parts.readRow(entry)).toEqual(row(id));
+    }
+    await parts.append([row("j")]);
+    await parts.finish();
+    parts.close();
+    const ids: string[] = [];
+    for await (const stored of streamOutputRows(base)) ids.push(stored.id);
+    expect(ids).toEqual(["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]);
+  });
+
+  it("a seal cut short after its end was written and before its rename is finished at the next open", async () => {
+    const base = path.join(folder, "rows.json");
+    const row = (id: string) => ({
+      id,
+      text: id,
+      title: "",
+      metadata: {},
+      content_hash: "12".repeat(32),
+      vector: [1, 0],
+    });
+    const parts = await RowParts.open(base, { model: "m", dim: 2 });
+    await parts.append([row("a"), row("b")]);
+    parts.close();
+    const journal = parts.journalPath;
+    // What the seal's one write leaves: the last `,\n` become the end of the rows. A kill -9
+    // between that write and the rename is staged by hand (no process can be stopped there).
+    const body = await readFile(journal, "utf8");
+    expect(body.endsWith(",\n")).toBe(true);
+    await writeFile(journal, `${body.slice(0, -2)} \n]}\n`);
+    const again = await RowParts.open(base, { model: "m", dim: 2 });
+    await expect(stat(journal)).rejects.toThrow(/ENOENT/);
+    expect(JSON.parse(await readFile(base, "utf8"))).toMatchObject({
+      rows: [{ id: "a" }, { id: "b" }],
+    });
+    const entry = again.lookup(["b"]).get("b")!;
+    expect(entry.part).toBe(1);
+    expect(await again.readRow(entry)).toEqual(row("b"));
+    await again.append([row("c")]);
+    await again.finish();
+    again.close();
+    const ids: string[] = [];
+    for await (const stored of streamOutputRows(base)) ids.push(stored.id);
+    expect(ids.sort()).toEqual(["a", "b", "c"]);
+  });
+
+  it("a journal an earlier version left (rows only, no header) is kept and sealed whole", async () => {
+    const base = path.join(folder, "rows.json");
+    const row = (id: string) => ({
+      id,
+      text: id,
+      title: "",
+      metadata: {},
+      content_hash: "34".repeat(32),
+      vector: [0, 1],
+    });
+    await writeFile(
+      `${base}.partial.jsonl`,
+      `${JSON.stringify(row("a"))},\n${JSON.stringify(row("b"))},\n`,
+    );
+    const parts = await RowParts.open(base, { model: "m", dim: 2 });
+    expect([...parts.lookup(["a", "b"]).keys()]).toEqual(["a", "b"]);
+    expect(await parts.readRow(parts.lookup(["b"]).get("b")!)).toEqual(row("b"));
+    await parts.append([row("c")]);
+    await parts.finish();
+    parts.close();
+    const parsed = JSON.parse(await readFile(base, "utf8")) as { rows: { id: string }[] };
+    expect(parsed.rows.map((stored) => stored.id)).toEqual(["a", "b", "c"]);
   });
 
   it("a part rewrite cut short (its marker left) rebuilds the index from the parts at the next open", async () => {
