@@ -34,11 +34,19 @@ export async function filesInside(
   display: (file: string) => string,
 ): Promise<{ inside: string[]; issues: SourceIssue[] }> {
   const realRoot = await realpath(root);
-  // Per path under root: undefined when fine, else the link (its path) that is not followed.
-  const verdicts = new Map<string, string | undefined>();
+  // Per path under root: undefined when fine, else the link (its path) that is not followed. A
+  // promise, so that files checked at once share their folders' checks.
+  const verdicts = new Map<string, Promise<string | undefined>>();
   const issues = new Map<string, SourceIssue>();
-  const check = async (current: string): Promise<string | undefined> => {
-    if (verdicts.has(current)) return verdicts.get(current);
+  const check = (current: string): Promise<string | undefined> => {
+    let verdict = verdicts.get(current);
+    if (verdict === undefined) {
+      verdict = judge(current);
+      verdicts.set(current, verdict);
+    }
+    return verdict;
+  };
+  const judge = async (current: string): Promise<string | undefined> => {
     const parent = path.dirname(current);
     let verdict = parent === root || parent === current ? undefined : await check(parent);
     if (verdict === undefined) {
@@ -60,17 +68,32 @@ export async function filesInside(
         }
       }
     }
-    verdicts.set(current, verdict);
     return verdict;
   };
+  // Files checked CHECKS_AHEAD at a time, taken in order: one lstat after another, each a trip
+  // to libuv's threads, was 80 ms of the first pass for 1,282 files (under 20 ms at once).
   const inside: string[] = [];
-  for (const file of files) {
-    if (!isInside(root, file)) {
-      // A glob such as `../x/*.md` matches outside its own fixed part: only its links count.
-      inside.push(file);
-      continue;
-    }
-    if ((await check(file)) === undefined) inside.push(file);
+  const pending: (Promise<string | undefined> | undefined)[] = [];
+  const start = (index: number) => {
+    const file = files[index];
+    // A glob such as `../x/*.md` matches outside its own fixed part: only its links count.
+    if (file === undefined || !isInside(root, file)) return;
+    const verdict = check(file);
+    // Awaited in order below; a failure ahead is met there (not an unhandled rejection).
+    verdict.catch(() => {});
+    pending[index] = verdict;
+  };
+  for (let index = 0; index < Math.min(CHECKS_AHEAD, files.length); index++) start(index);
+  for (const [index, file] of files.entries()) {
+    start(index + CHECKS_AHEAD);
+    const verdict = pending[index];
+    pending[index] = undefined;
+    if (verdict === undefined || (await verdict) === undefined) inside.push(file);
   }
-  return { inside, issues: [...issues.values()] };
+  // Issues in path order (the files' order), whichever check ended first.
+  const links = [...issues.keys()].sort();
+  return { inside, issues: links.map((link) => issues.get(link)!) };
 }
+
+/** Files whose path is checked at once. */
+const CHECKS_AHEAD = 64;
