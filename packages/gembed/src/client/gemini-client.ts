@@ -93,7 +93,8 @@ export interface GeminiClientOptions {
    */
   headers?: Record<string, string> | undefined;
   /**
-   * The `fetch` to use.
+   * The `fetch` to use. A JSON body reaches it as UTF-8 bytes (a `Uint8Array`), as a file
+   * upload's does; `new TextDecoder().decode(init.body)` reads it.
    * @default globalThis.fetch
    */
   fetch?: typeof fetch | undefined;

@@ -33,7 +33,41 @@ describe("chunking", () => {
       expect(chunk.bytes).toBeLessThanOrEqual(MAX_BYTES_PER_CALL);
     }
     // Full chunks: adding one more text would have gone over.
-    expect(chunks[0]!.bytes + 1 + items[0]!.bytes).toBeGreaterThan(MAX_BYTES_PER_CALL);
+    expect(chunks[0]!.bytes + 1 + items[0]!.bytes!).toBeGreaterThan(MAX_BYTES_PER_CALL);
+  });
+
+  it("cuts where counting every text cuts, counting only near the limit (texts given uncounted)", () => {
+    // Texts of every kind JSON escapes, of sizes around the limit's hundredth: each chunk must
+    // hold as many texts as exact counting allows, and its body stay under the limit.
+    const kinds = [
+      "plain words ",
+      'quote " and \\ ',
+      "line\nfeed\t",
+      "\u0001ctl ",
+      "é日本",
+      "😀",
+      "\ud800",
+    ];
+    const texts = Array.from({ length: 700 }, (_, index) =>
+      kinds[index % kinds.length]!.repeat(1 + ((index * 7919) % 9000)),
+    );
+    const counted = chunkItems(texts.map((text, index) => item(index, text)));
+    const uncounted = chunkItems(
+      texts.map((text, index) => {
+        const request = { model: "models/gemini-embedding-001", content: { parts: [{ text }] } };
+        return { index, request, tokens: 1 };
+      }),
+    );
+    expect(uncounted.map((chunk) => chunk.items.length)).toEqual(
+      counted.map((chunk) => chunk.items.length),
+    );
+    for (const chunk of uncounted) {
+      const body = JSON.stringify({ requests: chunk.items.map((entry) => entry.request) });
+      expect(Buffer.byteLength(body)).toBeLessThanOrEqual(chunk.bytes);
+      expect(chunk.bytes).toBeLessThanOrEqual(MAX_BYTES_PER_CALL);
+    }
+    // Some chunks were cut by bytes (not only by count), so the counting path ran.
+    expect(counted.some((chunk) => chunk.items.length < 100)).toBe(true);
   });
 
   it("gives an oversized text a chunk of its own", () => {

@@ -41,7 +41,6 @@ import {
   chunkItems,
   MAX_BYTES_PER_CALL,
   MAX_TEXTS_PER_CALL,
-  requestBytes,
 } from "./chunking.js";
 import { ConcurrencyLimiter, QuotaLimiter } from "./limiter.js";
 import {
@@ -537,7 +536,7 @@ export class GeminiEmbeddingFunction {
     return {
       index,
       request,
-      bytes: requestBytes(request),
+      // Counted only if the call comes near its byte limit (see ChunkBuilder).
       // The text as sent: for gemini-embedding-2 it carries the task prompt and the title.
       tokens:
         estimateTokens(request.content.parts[0]?.text ?? input.text) +

@@ -210,7 +210,9 @@ describe("ChunkRunner under a quota", () => {
       apiKey: "test-key",
       baseUrl: server.url,
       fetch: (input, init) => {
-        const body = JSON.parse(String(init?.body)) as { requests: unknown[] };
+        const body = JSON.parse(new TextDecoder().decode(init?.body as Uint8Array)) as {
+          requests: unknown[];
+        };
         sizes.push(body.requests.length);
         return fetch(input, init);
       },

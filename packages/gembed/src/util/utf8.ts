@@ -110,3 +110,28 @@ export function jsonBytes(value: unknown): number {
   }
   return bytes + Math.max(0, fields - 1);
 }
+
+/**
+ * An upper bound of {@link jsonBytes} that does not read strings: JSON writes a UTF-16 unit in at
+ * most 6 bytes (`\u001f`, a lone surrogate `\udxxx`; a pair is 4 bytes for 2 units, any other
+ * character at most 3), so a string takes at most 6 bytes per unit and its 2 quotes.
+ */
+export function jsonBytesBound(value: unknown): number {
+  if (typeof value === "string") return value.length * 6 + 2;
+  if (typeof value !== "object" || value === null) return jsonBytes(value);
+  if (Array.isArray(value)) {
+    let bytes = 2 + Math.max(0, value.length - 1);
+    for (const item of value)
+      bytes += item === undefined || typeof item === "function" ? 4 : jsonBytesBound(item);
+    return bytes;
+  }
+  let bytes = 2;
+  let fields = 0;
+  for (const key of Object.keys(value)) {
+    const item = (value as Record<string, unknown>)[key];
+    if (item === undefined || typeof item === "function" || typeof item === "symbol") continue;
+    bytes += jsonStringBytes(key) + 1 + jsonBytesBound(item);
+    fields++;
+  }
+  return bytes + Math.max(0, fields - 1);
+}
