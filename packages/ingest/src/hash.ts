@@ -1,4 +1,5 @@
 import * as crypto from "node:crypto";
+import { sha256OfJsonText } from "./json-escape.js";
 
 /** What a content hash covers. */
 export interface ContentHashInput {
@@ -21,8 +22,13 @@ export interface ContentHashInput {
  * ```
  */
 export function contentHash(input: ContentHashInput): string {
-  // JSON of an array keeps the fields apart: no text can forge another field's boundary.
-  return sha256Hex(JSON.stringify([input.model, input.dim, input.title ?? "", input.text]));
+  // JSON of an array keeps the fields apart: no text can forge another field's boundary. The
+  // text's JSON is made as bytes (json-escape.ts), the same bytes JSON.stringify gives.
+  const before = `[${JSON.stringify(input.model)},${JSON.stringify(input.dim)},${JSON.stringify(input.title ?? "")},`;
+  return (
+    sha256OfJsonText(before, input.text, "]") ??
+    sha256Hex(JSON.stringify([input.model, input.dim, input.title ?? "", input.text]))
+  );
 }
 
 /**
