@@ -5,11 +5,12 @@
  * that a rerun looks rows up by key. Nothing here holds more than one step of rows in memory.
  *
  * - Rows of each step are appended to the journal of the part being filled
- *   (`<part>.partial.jsonl`, one `row,` line each, one write per step), then recorded in the
- *   index: a crash loses at most the step being written.
- * - {@link RowParts.finish} seals the journal: merged into the last part when that stays under
- *   the part size, else copied into a new part (the journal's bytes are the part's body, so the
- *   index's offsets stay right). Parts that hold rows since replaced or removed are rewritten
+ *   (`<part>.partial.jsonl`: the part's `{"rows":[` header, then one `row,` line each, one write
+ *   per step), then recorded in the index: a crash loses at most the step being written.
+ * - A journal that reaches the part size is sealed in place: its last `,` becomes the rows' end
+ *   (one write) and it is renamed to the part, so the index's offsets stay right and no row is
+ *   written twice. {@link RowParts.finish} merges a last journal into the last part when that
+ *   stays under the part size, else seals it the same way. Parts that hold rows since replaced or removed are rewritten
  *   without them. Every rewrite goes through a temporary file and a rename, and a marker file
  *   says the index is being updated: a crash there rebuilds the index from the parts at the
  *   next open.
