@@ -137,7 +137,7 @@ describe("what is built on it", () => {
     }
   });
 
-  it("journal lines are JSON.stringify of each row, whatever its text holds", async () => {
+  it("journal lines are JSON.stringify of each row, whatever its text holds (vectors of float32s as short)", async () => {
     const base = path.join(folder, "rows.json");
     const texts = [
       'quote " back \\ nl \n tab \t ctl \u0001 é 😀 \u2028',
@@ -159,6 +159,49 @@ describe("what is built on it", () => {
     for (const row of rows) {
       expect(await parts.readRow(parts.lookup([row.id]).get(row.id)!)).toEqual(row);
     }
+    parts.close();
+  });
+
+  it("vectors are written as float32 values of at most 9 digits, read back as the same float32s", async () => {
+    const base = path.join(folder, "vectors.json");
+    const next = random(11);
+    const values = Float32Array.from({ length: 256 }, (_, index) =>
+      index < 8
+        ? [0, 2.5, 1, -1, 1e-7, 3.4028234663852886e38, 1.401298464324817e-45, 123456.5][index]!
+        : (next() * 2 - 1) * 10 ** Math.floor(next() * 8 - 6),
+    );
+    const row = {
+      id: "v",
+      text: "t",
+      title: "",
+      metadata: {},
+      content_hash: "cd".repeat(32),
+      vector: Array.from(values),
+    };
+    const parts = await RowParts.open(base, { model: "m", dim: values.length });
+    await parts.append([row]);
+    const line = (await readFile(parts.journalPath, "utf8")).split("\n")[1]!.replace(/,$/, "");
+    const written = (JSON.parse(line) as { vector: number[] }).vector;
+    for (const [index, value] of written.entries()) {
+      expect(Math.fround(value), `value ${index}`).toBe(values[index]);
+      // 9 significant digits at most (an exponent and a sign aside).
+      expect(
+        String(value)
+          .replace(/^-|e.*$/g, "")
+          .replace(/^0\.0*|\./g, "").length,
+      ).toBeLessThanOrEqual(9);
+    }
+    // V8 writes the same float32s with up to 17 digits: the line is shorter.
+    expect(line.length).toBeLessThan(JSON.stringify(row).length);
+    expect(await parts.readRow(parts.lookup(["v"]).get("v")!)).toEqual({
+      ...row,
+      vector: Array.from(values),
+    });
+    // A double that is not a float32 (not what the embedding function gives) is written as it is.
+    const double = { ...row, id: "d", vector: Array.from({ length: values.length }, () => 0.1) };
+    await parts.append([double]);
+    const lines = (await readFile(parts.journalPath, "utf8")).split("\n");
+    expect(lines[2]).toBe(`${JSON.stringify(double)},`);
     parts.close();
   });
 

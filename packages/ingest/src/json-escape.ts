@@ -28,7 +28,17 @@ interface Escaper {
   memory: { buffer: ArrayBuffer; grow(pages: number): number };
   /** Writes the escaped body of the UTF-8 bytes `[src, src + n)` at `dst`; returns its end. */
   escape(src: number, n: number, dst: number): number;
+  /** Writes `[v0,v1,…]` for `count` float32 values at `src` (see the .wat); returns its end. */
+  floats(src: number, count: number, dst: number): number;
 }
+
+/**
+ * The module's own bytes: powers of ten 1e-46 … 1e54 (f64) from 0, its digit scratch at 1000.
+ * What this file writes starts after them.
+ */
+const BASE = 1024;
+const LOWEST_POWER = -46;
+const HIGHEST_POWER = 54;
 
 /** The instance (undefined: not loaded yet; null: cannot be, JSON.stringify is used). */
 let escaper: Escaper | null | undefined;
@@ -47,6 +57,10 @@ function load(): Escaper | null {
     const module = new wasm.Module(Buffer.from(JSON_ESCAPE_WASM, "base64"));
     escaper = new wasm.Instance(module).exports as Escaper;
     memory = new Uint8Array(escaper.memory.buffer);
+    // Correctly rounded powers of ten (JavaScript parses "1e-46" exactly to the nearest double).
+    const powers = new Float64Array(escaper.memory.buffer, 0, HIGHEST_POWER - LOWEST_POWER + 1);
+    for (let power = LOWEST_POWER; power <= HIGHEST_POWER; power++)
+      powers[power - LOWEST_POWER] = Number(`1e${power}`);
   } catch {
     escaper = null;
   }
@@ -73,21 +87,24 @@ function escapeInMemory(
   // The text's UTF-8 (at most 3 bytes a unit) from 0, then `before`, the escaped text (at most 6
   // bytes per UTF-8 byte), `after`.
   const source = text.length * 3;
-  const needed = source + before.length * 3 + source * 6 + 2 + after.length * 3;
+  const needed = BASE + source + before.length * 3 + source * 6 + 2 + after.length * 3;
   if (needed > MAX_MEMORY) return undefined;
-  if (needed > memory.length) {
-    wasm.memory.grow(Math.ceil((needed - memory.length) / PAGE));
-    memory = new Uint8Array(wasm.memory.buffer);
-  }
-  const written = encoder.encodeInto(text, memory.subarray(0, source)).written;
-  let at = source;
+  grow(wasm, needed);
+  const written = encoder.encodeInto(text, memory.subarray(BASE, BASE + source)).written;
+  let at = BASE + source;
   const start = at;
   at += encoder.encodeInto(before, memory.subarray(at)).written;
   memory[at++] = 0x22;
-  at = wasm.escape(0, written, at);
+  at = wasm.escape(BASE, written, at);
   memory[at++] = 0x22;
   at += encoder.encodeInto(after, memory.subarray(at)).written;
   return { start, end: at };
+}
+
+function grow(wasm: Escaper, needed: number): void {
+  if (needed <= memory.length) return;
+  wasm.memory.grow(Math.ceil((needed - memory.length) / PAGE));
+  memory = new Uint8Array(wasm.memory.buffer);
 }
 
 /**
@@ -111,4 +128,29 @@ export function sha256OfJsonText(before: string, text: string, after: string): s
 export function jsonTextBytes(text: string): Uint8Array | undefined {
   const place = escapeInMemory("", text, "");
   return place === undefined ? undefined : memory.subarray(place.start, place.end);
+}
+
+/**
+ * A vector's JSON as UTF-8 bytes (a view, valid until the next call of this module), each value
+ * with at most 9 significant digits, which is exactly its float32 (what a Milvus FloatVector
+ * holds, and what the embedding function gives), or undefined when a value is not a float32
+ * (JSON.stringify must be used). V8 writes a float32's double with up to 17 digits
+ * (`0.012345679104328156` for `0.012345679`): formatting them was the largest part of a row line
+ * after the text, and a third of its bytes.
+ */
+export function jsonFloat32Bytes(values: readonly number[]): Uint8Array | undefined {
+  const wasm = load();
+  if (wasm === null) return undefined;
+  const count = values.length;
+  // The values from BASE (4-byte aligned), then at most 16 bytes a value (`-1.23456789e-45,`).
+  grow(wasm, BASE + count * 4 + count * 16 + 2);
+  const floats = new Float32Array(wasm.memory.buffer, BASE, count);
+  for (let index = 0; index < count; index++) {
+    const value = values[index]!;
+    floats[index] = value;
+    // Not a float32 (a double from elsewhere): 9 digits would change it. NaN stays NaN (`null`).
+    if (floats[index] !== value && !Number.isNaN(value)) return undefined;
+  }
+  const start = BASE + count * 4;
+  return memory.subarray(start, wasm.floats(BASE, count, start));
 }

@@ -33,7 +33,7 @@ import { promisify } from "node:util";
 import type { EmbeddingRow } from "./documents.js";
 import { RowsFileError, RowsFileWriteError } from "./errors.js";
 import { canonicalJson, sha256Hex } from "./hash.js";
-import { jsonTextBytes } from "./json-escape.js";
+import { jsonFloat32Bytes, jsonTextBytes } from "./json-escape.js";
 import type { RowsFileInfo } from "./local-rows-file.js";
 import { type IndexEntry, StateIndex } from "./state-index.js";
 import { backpressureWriter } from "./stream-writer.js";
@@ -88,7 +88,15 @@ function classifyRowLine(line: string): EmbeddingRow | string {
   } catch (error) {
     return `not valid JSON (${(error as Error).message})`;
   }
-  return isRow(row) ? row : "a JSON object without id, content_hash or vector";
+  if (!isRow(row)) return "a JSON object without id, content_hash or vector";
+  // Vectors are written as float32 values with at most 9 digits (json-escape.ts): read back as
+  // the same float32s (a double written by an earlier version is a float32 already).
+  const vector = row.vector;
+  for (let index = 0; index < vector.length; index++) {
+    const value = vector[index];
+    if (typeof value === "number") vector[index] = Math.fround(value);
+  }
+  return row;
 }
 
 /** One row line of a file with its offset in the row body (after a part's header). */
@@ -221,6 +229,73 @@ async function exists(file: string): Promise<boolean> {
 const writeToFile = promisify(write);
 
 const lineEncoder = new TextEncoder();
+
+/**
+ * Row lines encoded into one growing buffer: `JSON.stringify(row)`'s bytes key by key, except
+ * that the text's JSON is made as bytes by the WebAssembly escaper and the vector is written as
+ * float32 values of at most 9 digits (json-escape.ts): the same text, and the same float32s as
+ * JSON.stringify's up to 17 digits give (read back with `Math.fround`). A third of a row line's
+ * bytes, and most of an ingest's main thread in them before (tested in
+ * test/ingest-json-escape.test.ts).
+ */
+class RowEncoder {
+  buffer: Buffer;
+  size = 0;
+
+  constructor(buffer: Buffer = Buffer.alloc(0)) {
+    this.buffer = buffer;
+  }
+
+  room(bytes: number): void {
+    if (this.size + bytes <= this.buffer.length) return;
+    const grown = Buffer.allocUnsafeSlow(
+      Math.max(this.size + bytes, this.buffer.length * 2, 64 * 1024),
+    );
+    this.buffer.copy(grown, 0, 0, this.size);
+    this.buffer = grown;
+  }
+
+  /** encodeInto, not `buffer.write(text, size, "utf8")`: 6x faster on Node 20. */
+  put(text: string): void {
+    this.room(text.length * 3);
+    this.size += lineEncoder.encodeInto(text, this.buffer.subarray(this.size)).written;
+  }
+
+  putBytes(bytes: Uint8Array): void {
+    this.room(bytes.length);
+    this.buffer.set(bytes, this.size);
+    this.size += bytes.length;
+  }
+
+  row(row: EmbeddingRow): void {
+    this.room(1);
+    this.buffer[this.size++] = 0x7b; // {
+    let first = true;
+    for (const key of Object.keys(row)) {
+      const value = (row as unknown as Record<string, unknown>)[key];
+      if (value === undefined || typeof value === "function" || typeof value === "symbol") continue;
+      this.put(`${first ? "" : ","}${JSON.stringify(key)}:`);
+      first = false;
+      const bytes =
+        key === "text" && typeof value === "string"
+          ? jsonTextBytes(value)
+          : key === "vector" && Array.isArray(value)
+            ? jsonFloat32Bytes(value)
+            : undefined;
+      if (bytes === undefined) this.put(JSON.stringify(value));
+      else this.putBytes(bytes);
+    }
+    this.room(1);
+    this.buffer[this.size++] = 0x7d; // }
+  }
+
+  /** The bytes so far, copied out (for a stream that keeps them), and the encoder emptied. */
+  take(): Buffer {
+    const bytes = Buffer.from(this.buffer.subarray(0, this.size));
+    this.size = 0;
+    return bytes;
+  }
+}
 
 /** Writes all of `bytes` at the end of an append-mode file (a write may take only part). */
 async function appendAll(descriptor: number, bytes: Buffer): Promise<void> {
@@ -478,8 +553,12 @@ export class RowParts {
     const { write, end } = backpressureWriter(output);
     try {
       await write(PART_HEADER);
-      for await (const { row } of readRowLines(journal, true))
-        await write(`${JSON.stringify(row)},\n`);
+      const encoder = new RowEncoder();
+      for await (const { row } of readRowLines(journal, true)) {
+        encoder.row(row);
+        encoder.put(",\n");
+        await write(encoder.take());
+      }
       await end();
       await rename(temporary, journal);
     } catch (error) {
@@ -568,21 +647,8 @@ export class RowParts {
     // (a fresh buffer of megabytes per step was an mmap, its pages faulted in, and an munmap),
     // unless another append is using it.
     const owns = !this.#appending;
-    let buffer = owns ? this.#scratch : Buffer.alloc(0);
+    const encoder = new RowEncoder(owns ? this.#scratch : undefined);
     if (owns) this.#appending = true;
-    let size = 0;
-    const room = (bytes: number) => {
-      if (size + bytes <= buffer.length) return;
-      const grown = Buffer.allocUnsafeSlow(Math.max(size + bytes, buffer.length * 2, 64 * 1024));
-      buffer.copy(grown, 0, 0, size);
-      buffer = grown;
-    };
-    // encodeInto, not `buffer.write(text, size, "utf8")`: 6x faster on Node 20. UTF-8 takes at
-    // most 3 bytes per UTF-16 unit.
-    const put = (text: string) => {
-      room(text.length * 3);
-      size += lineEncoder.encodeInto(text, buffer.subarray(size)).written;
-    };
     const ends: number[] = [];
     const journal = this.journalPath;
     try {
@@ -590,43 +656,20 @@ export class RowParts {
         this.#journalDescriptor = openSync(journal, "a");
         // A new journal starts with the part's header, written with its first rows: sealed, it
         // becomes the part by a rename (see #seal).
-        if (fstatSync(this.#journalDescriptor).size === 0) put(PART_HEADER);
+        if (fstatSync(this.#journalDescriptor).size === 0) encoder.put(PART_HEADER);
       }
-      const bodyStart = size;
+      const bodyStart = encoder.size;
       for (const row of rows) {
-        // JSON.stringify(row)'s bytes, key by key, the text's made by the escaper (json-escape.ts)
-        // instead of a string of the whole line: the same bytes (tested), a third less of the
-        // ingest's time in row lines and what it allocated.
-        room(1);
-        buffer[size++] = 0x7b; // {
-        let first = true;
-        for (const key of Object.keys(row)) {
-          const value = (row as unknown as Record<string, unknown>)[key];
-          if (value === undefined || typeof value === "function" || typeof value === "symbol")
-            continue;
-          put(`${first ? "" : ","}${JSON.stringify(key)}:`);
-          first = false;
-          const bytes =
-            key === "text" && typeof value === "string" ? jsonTextBytes(value) : undefined;
-          if (bytes === undefined) put(JSON.stringify(value));
-          else {
-            room(bytes.length);
-            buffer.set(bytes, size);
-            size += bytes.length;
-          }
-        }
-        room(3);
-        buffer[size++] = 0x7d; // }
-        buffer[size++] = 0x2c; // ,
-        buffer[size++] = 0x0a; // \n
-        ends.push(size - bodyStart);
+        encoder.row(row);
+        encoder.put(",\n");
+        ends.push(encoder.size - bodyStart);
       }
-      await appendAll(this.#journalDescriptor, buffer.subarray(0, size));
+      await appendAll(this.#journalDescriptor, encoder.buffer.subarray(0, encoder.size));
     } catch (error) {
       throw writeError(journal, error);
     } finally {
       if (owns) {
-        this.#scratch = buffer;
+        this.#scratch = encoder.buffer;
         this.#appending = false;
       }
     }
@@ -764,7 +807,8 @@ export class RowParts {
     try {
       await write(PART_HEADER);
       let position = 0;
-      let pending: string | undefined;
+      const encoder = new RowEncoder();
+      let pending: Buffer | undefined;
       for (const source of sources) {
         if (!(await exists(source.file))) continue;
         for await (const { row, offset } of readRowLines(source.file, source.journal)) {
@@ -772,14 +816,17 @@ export class RowParts {
           if (entry === undefined || entry.part !== source.part || entry.offset !== offset)
             continue;
           if (pending !== undefined) {
-            await write(`${pending},\n`);
-            position += Buffer.byteLength(pending) + 2;
+            await write(pending);
+            await write(",\n");
+            position += pending.length + 2;
           }
-          pending = JSON.stringify(row);
+          encoder.row(row);
+          pending = encoder.take();
           this.#index.put(row.id, { ...entry, part: number, offset: position });
         }
       }
-      await write(pending !== undefined ? `${pending} \n]}\n` : "]}\n");
+      if (pending !== undefined) await write(pending);
+      await write(pending !== undefined ? " \n]}\n" : "]}\n");
       await end();
       await rename(temporary, target);
     } catch (error) {

@@ -10,8 +10,8 @@ import type { Writable } from "node:stream";
 
 /** What {@link backpressureWriter} gives. */
 export interface BackpressureWriter {
-  /** Writes `text`; resolves when the stream has room again, rejects with its error. */
-  write(text: string): Promise<void>;
+  /** Writes `text` (or bytes); resolves when the stream has room again, rejects with its error. */
+  write(text: string | Uint8Array): Promise<void>;
   /** Ends the stream; rejects with the error the stream met, if any. */
   end(): Promise<void>;
 }
@@ -24,7 +24,7 @@ export function backpressureWriter(output: Writable): BackpressureWriter {
     failure = error;
     waiting?.(error);
   });
-  const write = (text: string) =>
+  const write = (text: string | Uint8Array) =>
     new Promise<void>((resolve, reject) => {
       if (failure !== undefined) reject(failure);
       else if (output.write(text)) resolve();
