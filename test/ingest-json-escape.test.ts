@@ -14,7 +14,11 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { contentHash } from "../packages/ingest/src/hash.js";
-import { jsonTextBytes, sha256OfJsonText } from "../packages/ingest/src/json-escape.js";
+import {
+  jsonFloat32Bytes,
+  jsonTextBytes,
+  sha256OfJsonText,
+} from "../packages/ingest/src/json-escape.js";
 import { RowParts } from "../packages/ingest/src/row-parts.js";
 import { wasmModuleSource } from "../scripts/build-wasm.mjs";
 
@@ -92,6 +96,28 @@ describe("jsonTextBytes", () => {
     expect(jsonTextBytes("x".repeat(2_000_000))).toBeUndefined();
     // A surrogate pair is a character: escaped as it is.
     expect(escaped("a\ud83d\ude00b")).toBe(JSON.stringify("a😀b"));
+  });
+
+  it("writes every float32 (random bit patterns) in at most 9 digits that give it back", () => {
+    const next = random(21);
+    const bits = new Uint32Array(1_000);
+    const floats = new Float32Array(bits.buffer);
+    for (let round = 0; round < 200; round++) {
+      for (let index = 0; index < bits.length; index++)
+        bits[index] = Math.floor(next() * 0x1_0000_0000);
+      const bytes = jsonFloat32Bytes(Array.from(floats));
+      expect(bytes).toBeDefined();
+      const text = decoder.decode(bytes);
+      const parsed = JSON.parse(text) as (number | null)[];
+      expect(parsed).toHaveLength(floats.length);
+      for (const [index, value] of parsed.entries()) {
+        const float = floats[index]!;
+        if (!Number.isFinite(float)) expect(value).toBeNull();
+        else expect(Math.fround(value!) === float, `${float} written ${value}`).toBe(true);
+      }
+      // Never longer than V8's own writing of the same values.
+      expect(text.length).toBeLessThanOrEqual(JSON.stringify(Array.from(floats)).length);
+    }
   });
 
   it("hashes the bytes JSON.stringify gives, with what goes before and after", () => {
