@@ -421,6 +421,11 @@ describe("coalesced lookups (the first pass checks several files at once)", () =
   });
 });
 
+/** A row whose text is its id, for the RowParts tests below. */
+function plainRow(id: string, vector: number[]) {
+  return { id, text: id, title: "", metadata: {}, content_hash: "12".repeat(32), vector };
+}
+
 describe("StateIndex and RowParts recovery", () => {
   it("keeps every entry through rebuilds at twice the size, removals and a reopen", async () => {
     const { StateIndex } = await import("../packages/ingest/src/state-index.js");
@@ -593,14 +598,7 @@ describe("StateIndex and RowParts recovery", () => {
 
   it("a seal cut short after its end was written and before its rename is finished at the next open", async () => {
     const base = path.join(folder, "rows.json");
-    const row = (id: string) => ({
-      id,
-      text: id,
-      title: "",
-      metadata: {},
-      content_hash: "12".repeat(32),
-      vector: [1, 0],
-    });
+    const row = (id: string) => plainRow(id, [1, 0]);
     const parts = await RowParts.open(base, { model: "m", dim: 2 });
     await parts.append([row("a"), row("b")]);
     parts.close();
@@ -628,14 +626,7 @@ describe("StateIndex and RowParts recovery", () => {
 
   it("a journal an earlier version left (rows only, no header) is kept and sealed whole", async () => {
     const base = path.join(folder, "rows.json");
-    const row = (id: string) => ({
-      id,
-      text: id,
-      title: "",
-      metadata: {},
-      content_hash: "34".repeat(32),
-      vector: [0, 1],
-    });
+    const row = (id: string) => plainRow(id, [0, 1]);
     await writeFile(
       `${base}.partial.jsonl`,
       `${JSON.stringify(row("a"))},\n${JSON.stringify(row("b"))},\n`,

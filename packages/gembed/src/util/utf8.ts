@@ -90,25 +90,7 @@ export function jsonStringBytes(text: string): number {
  * without building the string.
  */
 export function jsonBytes(value: unknown): number {
-  if (typeof value === "string") return jsonStringBytes(value);
-  if (typeof value === "number") return Number.isFinite(value) ? String(value).length : 4;
-  if (typeof value === "boolean") return value ? 4 : 5;
-  if (value === null || typeof value !== "object") return 4;
-  if (Array.isArray(value)) {
-    let bytes = 2 + Math.max(0, value.length - 1);
-    for (const item of value)
-      bytes += item === undefined || typeof item === "function" ? 4 : jsonBytes(item);
-    return bytes;
-  }
-  let bytes = 2;
-  let fields = 0;
-  for (const key of Object.keys(value)) {
-    const item = (value as Record<string, unknown>)[key];
-    if (item === undefined || typeof item === "function" || typeof item === "symbol") continue;
-    bytes += jsonStringBytes(key) + 1 + jsonBytes(item);
-    fields++;
-  }
-  return bytes + Math.max(0, fields - 1);
+  return jsonSize(value, jsonStringBytes);
 }
 
 /**
@@ -117,12 +99,19 @@ export function jsonBytes(value: unknown): number {
  * character at most 3), so a string takes at most 6 bytes per unit and its 2 quotes.
  */
 export function jsonBytesBound(value: unknown): number {
-  if (typeof value === "string") return value.length * 6 + 2;
-  if (typeof value !== "object" || value === null) return jsonBytes(value);
+  return jsonSize(value, (text) => text.length * 6 + 2);
+}
+
+/** The JSON size of `value`, its string values measured by `stringBytes` (keys exactly). */
+function jsonSize(value: unknown, stringBytes: (text: string) => number): number {
+  if (typeof value === "string") return stringBytes(value);
+  if (typeof value === "number") return Number.isFinite(value) ? String(value).length : 4;
+  if (typeof value === "boolean") return value ? 4 : 5;
+  if (value === null || typeof value !== "object") return 4;
   if (Array.isArray(value)) {
     let bytes = 2 + Math.max(0, value.length - 1);
     for (const item of value)
-      bytes += item === undefined || typeof item === "function" ? 4 : jsonBytesBound(item);
+      bytes += item === undefined || typeof item === "function" ? 4 : jsonSize(item, stringBytes);
     return bytes;
   }
   let bytes = 2;
@@ -130,7 +119,7 @@ export function jsonBytesBound(value: unknown): number {
   for (const key of Object.keys(value)) {
     const item = (value as Record<string, unknown>)[key];
     if (item === undefined || typeof item === "function" || typeof item === "symbol") continue;
-    bytes += jsonStringBytes(key) + 1 + jsonBytesBound(item);
+    bytes += jsonStringBytes(key) + 1 + jsonSize(item, stringBytes);
     fields++;
   }
   return bytes + Math.max(0, fields - 1);
