@@ -1,5 +1,6 @@
-;; The JSON escaper of `json-escape.ts`: the body of `JSON.stringify(text)` (no quotes) from the
-;; UTF-8 bytes of a well-formed text, 16 bytes at a time with SIMD where none needs escaping.
+;; The JSON writers of `json-escape.ts`: `escape`, the body of `JSON.stringify(text)` (no quotes)
+;; from the UTF-8 bytes of a well-formed text, 16 bytes at a time with SIMD where none needs
+;; escaping; `floats`, a float32 vector as a JSON array of values of at most 9 digits.
 ;; Build: `node scripts/build-wasm.mjs` writes json-escape-wasm.ts (the module, base64); a test
 ;; checks that the file is this source's binary.
 (module
