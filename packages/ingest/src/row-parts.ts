@@ -10,10 +10,10 @@
  * - A journal that reaches the part size is sealed in place: its last `,` becomes the rows' end
  *   (one write) and it is renamed to the part, so the index's offsets stay right and no row is
  *   written twice. {@link RowParts.finish} merges a last journal into the last part when that
- *   stays under the part size, else seals it the same way. Parts that hold rows since replaced or removed are rewritten
- *   without them. Every rewrite goes through a temporary file and a rename, and a marker file
- *   says the index is being updated: a crash there rebuilds the index from the parts at the
- *   next open.
+ *   stays under the part size, else seals it the same way. Parts that hold rows since replaced or
+ *   removed are rewritten without them. Every rewrite goes through a temporary file and a rename,
+ *   and a marker file says the index is being updated: a crash there rebuilds the index from the
+ *   parts at the next open.
  *
  * @module
  */
