@@ -6,6 +6,7 @@ import type { Readable } from "node:stream";
 import { describeType, isObject } from "gembed/internal";
 import ignore, { type Ignore } from "ignore";
 import { glob, isDynamicPattern } from "tinyglobby";
+import type { AdaptiveReads } from "./adaptive-reads.js";
 import type { JsonValue, SourceDocument } from "./documents.js";
 import { SourceError, type SourceIssue } from "./errors.js";
 import { filesInside } from "./symlinks.js";
@@ -409,6 +410,7 @@ export async function filesOfInput(
   input: string,
   cwd: string,
   extensions: readonly string[],
+  reads?: AdaptiveReads,
 ): Promise<InputFiles> {
   const skipped = SKIPPED_FOLDERS.map((name) => `**/${name}/**`);
   const absolute = path.resolve(cwd, input);
@@ -427,7 +429,7 @@ export async function filesOfInput(
       .sort();
     const issues =
       files.length === 0 ? [{ source: input, reason: "no .txt or .md file in folder" }] : [];
-    const checked = await filesInside(absolute, files, (file) => idFrom(absolute, file));
+    const checked = await filesInside(absolute, files, (file) => idFrom(absolute, file), reads);
     return {
       files: checked.inside.map((file) => ({ file, root: absolute })),
       issues,
@@ -445,7 +447,7 @@ export async function filesOfInput(
       .sort();
     const issues =
       files.length === 0 ? [{ source: input, reason: "the pattern matches no file" }] : [];
-    const checked = await filesInside(root, files, (file) => idFrom(root, file));
+    const checked = await filesInside(root, files, (file) => idFrom(root, file), reads);
     return { files: checked.inside.map((file) => ({ file, root })), issues, bad: checked.issues };
   }
   return { files: [], issues: [{ source: input, reason: "no such file or folder" }], bad: [] };

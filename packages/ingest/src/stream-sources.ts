@@ -10,12 +10,13 @@
 
 import { isUtf8 } from "node:buffer";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdtemp, open, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, open, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import ignore from "ignore";
+import { AdaptiveReads } from "./adaptive-reads.js";
 import {
   type ChunkOptions,
   chunkDocument,
@@ -118,6 +119,11 @@ export interface StreamSourcesOptions extends ReadSourcesOptions {
    * unchanged to `read` (the second pass, which skips it, would have).
    */
   unchanged?: { check: UnchangedCheck; read: FingerprintSet } | undefined;
+  /**
+   * How {@link planSources} reads small files (see {@link AdaptiveReads}); for tests.
+   * @default synchronous until a call is slow
+   */
+  reads?: { sync?: boolean; slowMs?: number } | undefined;
 }
 
 class IssueList {
@@ -208,8 +214,9 @@ async function* decodeFile(
 async function readSmallText(
   file: string,
   encoding: "utf8" | "latin1",
+  reads: AdaptiveReads,
 ): Promise<{ text: string; bytes: number }> {
-  const buffer = await readFile(file);
+  const buffer = await reads.readFile(file);
   try {
     const decoder = new TextDecoder(encoding === "latin1" ? "latin1" : "utf-8", { fatal: true });
     return { text: decoder.decode(buffer), bytes: buffer.length };
@@ -239,9 +246,10 @@ async function checkSmallTextFile(
   encoding: "utf8" | "latin1",
   planned: PlannedFile,
   chunk: ChunkOptions,
-  check?: UnchangedCheck,
+  check: UnchangedCheck | undefined,
+  reads: AdaptiveReads,
 ): Promise<string | undefined> {
-  const buffer = await readFile(file);
+  const buffer = await reads.readFile(file);
   if (buffer.length === 0) return "empty file";
   // A PDF, an image or an archive (e.g. matched by a glob) would be embedded as noise.
   if (buffer.subarray(0, 8192).includes(0)) return "not a text file (binary content)";
@@ -280,10 +288,13 @@ async function checkTextFile(
   encoding: "utf8" | "latin1",
   planned: PlannedFile,
   chunk: ChunkOptions,
-  check?: UnchangedCheck,
+  check: UnchangedCheck | undefined,
+  reads: AdaptiveReads,
 ): Promise<string | undefined> {
   if (bytes === 0) return "empty file";
-  if (bytes < LARGE_FILE_BYTES) return checkSmallTextFile(file, encoding, planned, chunk, check);
+  if (bytes < LARGE_FILE_BYTES) {
+    return checkSmallTextFile(file, encoding, planned, chunk, check, reads);
+  }
   // A PDF, an image or an archive (e.g. matched by a glob) would be embedded as noise.
   const head = Buffer.alloc(Math.min(8192, bytes));
   const handle = await open(file, "r");
@@ -404,8 +415,9 @@ export async function planSources(
     } else if (firstSource.size < 100_000) firstSource.set(id, source);
   };
   /** What the first pass finds of a text file, before it is taken into the plan (in order). */
+  const reads = new AdaptiveReads(options.reads);
   const inspectText = async (file: string, id: string, turn: Promise<void>) => {
-    const info = await stat(file);
+    const info = await reads.stat(file);
     // Held in memory while it is looked up on a rerun: only small files are inspected ahead.
     if (info.size >= AHEAD_BYTES) await turn;
     const planned: PlannedFile = { path: file, id, kind: "text", bytes: info.size };
@@ -416,6 +428,7 @@ export async function planSources(
       planned,
       options.chunk ?? {},
       unchanged?.check,
+      reads,
     );
     return { planned, problem };
   };
@@ -487,13 +500,14 @@ export async function planSources(
       plan.stdin = true;
       continue;
     }
-    const found = await filesOfInput(input, cwd, extensions);
+    const found = await filesOfInput(input, cwd, extensions, reads);
     for (const issue of found.issues) issues.push(issue);
     for (const issue of found.bad) bad(issue);
     // Files taken in order (ids, duplicates and issues as before), text files inspected up to
     // INSPECT_AHEAD ahead: a file's stat, open, reads and close are each a trip to libuv's
     // threads, and one file at a time left the first pass waiting on them two thirds of its
-    // time (0.7 s for 1,282 files of 64 KB).
+    // time (0.7 s for 1,282 files of 64 KB). Those are synchronous on a fast disk (see
+    // AdaptiveReads), where inspecting ahead costs nothing; they matter once reads are slow.
     const files = found.files
       .filter(({ file }) => {
         if (seenFiles.has(file)) return false;
@@ -518,6 +532,7 @@ export async function planSources(
         inspections[started] = inspection;
       }
       turns[index]?.();
+      await reads.turn();
       try {
         await take(file, id, inspections[index]);
       } finally {
@@ -571,6 +586,7 @@ export async function* streamChunks(
   const chunkOptions = options.chunk ?? {};
   const encoding = options.encoding ?? "utf8";
   const read = hooks.read ?? new FingerprintSet();
+  const reads = new AdaptiveReads(options.reads);
   const fail = (issue: SourceIssue): never => {
     throw new SourceError([issue]);
   };
@@ -597,7 +613,8 @@ export async function* streamChunks(
     checkId(file.id, file.id);
     try {
       if (file.chunks === undefined) {
-        const { text, bytes } = await readSmallText(file.path, encoding);
+        await reads.turn();
+        const { text, bytes } = await readSmallText(file.path, encoding, reads);
         const document: SourceDocument = { id: file.id, text, source: file.id };
         if (markdown) {
           const title = markdownTitle(text);

@@ -6,8 +6,9 @@
  * @module
  */
 
-import { lstat, realpath } from "node:fs/promises";
+import { realpath } from "node:fs/promises";
 import path from "node:path";
+import { AdaptiveReads } from "./adaptive-reads.js";
 import type { SourceIssue } from "./errors.js";
 
 /**
@@ -32,6 +33,7 @@ export async function filesInside(
   root: string,
   files: string[],
   display: (file: string) => string,
+  reads: AdaptiveReads = new AdaptiveReads({ sync: false }),
 ): Promise<{ inside: string[]; issues: SourceIssue[] }> {
   const realRoot = await realpath(root);
   // Per path under root: undefined when fine, else the link (its path) that is not followed. A
@@ -50,7 +52,7 @@ export async function filesInside(
     const parent = path.dirname(current);
     let verdict = parent === root || parent === current ? undefined : await check(parent);
     if (verdict === undefined) {
-      const info = await lstat(current).catch(() => undefined);
+      const info = await reads.lstat(current).catch(() => undefined);
       if (info?.isSymbolicLink()) {
         const target = await realpath(current).catch(() => undefined);
         if (target === undefined || !isInside(realRoot, target)) {
@@ -85,6 +87,7 @@ export async function filesInside(
   };
   for (let index = 0; index < Math.min(CHECKS_AHEAD, files.length); index++) start(index);
   for (const [index, file] of files.entries()) {
+    await reads.turn();
     start(index + CHECKS_AHEAD);
     const verdict = pending[index];
     pending[index] = undefined;

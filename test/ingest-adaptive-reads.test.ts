@@ -1,0 +1,130 @@
+/**
+ * The first pass's (and the second pass's) reads of small files: synchronous while calls are
+ * fast, asynchronous once slow calls are not rare, and the same plan and chunks either way.
+ * Against real files in a temporary folder (a slow file system cannot be staged here: the
+ * threshold is lowered instead, so every call counts as slow).
+ */
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { SourceError } from "@gembed/ingest";
+import { beforeEach, describe, expect, it } from "vitest";
+import { AdaptiveReads, SLOW_CALLS, TURN_MS } from "../packages/ingest/src/adaptive-reads.js";
+import { planSources, streamChunks } from "../packages/ingest/src/stream-sources.js";
+
+let folder: string;
+
+beforeEach(async (context) => {
+  folder = await mkdtemp(path.join(tmpdir(), "gembed-adaptive-reads-"));
+  context.onTestFinished(() => rm(folder, { recursive: true, force: true }));
+});
+
+describe("AdaptiveReads", () => {
+  it("stays synchronous on a fast disk and reads what the file holds", async () => {
+    const file = path.join(folder, "a.txt");
+    await writeFile(file, "hello");
+    const reads = new AdaptiveReads();
+    for (let round = 0; round < 50; round++) {
+      expect((await reads.readFile(file)).toString()).toBe("hello");
+      expect((await reads.stat(file)).size).toBe(5);
+      expect((await reads.lstat(file)).isSymbolicLink()).toBe(false);
+    }
+    expect(reads.sync).toBe(true);
+  });
+
+  it("turns asynchronous at the SLOW_CALLS-th slow call, and reads the same after", async () => {
+    const file = path.join(folder, "a.txt");
+    await writeFile(file, "hello");
+    const reads = new AdaptiveReads({ slowMs: -1 });
+    for (let call = 1; call < SLOW_CALLS; call++) {
+      await reads.stat(file);
+      expect(reads.sync).toBe(true);
+    }
+    await reads.stat(file);
+    expect(reads.sync).toBe(false);
+    expect((await reads.readFile(file)).toString()).toBe("hello");
+  });
+
+  it("a failing synchronous call is a rejected promise with the system's error, not a throw", async () => {
+    const reads = new AdaptiveReads();
+    const missing = path.join(folder, "missing.txt");
+    let pending: Promise<unknown> | undefined;
+    expect(() => {
+      pending = reads.readFile(missing);
+    }).not.toThrow();
+    await expect(pending).rejects.toMatchObject({ code: "ENOENT", path: missing });
+    await expect(reads.stat(missing)).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
+  it("gives the event loop a turn once TURN_MS have passed, and none before", async () => {
+    const reads = new AdaptiveReads();
+    let ran = false;
+    setImmediate(() => {
+      ran = true;
+    });
+    await reads.turn();
+    expect(ran).toBe(false);
+    const until = performance.now() + TURN_MS + 5;
+    while (performance.now() < until) {
+      // Busy, as a run of synchronous reads is.
+    }
+    await reads.turn();
+    expect(ran).toBe(true);
+  });
+});
+
+describe("planSources and streamChunks with synchronous, asynchronous and switching reads", () => {
+  it("find the same files, problems, links not followed and chunks", async () => {
+    const corpus = path.join(folder, "corpus");
+    await mkdir(path.join(corpus, "sub"), { recursive: true });
+    for (let index = 0; index < 40; index++) {
+      await writeFile(
+        path.join(corpus, index % 2 === 0 ? "sub" : "", `doc-${index}.md`),
+        `# Doc ${index}\n\n${"Words of the document. ".repeat(20 + index)}`,
+      );
+    }
+    await writeFile(path.join(corpus, "binary.txt"), Buffer.from([1, 2, 0, 3]));
+    await writeFile(path.join(corpus, "latin.txt"), Buffer.from("caf\xe9", "latin1"));
+    await writeFile(path.join(corpus, "blank.txt"), "\u00a0\u2003 \n");
+    await writeFile(path.join(corpus, "empty.md"), "");
+    await mkdir(path.join(folder, "outside"));
+    await writeFile(path.join(folder, "outside", "secret.md"), "not in the corpus");
+    await symlink(path.join(folder, "outside"), path.join(corpus, "link"));
+
+    const run = async (reads: { sync?: boolean; slowMs?: number }) => {
+      const skipped: string[] = [];
+      const plan = await planSources(["corpus"], {
+        cwd: folder,
+        reads,
+        onSkip: (issue) => skipped.push(`${issue.source}: ${issue.reason}`),
+      });
+      const chunks: string[] = [];
+      for await (const item of streamChunks(plan, { reads })) {
+        if (item.unchanged === undefined) chunks.push(`${item.chunk.id} ${item.chunk.text}`);
+      }
+      const failed = await planSources(["corpus"], { cwd: folder, reads }).catch(
+        (error: unknown) => error,
+      );
+      expect(failed).toBeInstanceOf(SourceError);
+      return {
+        files: plan.files.map((file) => file.id),
+        bytes: plan.bytes,
+        skipped,
+        issues: (failed as SourceError).issues.map((issue) => `${issue.source}: ${issue.reason}`),
+        chunks,
+      };
+    };
+    const synchronous = await run({});
+    expect(synchronous.files).toHaveLength(40);
+    expect(synchronous.skipped).toEqual([
+      expect.stringMatching(/^corpus\/link: a symbolic link to .*outside/),
+      "corpus/binary.txt: not a text file (binary content)",
+      "corpus/blank.txt: empty file",
+      "corpus/empty.md: empty file",
+      "corpus/latin.txt: not valid UTF-8 at byte 3 (--encoding latin1 reads Latin-1 files)",
+    ]);
+    expect(synchronous.chunks.some((chunk) => chunk.includes("not in the corpus"))).toBe(false);
+    expect(await run({ sync: false })).toEqual(synchronous);
+    expect(await run({ slowMs: -1 })).toEqual(synchronous);
+  });
+});
