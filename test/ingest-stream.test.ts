@@ -525,6 +525,35 @@ describe("StateIndex and RowParts recovery", () => {
     expect(parsed.rows).toHaveLength(101);
   });
 
+  it("an output empty at open skips lookups; a journal or a part left by a run makes it a rerun", async () => {
+    const base = path.join(folder, "rows.json");
+    const row = (id: string) => plainRow(id, [1, 0]);
+    const first = await RowParts.open(base, { model: "m", dim: 2 });
+    expect(first.emptyAtOpen).toBe(true);
+    const sink = rowPartsSink(first);
+    await sink.write([row("a#0"), row("a#1"), row("a#2")]);
+    await sink.removeStale!([{ id: "a", count: 3 }]);
+    // Written this run: not looked up by an ingest (each id once, before it is written).
+    expect((await sink.lookup(["a#0"])).size).toBe(0);
+    expect([...first.lookup(["a#0", "a#1"]).keys()]).toEqual(["a#0", "a#1"]);
+    first.close();
+    // Killed before its journal was sealed: the journal's rows are there at the next open.
+    const killed = await RowParts.open(base, { model: "m", dim: 2 });
+    expect(killed.emptyAtOpen).toBe(false);
+    expect([...(await rowPartsSink(killed).lookup(["a#0", "a#1", "b"])).keys()]).toEqual([
+      "a#0",
+      "a#1",
+    ]);
+    // The document's chunk count was recorded without a lookup: a shortened rerun removes one.
+    expect(killed.removeStale("a", 2)).toBe(1);
+    await killed.finish();
+    killed.close();
+    const sealed = await RowParts.open(base, { model: "m", dim: 2 });
+    expect(sealed.emptyAtOpen).toBe(false);
+    expect([...sealed.lookup(["a#0", "a#1", "a#2"]).keys()]).toEqual(["a#0", "a#1"]);
+    sealed.close();
+  });
+
   it("a torn journal line (a kill mid-write) is cut off and not counted as written", async () => {
     const base = path.join(folder, "rows.json");
     const parts = await RowParts.open(base, { model: "m", dim: 2 });

@@ -386,6 +386,7 @@ export class RowParts {
   /** Parts holding rows replaced or removed in this run: rewritten by `finish`. */
   readonly #dead = new Set<number>();
   #changed = false;
+  #emptyAtOpen = false;
 
   private constructor(base: string, info: PartsInfo, partBytes: number) {
     this.path = path.resolve(base);
@@ -503,6 +504,7 @@ export class RowParts {
         parts.#parts++;
         await parts.#writeInfo();
         parts.#changed = true;
+        parts.#emptyAtOpen = parts.#index.used === 0;
         return parts;
       }
       if (!(await startsWith(journal, PART_HEADER))) {
@@ -517,6 +519,7 @@ export class RowParts {
       parts.#journalBytes = end;
       if (end > 0) parts.#changed = true;
     }
+    parts.#emptyAtOpen = parts.#index.used === 0;
     return parts;
   }
 
@@ -584,6 +587,14 @@ export class RowParts {
    */
   reserve(entries: number): void {
     this.#index.reserve(entries);
+  }
+
+  /**
+   * Whether the output held no row (and no document) when it was opened: a first run. Until this
+   * run writes an id, it has no row; see `rowPartsSink`.
+   */
+  get emptyAtOpen(): boolean {
+    return this.#emptyAtOpen;
   }
 
   /** The index entries of the ids that have a row. */
@@ -700,6 +711,14 @@ export class RowParts {
       if (this.#forget(id)) removed++;
     }
     return removed;
+  }
+
+  /**
+   * Records the chunk count of a document that had no row before this run (nothing to remove):
+   * {@link removeStale} without its lookup.
+   */
+  recordDocument(documentId: string, count: number): void {
+    this.#index.setDocumentChunks(documentId, count);
   }
 
   #forget(id: string): boolean {
