@@ -25,11 +25,22 @@ describe("AdaptiveReads", () => {
     await writeFile(file, "hello");
     const reads = new AdaptiveReads();
     for (let round = 0; round < 50; round++) {
-      expect((await reads.readFile(file)).toString()).toBe("hello");
+      expect(await reads.readWith(file, (bytes) => bytes.toString())).toBe("hello");
       expect((await reads.stat(file)).size).toBe(5);
       expect((await reads.lstat(file)).isSymbolicLink()).toBe(false);
     }
     expect(reads.sync).toBe(true);
+    // One buffer for every file: each sees its own bytes, whatever the size before it.
+    const sizes = [3, 200_000, 10, 0, 70_000, 5];
+    for (const [index, size] of sizes.entries()) {
+      await writeFile(path.join(folder, `f${index}`), Buffer.alloc(size, 97 + index));
+    }
+    for (const [index, size] of sizes.entries()) {
+      const seen = await reads.readWith(path.join(folder, `f${index}`), (bytes) =>
+        Buffer.from(bytes),
+      );
+      expect(seen.equals(Buffer.alloc(size, 97 + index))).toBe(true);
+    }
   });
 
   it("turns asynchronous at the SLOW_CALLS-th slow call, and reads the same after", async () => {
@@ -42,7 +53,7 @@ describe("AdaptiveReads", () => {
     }
     await reads.stat(file);
     expect(reads.sync).toBe(false);
-    expect((await reads.readFile(file)).toString()).toBe("hello");
+    expect(await reads.readWith(file, (bytes) => bytes.toString())).toBe("hello");
   });
 
   it("a failing synchronous call is a rejected promise with the system's error, not a throw", async () => {
@@ -50,7 +61,7 @@ describe("AdaptiveReads", () => {
     const missing = path.join(folder, "missing.txt");
     let pending: Promise<unknown> | undefined;
     expect(() => {
-      pending = reads.readFile(missing);
+      pending = reads.readWith(missing, (bytes) => bytes.length);
     }).not.toThrow();
     await expect(pending).rejects.toMatchObject({ code: "ENOENT", path: missing });
     await expect(reads.stat(missing)).rejects.toMatchObject({ code: "ENOENT" });

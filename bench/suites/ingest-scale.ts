@@ -194,10 +194,11 @@ export default async function (): Promise<void> {
   const sizes = (process.env.GEMBED_BENCH_SIZES ?? "200MB").split(",").map((size) => size.trim());
   const folder = await mkdtemp(path.join(tmpdir(), "gembed-bench-scale-"));
   const server = await startServer();
-  const cli = path.join(root, "packages/cli/dist/main.js");
-  await stat(cli).catch(() => {
+  // The command as npm links it: its bin, which runs the bundle (scripts/bundle-cli.mjs).
+  const cli = path.join(root, "packages/cli/bin/gembed.js");
+  await stat(path.join(root, "packages/cli/dist/gembed.mjs")).catch(() => {
     throw new Error(
-      "packages/cli/dist/main.js is missing: run through `npm run bench` (it builds first)",
+      "packages/cli/dist/gembed.mjs is missing: run through `npm run bench` (it builds first)",
     );
   });
   const preload = path.join(root, "bench/support/report-rss.mjs");

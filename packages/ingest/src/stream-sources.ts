@@ -216,13 +216,14 @@ async function readSmallText(
   encoding: "utf8" | "latin1",
   reads: AdaptiveReads,
 ): Promise<{ text: string; bytes: number }> {
-  const buffer = await reads.readFile(file);
-  try {
-    const decoder = new TextDecoder(encoding === "latin1" ? "latin1" : "utf-8", { fatal: true });
-    return { text: decoder.decode(buffer), bytes: buffer.length };
-  } catch {
-    throw new InvalidUtf8Error(Math.max(firstInvalidUtf8(buffer), 0));
-  }
+  return reads.readWith(file, (buffer) => {
+    try {
+      const decoder = new TextDecoder(encoding === "latin1" ? "latin1" : "utf-8", { fatal: true });
+      return { text: decoder.decode(buffer), bytes: buffer.length };
+    } catch {
+      throw new InvalidUtf8Error(Math.max(firstInvalidUtf8(buffer), 0));
+    }
+  });
 }
 
 function invalidReason(byte: number): string {
@@ -249,24 +250,31 @@ async function checkSmallTextFile(
   check: UnchangedCheck | undefined,
   reads: AdaptiveReads,
 ): Promise<string | undefined> {
-  const buffer = await reads.readFile(file);
-  if (buffer.length === 0) return "empty file";
-  // A PDF, an image or an archive (e.g. matched by a glob) would be embedded as noise.
-  if (buffer.subarray(0, 8192).includes(0)) return "not a text file (binary content)";
-  if (encoding === "utf8" && !isUtf8(buffer)) return invalidReason(firstInvalidUtf8(buffer));
-  let first = 0;
-  while (first < buffer.length && isAsciiSpace(buffer[first]!)) first++;
-  if (first === buffer.length) return "empty file";
-  // Decoded as the second pass decodes it (a UTF-8 byte order mark dropped), so a rerun's
-  // lookup sees the same texts.
-  const decode = () => new TextDecoder(encoding === "latin1" ? "latin1" : "utf-8").decode(buffer);
-  let text: string | undefined;
-  if (buffer[first]! >= 0x80) {
-    text = decode();
-    if (!/\S/.test(text)) return "empty file";
-  }
+  // The bytes are checked (and decoded when needed) as they are read: they are not kept.
+  const checked = await reads.readWith(file, (buffer): { problem?: string; text?: string } => {
+    if (buffer.length === 0) return { problem: "empty file" };
+    // A PDF, an image or an archive (e.g. matched by a glob) would be embedded as noise.
+    if (buffer.subarray(0, 8192).includes(0)) {
+      return { problem: "not a text file (binary content)" };
+    }
+    if (encoding === "utf8" && !isUtf8(buffer)) {
+      return { problem: invalidReason(firstInvalidUtf8(buffer)) };
+    }
+    let first = 0;
+    while (first < buffer.length && isAsciiSpace(buffer[first]!)) first++;
+    if (first === buffer.length) return { problem: "empty file" };
+    // Decoded as the second pass decodes it (a UTF-8 byte order mark dropped), so a rerun's
+    // lookup sees the same texts.
+    const decode = () => new TextDecoder(encoding === "latin1" ? "latin1" : "utf-8").decode(buffer);
+    if (buffer[first]! >= 0x80) {
+      const text = decode();
+      return /\S/.test(text) ? { text } : { problem: "empty file" };
+    }
+    return check === undefined ? {} : { text: decode() };
+  });
+  if (checked.problem !== undefined) return checked.problem;
   if (check === undefined) return undefined;
-  text ??= decode();
+  const text = checked.text!;
   // Chunked the way the second pass chunks it: same ids, texts, titles and metadata.
   const document: SourceDocument = { id: planned.id, text, source: planned.id };
   if (MARKDOWN_EXTENSIONS.has(path.extname(file).toLowerCase())) {
