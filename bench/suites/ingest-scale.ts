@@ -1,8 +1,9 @@
 /**
  * `npm run bench -- ingest-scale`: `gembed ingest` at any size, as a child process (its own peak
- * RSS, from `process.resourceUsage().maxRSS` printed at exit), against the local server in this
- * process, 128 dims, on generated corpora (many Markdown files, two large ones split as read,
- * and one large JSONL):
+ * RSS, from `process.resourceUsage().maxRSS` printed at exit), against `gembed serve` started as
+ * a user starts it (its own process, in a session of its own, as from another terminal), 128
+ * dims, on generated corpora (many Markdown files, two large ones split as read, and one large
+ * JSONL):
  * - to bulk-import files (local parts): peak RSS, MB/s and chunks/s, next to what the server
  *   sustains alone (a child streaming texts through `encodeStream`, no I/O), twice: with texts
  *   like the ingest's chunks (as many, of their average size: the figure the goal is read
@@ -11,6 +12,15 @@
  *   ingest and of Milvus Lite, rows/s, and an unchanged rerun;
  * - kill -9 at a random point of a run (the 1 GB one when selected, else the largest), then a
  *   rerun: rows lost (must be 0) and texts paid twice.
+ *
+ *
+ * Why a server of its own session: Linux (with `sched_autogroup_enabled`, the default of desktop
+ * and server kernels alike) shares the cores between sessions first, then between the threads of
+ * each. Sessions 1-5 of this bench ran the server in this process, the session of the ingest it
+ * started: the server's one thread then competed with every thread of the ingest (its main
+ * thread, V8's collector helpers, libuv's) instead of taking its half of the 2 cores, and the
+ * 200 MB ingest took 5.8-6.0 s instead of 5.4 s (session 6, three runs each). The first size also
+ * runs once against a server in this process, for comparison with those sessions' figures.
  *
  * Sizes: GEMBED_BENCH_SIZES, e.g. `200MB,1GB,2GB` (default `200MB`: the machine is shared).
  * GEMBED_BENCH_MILVUS=0 leaves out Milvus Lite; GEMBED_BENCH_KILL=0 the kill -9 run.
@@ -21,7 +31,7 @@ import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { startServer } from "@gembed/server";
+import { type RunningServer, startServer } from "@gembed/server";
 import { streamOutputRows } from "../../packages/ingest/src/row-parts.js";
 import { STEP_TEXTS } from "../../packages/ingest/src/stream-pipeline.js";
 import { backpressureWriter } from "../../packages/ingest/src/stream-writer.js";
@@ -115,6 +125,60 @@ interface ChildResult {
   maxRssMb: number | undefined;
 }
 
+/**
+ * `gembed serve` as a user starts it: its own process, in a session of its own (`detached`), on a
+ * free port, with a data folder under `folder`. Texts served are read from its `/metrics`.
+ */
+async function startServeProcess(
+  cli: string,
+  folder: string,
+  apiKey: string,
+): Promise<{ url: string; texts(): Promise<number>; close(): Promise<void> }> {
+  const dataDir = path.join(folder, "serve-data");
+  const child = spawn(
+    process.execPath,
+    [
+      cli,
+      "serve",
+      "--port",
+      "0",
+      "--api-key",
+      apiKey,
+      "--data-dir",
+      dataDir,
+      "--log-level",
+      "warn",
+    ],
+    { detached: true, stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    let output = "";
+    child.stdout.setEncoding("utf8").on("data", (part: string) => {
+      output += part;
+      const match = /listening on (http:\/\/\S+)/.exec(output);
+      if (match) resolve(match[1]!);
+    });
+    child.on("error", reject);
+    child.on("exit", (code) => reject(new Error(`gembed serve exited (code ${code}): ${output}`)));
+  });
+  return {
+    url,
+    async texts() {
+      const response = await fetch(`${url}/metrics`, { headers: { "x-goog-api-key": apiKey } });
+      const text = await response.text();
+      let total = 0;
+      for (const match of text.matchAll(/^gembed_server_texts_total\{[^}]*\} (\d+)$/gm))
+        total += Number(match[1]);
+      return total;
+    },
+    async close() {
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
 function runChild(
   args: string[],
   options: { cwd: string; env: NodeJS.ProcessEnv; killAfterMs?: number },
@@ -193,7 +257,6 @@ function sampleLiteRss(dataDir: string): { stop(): number | undefined } {
 export default async function (): Promise<void> {
   const sizes = (process.env.GEMBED_BENCH_SIZES ?? "200MB").split(",").map((size) => size.trim());
   const folder = await mkdtemp(path.join(tmpdir(), "gembed-bench-scale-"));
-  const server = await startServer();
   // The command as npm links it: its bin, which runs the bundle (scripts/bundle-cli.mjs).
   const cli = path.join(root, "packages/cli/bin/gembed.js");
   await stat(path.join(root, "packages/cli/dist/gembed.mjs")).catch(() => {
@@ -201,6 +264,7 @@ export default async function (): Promise<void> {
       "packages/cli/dist/gembed.mjs is missing: run through `npm run bench` (it builds first)",
     );
   });
+  const server = await startServeProcess(cli, folder, "bench-key");
   const preload = path.join(root, "bench/support/report-rss.mjs");
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -276,9 +340,9 @@ export default async function (): Promise<void> {
         `\n[${size}] corpus generated in ${((performance.now() - started) / 1000).toFixed(0)} s`,
       );
       const out = path.join(corpus, "out", "rows.json");
-      const textsBefore = server.stats().texts;
+      const textsBefore = await server.texts();
       const first = await runChild(ingestArgs(["--out", out]), { cwd: corpus, env });
-      const paidFirst = server.stats().texts - textsBefore;
+      const paidFirst = (await server.texts()) - textsBefore;
       const summary = summaryOf(first);
       const mbPerSecond = bytes / MB / first.seconds;
       let parts = 0;
@@ -323,6 +387,26 @@ export default async function (): Promise<void> {
       console.log(
         `[${size}] to bulk-import files: ${summary.documents} documents, ${summary.chunks} chunks, ${summary.written} rows in ${parts} part(s), ${first.seconds.toFixed(1)} s = ${mbPerSecond.toFixed(1)} MB/s, ${(summary.chunks / first.seconds).toFixed(0)} chunks/s (${((mbPerSecond / sameTexts.mbPerSecond) * 100).toFixed(0)}% of serve alone with texts like the chunks, ${((mbPerSecond / serveMbPerSecond) * 100).toFixed(0)}% of serve alone with 8 KB texts); peak RSS ${first.maxRssMb?.toFixed(0)} MB; server texts ${paidFirst}; load ${loadavg()[0]!.toFixed(1)}`,
       );
+      if (position === 0) {
+        // For comparison with sessions 1-5's figures: the same ingest against a server in this
+        // process, which shares the ingest's session (see the module comment).
+        const inProcess: RunningServer = await startServer();
+        try {
+          const inProcessOut = path.join(corpus, "in-process", "rows.json");
+          const against = await runChild(ingestArgs(["--out", inProcessOut]), {
+            cwd: corpus,
+            env: { ...env, GOOGLE_GEMINI_BASE_URL: inProcess.url },
+          });
+          summaryOf(against);
+          const rate = bytes / MB / against.seconds;
+          console.log(
+            `[${size}] the same against a server in the bench's process (sessions 1-5's setup): ${against.seconds.toFixed(1)} s = ${rate.toFixed(1)} MB/s (${((rate / sameTexts.mbPerSecond) * 100).toFixed(0)}% of serve alone with texts like the chunks)`,
+          );
+          await rm(path.dirname(inProcessOut), { recursive: true, force: true });
+        } finally {
+          await inProcess.close();
+        }
+      }
       const rerun = await runChild(ingestArgs(["--out", out]), { cwd: corpus, env });
       const again = summaryOf(rerun);
       console.log(
@@ -342,13 +426,13 @@ export default async function (): Promise<void> {
         console.log(
           `[${size}] into Milvus Lite: ${milvusSummary.written} rows in ${into.seconds.toFixed(1)} s = ${(milvusSummary.written / into.seconds).toFixed(0)} rows/s; peak RSS of the ingest ${into.maxRssMb?.toFixed(0)} MB, of Milvus Lite ${intoLiteMb?.toFixed(0)} MB; load ${loadavg()[0]!.toFixed(1)}`,
         );
-        const textsRerun = server.stats().texts;
+        const textsRerun = await server.texts();
         const rerunRss = sampleLiteRss(dataDir);
         const milvusRerun = await runChild(milvusArgs, { cwd: corpus, env });
         const rerunLiteMb = rerunRss.stop();
         const rerunSummary = summaryOf(milvusRerun);
         console.log(
-          `[${size}] Milvus Lite rerun: ${rerunSummary.unchanged} unchanged, ${rerunSummary.embedded} embedded (server texts ${server.stats().texts - textsRerun}), ${rerunSummary.written} written in ${milvusRerun.seconds.toFixed(1)} s (${((milvusRerun.seconds / into.seconds) * 100).toFixed(0)}% of the first run); peak RSS ${milvusRerun.maxRssMb?.toFixed(0)} MB, of Milvus Lite ${rerunLiteMb?.toFixed(0)} MB; load ${loadavg()[0]!.toFixed(1)}`,
+          `[${size}] Milvus Lite rerun: ${rerunSummary.unchanged} unchanged, ${rerunSummary.embedded} embedded (server texts ${(await server.texts()) - textsRerun}), ${rerunSummary.written} written in ${milvusRerun.seconds.toFixed(1)} s (${((milvusRerun.seconds / into.seconds) * 100).toFixed(0)}% of the first run); peak RSS ${milvusRerun.maxRssMb?.toFixed(0)} MB, of Milvus Lite ${rerunLiteMb?.toFixed(0)} MB; load ${loadavg()[0]!.toFixed(1)}`,
         );
       }
 
@@ -360,17 +444,17 @@ export default async function (): Promise<void> {
           process.env.GEMBED_BENCH_KILL_AT !== undefined
             ? Number(process.env.GEMBED_BENCH_KILL_AT) * 1000
             : first.seconds * (0.15 + Math.random() * 0.7) * 1000;
-        const paidBefore = server.stats().texts;
+        const paidBefore = await server.texts();
         const killed = await runChild(ingestArgs(["--out", killedOut]), {
           cwd: corpus,
           env,
           killAfterMs: at,
         });
         await new Promise((resolve) => setTimeout(resolve, 1000));
-        const paidKilled = server.stats().texts - paidBefore;
+        const paidKilled = (await server.texts()) - paidBefore;
         const resumed = await runChild(ingestArgs(["--out", killedOut]), { cwd: corpus, env });
         const resumedSummary = summaryOf(resumed);
-        const paid = server.stats().texts - paidBefore;
+        const paid = (await server.texts()) - paidBefore;
         const ids = new Set<string>();
         let rows = 0;
         for await (const row of streamOutputRows(killedOut)) {
