@@ -46,7 +46,7 @@ describe("AdaptiveReads", () => {
   it("turns asynchronous at the SLOW_CALLS-th slow call, and reads the same after", async () => {
     const file = path.join(folder, "a.txt");
     await writeFile(file, "hello");
-    const reads = new AdaptiveReads({ slowMs: -1 });
+    const reads = new AdaptiveReads({ slowMs: Number.NEGATIVE_INFINITY });
     for (let call = 1; call < SLOW_CALLS; call++) {
       await reads.stat(file);
       expect(reads.sync).toBe(true);
@@ -65,6 +65,43 @@ describe("AdaptiveReads", () => {
     }).not.toThrow();
     await expect(pending).rejects.toMatchObject({ code: "ENOENT", path: missing });
     await expect(reads.stat(missing)).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
+  it("pieces: a file's bytes in order, two files read at once each whole, and the rest as a stream once calls turn slow", async () => {
+    const big = Buffer.alloc(2_500_000);
+    for (let index = 0; index < big.length; index++)
+      big[index] = (index * 7 + (index >> 12)) & 0xff;
+    const other = Buffer.alloc(1_300_000, 0x41);
+    await writeFile(path.join(folder, "big.bin"), big);
+    await writeFile(path.join(folder, "other.bin"), other);
+    const collect = async (pieces: AsyncIterable<Uint8Array>) => {
+      const copies: Buffer[] = [];
+      // Copied at once: a piece is valid until the next is asked for.
+      for await (const piece of pieces) copies.push(Buffer.from(piece));
+      return Buffer.concat(copies);
+    };
+    const reads = new AdaptiveReads();
+    expect((await collect(reads.pieces(path.join(folder, "big.bin")))).equals(big)).toBe(true);
+    // Interleaved: each generator reads into a buffer of its own.
+    const first = reads.pieces(path.join(folder, "big.bin"));
+    const second = reads.pieces(path.join(folder, "other.bin"));
+    const parts: [Buffer[], Buffer[]] = [[], []];
+    for (let done = [false, false]; !done[0] || !done[1]; ) {
+      for (const [which, generator] of [first, second].entries()) {
+        if (done[which]) continue;
+        const next = await generator.next();
+        if (next.done) done[which] = true;
+        else parts[which]!.push(Buffer.from(next.value));
+      }
+    }
+    expect(Buffer.concat(parts[0]).equals(big)).toBe(true);
+    expect(Buffer.concat(parts[1]).equals(other)).toBe(true);
+    expect(reads.sync).toBe(true);
+    // Every call slow: after SLOW_CALLS pieces the rest of the file comes from a stream.
+    const slow = new AdaptiveReads({ slowMs: Number.NEGATIVE_INFINITY });
+    expect((await collect(slow.pieces(path.join(folder, "big.bin")))).equals(big)).toBe(true);
+    expect(slow.sync).toBe(false);
+    expect((await collect(slow.pieces(path.join(folder, "other.bin")))).equals(other)).toBe(true);
   });
 
   it("gives the event loop a turn once TURN_MS have passed, and none before", async () => {
@@ -136,6 +173,6 @@ describe("planSources and streamChunks with synchronous, asynchronous and switch
     ]);
     expect(synchronous.chunks.some((chunk) => chunk.includes("not in the corpus"))).toBe(false);
     expect(await run({ sync: false })).toEqual(synchronous);
-    expect(await run({ slowMs: -1 })).toEqual(synchronous);
+    expect(await run({ slowMs: Number.NEGATIVE_INFINITY })).toEqual(synchronous);
   });
 });

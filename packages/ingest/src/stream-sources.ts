@@ -9,7 +9,7 @@
  */
 
 import { isUtf8 } from "node:buffer";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { mkdtemp, open, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -195,12 +195,15 @@ export async function* splitTextStream(
 async function* decodeFile(
   file: string,
   encoding: "utf8" | "latin1",
+  reads: AdaptiveReads,
   onBytes?: (bytes: number) => void,
 ): AsyncGenerator<string> {
   const decoder = new PieceDecoder(encoding, { fatal: true });
-  for await (const bytes of createReadStream(file, { highWaterMark: 256 * 1024 })) {
-    yield* decoder.decode(bytes as Buffer);
-    onBytes?.((bytes as Buffer).length);
+  // Each piece is decoded before the next is read (AdaptiveReads.pieces reuses its buffer).
+  for await (const bytes of reads.pieces(file)) {
+    const length = bytes.length;
+    yield* decoder.decode(bytes);
+    onBytes?.(length);
   }
   const last = decoder.end();
   if (last.length > 0) yield last;
@@ -330,7 +333,7 @@ async function checkTextFile(
       if (found !== undefined) planned.title = found;
     }
     // The chunk count goes into every chunk's metadata: count it now, without keeping the text.
-    const parts = decodeFile(file, encoding);
+    const parts = decodeFile(file, encoding, reads);
     const watched = (async function* () {
       for await (const part of parts) {
         if (!content && /\S/.test(part)) content = true;
@@ -448,7 +451,7 @@ export async function planSources(
       const name = toDisplay(file, cwd);
       let number = 0;
       let rows = 0;
-      const lines = textLines(createReadStream(file, { highWaterMark: 256 * 1024 }));
+      const lines = textLines(reads.pieces(file));
       // Looking the file's chunks up (a step at a time) while it may still be wholly unchanged;
       // its row ids are kept until then (one file's, for `read`).
       let same = unchanged !== undefined;
@@ -608,13 +611,7 @@ export async function* streamChunks(
       continue;
     }
     if (file.kind === "jsonl") {
-      yield* jsonlChunks(
-        createReadStream(file.path, { highWaterMark: 256 * 1024 }),
-        file.id,
-        chunkOptions,
-        checkId,
-        fail,
-      );
+      yield* jsonlChunks(reads.pieces(file.path), file.id, chunkOptions, checkId, fail);
       continue;
     }
     const markdown = MARKDOWN_EXTENSIONS.has(path.extname(file.path).toLowerCase());
@@ -636,7 +633,15 @@ export async function* streamChunks(
         for (const [index, chunk] of chunks.entries())
           yield { chunk, bytes: index === 0 ? bytes : 0 };
       } else {
-        yield* splitFileChunks(file.path, file.id, file.chunks, encoding, chunkOptions, file.title);
+        yield* splitFileChunks(
+          file.path,
+          file.id,
+          file.chunks,
+          encoding,
+          chunkOptions,
+          file.title,
+          reads,
+        );
       }
     } catch (error) {
       if (error instanceof InvalidUtf8Error) {
@@ -690,9 +695,9 @@ export async function* streamChunks(
         await pipeline(Readable.from(bytes), createWriteStream(spilled));
         let count: number;
         try {
-          count = await countChunks(spilled, encoding, chunkOptions);
+          count = await countChunks(spilled, encoding, chunkOptions, reads);
           if (count === 0) fail({ source: "stdin", reason: "empty input" });
-          yield* splitFileChunks(spilled, "stdin", count, encoding, chunkOptions, undefined);
+          yield* splitFileChunks(spilled, "stdin", count, encoding, chunkOptions, undefined, reads);
         } catch (error) {
           if (error instanceof InvalidUtf8Error)
             fail({ source: "stdin", reason: invalidReason(error.byte) });
@@ -710,11 +715,12 @@ async function countChunks(
   file: string,
   encoding: "utf8" | "latin1",
   chunkOptions: ChunkOptions,
+  reads: AdaptiveReads,
   title?: string,
 ): Promise<number> {
   let count = 0;
   for await (const _piece of splitTextStream(
-    decodeFile(file, encoding),
+    decodeFile(file, encoding, reads),
     roomForTitle(chunkOptions, title),
   ))
     count++;
@@ -753,13 +759,14 @@ async function* splitFileChunks(
   encoding: "utf8" | "latin1",
   chunkOptions: ChunkOptions,
   title: string | undefined,
+  reads: AdaptiveReads,
 ): AsyncGenerator<StreamedChunk> {
   const fail = (reason: string): never => {
     throw new SourceError([{ source: id, reason }]);
   };
   let pending = 0;
   let index = 0;
-  const parts = decodeFile(file, encoding, (bytes) => {
+  const parts = decodeFile(file, encoding, reads, (bytes) => {
     pending += bytes;
   });
   for await (const text of splitTextStream(parts, roomForTitle(chunkOptions, title))) {
@@ -783,7 +790,7 @@ function report(
 }
 
 async function* jsonlChunks(
-  stream: Readable,
+  stream: AsyncIterable<Uint8Array | string>,
   name: string,
   chunkOptions: ChunkOptions,
   checkId: (id: string, source: string) => void,
