@@ -1,9 +1,11 @@
 /**
  * Issue #15: a rerun that embeds nothing reads each source once. The reads are counted below the
- * code under test: `fs.createReadStream` and `fs/promises`' `readFile` (what every full read of
- * a source goes through: a stream, or a small file read whole; the binary sniff of a large file
- * reads a head through a file handle) are wrapped for the run, and the wrappers published to ES
- * module importers with `syncBuiltinESMExports`.
+ * code under test: `fs.openSync` for reading, `fs.createReadStream` and `fs/promises`' `readFile`
+ * (what every full read of a source goes through: synchronous reads while they are fast, else a
+ * stream or a small file read whole, see AdaptiveReads; the binary sniff of a large file reads a
+ * head through a file handle) are wrapped for the run, and the wrappers published to ES module
+ * importers with `syncBuiltinESMExports`. A stream that starts past a file's first byte goes on
+ * with a read begun synchronously (slow calls met meanwhile): not a read of its own.
  */
 import fs from "node:fs";
 import { appendFile, mkdir, readFile, unlink, writeFile } from "node:fs/promises";
@@ -21,21 +23,29 @@ useCliFixture("gembed-read-once-", "cli-test-key");
 async function countedRun(args: string[]) {
   const reads = new Map<string, number>();
   const original = fs.createReadStream;
-  const counting = ((file: fs.PathLike, options?: unknown) => {
+  const count = (file: fs.PathLike) => {
     const name = path.relative(folder, String(file));
     if (!name.startsWith("..")) reads.set(name, (reads.get(name) ?? 0) + 1);
+  };
+  const counting = ((file: fs.PathLike, options?: unknown) => {
+    if (!(((options as { start?: number } | undefined)?.start ?? 0) > 0)) count(file);
     return (original as (file: fs.PathLike, options?: unknown) => fs.ReadStream)(file, options);
   }) as typeof fs.createReadStream;
+  const originalOpenSync = fs.openSync;
+  const countingOpenSync = ((file: fs.PathLike, flags?: fs.OpenMode, mode?: fs.Mode) => {
+    if (flags === undefined || flags === "r") count(file);
+    return (originalOpenSync as (...args: unknown[]) => number)(file, flags, mode);
+  }) as typeof fs.openSync;
   const originalReadFile = fs.promises.readFile;
   const countingReadFile = ((file: fs.PathLike, options?: unknown) => {
-    const name = path.relative(folder, String(file));
-    if (!name.startsWith("..")) reads.set(name, (reads.get(name) ?? 0) + 1);
+    count(file);
     return (originalReadFile as (file: fs.PathLike, options?: unknown) => Promise<unknown>)(
       file,
       options,
     );
   }) as typeof fs.promises.readFile;
   fs.createReadStream = counting;
+  fs.openSync = countingOpenSync;
   fs.promises.readFile = countingReadFile;
   syncBuiltinESMExports();
   try {
@@ -43,6 +53,7 @@ async function countedRun(args: string[]) {
     return { ...result, reads };
   } finally {
     fs.createReadStream = original;
+    fs.openSync = originalOpenSync;
     fs.promises.readFile = originalReadFile;
     syncBuiltinESMExports();
   }

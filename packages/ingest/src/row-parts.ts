@@ -504,7 +504,6 @@ export class RowParts {
         parts.#parts++;
         await parts.#writeInfo();
         parts.#changed = true;
-        parts.#emptyAtOpen = parts.#index.used === 0;
         return parts;
       }
       if (!(await startsWith(journal, PART_HEADER))) {
@@ -519,7 +518,9 @@ export class RowParts {
       parts.#journalBytes = end;
       if (end > 0) parts.#changed = true;
     }
-    parts.#emptyAtOpen = parts.#index.used === 0;
+    // No part and no row in a journal: nothing stored (the index's count of entries trails what
+    // a killed run wrote, so it does not tell; an entry without a row is for nothing).
+    parts.#emptyAtOpen = parts.#parts === 0 && parts.#journalBytes === 0;
     return parts;
   }
 
