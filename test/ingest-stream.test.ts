@@ -531,6 +531,8 @@ describe("StateIndex and RowParts recovery", () => {
     const first = await RowParts.open(base, { model: "m", dim: 2 });
     expect(first.emptyAtOpen).toBe(true);
     const sink = rowPartsSink(first);
+    // As an ingest does: looked up (nothing to find), then written.
+    expect((await sink.lookup(["a#0", "a#1", "a#2"])).size).toBe(0);
     await sink.write([row("a#0"), row("a#1"), row("a#2")]);
     await sink.removeStale!([{ id: "a", count: 3 }]);
     // Written this run: not looked up by an ingest (each id once, before it is written).
@@ -563,6 +565,15 @@ describe("StateIndex and RowParts recovery", () => {
     expect((await rowPartsSink(reopened).lookup(["x", "y"])).size).toBe(2);
     reopened.close();
     killedFirst.close();
+
+    // Rows written before the first lookup (an ingest --batch collecting an earlier run's jobs,
+    // then planning): looked up after all.
+    const collected = await RowParts.open(path.join(folder, "third.json"), { model: "m", dim: 2 });
+    expect(collected.emptyAtOpen).toBe(true);
+    const collectedSink = rowPartsSink(collected);
+    await collectedSink.write([row("p")]);
+    expect([...(await collectedSink.lookup(["p", "q"])).keys()]).toEqual(["p"]);
+    collected.close();
   });
 
   it("a torn journal line (a kill mid-write) is cut off and not counted as written", async () => {

@@ -387,6 +387,9 @@ export class RowParts {
   readonly #dead = new Set<number>();
   #changed = false;
   #emptyAtOpen = false;
+  /** Settles when the last append started has ended (see `append`). */
+  #appendTail: Promise<void> = Promise.resolve();
+  #appendedRows = 0;
 
   private constructor(base: string, info: PartsInfo, partBytes: number) {
     this.path = path.resolve(base);
@@ -591,11 +594,16 @@ export class RowParts {
   }
 
   /**
-   * Whether the output held no row (and no document) when it was opened: a first run. Until this
-   * run writes an id, it has no row; see `rowPartsSink`.
+   * Whether the output held no row when it was opened (no part, no row in a journal): a first
+   * run. Until this run writes an id, it has no row; see `rowPartsSink`.
    */
   get emptyAtOpen(): boolean {
     return this.#emptyAtOpen;
+  }
+
+  /** Rows appended since the output was opened. */
+  get appendedRows(): number {
+    return this.#appendedRows;
   }
 
   /** The index entries of the ids that have a row. */
@@ -644,8 +652,27 @@ export class RowParts {
     return vectors;
   }
 
-  /** Appends a step's rows to the journal (one write) and records them in the index. */
+  /**
+   * Appends a step's rows to the journal (one write) and records them in the index. Appends made
+   * at once are made one after another: two writes under way at once on an append-mode file land
+   * in the order the kernel takes them, which need not be the order their offsets were counted in
+   * (seen once in a loaded test run).
+   */
   async append(rows: EmbeddingRow[]): Promise<void> {
+    const before = this.#appendTail;
+    let release: () => void = () => {};
+    this.#appendTail = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    try {
+      await before;
+      await this.#append(rows);
+    } finally {
+      release();
+    }
+  }
+
+  async #append(rows: EmbeddingRow[]): Promise<void> {
     if (rows.length === 0) return;
     for (const row of rows) {
       if (row.vector.length !== this.#info.dim) {
@@ -657,7 +684,7 @@ export class RowParts {
     // The rows are encoded straight into the buffer written, with their `,\n`: no string of a
     // row line, no joined copy of a step's rows. It is one buffer for every step, grown as needed
     // (a fresh buffer of megabytes per step was an mmap, its pages faulted in, and an munmap),
-    // unless another append is using it.
+    // unless another append is using it (appends run one at a time: a guard kept all the same).
     const owns = !this.#appending;
     const encoder = new RowEncoder(owns ? this.#scratch : undefined);
     if (owns) this.#appending = true;
@@ -692,6 +719,7 @@ export class RowParts {
       offset = start + ends[index]!;
     }
     this.#journalBytes = offset;
+    this.#appendedRows += rows.length;
     this.#changed = true;
     if (this.#journalBytes >= this.#partBytes) await this.#seal();
   }
