@@ -288,6 +288,19 @@ export default async function (): Promise<void> {
     "--no-progress",
     ...extra,
   ];
+  /** A serve-alone child (bench/support/<script>) run 3 times: the JSON line of each. */
+  const threeRuns = async (script: string, args: string[]) => {
+    const runs: { texts: number; bytes: number; seconds: number }[] = [];
+    for (let run = 0; run < 3; run++) {
+      const alone = await runChild(
+        ["--import", "tsx", path.join(root, "bench/support", script), ...args],
+        { cwd: root, env },
+      );
+      runs.push(JSON.parse(alone.stdout) as { texts: number; bytes: number; seconds: number });
+    }
+    return runs;
+  };
+  const medianOfThree = (values: number[]) => [...values].sort((left, right) => left - right)[1]!;
   const summaryOf = (result: ChildResult) => {
     const line = result.stdout.trim().split("\n").at(-1) ?? "";
     try {
@@ -368,24 +381,15 @@ export default async function (): Promise<void> {
         // the next (37.9 to 46.3 MB/s on the same machine), which is the ratio's noise.
         const textSize = Math.round(bytes / summary.chunks);
         const count = Math.min(summary.chunks, 50_000);
-        const runs: number[] = [];
-        for (let run = 0; run < 3; run++) {
-          const alone = await runChild(
-            [
-              "--import",
-              "tsx",
-              path.join(root, "bench/support/serve-baseline-child.ts"),
-              server.url,
-              String(count),
-              String(DIM),
-              String(textSize),
-            ],
-            { cwd: root, env },
-          );
-          const measured = JSON.parse(alone.stdout) as { bytes: number; seconds: number };
-          runs.push(measured.bytes / MB / measured.seconds);
-        }
-        const median = [...runs].sort((left, right) => left - right)[1]!;
+        const runs = (
+          await threeRuns("serve-baseline-child.ts", [
+            server.url,
+            String(count),
+            String(DIM),
+            String(textSize),
+          ])
+        ).map((measured) => measured.bytes / MB / measured.seconds);
+        const median = medianOfThree(runs);
         sameTexts = { mbPerSecond: median, size: textSize };
         console.log(
           `gembed serve alone, texts like the chunks: ${count} texts of ${textSize} bytes, 3 runs: ${runs.map((rate) => rate.toFixed(1)).join(", ")} MB/s, median ${median.toFixed(1)} MB/s; load ${loadavg()[0]!.toFixed(1)}`,
@@ -393,24 +397,13 @@ export default async function (): Promise<void> {
       }
       if (ownTexts === undefined) {
         const count = Math.min(summary.chunks, 50_000);
-        const runs: { texts: number; seconds: number }[] = [];
-        for (let run = 0; run < 3; run++) {
-          const alone = await runChild(
-            [
-              "--import",
-              "tsx",
-              path.join(root, "bench/support/serve-replay-child.ts"),
-              server.url,
-              out,
-              String(count),
-              String(DIM),
-            ],
-            { cwd: root, env },
-          );
-          runs.push(JSON.parse(alone.stdout) as { texts: number; seconds: number });
-        }
-        const rates = runs.map((run) => run.texts / run.seconds);
-        const median = [...rates].sort((left, right) => left - right)[1]!;
+        const runs = await threeRuns("serve-replay-child.ts", [
+          server.url,
+          out,
+          String(count),
+          String(DIM),
+        ]);
+        const median = medianOfThree(runs.map((run) => run.texts / run.seconds));
         ownTexts = { textsPerSecond: median, texts: runs[0]!.texts };
         console.log(
           `gembed serve alone, the ingest's own requests: ${ownTexts.texts} texts with their titles, 3 runs: ${runs.map((run) => run.seconds.toFixed(2)).join(", ")} s, median ${median.toFixed(0)} texts/s; load ${loadavg()[0]!.toFixed(1)}`,
