@@ -10,6 +10,7 @@ import path from "node:path";
 import { SourceError } from "@gembed/ingest";
 import { beforeEach, describe, expect, it } from "vitest";
 import { AdaptiveReads, SLOW_CALLS, TURN_MS } from "../packages/ingest/src/adaptive-reads.js";
+import { FingerprintSet } from "../packages/ingest/src/fingerprint-set.js";
 import { planSources, streamChunks } from "../packages/ingest/src/stream-sources.js";
 
 let folder: string;
@@ -174,5 +175,40 @@ describe("planSources and streamChunks with synchronous, asynchronous and switch
     expect(synchronous.chunks.some((chunk) => chunk.includes("not in the corpus"))).toBe(false);
     expect(await run({ sync: false })).toEqual(synchronous);
     expect(await run({ slowMs: Number.NEGATIVE_INFINITY })).toEqual(synchronous);
+  });
+});
+
+describe("a first pass stopped by its signal (Ctrl-C during a rerun's first pass)", () => {
+  it("rejects with the abort at its next read, and reads no further", async () => {
+    const corpus = path.join(folder, "corpus");
+    await mkdir(corpus);
+    for (let index = 0; index < 40; index++) {
+      await writeFile(path.join(corpus, `doc-${index}.md`), `# Doc ${index}\n\nText ${index}.`);
+    }
+    const aborted = new AbortController();
+    aborted.abort();
+    await expect(
+      planSources(["corpus"], { cwd: folder, signal: aborted.signal }),
+    ).rejects.toMatchObject({ name: "AbortError" });
+
+    // Aborted by the first lookup of a rerun's check: the files after it are not checked.
+    const controller = new AbortController();
+    let checks = 0;
+    const error = await planSources(["corpus"], {
+      cwd: folder,
+      signal: controller.signal,
+      unchanged: {
+        read: new FingerprintSet(),
+        check: async () => {
+          checks++;
+          controller.abort();
+          return true;
+        },
+      },
+    }).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ name: "AbortError" });
+    // The files inspected ahead when it came, at most, not the 40.
+    expect(checks).toBeGreaterThan(0);
+    expect(checks).toBeLessThan(12);
   });
 });

@@ -56,6 +56,7 @@ export const TURN_MS = 20;
 export class AdaptiveReads {
   #sync: boolean;
   #slowMs: number;
+  readonly #signal: AbortSignal | undefined;
   #slowCalls = 0;
   #calls = 0;
   #turnAt = performance.now() + TURN_MS;
@@ -69,10 +70,12 @@ export class AdaptiveReads {
    * @param options.sync start synchronous (default true); false gives plain asynchronous calls.
    * @param options.slowMs the threshold of {@link SLOW_CALL_MS}, for tests (-Infinity: every
    *   call is slow, the {@link SLOW_CALLS}th turns the rest asynchronous).
+   * @param options.signal once aborted, every later call (and piece) throws its reason.
    */
-  constructor(options: { sync?: boolean; slowMs?: number } = {}) {
+  constructor(options: { sync?: boolean; slowMs?: number; signal?: AbortSignal | undefined } = {}) {
     this.#sync = options.sync ?? true;
     this.#slowMs = options.slowMs ?? SLOW_CALL_MS;
+    this.#signal = options.signal;
   }
 
   /** Whether calls are still synchronous. */
@@ -102,6 +105,7 @@ export class AdaptiveReads {
    * `readFileSync` reads it: up to the size `fstat` gives, or to its end if it shrank.
    */
   async readWith<T>(file: string, use: (bytes: Buffer) => T): Promise<T> {
+    this.#signal?.throwIfAborted();
     if (!this.#sync) return use(await readFile(file));
     const started = performance.now();
     let size = 0;
@@ -134,8 +138,12 @@ export class AdaptiveReads {
    * its turn between pieces (see {@link turn}).
    */
   async *pieces(file: string): AsyncGenerator<Uint8Array> {
+    this.#signal?.throwIfAborted();
     if (!this.#sync) {
-      yield* createReadStream(file, { highWaterMark: STREAM_PIECE_BYTES }) as AsyncIterable<Buffer>;
+      for await (const piece of createReadStream(file, { highWaterMark: STREAM_PIECE_BYTES })) {
+        yield piece as Buffer;
+        this.#signal?.throwIfAborted();
+      }
       return;
     }
     const descriptor = openSync(file, "r");
@@ -149,10 +157,14 @@ export class AdaptiveReads {
       for (let position = 0; ; ) {
         if (!this.#sync) {
           // Slow calls met meanwhile (another file's): the rest as a stream.
-          yield* createReadStream(file, {
+          const rest = createReadStream(file, {
             start: position,
             highWaterMark: STREAM_PIECE_BYTES,
-          }) as AsyncIterable<Buffer>;
+          });
+          for await (const piece of rest) {
+            yield piece as Buffer;
+            this.#signal?.throwIfAborted();
+          }
           return;
         }
         const started = performance.now();
@@ -166,6 +178,7 @@ export class AdaptiveReads {
         position += read;
         yield piece.subarray(0, read);
         await this.turn();
+        this.#signal?.throwIfAborted();
       }
     } finally {
       closeSync(descriptor);
@@ -184,6 +197,7 @@ export class AdaptiveReads {
   }
 
   async #call<T>(syncCall: () => T, asyncCall: () => Promise<T>) {
+    this.#signal?.throwIfAborted();
     if (!this.#sync) return asyncCall();
     const started = performance.now();
     try {

@@ -124,6 +124,12 @@ export interface StreamSourcesOptions extends ReadSourcesOptions {
    * @default synchronous until a call is slow
    */
   reads?: { sync?: boolean; slowMs?: number } | undefined;
+  /**
+   * Stops {@link planSources} (and the reads of {@link streamChunks}) at its next read once
+   * aborted, with the signal's reason: a rerun's first pass over an unchanged corpus reads it
+   * all, seconds at 2 GB, and Ctrl-C should not wait for its end.
+   */
+  signal?: AbortSignal | undefined;
 }
 
 class IssueList {
@@ -426,7 +432,7 @@ export async function planSources(
     } else if (firstSource.size < 100_000) firstSource.set(id, source);
   };
   /** What the first pass finds of a text file, before it is taken into the plan (in order). */
-  const reads = new AdaptiveReads(options.reads);
+  const reads = new AdaptiveReads({ ...options.reads, signal: options.signal });
   const inspectText = async (file: string, id: string, turn: Promise<void>) => {
     const info = await reads.stat(file);
     // Held in memory while it is looked up on a rerun: only small files are inspected ahead.
@@ -597,7 +603,7 @@ export async function* streamChunks(
   const chunkOptions = options.chunk ?? {};
   const encoding = options.encoding ?? "utf8";
   const read = hooks.read ?? new FingerprintSet();
-  const reads = new AdaptiveReads(options.reads);
+  const reads = new AdaptiveReads({ ...options.reads, signal: options.signal });
   const fail = (issue: SourceIssue): never => {
     throw new SourceError([issue]);
   };

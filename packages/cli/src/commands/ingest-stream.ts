@@ -75,11 +75,23 @@ export async function runStreamingIngest(
   // open and looks each file's chunks up as it reads it: a file whose every chunk is stored
   // unchanged is not read again by the second pass. A first run into a new target skips that.
   let plan: SourcePlan | undefined;
-  const firstPass = async (check?: UnchangedCheck) => {
-    plan = await planSources(inputs, {
-      ...sourceOptions,
-      unchanged: check === undefined ? undefined : { check, read },
-    });
+  // A rerun's first pass (over an unchanged corpus, most of the run) stops at Ctrl-C, saying
+  // that nothing was written; a first run's has no handler yet (Ctrl-C ends it at once).
+  const firstPass = async (
+    check?: UnchangedCheck,
+    stop?: { signal: AbortSignal; target: string },
+  ) => {
+    try {
+      plan = await planSources(inputs, {
+        ...sourceOptions,
+        unchanged: check === undefined ? undefined : { check, read },
+        signal: stop?.signal,
+      });
+    } catch (error) {
+      throw stop === undefined
+        ? error
+        : interruptedIngest(error, { target: stop.target, progress: undefined });
+    }
     planned = true;
     for (const issue of skippedFiles)
       process.stderr.write(`gembed: skipped ${issue.source}: ${issue.reason}\n`);
@@ -129,7 +141,10 @@ export async function runStreamingIngest(
       interrupt = interruptSignal();
       sink = milvusStreamSink(collection, { signal: interrupt.signal });
       if (rerun)
-        await firstPass(unchangedCheck(sink, { modelName: embeddingFunction.modelName, dim }));
+        await firstPass(unchangedCheck(sink, { modelName: embeddingFunction.modelName, dim }), {
+          signal: interrupt.signal,
+          target: milvus.target,
+        });
       prune = async () => collection.pruneDocuments(await pruneScope(inputs), read);
       target = milvus.target;
       // Only failed steps go to the unwritten rows, so they stay small.
@@ -146,7 +161,10 @@ export async function runStreamingIngest(
       sink = rowPartsSink(parts);
       close = async () => parts.close();
       if (localRerun)
-        await firstPass(unchangedCheck(sink, { modelName: embeddingFunction.modelName, dim }));
+        await firstPass(unchangedCheck(sink, { modelName: embeddingFunction.modelName, dim }), {
+          signal: interrupt.signal,
+          target: parquet ? out : parts.path,
+        });
       const known = plan!;
       // An entry per chunk (a chunk is at most maxTokens × 4 characters) and per document.
       parts.reserve(Math.ceil(known.bytes / (maxTokens * 3)) + known.documents * 2);
