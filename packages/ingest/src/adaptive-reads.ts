@@ -140,8 +140,8 @@ export class AdaptiveReads {
   async *pieces(file: string): AsyncGenerator<Uint8Array> {
     this.#signal?.throwIfAborted();
     if (!this.#sync) {
-      for await (const piece of createReadStream(file, { highWaterMark: STREAM_PIECE_BYTES })) {
-        yield piece as Buffer;
+      for await (const part of createReadStream(file, { highWaterMark: STREAM_PIECE_BYTES })) {
+        yield part as Buffer;
         this.#signal?.throwIfAborted();
       }
       return;
@@ -161,8 +161,8 @@ export class AdaptiveReads {
             start: position,
             highWaterMark: STREAM_PIECE_BYTES,
           });
-          for await (const piece of rest) {
-            yield piece as Buffer;
+          for await (const part of rest) {
+            yield part as Buffer;
             this.#signal?.throwIfAborted();
           }
           return;
